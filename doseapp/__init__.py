@@ -1,0 +1,22 @@
+"""doseapp: patient radiation dose monitoring."""
+from __future__ import annotations
+
+from flask import Flask
+
+__version__ = "0.1.0"
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Application factory: configuration, extensions, blueprints, access control."""
+    from doseapp import config as config_module
+    from doseapp.extensions import init_extensions
+    from doseapp.blueprints import register_blueprints
+    from doseapp.access import init_access
+
+    app = Flask(__name__, root_path=str(config_module.REPO_ROOT), template_folder="templates",
+                static_folder="static")
+    app.config.update(config_module.load(**(config or {})))
+    init_extensions(app)
+    register_blueprints(app)
+    init_access(app)
+    return app

@@ -1,0 +1,65 @@
+"""Login, logout and changing one's own password."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_user, logout_user
+from sqlalchemy import select
+
+from doseapp.models import User, db
+from doseapp.models.base import utcnow
+from doseapp.users import UserError, check_password
+
+bp = Blueprint("auth", __name__)
+
+
+def _safe_next(target: str | None) -> str:
+    # Only same-site paths: an open redirect would let a link send users anywhere after login.
+    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+        return target
+    return url_for("home.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(_safe_next(request.args.get("next")))
+    error = None
+    if request.method == "POST":
+        username = (request.form.get("username") or "").strip()
+        user = db.session.scalar(select(User).where(User.username == username))
+        if user is None or not user.active or not user.check_password(request.form.get("password") or ""):
+            error = "Wrong user name or password."
+        else:
+            login_user(user)
+            user.last_login = utcnow()
+            db.session.commit()
+            return redirect(_safe_next(request.args.get("next")))
+    return render_template("auth/login.html", error=error), (401 if error else 200)
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    logout_user()
+    flash("You are logged out.")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+def password():
+    error = None
+    if request.method == "POST":
+        new = request.form.get("new_password") or ""
+        try:
+            if not current_user.check_password(request.form.get("current_password") or ""):
+                raise UserError("Your current password is not right.")
+            if new != request.form.get("confirm_password"):
+                raise UserError("The two new passwords differ.")
+            current_user.set_password(check_password(new))
+            db.session.commit()
+            flash("Your password is changed.")
+            return redirect(url_for("home.index"))
+        except UserError as exc:
+            error = str(exc)
+    return render_template("auth/password.html", error=error), (400 if error else 200)

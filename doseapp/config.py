@@ -1,0 +1,99 @@
+"""Settings from the environment (DOSEAPP_*), with defaults that suit a laptop.
+
+Every setting is listed in SETTINGS with its meaning; a test checks that the README documents each
+one and that load() reads no other.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+SETTINGS = {
+    "DOSEAPP_INSTANCE": "Instance folder: database, received objects, exports, logs (default ./instance).",
+    "DOSEAPP_DATABASE_URL": "SQLAlchemy URL; default SQLite in the instance folder. postgresql:// uses psycopg 3.",
+    "DOSEAPP_REDIS_URL": "Redis URL; default an embedded redis-server on a socket in the instance folder.",
+    "DOSEAPP_SECRET_KEY": "Session signing key; default a random key kept in <instance>/secret_key.",
+    "DOSEAPP_HOST": "Web server address (default 127.0.0.1).",
+    "DOSEAPP_PORT": "Web server port (default 8000).",
+    "DOSEAPP_WEB_THREADS": "Web server threads (default 8).",
+    "DOSEAPP_WORKERS": "RQ workers that `doseapp run` starts (default 2).",
+    "DOSEAPP_QUEUE_PREFIX": "Prefix for RQ queue names, to share one Redis between instances (default none).",
+    "DOSEAPP_COOKIE_SECURE": "Send the session cookie over HTTPS only: 1 behind TLS (default 0).",
+    "DOSEAPP_LOG_LEVEL": "Log level for every process (default INFO).",
+}
+
+
+def _instance_dir(env) -> Path:
+    return Path(env.get("DOSEAPP_INSTANCE") or (Path.cwd() / "instance")).resolve()
+
+
+def normalise_database_url(url: str) -> str:
+    """Use the psycopg 3 driver for PostgreSQL URLs given without a driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def instance_paths(instance: Path) -> dict[str, Path]:
+    """The instance folder's parts; prepare_instance() creates them."""
+    return {
+        "instance": instance,
+        "spool": instance / "spool",          # objects being received, before import
+        "objects": instance / "objects",      # received objects kept by the delete policy
+        "quarantine": instance / "quarantine",
+        "exports": instance / "exports",
+        "logs": instance / "logs",
+        "redis": instance / "redis",
+    }
+
+
+def prepare_instance(instance: Path) -> None:
+    for path in instance_paths(instance).values():
+        path.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key(instance: Path) -> str:
+    key_file = instance / "secret_key"
+    if not key_file.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return key_file.read_text().strip()
+
+
+def load(env=None, **overrides) -> dict:
+    """Build the Flask config mapping from the environment plus explicit overrides."""
+    env = dict(os.environ if env is None else env)
+    instance = Path(overrides.pop("INSTANCE", None) or _instance_dir(env))
+    prepare_instance(instance)
+    db_url = env.get("DOSEAPP_DATABASE_URL") or f"sqlite:///{instance / 'doseapp.db'}"
+    cfg = {
+        "INSTANCE": instance,
+        "SQLALCHEMY_DATABASE_URI": normalise_database_url(db_url),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": env.get("DOSEAPP_REDIS_URL") or None,  # None: embedded
+        "SECRET_KEY": env.get("DOSEAPP_SECRET_KEY") or _secret_key(instance),
+        "HOST": env.get("DOSEAPP_HOST", "127.0.0.1"),
+        "PORT": int(env.get("DOSEAPP_PORT", "8000")),
+        "WEB_THREADS": int(env.get("DOSEAPP_WEB_THREADS", "8")),
+        "WORKERS": int(env.get("DOSEAPP_WORKERS", "2")),
+        "QUEUE_PREFIX": env.get("DOSEAPP_QUEUE_PREFIX", ""),
+        "LOG_LEVEL": env.get("DOSEAPP_LOG_LEVEL", "INFO").upper(),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": env.get("DOSEAPP_COOKIE_SECURE", "0") == "1",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "WTF_CSRF_TIME_LIMIT": None,  # token lives as long as the session
+        "MIGRATIONS_DIR": str(REPO_ROOT / "migrations"),
+    }
+    if cfg["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # SQLite locks the whole file; waiting beats failing when web and worker write together.
+        cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 30}}
+    cfg.update(overrides)
+    return cfg

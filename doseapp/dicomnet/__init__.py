@@ -1,0 +1,1 @@
+"""DICOM networking: our Store SCP, its supervisor, and query-retrieve."""

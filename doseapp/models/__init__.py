@@ -1,0 +1,20 @@
+"""SQLAlchemy models, one module per domain. Importing this package registers every table."""
+from doseapp.models.base import db
+from doseapp.models.equipment import Equipment
+from doseapp.models.study import Study, ProcessedObject, QuarantinedObject
+from doseapp.models.ct import CtEvent, CtSource
+from doseapp.models.projection import XrayEvent, AccumulatedPlane, BreastDose
+from doseapp.models.settings import SystemSettings, NotPatientPattern
+from doseapp.models.dicomnet import (
+    DicomStoreScp, DicomRemoteNode, DicomQuery, DicomQueryStudy, DicomQuerySeries,
+    DicomQueryImage, DicomTransaction,
+)
+from doseapp.models.jobs import Job
+from doseapp.models.users import User, UserRole, UserPreferences
+
+__all__ = [
+    "db", "Equipment", "Study", "ProcessedObject", "QuarantinedObject", "CtEvent", "CtSource",
+    "XrayEvent", "AccumulatedPlane", "BreastDose", "SystemSettings", "NotPatientPattern",
+    "DicomStoreScp", "DicomRemoteNode", "DicomQuery", "DicomQueryStudy", "DicomQuerySeries",
+    "DicomQueryImage", "DicomTransaction", "Job", "User", "UserRole", "UserPreferences",
+]

@@ -1,0 +1,53 @@
+"""System-wide settings (one row) and the not-patient indicator patterns."""
+from __future__ import annotations
+
+from sqlalchemy import Boolean, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from doseapp.models.base import db
+
+
+class SystemSettings(db.Model):
+    """The single settings row (id 1). Defaults are OpenREM's: keep every object, store no identifiers."""
+    __tablename__ = "system_settings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # DICOM object delete policy (seed §3.1): after processing, delete ...
+    del_no_match: Mapped[bool] = mapped_column(Boolean, default=False)
+    del_rdsr: Mapped[bool] = mapped_column(Boolean, default=False)
+    del_mg_im: Mapped[bool] = mapped_column(Boolean, default=False)
+    del_dx_im: Mapped[bool] = mapped_column(Boolean, default=False)
+    del_ct_phil: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Patient identifiable data (seed §3.4): store? and if stored, keyed hash?
+    name_stored: Mapped[bool] = mapped_column(Boolean, default=False)
+    name_hashed: Mapped[bool] = mapped_column(Boolean, default=True)
+    id_stored: Mapped[bool] = mapped_column(Boolean, default=False)
+    id_hashed: Mapped[bool] = mapped_column(Boolean, default=True)
+    accession_hashed: Mapped[bool] = mapped_column(Boolean, default=False)
+    dob_stored: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Skin dose maps (seed §7.2).
+    enable_skin_dose_maps: Mapped[bool] = mapped_column(Boolean, default=False)
+    calc_skin_dose_on_import: Mapped[bool] = mapped_column(Boolean, default=False)
+    # First-run admin questions answered (OpenREM's AdminTaskQuestions).
+    not_patient_question_answered: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    @classmethod
+    def get(cls) -> "SystemSettings":
+        """The settings row, created with defaults on first use."""
+        row = db.session.get(cls, 1)
+        if row is None:
+            row = cls(id=1)
+            db.session.add(row)
+            db.session.flush()
+        return row
+
+
+class NotPatientPattern(db.Model):
+    """A case-insensitive wildcard (*, ?, [seq], [!seq]) that marks a name or ID as test/QA."""
+    __tablename__ = "not_patient_pattern"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    field: Mapped[str] = mapped_column(String(8))  # "name" or "id"
+    pattern: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (UniqueConstraint("field", "pattern"),)

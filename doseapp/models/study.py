@@ -1,0 +1,149 @@
+"""One row per study: patient-study facts, privacy-controlled identifiers and the summary columns
+that every list, filter, chart and export reads (computed at ingest, indexed)."""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text, Time, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from doseapp.models.base import db, utcnow
+
+MODALITIES = ("CT", "RF", "DX", "MG")
+
+
+class Study(db.Model):
+    __tablename__ = "study"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_instance_uid: Mapped[str] = mapped_column(String(128), index=True)
+    # CT, RF, DX or MG: which list the study appears on.
+    modality: Mapped[str] = mapped_column(String(4))
+    equipment_id: Mapped[int | None] = mapped_column(ForeignKey("equipment.id"), index=True)
+    # What the dose data came from: rdsr, esr, mg_image, dx_image, philips_sc, toshiba.
+    source_kind: Mapped[str | None] = mapped_column(String(16))
+
+    study_date: Mapped[dt.date | None] = mapped_column(Date)
+    study_time: Mapped[dt.time | None] = mapped_column(Time)
+    # study_date + study_time, for sorting and date filters in one index.
+    study_datetime: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    study_id: Mapped[str | None] = mapped_column(Text)
+    accession_number: Mapped[str | None] = mapped_column(String(128), index=True)
+    accession_hashed: Mapped[bool] = mapped_column(Boolean, default=False)
+    study_description: Mapped[str | None] = mapped_column(Text)
+    procedure_code_value: Mapped[str | None] = mapped_column(Text)
+    procedure_code_meaning: Mapped[str | None] = mapped_column(Text)
+    requested_procedure_code_value: Mapped[str | None] = mapped_column(Text)
+    requested_procedure_code_meaning: Mapped[str | None] = mapped_column(Text)
+    referring_physician_name: Mapped[str | None] = mapped_column(Text)
+    performing_physician_name: Mapped[str | None] = mapped_column(Text)
+    reading_physician_name: Mapped[str | None] = mapped_column(Text)
+    operator_name: Mapped[str | None] = mapped_column(Text)
+    comment: Mapped[str | None] = mapped_column(Text)
+
+    # Patient identifiers: stored, hashed (SHA-256 hex) or left None per SystemSettings.
+    patient_name: Mapped[str | None] = mapped_column(Text)
+    patient_name_hashed: Mapped[bool] = mapped_column(Boolean, default=False)
+    patient_id: Mapped[str | None] = mapped_column(Text)
+    patient_id_hashed: Mapped[bool] = mapped_column(Boolean, default=False)
+    patient_birth_date: Mapped[dt.date | None] = mapped_column(Date)
+    # Always recorded when present (not identifying on their own).
+    patient_sex: Mapped[str | None] = mapped_column(String(16))
+    patient_age: Mapped[str | None] = mapped_column(String(16))  # DICOM AS, e.g. "067Y"
+    patient_age_years: Mapped[float | None] = mapped_column(Float)  # decimal age
+    patient_height_m: Mapped[float | None] = mapped_column(Float)
+    patient_weight_kg: Mapped[float | None] = mapped_column(Float)
+    # The not-patient pattern(s) that matched name or ID at import; None = a patient.
+    not_patient_indicator: Mapped[str | None] = mapped_column(Text)
+
+    # --- summary columns (computed at ingest) ---
+    number_of_events: Mapped[int] = mapped_column(Integer, default=0)
+    # CT
+    total_dlp_mgycm: Mapped[float | None] = mapped_column(Float)
+    ct_sequenced_count: Mapped[int | None] = mapped_column(Integer)
+    ct_spiral_count: Mapped[int | None] = mapped_column(Integer)
+    ct_constant_angle_count: Mapped[int | None] = mapped_column(Integer)
+    ct_stationary_count: Mapped[int | None] = mapped_column(Integer)
+    ct_free_count: Mapped[int | None] = mapped_column(Integer)
+    ct_cone_beam_count: Mapped[int | None] = mapped_column(Integer)
+    # Projection X-ray: totals over planes, then plane A (single or frontal) and plane B (lateral).
+    total_dap_gym2: Mapped[float | None] = mapped_column(Float)
+    total_dose_rp_gy: Mapped[float | None] = mapped_column(Float)
+    dap_a_gym2: Mapped[float | None] = mapped_column(Float)
+    dap_b_gym2: Mapped[float | None] = mapped_column(Float)
+    dose_rp_a_gy: Mapped[float | None] = mapped_column(Float)
+    dose_rp_b_gy: Mapped[float | None] = mapped_column(Float)
+    fluoro_dap_total_gym2: Mapped[float | None] = mapped_column(Float)
+    fluoro_dose_rp_total_gy: Mapped[float | None] = mapped_column(Float)
+    fluoro_time_total_s: Mapped[float | None] = mapped_column(Float)
+    acquisition_dap_total_gym2: Mapped[float | None] = mapped_column(Float)
+    acquisition_dose_rp_total_gy: Mapped[float | None] = mapped_column(Float)
+    acquisition_time_total_s: Mapped[float | None] = mapped_column(Float)
+    acquisition_count: Mapped[int | None] = mapped_column(Integer)
+    fluoro_event_count: Mapped[int | None] = mapped_column(Integer)
+    # Mammography: accumulated average glandular dose per breast.
+    agd_left_mgy: Mapped[float | None] = mapped_column(Float)
+    agd_right_mgy: Mapped[float | None] = mapped_column(Float)
+    agd_both_mgy: Mapped[float | None] = mapped_column(Float)
+
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    equipment = relationship("Equipment", lazy="joined")
+    ct_events = relationship("CtEvent", back_populates="study", cascade="all, delete-orphan",
+                             passive_deletes=True, order_by="CtEvent.id")
+    xray_events = relationship("XrayEvent", back_populates="study", cascade="all, delete-orphan",
+                               passive_deletes=True, order_by="XrayEvent.id")
+    planes = relationship("AccumulatedPlane", back_populates="study", cascade="all, delete-orphan",
+                          passive_deletes=True, order_by="AccumulatedPlane.id")
+    breast_doses = relationship("BreastDose", back_populates="study", cascade="all, delete-orphan",
+                                passive_deletes=True)
+    objects = relationship("ProcessedObject", back_populates="study", cascade="all, delete-orphan",
+                           passive_deletes=True)
+
+    __table_args__ = (
+        # The default list: one modality, newest first; date filters use the same index.
+        Index("ix_study_modality_datetime", "modality", "study_datetime"),
+        Index("ix_study_equipment_datetime", "equipment_id", "study_datetime"),
+        Index("ix_study_modality_age", "modality", "patient_age_years"),
+        Index("ix_study_modality_dlp", "modality", "total_dlp_mgycm"),
+        Index("ix_study_modality_dap", "modality", "total_dap_gym2"),
+        Index("ix_study_modality_dose_rp", "modality", "total_dose_rp_gy"),
+        Index("ix_study_modality_agd", "modality", "agd_both_mgy"),
+        Index("ix_study_modality_events", "modality", "number_of_events"),
+        Index("ix_study_not_patient", "modality", "not_patient_indicator"),
+        Index("ix_study_patient_id", "patient_id"),
+        Index("ix_study_patient_name", "patient_name"),
+    )
+
+
+class ProcessedObject(db.Model):
+    """SOP Instance UIDs already imported into a study: the first test for duplicates."""
+    __tablename__ = "processed_object"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"))
+    sop_instance_uid: Mapped[str] = mapped_column(String(128), index=True)
+    sop_class_uid: Mapped[str | None] = mapped_column(String(128))
+    imported_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    study = relationship("Study", back_populates="objects")
+    __table_args__ = (UniqueConstraint("study_id", "sop_instance_uid"),)
+
+
+class QuarantinedObject(db.Model):
+    """An object we could not import, kept on disk with its reason until retried or removed."""
+    __tablename__ = "quarantined_object"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    path: Mapped[str] = mapped_column(Text)
+    original_name: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    detail: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(String(64))  # "cli", "scp:<AE>", "qr:<node>"
+    sop_instance_uid: Mapped[str | None] = mapped_column(String(128), index=True)
+    sop_class_uid: Mapped[str | None] = mapped_column(String(128))
+    study_instance_uid: Mapped[str | None] = mapped_column(String(128))
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    retry_count: Mapped[int] = mapped_column(Integer, default=0)
+    extra: Mapped[dict | None] = mapped_column(JSON)

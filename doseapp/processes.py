@@ -1,0 +1,146 @@
+"""The long-running processes: web server, RQ worker, and `doseapp run`, which starts them all (plus
+the scheduler, the SCP supervisor and, by default, the embedded Redis) as one supervised tree."""
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+from flask import Flask
+
+log = logging.getLogger(__name__)
+
+RESTART_BACKOFF_MAX = 30.0
+STOP_GRACE_SECONDS = 10.0
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: a SIGKILLed parent must not leave orphans behind (Linux)."""
+    os.setsid()
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass
+
+
+def spawn(args: list[str], env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+
+
+def serve_web(app: Flask, host: str, port: int) -> None:
+    from waitress import serve
+
+    log.info("Web server on http://%s:%s/", host, port)
+    serve(app, host=host, port=port, threads=app.config["WEB_THREADS"], ident="doseapp")
+
+
+def run_worker(app: Flask, burst: bool = False) -> bool:
+    """An RQ worker on every queue, in priority order, with RQ's scheduler for retries."""
+    import socket
+
+    from rq import Worker
+
+    from doseapp import jobs
+    from doseapp.queues import all_queues, redis_connection
+
+    jobs.use_app(app)
+    name = f"doseapp-{socket.gethostname()}-{os.getpid()}"
+    worker = Worker(all_queues(app), connection=redis_connection(app), name=name)
+    return worker.work(burst=burst, with_scheduler=True, logging_level=app.config["LOG_LEVEL"])
+
+
+@dataclass
+class Child:
+    name: str
+    args: list[str]
+    proc: subprocess.Popen | None = None
+    restarts: int = 0
+    next_start: float = 0.0
+    started_at: float = field(default=0.0)
+
+
+class Supervisor:
+    """Starts children, restarts any that die (with back-off), stops them all on SIGINT/SIGTERM."""
+
+    def __init__(self, children: list[Child], env: dict):
+        self.children = children
+        self.env = env
+        self.stopping = False
+
+    def _start(self, child: Child) -> None:
+        child.proc = spawn(child.args, self.env)
+        child.started_at = time.monotonic()
+        log.info("Started %s (pid %s)", child.name, child.proc.pid)
+
+    def _on_signal(self, signum, _frame) -> None:
+        log.info("Received %s: stopping", signal.Signals(signum).name)
+        self.stopping = True
+
+    def run(self) -> int:
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
+        for child in self.children:
+            self._start(child)
+        while not self.stopping:
+            now = time.monotonic()
+            for child in self.children:
+                if child.proc is not None and child.proc.poll() is not None:
+                    code = child.proc.returncode
+                    child.proc = None
+                    # A child that ran a while gets a fresh back-off; one that crashes at once waits longer each time.
+                    child.restarts = 0 if now - child.started_at > 60 else child.restarts + 1
+                    delay = min(RESTART_BACKOFF_MAX, 2 ** child.restarts - 1)
+                    child.next_start = now + delay
+                    log.warning("%s exited with status %s; restarting in %.0f s", child.name, code, delay)
+                if child.proc is None and now >= child.next_start and not self.stopping:
+                    self._start(child)
+            time.sleep(0.2)
+        self.stop_all()
+        return 0
+
+    def stop_all(self) -> None:
+        running = [c for c in self.children if c.proc is not None and c.proc.poll() is None]
+        for child in running:
+            child.proc.terminate()
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for child in running:
+            try:
+                child.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop in %.0f s: killing it", child.name, STOP_GRACE_SECONDS)
+                child.proc.kill()
+                child.proc.wait()
+        log.info("All processes stopped")
+
+
+def run_all(app: Flask, host: str, port: int, workers: int) -> int:
+    """`doseapp run`: everything for one machine, stopped together on Ctrl-C."""
+    from doseapp import embedded_redis
+
+    env = dict(os.environ)
+    env["DOSEAPP_INSTANCE"] = str(app.config["INSTANCE"])
+    redis_proc = None
+    if not app.config["REDIS_URL"]:
+        redis_proc = embedded_redis.start_child(app.config["INSTANCE"], popen=spawn)
+        env["DOSEAPP_REDIS_URL"] = embedded_redis.url_for(app.config["INSTANCE"])
+    me = [sys.executable, "-m", "doseapp.cli"]
+    children = [Child("web", me + ["web", "--host", host, "--port", str(port)])]
+    children += [Child(f"worker-{n + 1}", me + ["worker"]) for n in range(workers)]
+    children += [Child("scheduler", me + ["scheduler"]), Child("scp-supervisor", me + ["scp"])]
+    print(f"doseapp is starting: http://{host}:{port}/  (Ctrl-C stops everything)", flush=True)
+    try:
+        return Supervisor(children, env).run()
+    finally:
+        if redis_proc is not None:
+            redis_proc.terminate()
+            try:
+                redis_proc.wait(timeout=STOP_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                redis_proc.kill()

@@ -1,0 +1,120 @@
+"""RQ plumbing: the Redis connection, the queues, and the job table that mirrors each RQ job.
+
+Every background task is enqueued through enqueue(): it writes a Job row first (so the UI can show
+it at once), then puts `doseapp.jobs.execute(job_id)` on RQ. The job functions themselves live in
+doseapp/jobs.py and report progress through a JobContext.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import os
+
+import redis
+from flask import current_app
+from rq import Queue, Retry
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
+from rq.job import Job as RQJob
+
+from doseapp import embedded_redis
+from doseapp.models import Job, db
+from doseapp.models.base import utcnow
+
+log = logging.getLogger(__name__)
+
+QUEUE_NAMES = ("import", "export", "qr", "default")
+
+
+class JobCancelled(Exception):
+    """Raised inside a job when a user asked to cancel it."""
+
+
+def redis_url(app=None) -> str:
+    app = app or current_app
+    return app.config["REDIS_URL"] or embedded_redis.ensure_running(app.config["INSTANCE"])
+
+
+@functools.lru_cache(maxsize=8)
+def _connection_for(url: str, pid: int) -> redis.Redis:
+    return redis.Redis.from_url(url)
+
+
+def redis_connection(app=None) -> redis.Redis:
+    """This process's connection to the instance's Redis (a new one after a fork)."""
+    return _connection_for(redis_url(app), os.getpid())
+
+
+def queue_name(name: str, app=None) -> str:
+    if name not in QUEUE_NAMES:
+        raise ValueError(f"unknown queue {name!r}")
+    return (app or current_app).config["QUEUE_PREFIX"] + name
+
+
+def get_queue(name: str, app=None) -> Queue:
+    return Queue(queue_name(name, app), connection=redis_connection(app))
+
+
+def all_queues(app=None) -> list[Queue]:
+    return [get_queue(n, app) for n in QUEUE_NAMES]
+
+
+def enqueue(kind: str, *, queue: str = "default", title: str | None = None, user_id: int | None = None,
+            parameters: dict | None = None, modality: str | None = None, retries: int = 0,
+            timeout: int = 3600) -> Job:
+    """Record a job and put it on RQ. `kind` names a function in doseapp.jobs.JOB_KINDS."""
+    from doseapp.jobs import JOB_KINDS
+
+    if kind not in JOB_KINDS:
+        raise ValueError(f"unknown job kind {kind!r}")
+    row = Job(kind=kind, queue=queue, title=title or kind, user_id=user_id, parameters=parameters or {},
+              modality=modality, status="queued")
+    db.session.add(row)
+    db.session.commit()
+    row.rq_id = f"doseapp-{row.id}"
+    db.session.commit()
+    get_queue(queue).enqueue(
+        "doseapp.jobs.execute", row.id, job_id=row.rq_id, job_timeout=timeout,
+        retry=Retry(max=retries, interval=[10, 30, 60][:retries] or None) if retries else None,
+        description=f"{kind} #{row.id}",
+    )
+    return row
+
+
+def cancel(row: Job) -> None:
+    """Cancel a queued job outright; ask a running one to stop at its next progress report."""
+    if not row.active:
+        return
+    row.cancel_requested = True
+    if row.status == "queued":
+        try:
+            RQJob.fetch(row.rq_id, connection=redis_connection()).cancel()
+            row.status, row.ended_at, row.message = "cancelled", utcnow(), "Cancelled before it started."
+        except (NoSuchJobError, InvalidJobOperation):
+            pass  # already picked up by a worker: it will see cancel_requested
+    db.session.commit()
+
+
+class JobContext:
+    """Handed to every job function: report progress, learn of cancellation."""
+
+    def __init__(self, row: Job):
+        self.row = row
+
+    @property
+    def parameters(self) -> dict:
+        return self.row.parameters or {}
+
+    def progress(self, done: int, total: int | None = None, message: str | None = None) -> None:
+        """Record progress (committed at once, so the UI sees it) and stop if cancelled."""
+        row = self.row
+        row.progress_done = done
+        if total is not None:
+            row.progress_total = total
+        if row.progress_total:
+            row.progress = min(1.0, done / row.progress_total)
+        if message is not None:
+            row.message = message
+        db.session.commit()
+        db.session.refresh(row, ["cancel_requested"])
+        if row.cancel_requested:
+            raise JobCancelled()

@@ -1,0 +1,50 @@
+"""Creating and changing users: one set of rules for the command line and the web."""
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from doseapp import roles
+from doseapp.models import User, db
+
+USERNAME = re.compile(r"^[A-Za-z0-9_.@+-]{1,150}$")
+MIN_PASSWORD_LENGTH = 8
+
+
+class UserError(ValueError):
+    """A request about users that cannot be carried out, in plain words."""
+
+
+def check_roles(names) -> list[str]:
+    unknown = sorted(set(names) - set(roles.ROLES))
+    if unknown:
+        raise UserError(f"Unknown role(s): {', '.join(unknown)}. Roles are: {', '.join(roles.ROLES)}.")
+    return sorted(set(names))
+
+
+def check_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise UserError(f"A password needs at least {MIN_PASSWORD_LENGTH} characters.")
+    return password
+
+
+def create_user(username: str, password: str, role_names) -> User:
+    username = username.strip()
+    if not USERNAME.match(username):
+        raise UserError("A user name is 1 to 150 letters, digits or . _ @ + -, without spaces.")
+    if db.session.scalar(select(User).where(User.username == username)) is not None:
+        raise UserError(f"There is already a user called {username}.")
+    user = User(username=username)
+    user.set_password(check_password(password))
+    user.set_roles(check_roles(role_names))
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def find_user(username: str) -> User:
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise UserError(f"There is no user called {username}.")
+    return user

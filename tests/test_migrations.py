@@ -1,0 +1,57 @@
+"""The one migration creates the schema the models describe, on SQLite and on PostgreSQL."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from doseapp import create_app
+from doseapp.config import load
+from doseapp.database import current_revision, ensure_current, head_revision, upgrade
+from doseapp.models import db
+
+
+def _app_on(fresh, tmp_path, app_env):
+    env = dict(app_env, DOSEAPP_DATABASE_URL=fresh.url, DOSEAPP_INSTANCE=str(tmp_path / "inst"))
+    return create_app(load(env=env))
+
+
+def test_upgrade_empty_database_matches_models(fresh_database, tmp_path, app_env):
+    app = _app_on(fresh_database, tmp_path, app_env)
+    assert current_revision(app) is None
+    upgrade(app)
+    assert current_revision(app) == head_revision(app) == "0001"
+    with app.app_context():
+        inspector = sa.inspect(db.engine)
+        tables = set(inspector.get_table_names())
+        assert set(db.metadata.tables) <= tables
+        study_indexes = {ix["name"] for ix in inspector.get_indexes("study")}
+        assert {"ix_study_modality_datetime", "ix_study_modality_dlp", "ix_study_equipment_datetime"} <= study_indexes
+        with db.engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), db.metadata)
+        assert diff == [], f"models and migrations differ: {diff}"
+        db.engine.dispose()
+
+
+def test_ensure_current_creates_database_once(fresh_database, tmp_path, app_env):
+    app = _app_on(fresh_database, tmp_path, app_env)
+    assert ensure_current(app) is True
+    assert ensure_current(app) is False
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_study_delete_cascades_to_events(app):
+    from doseapp.models import CtEvent, CtSource, Equipment, Study
+
+    eq = Equipment(identity_hash="x" * 64, display_name="Room 1")
+    study = Study(study_instance_uid="1.2.3", modality="CT", equipment=eq)
+    event = CtEvent(study=study, ctdivol_mgy=1.5, dlp_mgycm=20.0)
+    event.sources.append(CtSource(kvp=120))
+    db.session.add(study)
+    db.session.commit()
+    db.session.execute(sa.delete(Study).where(Study.id == study.id))  # database-level cascade
+    db.session.commit()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(CtEvent)) == 0
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(CtSource)) == 0
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Equipment)) == 1

@@ -1,0 +1,124 @@
+"""The route table: every route answers as roles.ACCESS declares, for anonymous and for each role."""
+from __future__ import annotations
+
+import pytest
+from flask import Blueprint
+
+from doseapp import roles
+from doseapp.models import Job, User, db
+from doseapp.users import create_user
+
+ANONYMOUS = "anonymous"
+WHO = [ANONYMOUS, *roles.ROLES]
+# The login page sends someone already logged in on to the home page.
+REDIRECTS_WHEN_LOGGED_IN = {"auth.login": "/"}
+
+
+@pytest.fixture
+def no_csrf(app):
+    app.config["WTF_CSRF_ENABLED"] = False
+    yield
+    app.config["WTF_CSRF_ENABLED"] = True
+
+
+@pytest.fixture
+def people(app, no_csrf):
+    """One user per role holding only that role, each owning one job; plus a user to edit."""
+    users = {r: create_user(f"only-{r}", "password-123", [r]) for r in roles.ROLES}
+    jobs = {}
+    for role, user in users.items():
+        job = Job(kind="system_check", queue="default", title="t", user_id=user.id, rq_id=f"x-{role}")
+        db.session.add(job)
+        db.session.commit()
+        jobs[role] = job.id
+    target = create_user("edit-me", "password-123", ["viewer"])
+    return users, jobs, target
+
+
+def _login(client, user: User | None) -> None:
+    with client.session_transaction() as sess:
+        sess.clear()
+        if user is not None:
+            sess["_user_id"] = str(user.id)
+            sess["_fresh"] = True
+
+
+def _url(app, rule, role, jobs, target) -> str:
+    values = {}
+    for arg in rule.arguments:
+        values[arg] = {
+            "job_id": jobs.get(role, next(iter(jobs.values()))),
+            "user_id": target.id,
+            "filename": "bokeh.min.js" if rule.endpoint == "bokehjs.file" else "css/doseapp.css",
+        }[arg]
+    with app.test_request_context():
+        from flask import url_for
+
+        return url_for(rule.endpoint, **values)
+
+
+def test_every_route_is_declared(app):
+    declared = set(roles.ACCESS)
+    endpoints = {r.endpoint for r in app.url_map.iter_rules()}
+    assert endpoints <= declared, f"undeclared: {endpoints - declared}"
+    assert declared <= endpoints, f"declared but no such route: {declared - endpoints}"
+
+
+def test_a_route_without_a_declared_role_stops_the_app(app):
+    from doseapp import create_app
+    from doseapp.access import init_access
+
+    fresh = create_app(dict(app.config))
+    bp = Blueprint("sneaky", __name__)
+    bp.add_url_rule("/sneaky", "page", lambda: "secret")
+    fresh.register_blueprint(bp)
+    with pytest.raises(RuntimeError, match="sneaky.page"):
+        init_access(fresh)
+
+
+@pytest.mark.parametrize("who", WHO)
+def test_route_table(app, client, people, who):
+    users, jobs, target = people
+    _login(client, None if who == ANONYMOUS else users[who])
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        requirement = roles.ACCESS[rule.endpoint]
+        url = _url(app, rule, who, jobs, target)
+        method = "GET" if "GET" in rule.methods else "POST"
+        resp = client.open(url, method=method)
+        user = None if who == ANONYMOUS else users[who]
+        allowed = roles.allowed(user, requirement) if user else requirement == roles.PUBLIC
+        where = f"{method} {url} as {who} (needs {roles.describe(requirement)}) -> {resp.status_code} {resp.location}"
+        if allowed:
+            if method == "GET" and user is not None and rule.endpoint in REDIRECTS_WHEN_LOGGED_IN:
+                assert (resp.status_code, resp.location) == (302, REDIRECTS_WHEN_LOGGED_IN[rule.endpoint]), where
+            elif method == "GET":
+                assert resp.status_code == 200, where
+            else:
+                assert resp.status_code not in (401, 403), where
+                assert "next=" not in (resp.location or ""), where
+        elif who == ANONYMOUS:
+            assert resp.status_code == 302, where
+            assert resp.location.startswith("/login?next="), where
+        else:
+            assert resp.status_code == 403, where
+            assert b"role" in resp.data, where
+        checked += 1
+        _login(client, user)  # logout or role edits must not leak into the next route
+    assert checked == len(list(app.url_map.iter_rules()))
+
+
+def test_admin_does_not_imply_other_roles(app, people):
+    users, _, _ = people
+    admin = users["admin"]
+    assert not roles.allowed(admin, roles.BROWSE)
+    assert not roles.allowed(admin, roles.any_of("importqr"))
+    assert roles.allowed(admin, roles.ACCESS["config.users"])
+
+
+def test_instance_without_users_explains_how_to_create_the_first_admin(client):
+    resp = client.get("/")
+    assert resp.status_code == 200
+    assert b"doseapp user create admin --role admin" in resp.data
+    resp = client.get("/jobs/")
+    assert b"There are no users yet" in resp.data

@@ -1,0 +1,3 @@
+from doseapp import create_app
+
+app = create_app()
