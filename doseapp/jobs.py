@@ -40,20 +40,22 @@ def use_app(app) -> None:
     _app, _app_pid = app, os.getpid()
 
 
-def execute(job_id: int) -> dict | None:
+def execute(job_id: int, rq_id: str | None = None) -> dict | None:
     """Run one recorded job: mark it started, call its function, record the outcome."""
     from flask import has_app_context
 
     if has_app_context():
-        return _execute(job_id)
+        return _execute(job_id, rq_id)
     with _worker_app().app_context():
-        return _execute(job_id)
+        return _execute(job_id, rq_id)
 
 
-def _execute(job_id: int) -> dict | None:
+def _execute(job_id: int, rq_id: str | None) -> dict | None:
     row = db.session.get(Job, job_id)
-    if row is None:
-        log.warning("job %s has no row (deleted?); nothing to do", job_id)
+    # The row must be the one this RQ job was made for: a database restored or recreated since may
+    # have given its id to another job.
+    if row is None or (rq_id is not None and row.rq_id != rq_id):
+        log.warning("job %s (%s) has no row of its own (deleted?); nothing to do", job_id, rq_id)
         return None
     if row.cancel_requested or row.status == "cancelled":
         _finish(row, "cancelled", "Cancelled before it started.")
@@ -109,7 +111,19 @@ def housekeeping(ctx: JobContext) -> dict:
     return {"stale_jobs_marked": fixed}
 
 
+def import_file(ctx: JobContext) -> dict:
+    """Import one file; the same function serves `doseapp import --queue` and the DICOM receiver."""
+    from doseapp.ingest import import_file as do_import
+
+    p = ctx.parameters
+    result = do_import(p["path"], source=p.get("source", "cli"), owned=p.get("owned", False))
+    ctx.row.message = f"{result.status}: {result.reason}" if result.reason else result.status
+    ctx.progress(1, 1)
+    return result.as_dict()
+
+
 JOB_KINDS = {
     "system_check": system_check,
     "housekeeping": housekeeping,
+    "import_file": import_file,
 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import uuid
 
 import redis
 from flask import current_app
@@ -70,10 +71,12 @@ def enqueue(kind: str, *, queue: str = "default", title: str | None = None, user
               modality=modality, status="queued")
     db.session.add(row)
     db.session.commit()
-    row.rq_id = f"doseapp-{row.id}"
+    # RQ job keys are global in Redis: a row id alone would collide between instances sharing one
+    # Redis, or with an earlier database whose ids started again at 1.
+    row.rq_id = f"doseapp-{row.id}-{uuid.uuid4().hex[:12]}"
     db.session.commit()
     get_queue(queue).enqueue(
-        "doseapp.jobs.execute", row.id, job_id=row.rq_id, job_timeout=timeout,
+        "doseapp.jobs.execute", row.id, row.rq_id, job_id=row.rq_id, job_timeout=timeout,
         retry=Retry(max=retries, interval=[10, 30, 60][:retries] or None) if retries else None,
         description=f"{kind} #{row.id}",
     )

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from sqlalchemy import Boolean, String, Text, UniqueConstraint
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from doseapp.models.base import db
@@ -33,12 +34,15 @@ class SystemSettings(db.Model):
 
     @classmethod
     def get(cls) -> "SystemSettings":
-        """The settings row, created with defaults on first use."""
+        """The settings row, created with defaults on first use (safe when two processes race)."""
         row = db.session.get(cls, 1)
         if row is None:
-            row = cls(id=1)
-            db.session.add(row)
-            db.session.flush()
+            try:
+                with db.session.begin_nested():
+                    row = cls(id=1)
+                    db.session.add(row)
+            except IntegrityError:
+                row = db.session.get(cls, 1, populate_existing=True)
         return row
 
 

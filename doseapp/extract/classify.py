@@ -1,0 +1,158 @@
+"""Which objects are dose reports, and which modality list a report belongs on.
+
+``ROUTES`` is the one routing table: SOP Class UID -> Route (the kind of source and the function
+that reads it) or the plain-words reason the object is not handled. Image-header extractors are
+added here when they exist. ``route`` applies it (looking inside SRs for the root concept);
+``extract`` routes and reads, turning any failure into ``Rejected``; ``decide_modality`` is the
+pure modality rule.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+from pydicom.uid import UID
+
+from doseapp.extract import rdsr
+from doseapp.extract.records import DoseReport, Malformed, Rejected
+from doseapp.extract.sr import DamagedTree
+
+Reader = Callable[[object, str], DoseReport]
+
+
+@dataclass(frozen=True)
+class Route:
+    """How to read one kind of object: ``kind`` becomes DoseReport.source_kind. Either ``reader``
+    reads every object of the class (image headers), or ``by_concept`` picks the reader by the
+    SR document's root concept (code value, coding scheme), or ``reason`` says why the class is
+    not read."""
+
+    kind: str
+    reader: Reader | None = None
+    by_concept: Mapping[tuple[str, str], Reader] | None = None
+    reason: str | None = None
+
+
+XRAY_DOSE_SR = "1.2.840.10008.5.1.4.1.1.88.67"
+ENHANCED_SR = "1.2.840.10008.5.1.4.1.1.88.22"
+COMPREHENSIVE_SR = "1.2.840.10008.5.1.4.1.1.88.33"
+COMPREHENSIVE_3D_SR = "1.2.840.10008.5.1.4.1.1.88.34"
+RADIOPHARMACEUTICAL_DOSE_SR = "1.2.840.10008.5.1.4.1.1.88.68"
+
+# Enhanced and Comprehensive SRs are dose reports only by their root concept: GE CT systems send
+# the X-ray dose report template in them, Siemens fluoroscopy its private radiation summary.
+_DOSE_SR = {rdsr.XRAY_DOSE_REPORT: rdsr.read_report}
+_ENHANCED_DOSE_SR = {rdsr.XRAY_DOSE_REPORT: rdsr.read_report,
+                     rdsr.VARIC_REPORT: rdsr.read_varic}
+
+ROUTES: dict[str, Route] = {
+    XRAY_DOSE_SR: Route("rdsr", by_concept=_DOSE_SR),
+    ENHANCED_SR: Route("esr", by_concept=_ENHANCED_DOSE_SR),
+    COMPREHENSIVE_SR: Route("esr", by_concept=_ENHANCED_DOSE_SR),
+    COMPREHENSIVE_3D_SR: Route("esr", by_concept=_ENHANCED_DOSE_SR),
+    RADIOPHARMACEUTICAL_DOSE_SR: Route(
+        "rrdsr", reason="a radiopharmaceutical radiation dose report (nuclear medicine), not an "
+                        "X-ray dose report"),
+}
+
+
+def _root_concept(ds) -> tuple[str, str, str] | None:
+    """(code value, coding scheme, meaning) of an SR document's root concept name."""
+    if 0x0040A043 not in ds:
+        return None
+    items = ds[0x0040A043].value
+    if not items:
+        return None
+    item = items[0]
+    return (str(item.get("CodeValue", "") or "").strip(),
+            str(item.get("CodingSchemeDesignator", "") or "").strip(),
+            str(item.get("CodeMeaning", "") or "").strip())
+
+
+def route(ds) -> Route:
+    """The Route for a dataset, with its reader; raises Rejected (or Malformed) with the reason
+    when the object is not a dose report this extractor reads."""
+    try:
+        return _route(ds)
+    except Rejected:
+        raise
+    except Exception as exc:  # a damaged header: the object's fault, reported in words
+        raise Malformed(f"the object could not be classified: {type(exc).__name__}: {exc}") \
+            from exc
+
+
+def _route(ds) -> Route:
+    sop_class = str(ds.get("SOPClassUID", "") or "").strip()
+    if not sop_class:
+        raise Malformed("the object has no SOP Class UID: not a usable DICOM object")
+    entry = ROUTES.get(sop_class)
+    if entry is None:
+        raise Rejected(f"{_class_name(sop_class)} objects are not dose reports this importer "
+                       "reads")
+    if entry.reason:
+        raise Rejected(f"{_class_name(sop_class)}: {entry.reason}")
+    if entry.reader is not None:
+        return entry
+    concept = _root_concept(ds)
+    if not concept or not concept[0]:
+        raise Malformed(f"{_class_name(sop_class)} without a document title (root concept name): "
+                        "not a readable structured report")
+    reader = entry.by_concept.get(concept[:2]) if entry.by_concept else None
+    if reader is None:
+        raise Rejected(f"{_class_name(sop_class)} whose root concept is {concept[2]!r} "
+                       f"({concept[0]}, {concept[1]}) is not an X-ray radiation dose report")
+    return Route(entry.kind, reader)
+
+
+def _class_name(sop_class: str) -> str:
+    name = UID(sop_class).name
+    return name if name and name != sop_class else f"SOP class {sop_class}"
+
+
+def extract(ds) -> DoseReport:
+    """Read a dose object into a DoseReport. Raises Rejected (not a dose report we read) or
+    Malformed (a dose report that cannot be read); never any other exception."""
+    try:
+        entry = _route(ds)
+        return entry.reader(ds, entry.kind)
+    except Rejected:
+        raise
+    except DamagedTree as exc:
+        raise Malformed(str(exc)) from exc
+    except Exception as exc:  # any failure of reading is the object's, reported in words
+        raise Malformed(f"the dose report could not be read: {type(exc).__name__}: {exc}") \
+            from exc
+
+
+def decide_modality(report: DoseReport, user_defined_modality: str | None = None) -> str:
+    """CT, MG, RF or DX for a report.
+
+    A CT tree is CT and a report whose procedure reported mentions Mammography is MG, whatever the
+    equipment says (a user-defined modality exists to sort projection systems). For projection
+    X-ray: a user-defined DX or RF on the equipment wins; otherwise ("Dual" included, which is
+    decided per study) the acquisition device type decides (fluoroscopy-guided -> RF, integrated
+    or cassette-based -> DX; Philips Azurion systems are fluoroscopy whatever they declare); then
+    fluoroscopy totals (dose, DAP or time above zero in any plane) -> RF; then accumulated data
+    without them -> DX; a report with events only is RF when an event is fluoroscopy.
+    """
+    if report.tree == "ct":
+        return "CT"
+    if report.procedure_reported and "mammography" in report.procedure_reported.lower():
+        return "MG"
+    if user_defined_modality in ("DX", "RF"):
+        return user_defined_modality
+    device = (report.acquisition_device_type or "").lower()
+    model = (report.equipment.model_name or "").lower()
+    if "fluoroscopy-guided" in device or "azurion" in model:
+        return "RF"
+    if "integrated" in device or "cassette-based" in device:
+        return "DX"
+    if report.planes:
+        for plane in report.planes:
+            if plane.fluoro_dap_total_gym2 or plane.fluoro_dose_rp_total_gy or \
+                    plane.total_fluoro_time_s:
+                return "RF"
+        return "DX"
+    if any((e.event_type or "").lower() == "fluoroscopy" for e in report.xray_events):
+        return "RF"
+    return "DX"

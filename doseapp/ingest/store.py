@@ -1,0 +1,127 @@
+"""Writing one extracted report, with OpenREM's duplicate rules (seed §4.1.1):
+
+- its SOP Instance UID was imported before: duplicate, nothing changes;
+- every irradiation event is already in a stored study of the same StudyInstanceUID: duplicate;
+- its events are a strict superset of a stored study's (a cumulative RDSR, sent again after each
+  exposure): the stored study is replaced by the new, fuller one;
+- none of its events are stored (a continued study, e.g. a restarted Siemens CT study): stored
+  alongside, as a study of its own;
+- some but not all of its events are stored and it is not a superset: the new events are added to
+  the stored study (the report then shares events with it; it is neither of the cases above).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from doseapp.extract import DoseReport, decide_modality
+from doseapp.ingest import privacy
+from doseapp.ingest.equipment import equipment_for
+from doseapp.ingest.locks import study_lock
+from doseapp.ingest.summary import summarise
+from doseapp.models import (
+    AccumulatedPlane, BreastDose, CtEvent, CtSource, ProcessedObject, Study, SystemSettings, XrayEvent, db,
+)
+
+
+@dataclass
+class StoreOutcome:
+    status: str  # "imported" or "duplicate"
+    study: Study
+    reason: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def _event_uids(study: Study) -> set[str]:
+    events = study.ct_events if study.ct_events else study.xray_events
+    return {e.irradiation_event_uid for e in events if e.irradiation_event_uid}
+
+
+def _add_events(study: Study, report: DoseReport, skip_uids: set[str] = frozenset()) -> int:
+    added = 0
+    for rec in report.ct_events:
+        if rec.irradiation_event_uid and rec.irradiation_event_uid in skip_uids:
+            continue
+        event = CtEvent(**rec.as_columns())
+        event.sources = [CtSource(**s.as_columns()) for s in rec.sources]
+        study.ct_events.append(event)
+        added += 1
+    for rec in report.xray_events:
+        if rec.irradiation_event_uid and rec.irradiation_event_uid in skip_uids:
+            continue
+        study.xray_events.append(XrayEvent(**rec.as_columns()))
+        added += 1
+    return added
+
+
+def _new_study(report: DoseReport, settings: SystemSettings) -> Study:
+    equipment = equipment_for(report.equipment.as_columns())
+    values = privacy.apply(report.study.as_columns(), settings)
+    study = Study(**values, equipment=equipment, source_kind=report.source_kind,
+                  modality=decide_modality(report, equipment.user_defined_modality))
+    _add_events(study, report)
+    study.planes = [AccumulatedPlane(**p.as_columns()) for p in report.planes]
+    study.breast_doses = [BreastDose(**b.as_columns()) for b in report.breast_doses]
+    summarise(study, report.ct_total_dlp_mgycm)
+    return study
+
+
+def store_report(report: DoseReport) -> StoreOutcome:
+    """Write `report` in one transaction, serialised with other imports of its study. Commits."""
+    uid = report.study.study_instance_uid
+    db.session.commit()  # end any read transaction: what follows must start inside the lock
+    try:
+        with study_lock(uid):
+            outcome = _store_locked(report)
+            db.session.commit()
+            return outcome
+    except BaseException:
+        db.session.rollback()
+        raise
+
+
+def _store_locked(report: DoseReport) -> StoreOutcome:
+    uid = report.study.study_instance_uid
+    seen = db.session.scalar(select(ProcessedObject).where(ProcessedObject.sop_instance_uid == report.sop_instance_uid))
+    if seen is not None:
+        return StoreOutcome("duplicate", seen.study, "this object (same SOP Instance UID) was imported before")
+
+    existing = db.session.scalars(select(Study).where(Study.study_instance_uid == uid).order_by(Study.id)).all()
+    new_uids = {e.irradiation_event_uid for e in report.events if e.irradiation_event_uid}
+    replace, merge_into = [], None
+    for study in existing:
+        old = _event_uids(study)
+        if not new_uids or not old:
+            continue
+        if new_uids <= old:
+            _record_object(study, report)
+            return StoreOutcome("duplicate", study,
+                                f"every irradiation event is already in study {study.id} of this StudyInstanceUID")
+        if new_uids > old:
+            replace.append(study)
+        elif new_uids & old and merge_into is None:
+            merge_into = study
+
+    warnings = list(report.warnings)
+    if merge_into is not None and not replace:
+        added = _add_events(merge_into, report, skip_uids=_event_uids(merge_into))
+        summarise(merge_into)  # totals now span two reports: sums of events
+        _record_object(merge_into, report)
+        warnings.append(f"shares events with study {merge_into.id}; added its {added} new event(s) to that study")
+        return StoreOutcome("imported", merge_into, None, warnings)
+
+    study = _new_study(report, SystemSettings.get())
+    db.session.add(study)
+    for old_study in replace:
+        # A cumulative report: the fuller one replaces the stored study; its objects stay known.
+        for obj in list(old_study.objects):
+            study.objects.append(ProcessedObject(sop_instance_uid=obj.sop_instance_uid, sop_class_uid=obj.sop_class_uid))
+        db.session.delete(old_study)
+        warnings.append(f"replaced study {old_study.id}: this report holds all its events and more (cumulative)")
+    _record_object(study, report)
+    return StoreOutcome("imported", study, None, warnings)
+
+
+def _record_object(study: Study, report: DoseReport) -> None:
+    study.objects.append(ProcessedObject(sop_instance_uid=report.sop_instance_uid, sop_class_uid=report.sop_class_uid))

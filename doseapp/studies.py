@@ -1,0 +1,65 @@
+"""The study summary: a public contract, served by the command line now and the JSON API later.
+Keys name their units; values are the stored (normalised) ones; null where a value does not apply."""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import inspect as sa_inspect
+
+from doseapp.models import Study
+
+
+def _iso(value):
+    return value.isoformat() if isinstance(value, (dt.date, dt.time, dt.datetime)) else value
+
+
+def study_summary(study: Study) -> dict:
+    eq = study.equipment
+    return {
+        "id": study.id,
+        "study_instance_uid": study.study_instance_uid,
+        "modality": study.modality,
+        "study_date": _iso(study.study_date),
+        "study_time": _iso(study.study_time),
+        "accession_number": study.accession_number,
+        "study_description": study.study_description,
+        "requested_procedure": study.requested_procedure_code_meaning,
+        "procedure": study.procedure_code_meaning,
+        "display_name": eq.display_name if eq else None,
+        "manufacturer": eq.manufacturer if eq else None,
+        "model_name": eq.model_name if eq else None,
+        "station_name": eq.station_name if eq else None,
+        "institution_name": eq.institution_name if eq else None,
+        "patient_age_years": study.patient_age_years,
+        "patient_sex": study.patient_sex,
+        "patient_height_m": study.patient_height_m,
+        "patient_weight_kg": study.patient_weight_kg,
+        "not_patient_indicator": study.not_patient_indicator,
+        "number_of_events": study.number_of_events,
+        "total_dlp_mGy_cm": study.total_dlp_mgycm,
+        "total_dap_Gy_m2": study.total_dap_gym2,
+        "total_dap_a_Gy_m2": study.dap_a_gym2,
+        "total_dap_b_Gy_m2": study.dap_b_gym2,
+        "total_rp_dose_a_Gy": study.dose_rp_a_gy,
+        "total_rp_dose_b_Gy": study.dose_rp_b_gy,
+        "fluoro_dap_Gy_m2": study.fluoro_dap_total_gym2,
+        "acquisition_dap_Gy_m2": study.acquisition_dap_total_gym2,
+        "total_fluoro_time_s": study.fluoro_time_total_s,
+        "total_agd_left_mGy": study.agd_left_mgy,
+        "total_agd_right_mGy": study.agd_right_mgy,
+        "total_agd_both_mGy": study.agd_both_mgy,
+    }
+
+
+def _columns(row, skip=("id", "study_id", "event_id")) -> dict:
+    return {c.key: _iso(getattr(row, c.key)) for c in sa_inspect(row).mapper.column_attrs if c.key not in skip}
+
+
+def study_detail(study: Study) -> dict:
+    """The summary plus every stored event (CT events with their X-ray sources), plane and breast dose."""
+    detail = study_summary(study)
+    detail["ct_events"] = [_columns(e) | {"sources": [_columns(s) for s in e.sources]} for e in study.ct_events]
+    detail["xray_events"] = [_columns(e) for e in study.xray_events]
+    detail["planes"] = [_columns(p) for p in study.planes]
+    detail["breast_doses"] = [_columns(b) for b in study.breast_doses]
+    return detail
