@@ -14,6 +14,10 @@ for SQLite and PostgreSQL, and prints files/s, events/s and import time per file
 
     .venv/bin/python bench/import_rate.py [--copies 10] [--workers 2] [--db sqlite,postgresql]
         [--pg-url postgresql://postgres@127.0.0.1:5432/test] [--redis-url redis://127.0.0.1:6379/0]
+        [--kind rdsr|dx|mg]
+
+--kind dx or mg measures image headers instead (the DX/CR/PX or the MG image files of the test data,
+each copy an image of a study of its own).
 """
 from __future__ import annotations
 
@@ -35,6 +39,14 @@ sys.path.insert(0, str(REPO))
 TESTDATA = REPO.parent / "shared" / "testdata" / "openrem"
 SR_CLASSES = {"1.2.840.10008.5.1.4.1.1.88.67", "1.2.840.10008.5.1.4.1.1.88.22"}
 TOP_LEVEL_UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+
+
+IMAGE_PREFIXES = {"dx": ("DX-Im", "PX-Im"), "mg": ("MG-Im",)}
+
+
+def image_sources(kind: str) -> list[Path]:
+    """The image files of one kind (dx or mg) in the test data."""
+    return [p for p in sorted(TESTDATA.glob("*.dcm")) if p.name.startswith(IMAGE_PREFIXES[kind])]
 
 
 def importable_sources() -> list[Path]:
@@ -189,14 +201,17 @@ def main() -> None:
     ap.add_argument("--pg-url", default=os.environ.get("DOSEAPP_TEST_DATABASE_URL",
                                                        "postgresql://postgres@127.0.0.1:5432/test"))
     ap.add_argument("--redis-url", default=os.environ.get("DOSEAPP_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    ap.add_argument("--kind", choices=("rdsr", "dx", "mg"), default="rdsr",
+                    help="rdsr: dose reports (default); dx, mg: image headers")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="doseapp-bench-") as tmp:
         tmp = Path(tmp)
-        sources = importable_sources()
+        sources = importable_sources() if args.kind == "rdsr" else image_sources(args.kind)
         (tmp / "files").mkdir()
         files = make_copies(sources, args.copies, tmp / "files")
-        print(f"{len(files)} files: {args.copies} copies of {len(sources)} test RDSRs/ESRs, fresh UIDs")
+        what = "test RDSRs/ESRs" if args.kind == "rdsr" else f"{args.kind.upper()} test images"
+        print(f"{len(files)} files: {args.copies} copies of {len(sources)} {what}, fresh UIDs")
         floor = time_floor(files)
         ext, events = time_extract(files)
         print(f"{'what':<26}{'seconds':>9}{'files/s':>10}{'events/s':>10}{'ms/file':>9}{'x floor':>9}")

@@ -61,11 +61,14 @@ def web(host, port):
 
 @main.command()
 @click.option("--burst", is_flag=True, help="Run the jobs waiting now, then exit.")
-def worker(burst):
-    """Start one RQ worker on every queue (import, export, qr, default)."""
+@click.option("--queues", default=None, help="Comma-separated queues, in priority order (default: all).")
+@click.option("--no-fork", is_flag=True, help="Run jobs in the worker process itself (fast for short jobs).")
+def worker(burst, queues, no_fork):
+    """Start one RQ worker (default: every queue, import, export, qr, default)."""
     from doseapp.processes import run_worker
 
-    run_worker(_app(), burst=burst)
+    names = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
+    run_worker(_app(), burst=burst, queue_names=names, fork=not no_fork)
 
 
 @main.command()
@@ -78,12 +81,14 @@ def scheduler():
 
 @main.command()
 @click.option("--node", type=int, default=None, help="Run this one Store SCP node (used by the supervisor).")
-def scp(node):
+@click.option("--echo-interval", type=float, default=60.0, show_default=True,
+              help="Seconds between keep-alive C-ECHOs to each node.")
+def scp(node, echo_interval):
     """Start the SCP supervisor, which runs every enabled Store SCP node."""
     if node is None:
         from doseapp.dicomnet import supervisor
 
-        supervisor.run(_app(), _stop_on_signals())
+        supervisor.run(_app(), _stop_on_signals(), echo_interval=echo_interval)
     else:
         from doseapp.dicomnet import scp as scp_node
 
@@ -182,12 +187,12 @@ def user_list(as_json):
 def user_set_roles(username, role_names):
     """Replace a user's roles with the given ones (none given: no roles)."""
     from doseapp.models import db as database
-    from doseapp.users import UserError, check_roles, find_user
+    from doseapp.users import UserError, change_roles, find_user
 
     with _app().app_context():
         try:
             target = find_user(username)
-            target.set_roles(check_roles(role_names))
+            change_roles(target, role_names)  # audited
         except UserError as exc:
             raise click.ClickException(str(exc))
         database.session.commit()
@@ -200,12 +205,12 @@ def user_set_roles(username, role_names):
 def user_set_password(username, password_stdin):
     """Set a user's password."""
     from doseapp.models import db as database
-    from doseapp.users import UserError, check_password, find_user
+    from doseapp.users import UserError, find_user, reset_password
 
     with _app().app_context():
         try:
             target = find_user(username)
-            target.set_password(check_password(_password(password_stdin)))
+            reset_password(target, _password(password_stdin))  # audited
         except UserError as exc:
             raise click.ClickException(str(exc))
         database.session.commit()
@@ -348,6 +353,20 @@ def redis_stop():
 
     app = _app(migrate=False)
     click.echo("Stopped." if embedded_redis.stop(app.config["INSTANCE"]) else "It was not running.")
+
+
+from doseapp.cli_tokens import token  # noqa: E402  (own module, registered here)
+main.add_command(token)
+
+from doseapp.cli_nodes import echo, node  # noqa: E402  (own module, registered here)
+main.add_command(node)
+main.add_command(echo)
+
+from doseapp.cli_size import size_import  # noqa: E402  (own module, registered here)
+main.add_command(size_import)
+
+from doseapp.cli_export import export_command  # noqa: E402  (own module, registered here)
+main.add_command(export_command)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ SETTINGS = {
     "DOSEAPP_QUEUE_PREFIX": "Prefix for RQ queue names, to share one Redis between instances (default none).",
     "DOSEAPP_COOKIE_SECURE": "Send the session cookie over HTTPS only: 1 behind TLS (default 0).",
     "DOSEAPP_LOG_LEVEL": "Log level for every process (default INFO).",
+    "DOSEAPP_XLSX_DATE_FORMAT": "Excel number format for dates in XLSX exports (default dd/mm/yyyy, as OpenREM).",
 }
 
 
@@ -84,6 +85,7 @@ def load(env=None, **overrides) -> dict:
         "WORKERS": int(env.get("DOSEAPP_WORKERS", "2")),
         "QUEUE_PREFIX": env.get("DOSEAPP_QUEUE_PREFIX", ""),
         "LOG_LEVEL": env.get("DOSEAPP_LOG_LEVEL", "INFO").upper(),
+        "XLSX_DATE_FORMAT": env.get("DOSEAPP_XLSX_DATE_FORMAT") or "dd/mm/yyyy",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": env.get("DOSEAPP_COOKIE_SECURE", "0") == "1",

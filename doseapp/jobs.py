@@ -38,6 +38,10 @@ def use_app(app) -> None:
     """Make `app` the one job code runs in (called by the worker before it forks horses)."""
     global _app, _app_pid
     _app, _app_pid = app, os.getpid()
+    # RQ forks a work horse per job: what is imported here is imported once, not in every horse
+    # (importing the importer costs more than importing one dose report).
+    import doseapp.ingest  # noqa: F401
+    import doseapp.studies  # noqa: F401
 
 
 def execute(job_id: int, rq_id: str | None = None) -> dict | None:
@@ -116,14 +120,52 @@ def import_file(ctx: JobContext) -> dict:
     from doseapp.ingest import import_file as do_import
 
     p = ctx.parameters
-    result = do_import(p["path"], source=p.get("source", "cli"), owned=p.get("owned", False))
+    result = do_import(p["path"], source=p.get("source", "cli"), owned=p.get("owned", False),
+                       layout=p.get("layout"))
     ctx.row.message = f"{result.status}: {result.reason}" if result.reason else result.status
     ctx.progress(1, 1)
     return result.as_dict()
 
 
+def reprocess_dual(ctx: JobContext) -> dict:
+    """Re-sort the DX/RF studies of the chosen systems (Dual or automatic modality)."""
+    from doseapp.config_modality import resort
+
+    return resort(ctx)
+
+
+
+def scp_storage_cleanup(ctx: JobContext) -> dict:
+    """Delete objects kept by Store SCP nodes that are older than each node's retention period."""
+    from doseapp.dicomnet.upkeep import cleanup_kept
+
+    report = cleanup_kept()
+    removed = sum(r["files_removed"] for r in report.values())
+    ctx.row.message = f"{removed} kept object(s) past retention removed."
+    return report
+
+
+def size_import(ctx: JobContext) -> dict:
+    """Import patient heights and weights from an uploaded CSV (progress, abort, log file)."""
+    from doseapp.ingest.size_csv import run_job
+
+    return run_job(ctx)
+
+
+def export(ctx: JobContext) -> dict:
+    """Write one export file (CSV, XLSX or NHSBSP) from the list filters it was started with; progress
+    per batch; an aborted or failed export leaves no file."""
+    from doseapp.exports.jobs import run_job
+
+    return run_job(ctx)
+
+
 JOB_KINDS = {
+    "export": export,
+    "size_import": size_import,
     "system_check": system_check,
     "housekeeping": housekeeping,
     "import_file": import_file,
+    "scp_storage_cleanup": scp_storage_cleanup,
+    "reprocess_dual": reprocess_dual,
 }

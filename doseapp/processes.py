@@ -41,19 +41,42 @@ def serve_web(app: Flask, host: str, port: int) -> None:
     serve(app, host=host, port=port, threads=app.config["WEB_THREADS"], ident="doseapp")
 
 
-def run_worker(app: Flask, burst: bool = False) -> bool:
-    """An RQ worker on every queue, in priority order, with RQ's scheduler for retries."""
+def run_worker(app: Flask, burst: bool = False, queue_names: list[str] | None = None, fork: bool = True) -> bool:
+    """An RQ worker on the given queues (default all, in priority order), with RQ's scheduler for
+    retries. A forking worker runs each job in a child process (isolation, hard stop); a non-forking
+    one runs it in place, which saves the fork and reconnect that dominate short jobs like imports.
+    A non-forking worker that dies mid-job leaves the job to RQ's abandoned-job cleanup, which
+    retries it when retries are left."""
     import socket
 
-    from rq import Worker
+    from rq import SimpleWorker, Worker
 
     from doseapp import jobs
-    from doseapp.queues import all_queues, redis_connection
+    from doseapp.queues import QUEUE_NAMES, get_queue, redis_connection
 
     jobs.use_app(app)
+    _preload_job_modules()
     name = f"doseapp-{socket.gethostname()}-{os.getpid()}"
-    worker = Worker(all_queues(app), connection=redis_connection(app), name=name)
+    queues = [get_queue(n, app) for n in (queue_names or QUEUE_NAMES)]
+    worker = (Worker if fork else SimpleWorker)(queues, connection=redis_connection(app), name=name)
     return worker.work(burst=burst, with_scheduler=True, logging_level=app.config["LOG_LEVEL"])
+
+
+def _preload_job_modules() -> None:
+    """Import what jobs use once, in the worker: RQ forks a work horse per job, and a horse that had
+    to import pydicom, the extractors and the exporters itself would spend most of a short job on it."""
+    import importlib
+
+    from sqlalchemy.orm import configure_mappers
+
+    for name in ("pydicom", "doseapp.extract", "doseapp.ingest", "doseapp.studies", "doseapp.exports",
+                 "doseapp.housekeeping"):
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:  # only a package this build lacks is optional; a broken import is not
+                raise
+    configure_mappers()
 
 
 @dataclass
@@ -132,7 +155,9 @@ def run_all(app: Flask, host: str, port: int, workers: int) -> int:
         env["DOSEAPP_REDIS_URL"] = embedded_redis.url_for(app.config["INSTANCE"])
     me = [sys.executable, "-m", "doseapp.cli"]
     children = [Child("web", me + ["web", "--host", host, "--port", str(port)])]
-    children += [Child(f"worker-{n + 1}", me + ["worker"]) for n in range(workers)]
+    # One in-process worker keeps imports fast; the others take every queue in forked work horses.
+    children += [Child("worker-import", me + ["worker", "--queues", "import", "--no-fork"])]
+    children += [Child(f"worker-{n + 1}", me + ["worker"]) for n in range(max(1, workers - 1))]
     children += [Child("scheduler", me + ["scheduler"]), Child("scp-supervisor", me + ["scp"])]
     print(f"doseapp is starting: http://{host}:{port}/  (Ctrl-C stops everything)", flush=True)
     try:

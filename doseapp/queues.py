@@ -55,10 +55,6 @@ def get_queue(name: str, app=None) -> Queue:
     return Queue(queue_name(name, app), connection=redis_connection(app))
 
 
-def all_queues(app=None) -> list[Queue]:
-    return [get_queue(n, app) for n in QUEUE_NAMES]
-
-
 def enqueue(kind: str, *, queue: str = "default", title: str | None = None, user_id: int | None = None,
             parameters: dict | None = None, modality: str | None = None, retries: int = 0,
             timeout: int = 3600) -> Job:

@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 # (job kind, queue, seconds between runs)
 PERIODIC = (
     ("housekeeping", "default", 300),
+    ("scp_storage_cleanup", "default", 3600),
 )
 LEASE_SECONDS = 30
 TICK_SECONDS = 5

@@ -5,7 +5,7 @@ import re
 
 from sqlalchemy import select
 
-from doseapp import roles
+from doseapp import audit, roles
 from doseapp.models import User, db
 
 USERNAME = re.compile(r"^[A-Za-z0-9_.@+-]{1,150}$")
@@ -39,8 +39,28 @@ def create_user(username: str, password: str, role_names) -> User:
     user.set_password(check_password(password))
     user.set_roles(check_roles(role_names))
     db.session.add(user)
+    audit.record("user.create", username, {"roles": sorted(user.roles)})
     db.session.commit()
     return user
+
+
+def change_roles(user: User, role_names, active: bool | None = None) -> None:
+    """Give `user` exactly these roles (and set active if given), recorded in the audit log. Commits."""
+    before = {"roles": sorted(user.roles), "active": user.active}
+    user.set_roles(check_roles(role_names))
+    if active is not None:
+        user.active = active
+    after = {"roles": sorted(user.roles), "active": user.active}
+    if after != before:
+        audit.record("user.roles", user.username, audit.changes(before, after))
+    db.session.commit()
+
+
+def reset_password(user: User, password: str) -> None:
+    """Set another user's password (admin or command line), recorded in the audit log. Commits."""
+    user.set_password(check_password(password))
+    audit.record("user.password_reset", user.username)
+    db.session.commit()
 
 
 def find_user(username: str) -> User:

@@ -5,7 +5,7 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from doseapp.blueprints import api, auth, bokehjs, config, home, jobs
+    from doseapp.blueprints import api, api_v1, auth, bokehjs, config, home, imports, jobs, studies, studies_admin, dicomnet, exports
 
-    for module in (api, auth, bokehjs, config, home, jobs):
+    for module in (api, api_v1, auth, bokehjs, config, home, imports, jobs, studies, studies_admin, dicomnet, exports):
         app.register_blueprint(module.bp)

@@ -1,15 +1,30 @@
-"""System configuration pages (admin). Users and roles here; DICOM, privacy and display names
-arrive with their issues."""
+"""System configuration pages. Users and roles, the config index and the audit log here; display
+names and sources in config_equipment, privacy and DICOM object settings in config_privacy (both
+attach their routes to this blueprint)."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from doseapp import roles
-from doseapp.models import User, db
-from doseapp.users import UserError, create_user
+from doseapp.models import AuditEntry, User, db
+from doseapp.users import UserError, change_roles, create_user, reset_password
 
 bp = Blueprint("config", __name__, url_prefix="/config")
+
+AUDIT_PAGE_SIZE = 50
+
+
+def _user_or_404(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    return user
+
+
+@bp.route("/")
+def index():
+    return render_template("config/index.html")
 
 
 @bp.route("/users")
@@ -34,14 +49,53 @@ def user_new():
 
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
 def user_edit(user_id: int):
-    user = db.session.get(User, user_id)
-    if user is None:
-        abort(404)
+    user = _user_or_404(user_id)
     if request.method == "POST":
         chosen = [r for r in request.form.getlist("roles") if r in roles.ROLES]
-        user.set_roles(chosen)
-        user.active = request.form.get("active") == "on"
-        db.session.commit()
+        change_roles(user, chosen, active=request.form.get("active") == "on")
         flash(f"Roles of {user.username}: {', '.join(sorted(chosen)) or 'none'}.")
         return redirect(url_for("config.users"))
     return render_template("config/user_edit.html", user=user, roles=roles.ROLES)
+
+
+@bp.route("/users/<int:user_id>/password", methods=["GET", "POST"])
+def user_password(user_id: int):
+    user = _user_or_404(user_id)
+    error = None
+    if request.method == "POST":
+        password = request.form.get("password", "")
+        if password != request.form.get("password2", ""):
+            error = "The two passwords differ."
+        else:
+            try:
+                reset_password(user, password)
+                flash(f"Password of {user.username} changed. Tell them to change it when they next log in.")
+                return redirect(url_for("config.user_edit", user_id=user.id))
+            except UserError as exc:
+                error = str(exc)
+    return render_template("config/user_password.html", user=user, error=error), (400 if error else 200)
+
+
+@bp.route("/audit")
+def audit_log():
+    action = request.args.get("action", "").strip()
+    username = request.args.get("user", "").strip()
+    q = select(AuditEntry)
+    if action:
+        # "pattern" finds pattern.add, pattern.delete ...: prefix match on the dotted action name.
+        q = q.where(AuditEntry.action.startswith(action, autoescape=True))
+    if username:
+        q = q.where(AuditEntry.username == username)
+    total = db.session.scalar(select(func.count()).select_from(q.subquery()))
+    pages = max(1, -(-total // AUDIT_PAGE_SIZE))
+    page = min(max(1, request.args.get("page", 1, type=int) or 1), pages)
+    rows = db.session.scalars(q.order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+                              .offset((page - 1) * AUDIT_PAGE_SIZE).limit(AUDIT_PAGE_SIZE)).all()
+    actions = db.session.scalars(select(AuditEntry.action).distinct().order_by(AuditEntry.action)).all()
+    users = db.session.scalars(select(AuditEntry.username).distinct().order_by(AuditEntry.username)).all()
+    return render_template("config/audit.html", rows=rows, total=total, page=page, pages=pages,
+                           action=action, user=username, actions=actions, users=users)
+
+
+# The other config pages attach their routes to `bp` when imported.
+from doseapp.blueprints import config_equipment, config_privacy  # noqa: E402,F401

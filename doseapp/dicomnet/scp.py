@@ -1,67 +1,310 @@
-"""One Store SCP node: a pynetdicom application entity answering C-ECHO, with every association
-and operation written to the transaction log. Handlers are bound to events; nothing is global."""
+"""One Store SCP node: a pynetdicom application entity answering C-ECHO and C-STORE.
+
+A C-STORE is acknowledged with Success only once the object is durable and its import is certain:
+the encoded dataset (as sent, never decoded) is written to a temporary spool file, fsynced and
+atomically renamed, then an import job is queued (or, with Redis down, a pending row is committed for
+the supervisor's sweeper). No room (disk, or the node's storage limit) answers Out of Resources
+(0xA700) before anything is written. Every association and operation is a transaction-log row, and a
+line in <instance>/logs/scp-<AET>.log. Handlers are bound to events; nothing is global.
+"""
 from __future__ import annotations
 
+import errno
 import logging
+import os
+import shutil
 import signal
+import sys
 import threading
+import time
+import uuid
+from pathlib import Path
 
+import redis
 from flask import Flask
 from pynetdicom import AE, evt
+from pynetdicom.dsutils import encode_file_meta
 from pynetdicom.sop_class import Verification
+from sqlalchemy import delete, inspect as sa_inspect, update
 
-from doseapp.models import DicomStoreScp, DicomTransaction, db
+from doseapp.dicomnet import storage
+from doseapp.dicomnet.nodes import (ALL_STORAGE_CLASSES, DEFAULT_TRANSFER_SYNTAXES, KEEPALIVE_AE,
+                                    address_allowed)
+from doseapp.models import DicomPendingObject, DicomStoreScp, DicomTransaction, Job, db
+from doseapp.models.base import utcnow
 
 log = logging.getLogger(__name__)
 
+SUCCESS = 0x0000
+OUT_OF_RESOURCES = 0xA700
+PROCESSING_FAILURE = 0x0110
+CHUNK = 1 << 20
+MIN_FREE_BYTES = 100 * 1024 * 1024  # leave the disk this much room, for the database and the logs
+HEARTBEAT_SECONDS = 5.0
+RESCAN_SECONDS = 30.0
+LOOPBACK = ("127.0.0.1", "::1")
 
-def _allowed(text: str | None) -> set[str]:
-    return {line.strip() for line in (text or "").splitlines() if line.strip()}
 
-
-class NodeHandlers:
-    """Event handlers for one node; they write the transaction log in the app's context."""
+class Receiver:
+    """Event handlers and state for one node. Security and storage settings are re-read from the
+    database every heartbeat, so allow-list edits apply without a restart."""
 
     def __init__(self, app: Flask, node: DicomStoreScp):
         self.app = app
         self.node_id = node.id
         self.aetitle = node.aetitle
-        self.allowed_aets = _allowed(node.allowed_aetitles)
-        self.allowed_addresses = _allowed(node.allowed_addresses)
+        instance = app.config["INSTANCE"]
+        self.spool = storage.spool_dir(instance, node.aetitle)
+        self.objects = storage.objects_dir(instance, node.aetitle)
+        self.spool.mkdir(parents=True, exist_ok=True)
+        self.objects.mkdir(parents=True, exist_ok=True)
+        self._used_lock = threading.Lock()
+        self.used_bytes = 0
+        self.reload(node)
+        self.rescan()
 
-    def _log(self, event, operation: str, status: str, message: str | None = None, **extra) -> None:
-        assoc = event.assoc
+    # --- settings and storage accounting ---------------------------------------------------------
+
+    def reload(self, node: DicomStoreScp) -> None:
+        self.require_calling_ae = node.require_calling_ae
+        self.allowed_addresses = node.allowed_addresses
+        self.allowed_aes = {a.aetitle.strip(): (a.expected_ip or "").strip() for a in node.allowed_aes if a.active}
+        self.limit_bytes = node.storage_limit_mb * 1024 * 1024 if node.storage_limit_mb else None
+        self.layout = {"node": self.objects.name, "structure": node.storage_structure or "date",
+                       "naming": node.file_naming or "sop_uid"}
+
+    def rescan(self) -> None:
+        size = storage.tree_size(self.spool, self.objects)
+        with self._used_lock:
+            self.used_bytes = size
+
+    def room_for(self, size: int) -> str | None:
+        """Why an object of `size` bytes cannot be kept, or None if it can."""
+        with self._used_lock:
+            used = self.used_bytes
+        if self.limit_bytes is not None and used + size > self.limit_bytes:
+            return (f"storage limit reached: {used / 1e6:.1f} MB used of {self.limit_bytes / 1e6:.1f} MB, "
+                    f"object is {size / 1e6:.2f} MB")
+        free = shutil.disk_usage(self.spool).free
+        if free - size < MIN_FREE_BYTES:
+            return f"disk full: {free / 1e6:.0f} MB free"
+        return None
+
+    # --- logging ---------------------------------------------------------------------------------
+
+    def _row(self, event, operation: str, status: str, **extra) -> DicomTransaction:
+        req = event.assoc.requestor
+        calling = req.ae_title or getattr(req.primitive, "calling_ae_title", None)
+        return DicomTransaction(direction="in", operation=operation, scp_id=self.node_id, status=status,
+                                calling_aetitle=(calling or "").strip()[:16] or None, called_aetitle=self.aetitle,
+                                peer_address=req.address, peer_port=req.port, **extra)
+
+    def _log(self, event, operation: str, status: str, **extra) -> None:
         with self.app.app_context():
-            db.session.add(DicomTransaction(
-                direction="in", operation=operation, scp_id=self.node_id, status=status, message=message,
-                calling_aetitle=assoc.requestor.ae_title, called_aetitle=self.aetitle,
-                peer_address=assoc.requestor.address, peer_port=assoc.requestor.port, **extra))
+            db.session.add(self._row(event, operation, status, **extra))
             db.session.commit()
 
-    def on_connection_check(self, event):
-        """Refuse peers not on the node's allow-lists (empty lists allow everyone)."""
-        requestor = event.assoc.requestor
-        if self.allowed_addresses and requestor.address not in self.allowed_addresses:
-            self._log(event, "ASSOCIATE", "rejected", f"address {requestor.address} not allowed")
-            event.assoc.abort()
-        elif self.allowed_aets and requestor.ae_title not in self.allowed_aets:
-            self._log(event, "ASSOCIATE", "rejected", f"calling AE title {requestor.ae_title} not allowed")
-            event.assoc.abort()
-        else:
-            self._log(event, "ASSOCIATE", "accepted")
+    @staticmethod
+    def _is_keepalive(event) -> bool:
+        req = event.assoc.requestor
+        calling = (req.ae_title or getattr(req.primitive, "calling_ae_title", "") or "").strip()
+        return calling == KEEPALIVE_AE and req.address in LOOPBACK
+
+    # --- handlers --------------------------------------------------------------------------------
+
+    def on_requested(self, event) -> None:
+        """Refuse (A-ASSOCIATE-RJ) a peer whose address or calling AE title is not allowed."""
+        assoc = event.assoc
+        address = assoc.requestor.address
+        calling = (assoc.requestor.primitive.calling_ae_title or "").strip()
+        why = diagnostic = None
+        if not address_allowed(address, self.allowed_addresses):
+            why, diagnostic = f"address {address} is not allowed", 0x01
+        elif self.require_calling_ae:
+            expected = self.allowed_aes.get(calling)
+            if expected is None:
+                why, diagnostic = f"calling AE title {calling} is not on the allowed list", 0x03
+            elif expected and expected != address:
+                why, diagnostic = f"calling AE title {calling} must call from {expected}, not {address}", 0x03
+        if why is None:
+            return
+        if not self._is_keepalive(event):  # the supervisor's own check: a refusal proves the node alive
+            log.warning("Refused association from %s at %s: %s", calling, address, why)
+            self._log(event, "ASSOCIATE", "rejected", error=why)
+        assoc.acse.send_reject(0x01, 0x01, diagnostic)
+        assoc.kill()
+
+    def on_accepted(self, event) -> None:
+        if self._is_keepalive(event):
+            return
+        req = event.assoc.requestor
+        log.info("Association accepted from %s at %s:%s", req.ae_title, req.address, req.port)
+        self._log(event, "ASSOCIATE", "accepted")
 
     def on_echo(self, event) -> int:
-        self._log(event, "C-ECHO", "success")
-        return 0x0000
+        if not self._is_keepalive(event):
+            log.info("C-ECHO from %s", event.assoc.requestor.ae_title)
+            self._log(event, "C-ECHO", "success")
+        return SUCCESS
+
+    def on_store(self, event) -> int:
+        """Spool, make durable, queue the import; only then Success."""
+        started = time.perf_counter()
+        req = event.request
+        sop_class, sop_uid = str(req.AffectedSOPClassUID), str(req.AffectedSOPInstanceUID)
+        meta = b"\x00" * 128 + b"DICM" + encode_file_meta(event.file_meta)
+        body = req.DataSet.getbuffer()
+        size = len(meta) + len(body)
+        common = {"sop_class_uid": sop_class[:128], "sop_instance_uid": sop_uid[:128], "size_bytes": size}
+
+        def fail(status: int, why: str) -> int:
+            log.warning("C-STORE %s refused (0x%04X): %s", sop_uid, status, why)
+            self._log(event, "C-STORE", f"0x{status:04X}", error=why,
+                      duration_ms=(time.perf_counter() - started) * 1000, **common)
+            return status
+
+        why = self.room_for(size)
+        if why:
+            return fail(OUT_OF_RESOURCES, why)
+        try:
+            path = self._write(sop_uid, meta, body)
+        except OSError as exc:
+            full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+            return fail(OUT_OF_RESOURCES if full else PROCESSING_FAILURE, f"could not write the object: {exc}")
+        finally:
+            del body  # release the buffer export so pynetdicom can drop the stream
+        with self._used_lock:
+            self.used_bytes += size
+        try:
+            queued = self._queue(event, path, common, started)
+        except Exception as exc:  # the database is unreachable: nothing records the object
+            log.exception("C-STORE %s: could not record the object", sop_uid)
+            path.unlink(missing_ok=True)
+            with self._used_lock:
+                self.used_bytes -= size
+            try:
+                return fail(PROCESSING_FAILURE, f"could not record the object: {type(exc).__name__}: {exc}")
+            except Exception:
+                return PROCESSING_FAILURE
+        log.info("C-STORE %s (%s, %d bytes) from %s: %s %s", sop_uid, sop_class, size,
+                 event.assoc.requestor.ae_title, "queued" if queued else "pending (queue unavailable)", path.name)
+        return SUCCESS
+
+    def _write(self, sop_uid: str, meta: bytes, body) -> Path:
+        name = f"{storage.safe_part(sop_uid, 'object')}-{uuid.uuid4().hex[:8]}.dcm"
+        tmp = self.spool / f"{storage.TMP_PREFIX}{name}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            for part in (memoryview(meta), memoryview(body)):
+                for offset in range(0, len(part), CHUNK):
+                    chunk = part[offset:offset + CHUNK]
+                    while chunk:
+                        written = os.write(fd, chunk)
+                        chunk = chunk[written:]
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
+        os.close(fd)
+        final = self.spool / name
+        os.rename(tmp, final)
+        dir_fd = os.open(self.spool, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)  # the rename itself must survive a power cut
+        finally:
+            os.close(dir_fd)
+        return final
+
+    def _queue(self, event, path: Path, common: dict, started: float) -> bool:
+        """Queue the import and log the operation; with Redis down, commit a pending row instead.
+        Returns whether the job was queued."""
+        from doseapp.queues import enqueue
+
+        parameters = {"path": str(path), "source": f"scp:{self.aetitle}", "owned": True, "layout": self.layout}
+        title = f"Import received {path.name}"
+        with self.app.app_context():
+            row = self._row(event, "C-STORE", "success", **common)
+            db.session.add(row)
+            row.duration_ms = (time.perf_counter() - started) * 1000
+            try:
+                enqueue("import_file", queue="import", title=title, retries=3, parameters=parameters)
+                return True
+            except redis.RedisError as exc:
+                db.session.rollback()
+                # enqueue committed its job row (and ours) before Redis failed: the pending row replaces it.
+                db.session.execute(delete(Job).where(Job.title == title, Job.status == "queued"))
+                if not sa_inspect(row).persistent:  # not committed with the job row after all
+                    row = self._row(event, "C-STORE", "success", **common)
+                    db.session.add(row)
+                row.message = "Received; import queued later (the job queue was unavailable)."
+                db.session.add(DicomPendingObject(scp_id=self.node_id, path=str(path), parameters=parameters,
+                                                  last_error=f"{type(exc).__name__}: {exc}"))
+                db.session.commit()
+                return False
+
+    # --- heartbeat -------------------------------------------------------------------------------
+
+    def heartbeat(self, server, stop: threading.Event) -> None:
+        """Every few seconds: write activity and storage use to the node row, re-read settings; rescan
+        the folders now and then (the running count only ever over-estimates between scans)."""
+        last_scan = time.monotonic()
+        while not stop.wait(HEARTBEAT_SECONDS):
+            try:
+                if time.monotonic() - last_scan > RESCAN_SECONDS:
+                    self.rescan()
+                    last_scan = time.monotonic()
+                active = len([a for a in server.active_associations if a.is_acceptor])
+                with self.app.app_context():
+                    node = db.session.get(DicomStoreScp, self.node_id)
+                    if node is None:
+                        continue
+                    self.reload(node)
+                    db.session.execute(update(DicomStoreScp).where(DicomStoreScp.id == self.node_id).values(
+                        active_associations=active, storage_used_bytes=self.used_bytes, last_seen=utcnow()))
+                    db.session.commit()
+            except Exception:  # a database hiccup must not stop the heartbeat
+                log.exception("SCP heartbeat failed")
 
     def bindings(self) -> list:
-        return [(evt.EVT_ACCEPTED, self.on_connection_check), (evt.EVT_C_ECHO, self.on_echo)]
+        return [(evt.EVT_REQUESTED, self.on_requested), (evt.EVT_ACCEPTED, self.on_accepted),
+                (evt.EVT_C_ECHO, self.on_echo), (evt.EVT_C_STORE, self.on_store)]
+
 
 
 def build_ae(node: DicomStoreScp) -> AE:
+    """The application entity for a node, with its network settings and accepted contexts."""
     ae = AE(ae_title=node.aetitle)
+    ae.maximum_associations = node.max_associations or 10
+    ae.acse_timeout = node.acse_timeout or 30
+    ae.dimse_timeout = node.dimse_timeout or 30
+    ae.network_timeout = node.network_timeout or 60
+    ae.maximum_pdu_size = node.max_pdu if node.max_pdu is not None else 16384
+    syntaxes = list(node.transfer_syntaxes or DEFAULT_TRANSFER_SYNTAXES)
     ae.add_supported_context(Verification)
+    for uid in node.sop_classes or ALL_STORAGE_CLASSES:
+        ae.add_supported_context(uid, syntaxes)
     return ae
+
+
+def _log_to_file(instance: Path, aetitle: str, level: str) -> None:
+    """Our lines go to logs/scp-<AET>.log at INFO (the seed's troubleshooting log) and to stderr at
+    the configured level."""
+    folder = Path(instance) / "logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    fmt = logging.Formatter("[%(asctime)s] %(levelname)s [%(name)s:%(lineno)d] %(message)s")
+    to_file = logging.FileHandler(folder / f"scp-{storage.node_folder_name(aetitle)}.log")
+    to_file.setFormatter(fmt)
+    to_file.setLevel(logging.INFO)
+    to_err = logging.StreamHandler(sys.stderr)
+    to_err.setFormatter(fmt)
+    to_err.setLevel(level)
+    for name in ("doseapp.dicomnet", "pynetdicom"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [to_file, to_err]
+        logger.propagate = False
+    logging.getLogger("doseapp.dicomnet").setLevel(logging.INFO)
+    logging.getLogger("pynetdicom").setLevel(logging.WARNING)
 
 
 def serve(app: Flask, node_id: int) -> None:
@@ -70,14 +313,20 @@ def serve(app: Flask, node_id: int) -> None:
         node = db.session.get(DicomStoreScp, node_id)
         if node is None:
             raise SystemExit(f"There is no Store SCP node {node_id}.")
-        handlers = NodeHandlers(app, node)
+        _log_to_file(app.config["INSTANCE"], node.aetitle, app.config["LOG_LEVEL"])
+        receiver = Receiver(app, node)
         ae = build_ae(node)
         address = (node.bind_address or "0.0.0.0", node.port)
-    server = ae.start_server(address, block=False, evt_handlers=handlers.bindings())
-    log.info("Store SCP %s listening on %s:%s", handlers.aetitle, *address)
+        db.session.remove()
+    log.info("Starting AE... AET:%s, port:%s", receiver.aetitle, address[1])
+    server = ae.start_server(address, block=False, evt_handlers=receiver.bindings())
+    log.info("Started AE... AET:%s, listening on %s:%s", receiver.aetitle, *address)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    beat = threading.Thread(target=receiver.heartbeat, args=(server, stop), daemon=True, name="heartbeat")
+    beat.start()
     stop.wait()
     server.shutdown()
-    log.info("Store SCP %s stopped", handlers.aetitle)
+    log.info("Store SCP %s stopped", receiver.aetitle)
+

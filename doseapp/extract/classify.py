@@ -1,8 +1,9 @@
 """Which objects are dose reports, and which modality list a report belongs on.
 
 ``ROUTES`` is the one routing table: SOP Class UID -> Route (the kind of source and the function
-that reads it) or the plain-words reason the object is not handled. Image-header extractors are
-added here when they exist. ``route`` applies it (looking inside SRs for the root concept);
+that reads it) or the plain-words reason the object is not handled. Image classes are read by
+their header extractors; Secondary Capture is routed by content (a Philips "Dose Info" capture, a
+Hologic tomosynthesis projection with Modality MG and ORIGINAL in Image Type, or rejected). ``route`` applies it (looking inside SRs for the root concept);
 ``extract`` routes and reads, turning any failure into ``Rejected``; ``decide_modality`` is the
 pure modality rule.
 """
@@ -13,7 +14,7 @@ from typing import Callable, Mapping
 
 from pydicom.uid import UID
 
-from doseapp.extract import rdsr
+from doseapp.extract import dx_image, image_header, mammo_image, philips_ct, rdsr
 from doseapp.extract.records import DoseReport, Malformed, Rejected
 from doseapp.extract.sr import DamagedTree
 
@@ -38,6 +39,27 @@ ENHANCED_SR = "1.2.840.10008.5.1.4.1.1.88.22"
 COMPREHENSIVE_SR = "1.2.840.10008.5.1.4.1.1.88.33"
 COMPREHENSIVE_3D_SR = "1.2.840.10008.5.1.4.1.1.88.34"
 RADIOPHARMACEUTICAL_DOSE_SR = "1.2.840.10008.5.1.4.1.1.88.68"
+MG_FOR_PRESENTATION = "1.2.840.10008.5.1.4.1.1.1.2"
+MG_FOR_PROCESSING = "1.2.840.10008.5.1.4.1.1.1.2.1"
+CR_IMAGE = "1.2.840.10008.5.1.4.1.1.1"
+DX_FOR_PRESENTATION = "1.2.840.10008.5.1.4.1.1.1.1"
+DX_FOR_PROCESSING = "1.2.840.10008.5.1.4.1.1.1.1.1"
+INTRAORAL_FOR_PRESENTATION = "1.2.840.10008.5.1.4.1.1.1.3"
+INTRAORAL_FOR_PROCESSING = "1.2.840.10008.5.1.4.1.1.1.3.1"
+SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
+
+
+def read_secondary_capture(ds, kind: str) -> DoseReport:
+    """Secondary captures hold dose in two known cases; every other one is rejected."""
+    ctx = image_header.new_image_context(ds)
+    if philips_ct.is_dose_info(ds, ctx):
+        return philips_ct.read(ds)
+    modality = (image_header.text(ds, 0x00080060, ctx) or "").upper()
+    image_type = (image_header.text(ds, 0x00080008, ctx) or "").upper().split("\\")
+    if modality == "MG" and "ORIGINAL" in image_type:
+        return mammo_image.read(ds)
+    raise Rejected("Secondary Capture Image Storage: neither a Philips CT \"Dose Info\" capture nor "
+                   "a mammography projection (Modality MG, ORIGINAL image); holds no dose to read")
 
 # Enhanced and Comprehensive SRs are dose reports only by their root concept: GE CT systems send
 # the X-ray dose report template in them, Siemens fluoroscopy its private radiation summary.
@@ -53,6 +75,15 @@ ROUTES: dict[str, Route] = {
     RADIOPHARMACEUTICAL_DOSE_SR: Route(
         "rrdsr", reason="a radiopharmaceutical radiation dose report (nuclear medicine), not an "
                         "X-ray dose report"),
+    MG_FOR_PRESENTATION: Route(mammo_image.SOURCE_KIND, reader=mammo_image.read),
+    MG_FOR_PROCESSING: Route(mammo_image.SOURCE_KIND, reader=mammo_image.read),
+    CR_IMAGE: Route(dx_image.SOURCE_KIND, reader=dx_image.read),
+    DX_FOR_PRESENTATION: Route(dx_image.SOURCE_KIND, reader=dx_image.read),
+    DX_FOR_PROCESSING: Route(dx_image.SOURCE_KIND, reader=dx_image.read),
+    INTRAORAL_FOR_PRESENTATION: Route(dx_image.SOURCE_KIND, reader=dx_image.read),
+    INTRAORAL_FOR_PROCESSING: Route(dx_image.SOURCE_KIND, reader=dx_image.read),
+    # The kind is decided by content: philips_sc or mg_image (see read_secondary_capture).
+    SECONDARY_CAPTURE: Route("sc", reader=read_secondary_capture),
 }
 
 
@@ -127,8 +158,8 @@ def extract(ds) -> DoseReport:
 def decide_modality(report: DoseReport, user_defined_modality: str | None = None) -> str:
     """CT, MG, RF or DX for a report.
 
-    A CT tree is CT and a report whose procedure reported mentions Mammography is MG, whatever the
-    equipment says (a user-defined modality exists to sort projection systems). For projection
+    A CT tree is CT, a mammography image MG and a radiography image DX, and a report whose procedure
+    reported mentions Mammography is MG, whatever the equipment says (a user-defined modality exists to sort projection systems). For projection
     X-ray: a user-defined DX or RF on the equipment wins; otherwise ("Dual" included, which is
     decided per study) the acquisition device type decides (fluoroscopy-guided -> RF, integrated
     or cassette-based -> DX; Philips Azurion systems are fluoroscopy whatever they declare); then
@@ -137,6 +168,12 @@ def decide_modality(report: DoseReport, user_defined_modality: str | None = None
     """
     if report.tree == "ct":
         return "CT"
+    # Image headers say what they are by their class: a mammography image is MG, a radiography
+    # image DX (a user-defined modality sorts RDSR systems, not image classes).
+    if report.source_kind == "mg_image":
+        return "MG"
+    if report.source_kind == "dx_image":
+        return "DX"
     if report.procedure_reported and "mammography" in report.procedure_reported.lower():
         return "MG"
     if user_defined_modality in ("DX", "RF"):

@@ -21,6 +21,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from doseapp.extract import Malformed, Rejected, extract
+from doseapp.ingest.images import IMAGE_KINDS, store_image
 from doseapp.ingest.store import store_report
 from doseapp.models import QuarantinedObject, SystemSettings, db
 from doseapp.models.base import utcnow
@@ -45,8 +46,9 @@ class ImportResult:
         return asdict(self)
 
 
-def import_file(path, *, source: str = "cli", owned: bool = False) -> ImportResult:
-    """Import one DICOM file. Never raises for a bad file: the result says what happened."""
+def import_file(path, *, source: str = "cli", owned: bool = False, layout: dict | None = None) -> ImportResult:
+    """Import one DICOM file. Never raises for a bad file: the result says what happened. `layout`
+    (from a Store SCP node: its folder, structure and naming) says where a kept owned object goes."""
     from doseapp.studies import study_summary
 
     path = Path(path)
@@ -60,17 +62,18 @@ def import_file(path, *, source: str = "cli", owned: bool = False) -> ImportResu
     except Malformed as exc:
         return _fail(path, name, exc.reason, source, owned, ds)
     except Rejected as exc:
-        _dispose_unmatched(path, owned)
+        _dispose_unmatched(path, owned, ds, layout)
         return ImportResult(name, "rejected", exc.reason)
     if not report.study.study_instance_uid:
         return _fail(path, name, "the object has no Study Instance UID", source, owned, ds)
     try:
-        outcome = store_report(report)
+        # An image header is one exposure of a study, a dose report the whole study: own rules each.
+        outcome = store_image(report) if report.source_kind in IMAGE_KINDS else store_report(report)
     except Exception as exc:  # a database fault: the object is kept to be retried, never lost
         log.exception("storing %s failed", name)
         return _fail(path, name, f"could not be stored: {type(exc).__name__}: {exc}", source, owned, ds)
     result = ImportResult(name, outcome.status, outcome.reason, outcome.warnings, study_summary(outcome.study))
-    _dispose_processed(path, owned, report.source_kind)
+    _dispose_processed(path, owned, report.source_kind, ds, layout)
     return result
 
 
@@ -80,22 +83,35 @@ def _settings() -> SystemSettings:
     return settings
 
 
-def _dispose_processed(path: Path, owned: bool, kind: str) -> None:
+def _dispose_processed(path: Path, owned: bool, kind: str, ds=None, layout: dict | None = None) -> None:
     setting = DELETE_SETTING.get(kind)
     if setting and getattr(_settings(), setting):
         path.unlink(missing_ok=True)
+    elif owned and layout:
+        _keep(path, ds, layout, unmatched=False)
     elif owned:
         _move_into(path, current_app.config["INSTANCE"] / "objects")
 
 
-def _dispose_unmatched(path: Path, owned: bool) -> None:
+def _dispose_unmatched(path: Path, owned: bool, ds=None, layout: dict | None = None) -> None:
     # The unmatched setting applies to objects sent to our store only, never to a user's own files.
     if not owned:
         return
     if _settings().del_no_match:
         path.unlink(missing_ok=True)
+    elif layout:
+        _keep(path, ds, layout, unmatched=True)
     else:
         _move_into(path, current_app.config["INSTANCE"] / "objects" / "unmatched")
+
+
+def _keep(path: Path, ds, layout: dict, unmatched: bool) -> Path:
+    """Keep an object a Store SCP node received, by the node's storage structure and naming."""
+    from doseapp.dicomnet.storage import kept_path
+
+    target = kept_path(current_app.config["INSTANCE"] / "objects", ds, layout, unmatched=unmatched)
+    shutil.move(str(path), target)
+    return target
 
 
 def _move_into(path: Path, folder: Path) -> Path:

@@ -38,7 +38,8 @@ def _event_uids(study: Study) -> set[str]:
     return {e.irradiation_event_uid for e in events if e.irradiation_event_uid}
 
 
-def _add_events(study: Study, report: DoseReport, skip_uids: set[str] = frozenset()) -> int:
+def add_events(study: Study, report: DoseReport, skip_uids: set[str] = frozenset()) -> int:
+    """Append the report's events (but those whose UID is in skip_uids) to the study; returns how many."""
     added = 0
     for rec in report.ct_events:
         if rec.irradiation_event_uid and rec.irradiation_event_uid in skip_uids:
@@ -55,12 +56,13 @@ def _add_events(study: Study, report: DoseReport, skip_uids: set[str] = frozense
     return added
 
 
-def _new_study(report: DoseReport, settings: SystemSettings) -> Study:
+def new_study(report: DoseReport, settings: SystemSettings) -> Study:
+    """A new Study for the report: equipment, privacy, modality, events, planes and summary columns."""
     equipment = equipment_for(report.equipment.as_columns())
     values = privacy.apply(report.study.as_columns(), settings)
     study = Study(**values, equipment=equipment, source_kind=report.source_kind,
                   modality=decide_modality(report, equipment.user_defined_modality))
-    _add_events(study, report)
+    add_events(study, report)
     study.planes = [AccumulatedPlane(**p.as_columns()) for p in report.planes]
     study.breast_doses = [BreastDose(**b.as_columns()) for b in report.breast_doses]
     summarise(study, report.ct_total_dlp_mgycm)
@@ -95,7 +97,7 @@ def _store_locked(report: DoseReport) -> StoreOutcome:
         if not new_uids or not old:
             continue
         if new_uids <= old:
-            _record_object(study, report)
+            record_object(study, report)
             return StoreOutcome("duplicate", study,
                                 f"every irradiation event is already in study {study.id} of this StudyInstanceUID")
         if new_uids > old:
@@ -105,13 +107,13 @@ def _store_locked(report: DoseReport) -> StoreOutcome:
 
     warnings = list(report.warnings)
     if merge_into is not None and not replace:
-        added = _add_events(merge_into, report, skip_uids=_event_uids(merge_into))
+        added = add_events(merge_into, report, skip_uids=_event_uids(merge_into))
         summarise(merge_into)  # totals now span two reports: sums of events
-        _record_object(merge_into, report)
+        record_object(merge_into, report)
         warnings.append(f"shares events with study {merge_into.id}; added its {added} new event(s) to that study")
         return StoreOutcome("imported", merge_into, None, warnings)
 
-    study = _new_study(report, SystemSettings.get())
+    study = new_study(report, SystemSettings.get())
     db.session.add(study)
     for old_study in replace:
         # A cumulative report: the fuller one replaces the stored study; its objects stay known.
@@ -119,9 +121,10 @@ def _store_locked(report: DoseReport) -> StoreOutcome:
             study.objects.append(ProcessedObject(sop_instance_uid=obj.sop_instance_uid, sop_class_uid=obj.sop_class_uid))
         db.session.delete(old_study)
         warnings.append(f"replaced study {old_study.id}: this report holds all its events and more (cumulative)")
-    _record_object(study, report)
+    record_object(study, report)
     return StoreOutcome("imported", study, None, warnings)
 
 
-def _record_object(study: Study, report: DoseReport) -> None:
+def record_object(study: Study, report: DoseReport) -> None:
+    """Remember the report's SOP Instance UID against the study (the first duplicate test)."""
     study.objects.append(ProcessedObject(sop_instance_uid=report.sop_instance_uid, sop_class_uid=report.sop_class_uid))

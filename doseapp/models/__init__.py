@@ -7,14 +7,17 @@ from doseapp.models.projection import XrayEvent, AccumulatedPlane, BreastDose
 from doseapp.models.settings import SystemSettings, NotPatientPattern
 from doseapp.models.dicomnet import (
     DicomStoreScp, DicomRemoteNode, DicomQuery, DicomQueryStudy, DicomQuerySeries,
-    DicomQueryImage, DicomTransaction,
+    DicomQueryImage, DicomTransaction, DicomAllowedAe, DicomPendingObject,
 )
 from doseapp.models.jobs import Job
 from doseapp.models.users import User, UserRole, UserPreferences
+from doseapp.models.audit import AuditEntry
+from doseapp.models.api_tokens import ApiToken
 
 __all__ = [
     "db", "Equipment", "Study", "ProcessedObject", "QuarantinedObject", "CtEvent", "CtSource",
     "XrayEvent", "AccumulatedPlane", "BreastDose", "SystemSettings", "NotPatientPattern",
     "DicomStoreScp", "DicomRemoteNode", "DicomQuery", "DicomQueryStudy", "DicomQuerySeries",
-    "DicomQueryImage", "DicomTransaction", "Job", "User", "UserRole", "UserPreferences",
+    "DicomQueryImage", "DicomTransaction", "DicomAllowedAe", "DicomPendingObject", "Job", "User", "UserRole", "UserPreferences",
+    "AuditEntry", "ApiToken",
 ]

@@ -69,7 +69,8 @@ class CtEvent(db.Model):
                            passive_deletes=True, order_by="CtSource.id")
 
     __table_args__ = (
-        Index("ix_ct_event_protocol", "acquisition_protocol"),
+        # (protocol, study_id): the protocol filter reads matching studies from the index alone.
+        Index("ix_ct_event_protocol", "acquisition_protocol", "study_id"),
     )
 
 

@@ -3,14 +3,20 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from doseapp.models.base import db, utcnow
 
 
+# Storage layouts and file names for kept objects (DRAW's settings).
+STORAGE_STRUCTURES = ("flat", "patient", "study", "series", "date")
+FILE_NAMINGS = ("sop_uid", "instance_number", "timestamp", "sequential")
+
+
 class DicomStoreScp(db.Model):
-    """A Store SCP that doseapp runs (the supervisor keeps enabled nodes alive)."""
+    """A Store SCP that doseapp runs: the supervisor keeps a process for each enabled node whose
+    desired state is "running". Settings follow DRAW's DICOM server module."""
     __tablename__ = "dicom_store_scp"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -19,14 +25,69 @@ class DicomStoreScp(db.Model):
     port: Mapped[int] = mapped_column(Integer)
     bind_address: Mapped[str] = mapped_column(String(64), default="0.0.0.0")
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
-    # Empty = accept any calling AE title / address (one per line otherwise).
-    allowed_aetitles: Mapped[str | None] = mapped_column(Text)
+    # Start at supervisor start-up; Start/Stop buttons set desired_state ("running" / "stopped").
+    auto_start: Mapped[bool] = mapped_column(Boolean, default=True)
+    desired_state: Mapped[str] = mapped_column(String(16), default="running")
+    # Network (seconds; max PDU in bytes, 0 = unlimited).
+    max_associations: Mapped[int] = mapped_column(Integer, default=10)
+    acse_timeout: Mapped[int] = mapped_column(Integer, default=30)
+    dimse_timeout: Mapped[int] = mapped_column(Integer, default=30)
+    network_timeout: Mapped[int] = mapped_column(Integer, default=60)
+    max_pdu: Mapped[int] = mapped_column(Integer, default=16384)
+    # Lists of UIDs; None = the defaults (every storage class; uncompressed and common compressed).
+    sop_classes: Mapped[list | None] = mapped_column(JSON)
+    transfer_syntaxes: Mapped[list | None] = mapped_column(JSON)
+    # Security: calling AE validation against DicomAllowedAe; addresses one per line (empty = all).
+    require_calling_ae: Mapped[bool] = mapped_column(Boolean, default=False)
     allowed_addresses: Mapped[str | None] = mapped_column(Text)
-    # Written by the supervisor.
+    # Storage of kept objects under <instance>/objects/<AE title>/.
+    storage_structure: Mapped[str] = mapped_column(String(16), default="date")
+    file_naming: Mapped[str] = mapped_column(String(16), default="sop_uid")
+    storage_limit_mb: Mapped[int | None] = mapped_column(Integer)  # None = no limit but the disk
+    cleanup_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    retention_days: Mapped[int] = mapped_column(Integer, default=30)
+    # Written by the supervisor (status, pid, keep-alive) and the node process (heartbeat).
     status: Mapped[str | None] = mapped_column(String(32))
     status_message: Mapped[str | None] = mapped_column(Text)
     pid: Mapped[int | None] = mapped_column(Integer)
     last_seen: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    echo_status: Mapped[str | None] = mapped_column(String(32))  # alive | not responding
+    last_echo_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    active_associations: Mapped[int] = mapped_column(Integer, default=0)
+    storage_used_bytes: Mapped[int | None] = mapped_column(BigInteger)
+
+    allowed_aes = relationship("DicomAllowedAe", back_populates="scp", cascade="all, delete-orphan",
+                               passive_deletes=True, order_by="DicomAllowedAe.aetitle")
+
+
+class DicomAllowedAe(db.Model):
+    """A calling AE title allowed to send to a node that requires calling-AE validation."""
+    __tablename__ = "dicom_allowed_ae"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scp_id: Mapped[int] = mapped_column(ForeignKey("dicom_store_scp.id", ondelete="CASCADE"), index=True)
+    aetitle: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str | None] = mapped_column(Text)
+    expected_ip: Mapped[str | None] = mapped_column(String(64))  # if set, the AE must call from here
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    scp = relationship("DicomStoreScp", back_populates="allowed_aes")
+
+
+class DicomPendingObject(db.Model):
+    """An object on disk in the spool, acknowledged to the sender, whose import job could not be
+    queued (Redis down). The supervisor's sweeper queues it later and deletes the row."""
+    __tablename__ = "dicom_pending_object"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scp_id: Mapped[int | None] = mapped_column(ForeignKey("dicom_store_scp.id", ondelete="SET NULL"))
+    path: Mapped[str] = mapped_column(Text)
+    parameters: Mapped[dict] = mapped_column(JSON)
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
 
 
 class DicomRemoteNode(db.Model):
@@ -137,5 +198,9 @@ class DicomTransaction(db.Model):
     sop_instance_uid: Mapped[str | None] = mapped_column(String(128))
     study_instance_uid: Mapped[str | None] = mapped_column(String(128))
     message: Mapped[str | None] = mapped_column(Text)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    duration_ms: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
 
-    __table_args__ = (Index("ix_dicom_transaction_at", "at"),)
+    __table_args__ = (Index("ix_dicom_transaction_at", "at"),
+                      Index("ix_dicom_transaction_scp_op_at", "scp_id", "operation", "at"))

@@ -95,7 +95,12 @@ class XrayEvent(db.Model):
     study = relationship("Study", back_populates="xray_events")
 
     __table_args__ = (
-        Index("ix_xray_event_protocol", "acquisition_protocol"),
+        # (protocol, study_id): the protocol filter reads matching studies from the index alone.
+        Index("ix_xray_event_protocol", "acquisition_protocol", "study_id"),
+        # Mammography filters (view, exposure control mode, compressed thickness) read study ids here.
+        Index("ix_xray_event_view", "image_view", "study_id"),
+        Index("ix_xray_event_ecm", "exposure_control_mode", "study_id"),
+        Index("ix_xray_event_thickness", "compression_thickness_mm", "study_id"),
     )
 
 

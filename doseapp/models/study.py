@@ -105,7 +105,18 @@ class Study(db.Model):
         # The default list: one modality, newest first; date filters use the same index.
         Index("ix_study_modality_datetime", "modality", "study_datetime"),
         Index("ix_study_equipment_datetime", "equipment_id", "study_datetime"),
+        # The home page's per-system counts: one GROUP BY read from this index alone.
+        Index("ix_study_modality_equipment_datetime", "modality", "equipment_id", "study_datetime"),
         Index("ix_study_modality_age", "modality", "patient_age_years"),
+        # Text filters read the distinct values from these (see doseapp/filters.py, loose index scan).
+        Index("ix_study_modality_description", "modality", "study_description"),
+        Index("ix_study_modality_procedure", "modality", "procedure_code_meaning"),
+        Index("ix_study_modality_requested", "modality", "requested_procedure_code_meaning"),
+        Index("ix_study_modality_weight", "modality", "patient_weight_kg"),
+        # Identifier searches scan these (contains cannot seek) instead of the whole, wide table.
+        Index("ix_study_modality_accession", "modality", "accession_number", "accession_hashed"),
+        Index("ix_study_modality_patient_name", "modality", "patient_name", "patient_name_hashed"),
+        Index("ix_study_modality_patient_id", "modality", "patient_id", "patient_id_hashed"),
         Index("ix_study_modality_dlp", "modality", "total_dlp_mgycm"),
         Index("ix_study_modality_dap", "modality", "total_dap_gym2"),
         Index("ix_study_modality_dose_rp", "modality", "total_dose_rp_gy"),

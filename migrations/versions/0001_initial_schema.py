@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 04:35:49.760746
+Create Date: 2026-11-24 05:52:18.436561
 """
 from alembic import op
 import sqlalchemy as sa
@@ -35,12 +35,32 @@ def upgrade():
     sa.Column('port', sa.Integer(), nullable=False),
     sa.Column('bind_address', sa.String(length=64), nullable=False),
     sa.Column('enabled', sa.Boolean(), nullable=False),
-    sa.Column('allowed_aetitles', sa.Text(), nullable=True),
+    sa.Column('auto_start', sa.Boolean(), nullable=False),
+    sa.Column('desired_state', sa.String(length=16), nullable=False),
+    sa.Column('max_associations', sa.Integer(), nullable=False),
+    sa.Column('acse_timeout', sa.Integer(), nullable=False),
+    sa.Column('dimse_timeout', sa.Integer(), nullable=False),
+    sa.Column('network_timeout', sa.Integer(), nullable=False),
+    sa.Column('max_pdu', sa.Integer(), nullable=False),
+    sa.Column('sop_classes', sa.JSON(), nullable=True),
+    sa.Column('transfer_syntaxes', sa.JSON(), nullable=True),
+    sa.Column('require_calling_ae', sa.Boolean(), nullable=False),
     sa.Column('allowed_addresses', sa.Text(), nullable=True),
+    sa.Column('storage_structure', sa.String(length=16), nullable=False),
+    sa.Column('file_naming', sa.String(length=16), nullable=False),
+    sa.Column('storage_limit_mb', sa.Integer(), nullable=True),
+    sa.Column('cleanup_enabled', sa.Boolean(), nullable=False),
+    sa.Column('retention_days', sa.Integer(), nullable=False),
     sa.Column('status', sa.String(length=32), nullable=True),
     sa.Column('status_message', sa.Text(), nullable=True),
     sa.Column('pid', sa.Integer(), nullable=True),
     sa.Column('last_seen', sa.DateTime(), nullable=True),
+    sa.Column('started_at', sa.DateTime(), nullable=True),
+    sa.Column('echo_status', sa.String(length=32), nullable=True),
+    sa.Column('last_echo_at', sa.DateTime(), nullable=True),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('active_associations', sa.Integer(), nullable=False),
+    sa.Column('storage_used_bytes', sa.BigInteger(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_dicom_store_scp'))
     )
     op.create_table('equipment',
@@ -119,6 +139,61 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_user')),
     sa.UniqueConstraint('username', name=op.f('uq_user_username'))
     )
+    op.create_table('api_token',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('digest', sa.String(length=64), nullable=False),
+    sa.Column('hint', sa.String(length=16), nullable=False),
+    sa.Column('name', sa.String(length=100), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('last_used_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['user.id'], name=op.f('fk_api_token_user_id_user'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_api_token')),
+    sa.UniqueConstraint('digest', name=op.f('uq_api_token_digest'))
+    )
+    with op.batch_alter_table('api_token', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_api_token_user_id'), ['user_id'], unique=False)
+
+    op.create_table('audit_entry',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('at', sa.DateTime(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=True),
+    sa.Column('username', sa.String(length=150), nullable=False),
+    sa.Column('action', sa.String(length=64), nullable=False),
+    sa.Column('target', sa.Text(), nullable=True),
+    sa.Column('details', sa.JSON(), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['user.id'], name=op.f('fk_audit_entry_user_id_user'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_entry'))
+    )
+    with op.batch_alter_table('audit_entry', schema=None) as batch_op:
+        batch_op.create_index('ix_audit_entry_action_at', ['action', 'at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_audit_entry_at'), ['at'], unique=False)
+        batch_op.create_index('ix_audit_entry_username_at', ['username', 'at'], unique=False)
+
+    op.create_table('dicom_allowed_ae',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('scp_id', sa.Integer(), nullable=False),
+    sa.Column('aetitle', sa.String(length=16), nullable=False),
+    sa.Column('description', sa.Text(), nullable=True),
+    sa.Column('expected_ip', sa.String(length=64), nullable=True),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.ForeignKeyConstraint(['scp_id'], ['dicom_store_scp.id'], name=op.f('fk_dicom_allowed_ae_scp_id_dicom_store_scp'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_dicom_allowed_ae'))
+    )
+    with op.batch_alter_table('dicom_allowed_ae', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_dicom_allowed_ae_scp_id'), ['scp_id'], unique=False)
+
+    op.create_table('dicom_pending_object',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('scp_id', sa.Integer(), nullable=True),
+    sa.Column('path', sa.Text(), nullable=False),
+    sa.Column('parameters', sa.JSON(), nullable=False),
+    sa.Column('received_at', sa.DateTime(), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.ForeignKeyConstraint(['scp_id'], ['dicom_store_scp.id'], name=op.f('fk_dicom_pending_object_scp_id_dicom_store_scp'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_dicom_pending_object'))
+    )
     op.create_table('dicom_transaction',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('at', sa.DateTime(), nullable=False),
@@ -135,12 +210,16 @@ def upgrade():
     sa.Column('sop_instance_uid', sa.String(length=128), nullable=True),
     sa.Column('study_instance_uid', sa.String(length=128), nullable=True),
     sa.Column('message', sa.Text(), nullable=True),
+    sa.Column('size_bytes', sa.BigInteger(), nullable=True),
+    sa.Column('duration_ms', sa.Float(), nullable=True),
+    sa.Column('error', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['remote_node_id'], ['dicom_remote_node.id'], name=op.f('fk_dicom_transaction_remote_node_id_dicom_remote_node'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['scp_id'], ['dicom_store_scp.id'], name=op.f('fk_dicom_transaction_scp_id_dicom_store_scp'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_dicom_transaction'))
     )
     with op.batch_alter_table('dicom_transaction', schema=None) as batch_op:
         batch_op.create_index('ix_dicom_transaction_at', ['at'], unique=False)
+        batch_op.create_index('ix_dicom_transaction_scp_op_at', ['scp_id', 'operation', 'at'], unique=False)
 
     op.create_table('job',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -238,13 +317,21 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_study_accession_number'), ['accession_number'], unique=False)
         batch_op.create_index('ix_study_equipment_datetime', ['equipment_id', 'study_datetime'], unique=False)
         batch_op.create_index(batch_op.f('ix_study_equipment_id'), ['equipment_id'], unique=False)
+        batch_op.create_index('ix_study_modality_accession', ['modality', 'accession_number', 'accession_hashed'], unique=False)
         batch_op.create_index('ix_study_modality_agd', ['modality', 'agd_both_mgy'], unique=False)
         batch_op.create_index('ix_study_modality_age', ['modality', 'patient_age_years'], unique=False)
         batch_op.create_index('ix_study_modality_dap', ['modality', 'total_dap_gym2'], unique=False)
         batch_op.create_index('ix_study_modality_datetime', ['modality', 'study_datetime'], unique=False)
+        batch_op.create_index('ix_study_modality_description', ['modality', 'study_description'], unique=False)
         batch_op.create_index('ix_study_modality_dlp', ['modality', 'total_dlp_mgycm'], unique=False)
         batch_op.create_index('ix_study_modality_dose_rp', ['modality', 'total_dose_rp_gy'], unique=False)
+        batch_op.create_index('ix_study_modality_equipment_datetime', ['modality', 'equipment_id', 'study_datetime'], unique=False)
         batch_op.create_index('ix_study_modality_events', ['modality', 'number_of_events'], unique=False)
+        batch_op.create_index('ix_study_modality_patient_id', ['modality', 'patient_id', 'patient_id_hashed'], unique=False)
+        batch_op.create_index('ix_study_modality_patient_name', ['modality', 'patient_name', 'patient_name_hashed'], unique=False)
+        batch_op.create_index('ix_study_modality_procedure', ['modality', 'procedure_code_meaning'], unique=False)
+        batch_op.create_index('ix_study_modality_requested', ['modality', 'requested_procedure_code_meaning'], unique=False)
+        batch_op.create_index('ix_study_modality_weight', ['modality', 'patient_weight_kg'], unique=False)
         batch_op.create_index('ix_study_not_patient', ['modality', 'not_patient_indicator'], unique=False)
         batch_op.create_index('ix_study_patient_id', ['patient_id'], unique=False)
         batch_op.create_index('ix_study_patient_name', ['patient_name'], unique=False)
@@ -353,7 +440,7 @@ def upgrade():
     )
     with op.batch_alter_table('ct_event', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_ct_event_irradiation_event_uid'), ['irradiation_event_uid'], unique=False)
-        batch_op.create_index('ix_ct_event_protocol', ['acquisition_protocol'], unique=False)
+        batch_op.create_index('ix_ct_event_protocol', ['acquisition_protocol', 'study_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_ct_event_study_id'), ['study_id'], unique=False)
 
     op.create_table('dicom_query',
@@ -460,9 +547,12 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_xray_event'))
     )
     with op.batch_alter_table('xray_event', schema=None) as batch_op:
+        batch_op.create_index('ix_xray_event_ecm', ['exposure_control_mode', 'study_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_xray_event_irradiation_event_uid'), ['irradiation_event_uid'], unique=False)
-        batch_op.create_index('ix_xray_event_protocol', ['acquisition_protocol'], unique=False)
+        batch_op.create_index('ix_xray_event_protocol', ['acquisition_protocol', 'study_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_xray_event_study_id'), ['study_id'], unique=False)
+        batch_op.create_index('ix_xray_event_thickness', ['compression_thickness_mm', 'study_id'], unique=False)
+        batch_op.create_index('ix_xray_event_view', ['image_view', 'study_id'], unique=False)
 
     op.create_table('ct_source',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -550,9 +640,12 @@ def downgrade():
 
     op.drop_table('ct_source')
     with op.batch_alter_table('xray_event', schema=None) as batch_op:
+        batch_op.drop_index('ix_xray_event_view')
+        batch_op.drop_index('ix_xray_event_thickness')
         batch_op.drop_index(batch_op.f('ix_xray_event_study_id'))
         batch_op.drop_index('ix_xray_event_protocol')
         batch_op.drop_index(batch_op.f('ix_xray_event_irradiation_event_uid'))
+        batch_op.drop_index('ix_xray_event_ecm')
 
     op.drop_table('xray_event')
     with op.batch_alter_table('processed_object', schema=None) as batch_op:
@@ -587,13 +680,21 @@ def downgrade():
         batch_op.drop_index('ix_study_patient_name')
         batch_op.drop_index('ix_study_patient_id')
         batch_op.drop_index('ix_study_not_patient')
+        batch_op.drop_index('ix_study_modality_weight')
+        batch_op.drop_index('ix_study_modality_requested')
+        batch_op.drop_index('ix_study_modality_procedure')
+        batch_op.drop_index('ix_study_modality_patient_name')
+        batch_op.drop_index('ix_study_modality_patient_id')
         batch_op.drop_index('ix_study_modality_events')
+        batch_op.drop_index('ix_study_modality_equipment_datetime')
         batch_op.drop_index('ix_study_modality_dose_rp')
         batch_op.drop_index('ix_study_modality_dlp')
+        batch_op.drop_index('ix_study_modality_description')
         batch_op.drop_index('ix_study_modality_datetime')
         batch_op.drop_index('ix_study_modality_dap')
         batch_op.drop_index('ix_study_modality_age')
         batch_op.drop_index('ix_study_modality_agd')
+        batch_op.drop_index('ix_study_modality_accession')
         batch_op.drop_index(batch_op.f('ix_study_equipment_id'))
         batch_op.drop_index('ix_study_equipment_datetime')
         batch_op.drop_index(batch_op.f('ix_study_accession_number'))
@@ -606,9 +707,25 @@ def downgrade():
 
     op.drop_table('job')
     with op.batch_alter_table('dicom_transaction', schema=None) as batch_op:
+        batch_op.drop_index('ix_dicom_transaction_scp_op_at')
         batch_op.drop_index('ix_dicom_transaction_at')
 
     op.drop_table('dicom_transaction')
+    op.drop_table('dicom_pending_object')
+    with op.batch_alter_table('dicom_allowed_ae', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_dicom_allowed_ae_scp_id'))
+
+    op.drop_table('dicom_allowed_ae')
+    with op.batch_alter_table('audit_entry', schema=None) as batch_op:
+        batch_op.drop_index('ix_audit_entry_username_at')
+        batch_op.drop_index(batch_op.f('ix_audit_entry_at'))
+        batch_op.drop_index('ix_audit_entry_action_at')
+
+    op.drop_table('audit_entry')
+    with op.batch_alter_table('api_token', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_api_token_user_id'))
+
+    op.drop_table('api_token')
     op.drop_table('user')
     op.drop_table('system_settings')
     with op.batch_alter_table('quarantined_object', schema=None) as batch_op:

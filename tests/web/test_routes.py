@@ -32,7 +32,66 @@ def people(app, no_csrf):
         db.session.commit()
         jobs[role] = job.id
     target = create_user("edit-me", "password-123", ["viewer"])
+    SAMPLES.update(_sample_rows())
     return users, jobs, target
+
+
+# Rows that routes with an id in the URL show (equipment, study, not-patient pattern).
+SAMPLES: dict[str, object] = {}
+
+
+def _sample_rows() -> dict[str, object]:
+    from doseapp.models import Equipment, NotPatientPattern, Study
+
+    eq = Equipment(identity_hash="0" * 64, display_name="Route test room", manufacturer="ACME")
+    study = Study(study_instance_uid="1.2.3.4", modality="DX", equipment=eq, total_dap_gym2=0.0001)
+    pattern = NotPatientPattern(field="id", pattern="phy*")
+    db.session.add_all([eq, study, pattern])
+    db.session.commit()
+    return {"equipment_id": eq.id, "study_id": study.id, "pattern_id": pattern.id,
+            "study_instance_uid": study.study_instance_uid, "size_import_id": _size_import_sample(), **_scp_samples(),
+            "export_id": _export_sample(), "fmt": "csv"}
+
+
+
+def _scp_samples() -> dict[str, int]:
+    """A stopped Store SCP node with one allowed calling AE, for the /dicom/... routes."""
+    from doseapp.models import DicomAllowedAe, DicomStoreScp
+
+    node = DicomStoreScp(name="Route test store", aetitle="ROUTETEST", port=11112, status="stopped")
+    node.allowed_aes.append(DicomAllowedAe(aetitle="MODALITY1"))
+    db.session.add(node)
+    db.session.commit()
+    return {"node_id": node.id, "ae_id": node.allowed_aes[0].id}
+
+def _export_sample() -> int:
+    """A finished CSV export owned by the exporter, with its file, for the /exports/<id>/... routes."""
+    from sqlalchemy import select
+
+    from doseapp.exports.jobs import export_folder
+
+    path = export_folder() / "dxexport-route-test.csv"
+    path.write_text("Institution\r\nRoute test\r\n")
+    owner = db.session.scalar(select(User).where(User.username == "only-exporter"))
+    job = Job(kind="export", queue="export", title="DX CSV export", status="finished", rq_id="x-export",
+              user_id=owner.id, modality="DX", parameters={"format": "csv"},
+              result={"records": 1, "seconds": 0.1, "file": path.name}, result_path=str(path))
+    db.session.add(job)
+    db.session.commit()
+    return job.id
+
+
+def _size_import_sample() -> int:
+    """A finished patient size import with its log, for the /imports/size/<id>/... routes."""
+    from doseapp.ingest.size_csv import log_folder
+
+    log = log_folder() / "route-test.log"
+    log.write_text("Row 1: 123: Inserted height of 180 cm\r\n")
+    job = Job(kind="size_import", queue="default", title="sizes", status="finished", rq_id="x-size",
+              parameters={"original_name": "sizes.csv"}, result={"rows": 1}, result_path=str(log))
+    db.session.add(job)
+    db.session.commit()
+    return job.id
 
 
 def _login(client, user: User | None) -> None:
@@ -50,6 +109,8 @@ def _url(app, rule, role, jobs, target) -> str:
             "job_id": jobs.get(role, next(iter(jobs.values()))),
             "user_id": target.id,
             "filename": "bokeh.min.js" if rule.endpoint == "bokehjs.file" else "css/doseapp.css",
+            **SAMPLES,
+            "modality": "dx",  # the sample study above is a DX study
         }[arg]
     with app.test_request_context():
         from flask import url_for
@@ -97,6 +158,8 @@ def test_route_table(app, client, people, who):
             else:
                 assert resp.status_code not in (401, 403), where
                 assert "next=" not in (resp.location or ""), where
+        elif who == ANONYMOUS and rule.endpoint.startswith("api_v1."):
+            assert resp.status_code == 401 and resp.is_json, where  # an API answers, never redirects
         elif who == ANONYMOUS:
             assert resp.status_code == 302, where
             assert resp.location.startswith("/login?next="), where

@@ -1,0 +1,342 @@
+"""Fill a doseapp database with N synthetic but realistic studies, fast.
+
+    DOSEAPP_DATABASE_URL=sqlite:////tmp/big.db .venv/bin/python bench/make_db.py 500000
+    DOSEAPP_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/big .venv/bin/python bench/make_db.py 500000
+
+What it makes (seeded, so the same N gives the same data): 70 systems (CT, fluoroscopy, mammography,
+radiography rooms at four hospitals, some sharing a display name after an upgrade); studies spread
+over eight years up to today, busier on weekdays; per modality the mix real systems send: CT 2-8
+events (topogram, then helical or axial scans with one X-ray source each, two on dual-source
+scanners), radiography 1-3 exposures, mammography 4 views (some 5-8 with tomosynthesis), fluoroscopy
+5-60 events of fluoro and acquisition with per-plane totals; log-normal doses, ages, weights, a few
+test patients. Summary columns are filled exactly as ingest fills them (sums over the events).
+
+Rows go in with executemany (SQLite) or COPY (PostgreSQL) in batches, with explicit ids, then the
+planner's statistics are refreshed (ANALYZE; VACUUM ANALYZE on PostgreSQL). The schema is created or upgraded first. Existing rows
+are kept: new ids start after the largest.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+SHARE = {"CT": 0.40, "DX": 0.40, "MG": 0.12, "RF": 0.08}
+HOSPITALS = ["Royal Infirmary", "County Hospital", "St Mary's", "Children's Hospital"]
+SYSTEMS = {  # modality: (count, [(manufacturer, model)])
+    "CT": (20, [("SIEMENS", "SOMATOM Definition Flash"), ("GE MEDICAL SYSTEMS", "Revolution CT"),
+                ("TOSHIBA", "Aquilion ONE"), ("Philips", "iCT 256")]),
+    "DX": (25, [("Carestream Health", "DRX-Evolution"), ("Canon Inc.", "CXDI-710C"),
+                ("GE Healthcare", "Optima XR220"), ("Philips", "DigitalDiagnost")]),
+    "MG": (10, [("HOLOGIC, Inc.", "Selenia Dimensions"), ("GE MEDICAL SYSTEMS", "Senographe Pristina")]),
+    "RF": (15, [("Siemens", "AXIOM-Artis"), ("Philips Medical Systems", "Allura Xper"),
+                ("CANON_MEC", "Alphenix"), ("GE Healthcare", "OEC Elite")]),
+}
+CT_EXAMS = [("CT Head", "Head Routine", 60, 900), ("CT Chest", "Thorax Routine", 40, 350),
+            ("CT Abdomen Pelvis", "Abdomen Routine", 80, 600), ("CT Chest Abdomen Pelvis", "TAP Contrast", 100, 800),
+            ("CT Cardiac", "Cardiac CTA", 20, 300), ("CT Spine", "Lumbar Spine", 30, 500),
+            ("CT Colonography", "Colon Prone", 50, 300), ("CT KUB", "Kidneys Low Dose", 20, 200)]
+DX_EXAMS = [("XR Chest PA", ["PA Chest"], 10), ("XR Chest AP", ["AP Chest"], 12), ("XR Knee", ["AP Knee", "LAT Knee"], 3),
+            ("XR Pelvis", ["AP Pelvis"], 90), ("XR Lumbar Spine", ["AP L-Spine", "LAT L-Spine"], 150),
+            ("XR Hand", ["PA Hand", "OBL Hand"], 1), ("XR Abdomen", ["AP Abdomen"], 120),
+            ("XR Shoulder", ["AP Shoulder", "Y View"], 8)]
+MG_EXAMS = [("Bilateral Mammography", "ROUTINE"), ("Screening Mammography", "ROUTINE"),
+            ("XR Breast tomosynthesis Both", "Tomo Combo"), ("Unilateral Mammography Left", "ROUTINE")]
+RF_EXAMS = [("Barium Swallow", "Gastro 7.5f/s"), ("Coronary Angiogram", "Cardiac 15fps"),
+            ("PCI", "Cardiac 15fps"), ("Hip Pinning", "Ortho 4 fps"), ("ERCP", "Abdomen 3fps"),
+            ("Peripheral Angiogram", "DSA Legs"), ("Pacemaker Insertion", "CP_Standard")]
+VIEWS = ["cranio-caudal", "medio-lateral oblique"]
+
+
+def _equipment(rng: random.Random, start_id: int) -> list[dict]:
+    rows, now = [], dt.datetime(2024, 1, 1)
+    for mod, (count, makes) in SYSTEMS.items():
+        for i in range(count):
+            make, model = makes[i % len(makes)]
+            hospital = HOSPITALS[i % len(HOSPITALS)]
+            station = f"{mod}{i + 1:02d}"
+            # Every fifth system was upgraded: a second row (new software) with the same display name.
+            for version in (("VA40",) if i % 5 else ("VA40", "VB10")):
+                values = dict(manufacturer=make, institution_name=hospital, station_name=station,
+                              model_name=model, software_versions=version, device_serial_number=f"SN{mod}{i}")
+                rows.append(dict(id=start_id + len(rows), identity_hash=hashlib.sha256(repr(sorted(values.items())).encode()).hexdigest(),
+                                 display_name=f"{hospital} {station}", created_at=now, department_name=None,
+                                 gantry_id=None, device_observer_uid=None, institution_address=None,
+                                 user_defined_modality=None, modality=mod, **values))
+    return rows
+
+
+def _when(rng: random.Random, days: int, today: dt.date) -> dt.datetime:
+    while True:
+        d = today - dt.timedelta(days=int(rng.random() ** 0.9 * days))
+        if d.weekday() < 5 or rng.random() < 0.3:
+            break
+    return dt.datetime.combine(d, dt.time(rng.randint(7, 19), rng.randint(0, 59), rng.randint(0, 59)))
+
+
+def generate(n: int, study_id0: int, ct_id0: int, src_id0: int, xr_id0: int, plane_id0: int, eq_rows,
+             seed: int = 1, batch: int = 20000):
+    """Yields batches: dicts of table name -> list of row dicts."""
+    rng = random.Random(seed + study_id0)
+    today = dt.date.today()
+    by_mod = {m: [e for e in eq_rows if e["modality"] == m] for m in SHARE}
+    mods, weights = list(SHARE), list(SHARE.values())
+    ids = dict(study=study_id0, ct=ct_id0, src=src_id0, xr=xr_id0, plane=plane_id0)
+    out = {k: [] for k in ("study", "ct_event", "ct_source", "xray_event", "accumulated_plane")}
+    created = dt.datetime.now().replace(microsecond=0)
+    for k in range(n):
+        mod = rng.choices(mods, weights)[0]
+        eq = rng.choice(by_mod[mod])
+        when = _when(rng, 8 * 365, today)
+        sid = ids["study"]
+        ids["study"] += 1
+        test_patient = rng.random() < 0.01
+        s = dict(id=sid, study_instance_uid=f"1.2.826.0.1.3680043.9.7777.{sid}", modality=mod,
+                 equipment_id=eq["id"], source_kind="rdsr", study_date=when.date(), study_time=when.time(),
+                 study_datetime=when, study_id=str(sid), accession_number=f"{rng.randrange(10**9, 10**10)}",
+                 accession_hashed=False, patient_name=None, patient_name_hashed=False, patient_id=None,
+                 patient_id_hashed=False, patient_birth_date=None,
+                 patient_sex=rng.choice("MF"), patient_age_years=round(min(100.0, max(0.0, rng.gauss(58, 20))), 1),
+                 patient_height_m=None,
+                 patient_weight_kg=round(max(3.0, rng.gauss(78, 16)), 1) if rng.random() < 0.4 else None,
+                 not_patient_indicator="id: *phy*" if test_patient else None, comment=None,
+                 operator_name=None, referring_physician_name=None, performing_physician_name=None,
+                 reading_physician_name=None, procedure_code_value=None, requested_procedure_code_value=None,
+                 created_at=created, updated_at=created)
+        for col in ("total_dlp_mgycm", "ct_sequenced_count", "ct_spiral_count", "ct_constant_angle_count",
+                    "ct_stationary_count", "ct_free_count", "ct_cone_beam_count", "total_dap_gym2",
+                    "total_dose_rp_gy", "dap_a_gym2", "dap_b_gym2", "dose_rp_a_gy", "dose_rp_b_gy",
+                    "fluoro_dap_total_gym2", "fluoro_dose_rp_total_gy", "fluoro_time_total_s",
+                    "acquisition_dap_total_gym2", "acquisition_dose_rp_total_gy", "acquisition_time_total_s",
+                    "acquisition_count", "fluoro_event_count", "agd_left_mgy", "agd_right_mgy", "agd_both_mgy"):
+            s[col] = None
+        if mod == "CT":
+            desc, protocol, ctdi, dlp_med = rng.choice(CT_EXAMS)
+            s.update(study_description=desc, procedure_code_meaning=desc, requested_procedure_code_meaning=desc)
+            dual = eq["model_name"] == "SOMATOM Definition Flash" and rng.random() < 0.5
+            n_ev = rng.choice((2, 2, 3, 3, 3, 4, 4, 5, 6, 8))
+            total, spiral = 0.0, 0
+            for j in range(n_ev):
+                topo = j == 0
+                length = rng.uniform(200, 600)
+                ctdivol = 0.1 if topo else ctdi / 2 * rng.lognormvariate(0, 0.35)
+                dlp = round(ctdivol * length / 10, 2) if not topo else round(rng.uniform(2, 12), 2)
+                total += dlp
+                kind = "Constant Angle Acquisition" if topo else rng.choice(("Spiral Acquisition",) * 4 + ("Sequenced Acquisition",))
+                spiral += kind == "Spiral Acquisition"
+                eid = ids["ct"]
+                ids["ct"] += 1
+                out["ct_event"].append(dict(
+                    id=eid, study_id=sid, acquisition_protocol="Topogram" if topo else protocol, acquisition_type=kind,
+                    ctdivol_mgy=round(ctdivol, 3), dlp_mgycm=dlp, scanning_length_mm=round(length, 1),
+                    exposure_time_s=round(rng.uniform(1, 15), 2), pitch_factor=None if topo else rng.choice((0.6, 0.8, 1.0, 1.2)),
+                    nominal_single_collimation_mm=0.6, nominal_total_collimation_mm=rng.choice((19.2, 38.4, 57.6)),
+                    number_of_xray_sources=2 if dual else 1, xray_modulation_type="XYZ_EC",
+                    ctdiw_phantom_type="IEC Body Dosimetry Phantom", date_time_started=when))
+                for src in (("A", "B") if dual else ("A",)):
+                    out["ct_source"].append(dict(id=ids["src"], event_id=eid, identification=src,
+                                                 kvp=rng.choice((80.0, 100.0, 120.0, 140.0)),
+                                                 tube_current_ma=round(rng.uniform(50, 400), 1),
+                                                 max_tube_current_ma=round(rng.uniform(400, 600), 1),
+                                                 exposure_time_per_rotation_s=rng.choice((0.28, 0.5, 1.0))))
+                    ids["src"] += 1
+            s.update(number_of_events=n_ev, total_dlp_mgycm=round(total, 2), ct_spiral_count=spiral)
+        else:
+            events, planes = _projection(rng, mod, s, sid, when, ids)
+            out["xray_event"].extend(events)
+            out["accumulated_plane"].extend(planes)
+        out["study"].append(s)
+        if len(out["study"]) >= batch or k == n - 1:
+            yield out
+            out = {key: [] for key in out}
+
+
+def _xr(ids, sid, when, **kw) -> dict:
+    row = dict(id=ids["xr"], study_id=sid, date_time_started=when, acquisition_plane="Single Plane", **kw)
+    ids["xr"] += 1
+    return row
+
+
+def _projection(rng, mod, s, sid, when, ids):
+    events, planes = [], []
+    if mod == "DX":
+        desc, protocols, dap_cgy = rng.choice(DX_EXAMS)
+        s.update(study_description=desc, procedure_code_meaning=desc, requested_procedure_code_meaning=desc)
+        total = 0.0
+        for p in protocols[: rng.randint(1, len(protocols))] + ([protocols[0]] if rng.random() < 0.1 else []):
+            dap = dap_cgy * rng.lognormvariate(0, 0.5) * 1e-6
+            total += dap
+            events.append(_xr(ids, sid, when, event_type="Stationary Acquisition", acquisition_protocol=p,
+                              dap_gym2=dap, kvp=rng.choice((60.0, 70.0, 81.0, 90.0, 125.0)),
+                              exposure_uas=rng.uniform(500, 40000), exposure_index=rng.uniform(200, 800),
+                              distance_source_to_detector_mm=rng.choice((1000.0, 1150.0, 1800.0))))
+        s.update(number_of_events=len(events), total_dap_gym2=total, dap_a_gym2=total, acquisition_dap_total_gym2=total)
+        planes.append(dict(id=_plane_id(ids), study_id=sid, acquisition_plane="Single Plane", dap_total_gym2=total))
+    elif mod == "MG":
+        desc, protocol = rng.choice(MG_EXAMS)
+        s.update(study_description=desc, procedure_code_meaning=desc, requested_procedure_code_meaning=desc)
+        lats = ["Left"] if "Left" in desc else ["Right", "Left"]
+        agd = {"Left": 0.0, "Right": 0.0}
+        n_views = 2 if rng.random() < 0.85 else rng.randint(2, 4)
+        for lat in lats:
+            thickness = round(rng.uniform(20, 90))
+            for v in range(n_views):
+                dose = 0.6 + thickness / 60 * rng.lognormvariate(0, 0.2)
+                agd[lat] += dose
+                events.append(_xr(ids, sid, when, event_type="Stationary Acquisition", acquisition_protocol=protocol,
+                                  laterality=lat, image_view=VIEWS[v % 2], compression_thickness_mm=float(thickness),
+                                  agd_mgy=round(dose, 3), kvp=float(rng.randint(26, 34)), exposure_uas=rng.uniform(40000, 200000),
+                                  exposure_control_mode=rng.choice(("AUTOMATIC", "AUTOMATIC", "MANUAL")),
+                                  anode_target_material="Tungsten"))
+        s.update(number_of_events=len(events), agd_left_mgy=round(agd["Left"], 3) if agd["Left"] else None,
+                 agd_right_mgy=round(agd["Right"], 3) if agd["Right"] else None,
+                 agd_both_mgy=round(agd["Left"] + agd["Right"], 3))
+    else:  # RF
+        desc, protocol = rng.choice(RF_EXAMS)
+        s.update(study_description=desc, procedure_code_meaning=desc, requested_procedure_code_meaning=desc)
+        n_ev = rng.randint(5, 60)
+        sums = {"f_dap": 0.0, "f_rp": 0.0, "f_t": 0.0, "a_dap": 0.0, "a_rp": 0.0, "a_t": 0.0}
+        n_acq = 0
+        for j in range(n_ev):
+            fluoro = rng.random() < 0.7
+            dap = rng.lognormvariate(-11, 1.0)
+            rp = dap * rng.uniform(150, 400)
+            duration = rng.uniform(1, 30) if fluoro else rng.uniform(2, 10)
+            key = "f" if fluoro else "a"
+            sums[f"{key}_dap"] += dap
+            sums[f"{key}_rp"] += rp
+            sums[f"{key}_t"] += duration
+            n_acq += not fluoro
+            events.append(_xr(ids, sid, when + dt.timedelta(seconds=30 * j),
+                              event_type="Fluoroscopy" if fluoro else "Stationary Acquisition",
+                              acquisition_protocol=protocol, dap_gym2=dap, dose_rp_gy=rp,
+                              pulse_rate_per_s=rng.choice((3.0, 7.5, 15.0)), kvp=rng.uniform(60, 110),
+                              tube_current_ma=rng.uniform(5, 600), pulse_width_ms=rng.uniform(4, 12),
+                              irradiation_duration_s=duration, exposure_time_ms=duration * 1000 * rng.uniform(0.05, 0.15),
+                              positioner_primary_angle_deg=rng.uniform(-90, 90),
+                              positioner_secondary_angle_deg=rng.uniform(-40, 40)))
+        dap_total, rp_total = sums["f_dap"] + sums["a_dap"], sums["f_rp"] + sums["a_rp"]
+        s.update(number_of_events=n_ev, total_dap_gym2=dap_total, total_dose_rp_gy=rp_total, dap_a_gym2=dap_total,
+                 dose_rp_a_gy=rp_total, fluoro_dap_total_gym2=sums["f_dap"], fluoro_dose_rp_total_gy=sums["f_rp"],
+                 fluoro_time_total_s=sums["f_t"], acquisition_dap_total_gym2=sums["a_dap"],
+                 acquisition_dose_rp_total_gy=sums["a_rp"], acquisition_time_total_s=sums["a_t"],
+                 acquisition_count=n_acq, fluoro_event_count=n_ev - n_acq)
+        planes.append(dict(id=_plane_id(ids), study_id=sid, acquisition_plane="Single Plane", dap_total_gym2=dap_total,
+                           dose_rp_total_gy=rp_total, fluoro_dap_total_gym2=sums["f_dap"],
+                           fluoro_dose_rp_total_gy=sums["f_rp"], total_fluoro_time_s=sums["f_t"],
+                           acquisition_dap_total_gym2=sums["a_dap"], acquisition_dose_rp_total_gy=sums["a_rp"],
+                           total_acquisition_time_s=sums["a_t"]))
+    return events, planes
+
+
+def _plane_id(ids) -> int:
+    ids["plane"] += 1
+    return ids["plane"] - 1
+
+
+class Writer:
+    """Bulk rows into one table: executemany on SQLite, COPY on PostgreSQL. Columns not given are NULL."""
+
+    def __init__(self, engine, metadata):
+        self.engine, self.metadata = engine, metadata
+        self.pg = engine.dialect.name == "postgresql"
+
+    def write(self, conn, table_name: str, rows: list[dict]) -> None:
+        if not rows:
+            return
+        table = self.metadata.tables[table_name]
+        # Only the columns these rows give (event rows fill 15 of 80 columns): the rest stay NULL.
+        given = set().union(*(r.keys() for r in rows))
+        cols = [c.name for c in table.columns if c.name in given]
+        raw = conn.connection.driver_connection
+        if self.pg:
+            quoted = ", ".join(f'"{c}"' for c in cols)
+            with raw.cursor() as cur, cur.copy(f'COPY "{table_name}" ({quoted}) FROM STDIN') as copy:
+                for r in rows:
+                    copy.write_row(tuple(r.get(c) for c in cols))
+        else:
+            # SQLAlchemy's SQLite forms: "YYYY-MM-DD", "HH:MM:SS[.ffffff]", "YYYY-MM-DD HH:MM:SS[.ffffff]".
+            temporal = [i for i, c in enumerate(cols)
+                        if table.c[c].type.python_type in (dt.datetime, dt.date, dt.time)]
+            marks = ", ".join("?" for _ in cols)
+            data = [tuple(map(r.get, cols)) for r in rows]
+            if temporal:
+                data = [tuple(str(v) if (i in temporal and v is not None) else v for i, v in enumerate(t))
+                        for t in data] if len(temporal) > 2 else [_fix(t, temporal) for t in data]
+            raw.executemany(f'INSERT INTO "{table_name}" ({", ".join(cols)}) VALUES ({marks})', data)
+
+
+def _fix(t: tuple, positions: list[int]) -> tuple:
+    out = list(t)
+    for i in positions:
+        if out[i] is not None:
+            out[i] = str(out[i])
+    return tuple(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("n", type=int, help="number of studies to add")
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args()
+
+    from sqlalchemy import func, select, text
+
+    from doseapp import create_app
+    from doseapp.database import upgrade
+    from doseapp.models import db
+
+    app = create_app({"LOG_LEVEL": "WARNING"})
+    upgrade(app)
+    started = time.perf_counter()
+    with app.app_context():
+        engine, md = db.engine, db.metadata
+        writer = Writer(engine, md)
+
+        def next_id(conn, table):
+            return (conn.execute(select(func.max(md.tables[table].c.id))).scalar() or 0) + 1
+
+        with engine.begin() as conn:
+            eq0 = next_id(conn, "equipment")
+            existing = conn.execute(text("SELECT id, display_name, manufacturer, model_name FROM equipment")).all()
+            eq_rows = _equipment(random.Random(args.seed), eq0)
+            known = {r.display_name for r in existing}
+            if not {e["display_name"] for e in eq_rows} <= known:
+                writer.write(conn, "equipment", [{k: v for k, v in e.items() if k != "modality"} for e in eq_rows])
+            else:  # a second run adds studies to the systems made by the first
+                by_name = {(r.display_name, r.model_name): r.id for r in existing}
+                for e in eq_rows:
+                    e["id"] = by_name.get((e["display_name"], e["model_name"]), e["id"])
+            starts = [next_id(conn, t) for t in ("study", "ct_event", "ct_source", "xray_event", "accumulated_plane")]
+        done, counts = 0, {}
+        for batch in generate(args.n, *starts, eq_rows, seed=args.seed):
+            with engine.begin() as conn:
+                for table in ("study", "ct_event", "ct_source", "xray_event", "accumulated_plane"):
+                    writer.write(conn, table, batch[table])
+                    counts[table] = counts.get(table, 0) + len(batch[table])
+            done += len(batch["study"])
+            rate = done / (time.perf_counter() - started)
+            print(f"\r{done}/{args.n} studies ({rate:,.0f}/s)", end="", flush=True, file=sys.stderr)
+        print(file=sys.stderr)
+        if engine.dialect.name == "postgresql":
+            # VACUUM as autovacuum soon would: sets the visibility map, so counts are index-only scans.
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text("VACUUM ANALYZE"))
+        else:
+            with engine.begin() as conn:
+                conn.execute(text("ANALYZE"))
+    took = time.perf_counter() - started
+    print(f"added {args.n} studies in {took:.1f} s ({args.n / took:,.0f} studies/s): "
+          + ", ".join(f"{t} {c}" for t, c in counts.items()))
+
+
+if __name__ == "__main__":
+    main()

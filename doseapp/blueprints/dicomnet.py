@@ -1,0 +1,241 @@
+"""DICOM Store SCP nodes (admin): add, edit, delete, Start/Stop, allowed calling AEs, a dashboard
+per node, the transaction log, and GET /api/dicom/status. The web process never hosts a receiver:
+Start and Stop set the node's desired state, which the SCP supervisor acts on within seconds."""
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from sqlalchemy import func, select
+
+from doseapp.dicomnet import monitor
+from doseapp.dicomnet.nodes import (ALL_STORAGE_CLASSES, DEFAULT_TRANSFER_SYNTAXES, TRANSFER_SYNTAXES,
+                                    NodeError, apply_settings, check_address, check_calling_aetitle)
+from doseapp.models import DicomAllowedAe, DicomStoreScp, DicomTransaction, db
+from doseapp.models.dicomnet import FILE_NAMINGS, STORAGE_STRUCTURES
+
+bp = Blueprint("dicomnet", __name__)
+
+PAGE_SIZE = 50
+OPERATIONS = ("ASSOCIATE", "C-ECHO", "C-STORE")
+FIELDS = ("name", "aetitle", "port", "bind_address", "max_associations", "acse_timeout", "dimse_timeout",
+          "network_timeout", "max_pdu", "storage_structure", "file_naming", "storage_limit_mb",
+          "retention_days", "allowed_addresses")
+FLAGS = ("enabled", "auto_start", "require_calling_ae", "cleanup_enabled")
+
+
+@bp.app_template_filter("sop_name")
+def sop_name(uid: str) -> str:
+    """A SOP class UID's name (the UID itself if pydicom does not know it)."""
+    from pydicom.uid import UID
+
+    return UID(uid).name
+
+
+def _node_or_404(node_id: int) -> DicomStoreScp:
+    node = db.session.get(DicomStoreScp, node_id)
+    if node is None:
+        abort(404)
+    return node
+
+
+def _sop_class_names() -> list[tuple[str, str]]:
+    from pydicom.uid import UID
+
+    return sorted(((uid, UID(uid).name) for uid in ALL_STORAGE_CLASSES), key=lambda p: p[1])
+
+
+def _form_values() -> dict:
+    form = {k: request.form.get(k, "") for k in FIELDS}
+    form.update({k: request.form.get(k) == "on" for k in FLAGS})
+    form["sop_classes"] = request.form.getlist("sop_classes")
+    form["transfer_syntaxes"] = request.form.getlist("transfer_syntaxes")
+    return form
+
+
+def _render_form(node: DicomStoreScp, error: str | None = None, status: int = 200):
+    chosen_classes = set(node.sop_classes or ALL_STORAGE_CLASSES)
+    chosen_syntaxes = set(node.transfer_syntaxes or DEFAULT_TRANSFER_SYNTAXES)
+    return render_template("dicomnet/node_form.html", node=node, error=error, structures=STORAGE_STRUCTURES,
+                           namings=FILE_NAMINGS, sop_classes=_sop_class_names(), chosen_classes=chosen_classes,
+                           syntaxes=TRANSFER_SYNTAXES, chosen_syntaxes=chosen_syntaxes), status
+
+
+@bp.route("/dicom/nodes")
+def nodes():
+    stats = monitor.all_stats()
+    if request.headers.get("HX-Request"):
+        return render_template("dicomnet/_node_rows.html", stats=stats, monitor=monitor)
+    return render_template("dicomnet/nodes.html", stats=stats, monitor=monitor)
+
+
+@bp.route("/dicom/nodes/new", methods=["GET", "POST"])
+def node_new():
+    node = DicomStoreScp(name="", aetitle="", port=8104, bind_address="0.0.0.0", enabled=True, auto_start=True,
+                         desired_state="running", max_associations=10, acse_timeout=30, dimse_timeout=30,
+                         network_timeout=60, max_pdu=16384, storage_structure="date", file_naming="sop_uid",
+                         retention_days=30, require_calling_ae=False, cleanup_enabled=False)
+    if request.method == "POST":
+        try:
+            apply_settings(node, _form_values())
+        except NodeError as exc:
+            db.session.rollback()
+            return _render_form(node, str(exc), 400)
+        db.session.add(node)
+        db.session.commit()
+        flash(f"Store SCP node {node.name} added; the SCP supervisor starts it within seconds.")
+        return redirect(url_for("dicomnet.dashboard", node_id=node.id))
+    return _render_form(node)
+
+
+@bp.route("/dicom/nodes/<int:node_id>", methods=["GET", "POST"])
+def node_edit(node_id: int):
+    node = _node_or_404(node_id)
+    if request.method == "POST":
+        try:
+            apply_settings(node, _form_values())
+        except NodeError as exc:
+            db.session.rollback()
+            return _render_form(_node_or_404(node_id), str(exc), 400)
+        db.session.commit()
+        flash(f"Settings of {node.name} saved. Network changes restart the node; others apply within seconds.")
+        return redirect(url_for("dicomnet.dashboard", node_id=node.id))
+    return _render_form(node)
+
+
+@bp.route("/dicom/nodes/<int:node_id>/dashboard")
+def dashboard(node_id: int):
+    node = _node_or_404(node_id)
+    stats = monitor.node_stats(node)
+    if request.headers.get("HX-Request"):
+        return render_template("dicomnet/_status.html", node=node, s=stats, monitor=monitor)
+    recent = db.session.scalars(select(DicomTransaction).where(DicomTransaction.scp_id == node.id)
+                                .order_by(DicomTransaction.id.desc()).limit(20)).all()
+    return render_template("dicomnet/dashboard.html", node=node, s=stats, recent=recent, monitor=monitor)
+
+
+@bp.route("/dicom/nodes/<int:node_id>/state", methods=["POST"])
+def node_state(node_id: int):
+    node = _node_or_404(node_id)
+    wanted = request.form.get("state")
+    if wanted not in ("running", "stopped"):
+        abort(400)
+    node.desired_state = wanted
+    db.session.commit()
+    flash(f"{node.name}: {'start' if wanted == 'running' else 'stop'} requested; the SCP supervisor acts "
+          "within seconds." + ("" if node.enabled else " The node is disabled: enable it to run it."))
+    return redirect(request.form.get("next") or url_for("dicomnet.dashboard", node_id=node.id))
+
+
+@bp.route("/dicom/nodes/<int:node_id>/allowed", methods=["GET", "POST"])
+def allowed_aes(node_id: int):
+    node = _node_or_404(node_id)
+    error = None
+    if request.method == "POST":
+        try:
+            row = _apply_allowed(DicomAllowedAe(scp_id=node.id), node)
+            db.session.add(row)
+            db.session.commit()
+            flash(f"{row.aetitle} may now send to {node.name}" +
+                  ("." if node.require_calling_ae else " (once calling AE validation is switched on for the node)."))
+            return redirect(url_for("dicomnet.allowed_aes", node_id=node.id))
+        except NodeError as exc:
+            db.session.rollback()
+            error = str(exc)
+    return render_template("dicomnet/allowed_aes.html", node=node, error=error), (400 if error else 200)
+
+
+@bp.route("/dicom/allowed/<int:ae_id>", methods=["GET", "POST"])
+def allowed_ae_edit(ae_id: int):
+    row = db.session.get(DicomAllowedAe, ae_id)
+    if row is None:
+        abort(404)
+    error = None
+    if request.method == "POST":
+        try:
+            _apply_allowed(row, row.scp)
+            db.session.commit()
+            flash(f"{row.aetitle} saved.")
+            return redirect(url_for("dicomnet.allowed_aes", node_id=row.scp_id))
+        except NodeError as exc:
+            db.session.rollback()
+            error = str(exc)
+    return render_template("dicomnet/allowed_ae_form.html", row=row, error=error), (400 if error else 200)
+
+
+def _apply_allowed(row: DicomAllowedAe, node: DicomStoreScp) -> DicomAllowedAe:
+    row.aetitle = check_calling_aetitle(request.form.get("aetitle", ""))
+    ip = request.form.get("expected_ip", "").strip()
+    row.expected_ip = check_address(ip, "expected IP address") if ip else None
+    row.description = request.form.get("description", "").strip() or None
+    row.active = request.form.get("active") == "on"
+    clash = db.session.scalar(select(DicomAllowedAe).where(DicomAllowedAe.scp_id == node.id,
+                                                           DicomAllowedAe.aetitle == row.aetitle,
+                                                           DicomAllowedAe.id != (row.id or 0)))
+    if clash is not None:
+        raise NodeError(f"{row.aetitle} is already on the list of {node.name}.")
+    return row
+
+
+@bp.route("/dicom/transactions")
+def transactions():
+    args = request.args
+    query = select(DicomTransaction)
+    if args.get("node", "").isdigit():
+        query = query.where(DicomTransaction.scp_id == int(args["node"]))
+    if args.get("operation") in OPERATIONS:
+        query = query.where(DicomTransaction.operation == args["operation"])
+    status = args.get("status", "")
+    if status == "ok":
+        query = query.where(DicomTransaction.status.in_(monitor.OK_STATUSES))
+    elif status == "problem":
+        query = query.where(DicomTransaction.status.notin_(monitor.OK_STATUSES))
+    if args.get("calling"):
+        query = query.where(DicomTransaction.calling_aetitle == args["calling"].strip())
+    for key, op in (("from", "__ge__"), ("to", "__lt__")):
+        try:
+            day = dt.date.fromisoformat(args.get(key, ""))
+        except ValueError:
+            continue
+        moment = dt.datetime.combine(day + dt.timedelta(days=1 if key == "to" else 0), dt.time())
+        query = query.where(getattr(DicomTransaction.at, op)(moment))
+    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(max(1, args.get("page", 1, type=int)), pages)
+    rows = db.session.scalars(query.order_by(DicomTransaction.id.desc())
+                              .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
+    names = dict(db.session.execute(select(DicomStoreScp.id, DicomStoreScp.name)).all())
+    keep = {k: v for k, v in args.items() if k != "page" and v}
+    return render_template("dicomnet/transactions.html", rows=rows, total=total, page=page, pages=pages,
+                           names=names, args=args, keep=keep, operations=OPERATIONS)
+
+
+@bp.route("/api/dicom/status")
+def api_status():
+    """Every node's status and counts as JSON (admin: it names addresses and errors)."""
+    return jsonify(nodes=monitor.all_stats())
+
+
+# Deleting routes last: the route-table test visits routes in this order with one sample row.
+@bp.route("/dicom/allowed/<int:ae_id>/delete", methods=["POST"])
+def allowed_ae_delete(ae_id: int):
+    row = db.session.get(DicomAllowedAe, ae_id)
+    if row is None:
+        abort(404)
+    node_id, title = row.scp_id, row.aetitle
+    db.session.delete(row)
+    db.session.commit()
+    flash(f"{title} removed from the allowed list.")
+    return redirect(url_for("dicomnet.allowed_aes", node_id=node_id))
+
+
+@bp.route("/dicom/nodes/<int:node_id>/delete", methods=["POST"])
+def node_delete(node_id: int):
+    node = _node_or_404(node_id)
+    if node.status == "running":
+        flash(f"Stop {node.name} before deleting it.")
+        return redirect(url_for("dicomnet.dashboard", node_id=node.id))
+    db.session.delete(node)
+    db.session.commit()
+    flash(f"Store SCP node {node.name} deleted. Its transaction log and received files are kept.")
+    return redirect(url_for("dicomnet.nodes"))

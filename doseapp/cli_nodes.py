@@ -1,0 +1,80 @@
+"""`doseapp node ...` and `doseapp echo NAME`: Store SCP nodes from the command line."""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+
+def _app():
+    from doseapp.cli import _app as app
+
+    return app()
+
+
+@click.group()
+def node():
+    """DICOM Store SCP nodes."""
+
+
+@node.command("add-store")
+@click.argument("name")
+@click.option("--aet", required=True, help="AE title: 1 to 16 letters or digits.")
+@click.option("--port", required=True, type=int)
+@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
+@click.option("--storage-limit-mb", type=int, default=None, help="Refuse objects beyond this (A700).")
+@click.option("--no-auto-start", is_flag=True, help="Start only when an administrator presses Start.")
+def add_store(name, aet, port, host, storage_limit_mb, no_auto_start):
+    """Add a Store SCP node; `doseapp scp` (or `doseapp run`) starts it within seconds."""
+    from doseapp.dicomnet.nodes import NodeError, apply_settings
+    from doseapp.models import DicomStoreScp, db
+
+    with _app().app_context():
+        row = DicomStoreScp(enabled=True, auto_start=not no_auto_start, desired_state="running")
+        try:
+            apply_settings(row, {"name": name, "aetitle": aet, "port": str(port), "bind_address": host,
+                                 "storage_limit_mb": str(storage_limit_mb or "")})
+        except NodeError as exc:
+            raise click.ClickException(str(exc))
+        db.session.add(row)
+        db.session.commit()
+        click.echo(f"Added Store SCP node {row.name} (id {row.id}): {row.aetitle} on {row.bind_address}:{row.port}.")
+
+
+@node.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def list_nodes(as_json):
+    """List Store SCP nodes with their state."""
+    from sqlalchemy import select
+
+    from doseapp.models import DicomStoreScp, db
+
+    with _app().app_context():
+        rows = db.session.scalars(select(DicomStoreScp).order_by(DicomStoreScp.name)).all()
+        data = [{"id": n.id, "name": n.name, "aetitle": n.aetitle, "host": n.bind_address, "port": n.port,
+                 "enabled": n.enabled, "desired_state": n.desired_state, "status": n.status,
+                 "echo_status": n.echo_status, "last_error": n.last_error} for n in rows]
+    if as_json:
+        click.echo(json.dumps(data))
+        return
+    for d in data:
+        click.echo(f"{d['id']:>3} {d['name']:<24} {d['aetitle']:<16} {d['host']}:{d['port']:<6} "
+                   f"{d['status'] or 'not started':<11} {d['echo_status'] or ''}")
+
+
+@click.command("echo")
+@click.argument("name")
+@click.option("--aet", "calling", default="DOSEAPPECHO", show_default=True, help="Calling AE title.")
+def echo(name, calling):
+    """C-ECHO a Store SCP node (by name, AE title or id). Exit status 1 if it does not answer."""
+    from doseapp.dicomnet.nodes import echo as do_echo, echo_address, find_node
+
+    with _app().app_context():
+        target = find_node(name)
+        if target is None:
+            raise click.ClickException(f"There is no Store SCP node {name}.")
+        address, port, aetitle = echo_address(target), target.port, target.aetitle
+    answered, words = do_echo(address, port, aetitle, calling=calling)
+    click.echo(f"{aetitle} at {address}:{port}: {words}")
+    sys.exit(0 if answered and "refused" not in words else 1)

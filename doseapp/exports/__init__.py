@@ -1,0 +1,1 @@
+"""Exports: CSV, XLSX and the NHSBSP dose-audit CSV, streamed from the list filters' query."""

@@ -1,0 +1,47 @@
+"""The "export" job: parameters say what to export; the file goes to <instance>/exports/."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import current_app
+
+from doseapp import roles
+from doseapp.exports.run import TYPE_LABELS, file_name, run_export
+from doseapp.models import User, db
+
+QUEUE = "export"
+KIND = "export"
+
+
+def export_folder() -> Path:
+    folder = Path(current_app.config["INSTANCE"]) / "exports"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def may_export_pid(user) -> bool:
+    """Identifiers go only to users with both an exporting role and the pid role."""
+    return bool(user is not None and roles.allowed(user, roles.EXPORT) and user.has_role("pid"))
+
+
+def parameters(modality: str, fmt: str, args: dict, *, name=False, pat_id=False, bom=False) -> dict:
+    return {"modality": modality.upper(), "format": fmt, "args": dict(args), "name": bool(name),
+            "pat_id": bool(pat_id), "bom": bool(bom)}
+
+
+def run_job(ctx) -> dict:
+    p = ctx.parameters
+    user = db.session.get(User, ctx.row.user_id) if ctx.row.user_id else None
+    name, pat_id = p.get("name", False), p.get("pat_id", False)
+    if (name or pat_id) and not may_export_pid(user):
+        # Checked again here: roles may have changed since the export was asked for.
+        raise PermissionError("patient identifiers need the exporter and pid roles")
+    out = export_folder() / file_name(p["modality"], p["format"])
+    ctx.row.result_path = None
+    result = run_export(p["modality"], p["format"], p.get("args") or {}, out=out, user=user, name=name,
+                        pat_id=pat_id, bom=p.get("bom", False),
+                        date_format=current_app.config.get("XLSX_DATE_FORMAT", "dd/mm/yyyy"),
+                        progress=lambda done, total: ctx.progress(done, total, f"{done} of {total} studies"))
+    ctx.row.result_path = result["path"]
+    ctx.row.message = f"{result['records']} studies exported ({TYPE_LABELS[p['format']]})."
+    return {"records": result["records"], "seconds": result["seconds"], "file": out.name}

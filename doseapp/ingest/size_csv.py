@@ -1,0 +1,249 @@
+"""Patient height and weight from a CSV file (typically a RIS export), matched to stored studies.
+
+    result = import_sizes(csv_path, id_col="Accession", height_col="Height", weight_col="Weight")
+
+Rules (seed §3.6/§3.7, OpenREM's ptsizecsv):
+- a row matches studies by accession number, or by Study Instance UID with ``si_uid``; when the
+  instance stores accession numbers hashed, the CSV value is hashed with the same keyed hash, so
+  hashed and plain studies both match;
+- height is in cm in the file and stored in m; weight in kg;
+- values already in the database are never overwritten unless ``overwrite``;
+- an identifier repeated in the file: the first row wins, the later ones are logged;
+- rows without an identifier, with values that are not numbers (or not above zero), or that match
+  no study are logged; they never stop the import.
+
+Every outcome is written to a plain-text log (Windows line endings, as hospital users open these in
+Notepad). Progress is reported through ``progress(done, total, message)``, which a job uses to
+update its bar and to learn of an abort (it raises, and the log says where it stopped).
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from flask import current_app
+from sqlalchemy import and_, or_, select
+
+from doseapp.ingest.privacy import keyed_hash
+from doseapp.models import Study, SystemSettings, db
+
+LOG_FOLDER = "size_imports"
+_BATCH = 50  # rows between commits and progress reports
+
+
+class SizeCsvError(ValueError):
+    """The file cannot be used at all (unreadable, no header, a named column missing)."""
+
+
+@dataclass
+class SizeImportResult:
+    rows: int = 0
+    matched_rows: int = 0
+    heights_inserted: int = 0
+    weights_inserted: int = 0
+    kept_existing: int = 0
+    unmatched_rows: int = 0
+    bad_rows: int = 0
+    repeated_rows: int = 0
+    log_path: str | None = None
+    aborted: bool = False
+    messages: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        out = asdict(self)
+        out.pop("messages")
+        return out
+
+
+def log_folder() -> Path:
+    """Where size-import logs (and uploaded CSVs waiting to be imported) are kept."""
+    folder = Path(current_app.config["INSTANCE"]) / LOG_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def read_header(path: Path) -> list[str]:
+    """The column names of a CSV file (its first row)."""
+    with _open(path) as fh:
+        reader = csv.reader(fh, _dialect(fh))
+        header = next(reader, None)
+    if not header or not any(h.strip() for h in header):
+        raise SizeCsvError("the file has no header row (the first row must name the columns)")
+    return [h.strip() for h in header]
+
+
+def _open(path: Path):
+    raw = Path(path).read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("cp1252", "replace")  # spreadsheets saved on Windows
+    return io.StringIO(text, newline="")
+
+
+def _dialect(fh):
+    sample = fh.read(8192)
+    fh.seek(0)
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t")
+    except csv.Error:
+        return csv.excel
+
+
+def _number(text: str | None) -> tuple[float | None, bool]:
+    """(value, ok): empty gives (None, True); a number above zero (decimal comma allowed) gives it."""
+    text = (text or "").strip()
+    if not text:
+        return None, True
+    try:
+        value = float(text.replace(",", ".")) if text.count(",") == 1 and "." not in text else float(text)
+    except ValueError:
+        return None, False
+    if value != value or value <= 0 or value == float("inf"):
+        return None, False
+    return value, True
+
+
+def import_sizes(csv_path, *, id_col: str, height_col: str | None, weight_col: str | None, si_uid: bool = False,
+                 overwrite: bool = False, log_path: Path | None = None,
+                 progress: Callable[[int, int, str], None] | None = None,
+                 echo: Callable[[str], None] | None = None) -> SizeImportResult:
+    """Import heights and weights from ``csv_path``; commits as it goes. See the module docstring."""
+    path = Path(csv_path)
+    columns = read_header(path)
+    for label, name in (("identifier", id_col), ("height", height_col), ("weight", weight_col)):
+        if name and name not in columns:
+            raise SizeCsvError(f"the {label} column {name!r} is not in the file (columns: {', '.join(columns)})")
+    if not height_col and not weight_col:
+        raise SizeCsvError("name a height column, a weight column, or both")
+    with _open(path) as fh:
+        rows = list(csv.DictReader(fh, dialect=_dialect(fh)))
+    rows = [{(k or "").strip(): v for k, v in row.items()} for row in rows]
+
+    log_path = Path(log_path or log_folder() / f"size-import-{dt.datetime.now():%Y%m%d-%H%M%S-%f}.log")
+    result = SizeImportResult(rows=len(rows), log_path=str(log_path))
+    settings = SystemSettings.get()
+    hash_ids = bool(settings.accession_hashed) and not si_uid
+    kind = "Study Instance UID" if si_uid else "accession number"
+    seen: set[str] = set()
+    with open(log_path, "w", encoding="utf-8", newline="\r\n") as log:
+        def note(line: str, verbose: bool = True) -> None:
+            log.write(line + "\n")
+            if echo and verbose:
+                echo(line)
+
+        note(f"Patient size import from {path.name} at {dt.datetime.now():%Y-%m-%d %H:%M:%S}", False)
+        note(f"Identifier: {id_col} ({kind}); height: {height_col or '-'} (cm); weight: {weight_col or '-'} (kg); "
+             f"overwrite existing values: {'yes' if overwrite else 'no'}; {len(rows)} rows", False)
+        n = 0
+        try:
+            for n, row in enumerate(rows, start=1):
+                _row(n, row, id_col, height_col, weight_col, si_uid, hash_ids, overwrite, seen, result, note)
+                if n % _BATCH == 0:
+                    db.session.commit()
+                    if progress:
+                        progress(n, len(rows), f"Processing row {n} of {len(rows)}")
+            db.session.commit()
+        except BaseException:
+            # An abort (or a fault): what was written stays written, and the log says where it stopped.
+            db.session.commit()
+            result.aborted = True
+            note(f"Import stopped after row {n} of {len(rows)}: {result.heights_inserted} heights and "
+                 f"{result.weights_inserted} weights inserted before it stopped", False)
+            raise
+        finally:
+            if not result.aborted:
+                note(f"Done: {result.rows} rows; {result.matched_rows} matched; {result.heights_inserted} heights and "
+                     f"{result.weights_inserted} weights inserted; {result.kept_existing} existing values kept; "
+                     f"{result.unmatched_rows} unmatched, {result.bad_rows} bad and {result.repeated_rows} repeated rows",
+                     False)
+    if progress:
+        progress(len(rows), len(rows), f"Processed {len(rows)} rows")
+    return result
+
+
+def _row(n, row, id_col, height_col, weight_col, si_uid, hash_ids, overwrite, seen, result, note) -> None:
+    ident = (row.get(id_col) or "").strip()
+    if not ident:
+        result.bad_rows += 1
+        note(f"Row {n}: no identifier in column {id_col!r}; skipped")
+        return
+    if ident in seen:
+        result.repeated_rows += 1
+        note(f"Row {n}: {ident} appeared on an earlier row; only the first row is used")
+        return
+    seen.add(ident)
+    height, height_ok = _number(row.get(height_col)) if height_col else (None, True)
+    weight, weight_ok = _number(row.get(weight_col)) if weight_col else (None, True)
+    if not height_ok or not weight_ok:
+        result.bad_rows += 1
+        bad = [f"{label} {row.get(col)!r}" for label, col, ok in (("height", height_col, height_ok),
+                                                                   ("weight", weight_col, weight_ok)) if not ok]
+        note(f"Row {n}: {ident}: {' and '.join(bad)} not a number above zero; "
+             + ("the other value is still used" if (height is not None or weight is not None) else "skipped"))
+        if height is None and weight is None:
+            return
+    studies = _studies(ident, si_uid, hash_ids)
+    if not studies:
+        result.unmatched_rows += 1
+        note(f"Row {n}: {ident}: no study with this {'Study Instance UID' if si_uid else 'accession number'}")
+        return
+    result.matched_rows += 1
+    for study in studies:
+        label = f"Row {n}: {ident} (study {study.id})"
+        if height is not None:
+            _set(study, "patient_height_m", height / 100, f"height of {height:g} cm", "cm", 100, overwrite,
+                 result, label, note)
+        if weight is not None:
+            _set(study, "patient_weight_kg", weight, f"weight of {weight:g} kg", "kg", 1, overwrite,
+                 result, label, note)
+
+
+def _set(study, column, value, words, unit, scale, overwrite, result, label, note) -> None:
+    old = getattr(study, column)
+    if old is not None and not overwrite:
+        result.kept_existing += 1
+        note(f"{label}: {words.capitalize()} not inserted as {old * scale:g} {unit} is already in the database")
+        return
+    setattr(study, column, value)
+    if column == "patient_height_m":
+        result.heights_inserted += 1
+    else:
+        result.weights_inserted += 1
+    replaced = f" (replacing {old * scale:g} {unit})" if old is not None else ""
+    note(f"{label}: Inserted {words}{replaced}")
+
+
+def _studies(ident: str, si_uid: bool, hash_ids: bool) -> list[Study]:
+    if si_uid:
+        where = Study.study_instance_uid == ident
+    else:
+        where = and_(Study.accession_number == ident, Study.accession_hashed.isnot(True))
+        if hash_ids:
+            where = or_(where, and_(Study.accession_number == keyed_hash(ident), Study.accession_hashed.is_(True)))
+    return db.session.scalars(select(Study).where(where).order_by(Study.id)).all()
+
+
+# --- the background job ----------------------------------------------------------------------------
+
+def run_job(ctx) -> dict:
+    """The "size_import" job: import the uploaded CSV named in the job's parameters with progress
+    and abort, keep the log as the job's result file, and delete the upload whatever happens."""
+    p = ctx.parameters
+    upload = Path(p["csv_path"])
+    log_path = log_folder() / f"size-import-{ctx.row.id}.log"
+    ctx.row.result_path = str(log_path)
+    try:
+        ctx.progress(0, None, "Starting")  # commits result_path, so an aborted import keeps its log
+        result = import_sizes(upload, id_col=p["id_col"], height_col=p.get("height_col") or None,
+                              weight_col=p.get("weight_col") or None, si_uid=bool(p.get("si_uid")),
+                              overwrite=bool(p.get("overwrite")), log_path=log_path, progress=ctx.progress)
+    finally:
+        upload.unlink(missing_ok=True)  # the uploaded file is not kept once imported (or aborted)
+    ctx.row.message = (f"{result.rows} rows: {result.heights_inserted} heights, {result.weights_inserted} weights "
+                       f"inserted; {result.unmatched_rows} unmatched, {result.bad_rows} bad rows.")
+    return result.as_dict() | {"file": p.get("original_name") or upload.name}

@@ -1,0 +1,44 @@
+"""Shared for the list, detail and API tests: the OpenREM test files imported ONCE per module into
+the session database (importing them per test would take most of the run), plus one user per role."""
+from __future__ import annotations
+
+from tests.conftest import TESTDATA, FreshContextClient, _empty_all_tables
+
+# The files that make studies (others are rejected or duplicates; tests/ingest covers those).
+FILES = sorted(p for p in TESTDATA.glob("*.dcm")
+               if p.name.split("-")[0] in ("CT", "DX", "MG", "RF", "Dual", "NM"))
+USERS = {"viewer": ["viewer"], "pid": ["pid"], "admin": ["admin"], "adminviewer": ["admin", "viewer"]}
+PASSWORD = "password-123"
+
+
+def load_testdata(app) -> None:
+    """Empty the database, then: names stored plain, IDs stored as keyed hashes, OpenREM's legacy
+    not-patient patterns, every test file imported, and the USERS made."""
+    from doseapp.ingest import import_file
+    from doseapp.ingest.privacy import add_legacy_patterns
+    from doseapp.models import SystemSettings, db
+    from doseapp.users import create_user
+
+    _empty_all_tables(app)
+    with app.app_context():
+        s = SystemSettings.get()
+        s.name_stored, s.name_hashed, s.id_stored, s.id_hashed = True, False, True, True
+        db.session.commit()
+        add_legacy_patterns()
+        db.session.commit()
+        for path in FILES:
+            import_file(path)
+        ids = {name: create_user(name, PASSWORD, r).id for name, r in USERS.items()}
+        db.session.remove()
+    app.config["TEST_USER_IDS"] = ids
+
+
+def client_for(app, who: str | None):
+    """A test client logged in as one of USERS (None: anonymous)."""
+    app.test_client_class = FreshContextClient
+    client = app.test_client()
+    if who is not None:
+        with client.session_transaction() as sess:
+            sess["_user_id"] = str(app.config["TEST_USER_IDS"][who])
+            sess["_fresh"] = True
+    return client
