@@ -17,8 +17,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from doseapp.extract import DoseReport
-from doseapp.ingest.locks import study_lock
-from doseapp.ingest.store import StoreOutcome, add_events, new_study, record_object
+from doseapp.ingest.store import StoreOutcome, add_events, in_study_lock, new_study, record_object
 from doseapp.ingest.summary import summarise
 from doseapp.models import ProcessedObject, Study, SystemSettings, db
 
@@ -28,16 +27,7 @@ IMAGE_KINDS = ("mg_image", "dx_image")
 def store_image(report: DoseReport) -> StoreOutcome:
     """Write one image's event in one transaction, serialised with other imports of its study
     (two exposures of one study arriving together never make two studies). Commits."""
-    uid = report.study.study_instance_uid
-    db.session.commit()  # end any read transaction: what follows must start inside the lock
-    try:
-        with study_lock(uid):
-            outcome = _store_locked(report)
-            db.session.commit()
-            return outcome
-    except BaseException:
-        db.session.rollback()
-        raise
+    return in_study_lock(report, _store_locked)
 
 
 def _store_locked(report: DoseReport) -> StoreOutcome:

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 from sqlalchemy import select
 
@@ -69,18 +70,23 @@ def new_study(report: DoseReport, settings: SystemSettings) -> Study:
     return study
 
 
-def store_report(report: DoseReport) -> StoreOutcome:
-    """Write `report` in one transaction, serialised with other imports of its study. Commits."""
-    uid = report.study.study_instance_uid
+def in_study_lock(report: DoseReport, body: Callable[[DoseReport], StoreOutcome]) -> StoreOutcome:
+    """Run body(report) in one transaction, serialised with other imports of the report's study
+    (two objects of one study arriving together never make two studies). Commits."""
     db.session.commit()  # end any read transaction: what follows must start inside the lock
     try:
-        with study_lock(uid):
-            outcome = _store_locked(report)
+        with study_lock(report.study.study_instance_uid):
+            outcome = body(report)
             db.session.commit()
             return outcome
     except BaseException:
         db.session.rollback()
         raise
+
+
+def store_report(report: DoseReport) -> StoreOutcome:
+    """Write a dose report (RDSR, Enhanced SR, Philips capture) with the duplicate rules above."""
+    return in_study_lock(report, _store_locked)
 
 
 def _store_locked(report: DoseReport) -> StoreOutcome:
