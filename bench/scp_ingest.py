@@ -139,8 +139,9 @@ class Instance:
     def node_pid(self) -> int:
         return self.sql("SELECT pid FROM dicom_store_scp")
 
-    def start_workers(self, n: int) -> None:
-        self.workers = [self.start("worker") for _ in range(n)]
+    def start_workers(self, n: int, fork: bool = True) -> None:
+        args = ("worker",) if fork else ("worker", "--queues", "import", "--no-fork")
+        self.workers = [self.start(*args) for _ in range(n)]
 
     def stop_workers(self) -> None:
         for w in self.workers:
@@ -203,6 +204,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=500, help="objects per run")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--soak", type=int, default=10000, help="associations in the soak (0: no soak)")
+    ap.add_argument("--no-fork", action="store_true", help="in-process import workers, as `doseapp run` starts")
     ap.add_argument("--db-url")
     ap.add_argument("--redis-url")
     args = ap.parse_args()
@@ -210,7 +212,8 @@ def main() -> None:
         sys.exit("storescu (dcmtk) is needed")
     tmp = Path(tempfile.mkdtemp(prefix="scp-bench-"))
     print(f"{args.n} CT RDSRs of {SOURCE.stat().st_size} bytes; {os.cpu_count()} CPUs; "
-          f"{'PostgreSQL' if args.db_url else 'SQLite'}; workers {args.workers}", flush=True)
+          f"{'PostgreSQL' if args.db_url else 'SQLite'}; workers {args.workers}"
+          f"{' (in-process)' if args.no_fork else ' (forking)'}", flush=True)
     from tests.conftest import free_port
 
     files = [copies(tmp / f"set{i}", args.n) for i in range(3)]
@@ -228,11 +231,11 @@ def main() -> None:
             print(f"receive, {n_assoc} association(s): {len(batch) / took:7.1f} objects/s ({got}/{total} acknowledged)",
                   flush=True)
             t = time.perf_counter()
-            inst.start_workers(args.workers)
+            inst.start_workers(args.workers, fork=not args.no_fork)
             done = inst.wait(imported(inst), total)
             print(f"drain with {args.workers} workers: {len(batch) / (done - t):7.1f} objects/s imported", flush=True)
             inst.stop_workers()
-        inst.start_workers(args.workers)
+        inst.start_workers(args.workers, fork=not args.no_fork)
         time.sleep(3)  # workers up before the clock starts
         t = time.perf_counter()
         received = storescu(inst.port, files[2], 4)

@@ -66,7 +66,7 @@ def enqueue(kind: str, *, queue: str = "default", title: str | None = None, user
     row = Job(kind=kind, queue=queue, title=title or kind, user_id=user_id, parameters=parameters or {},
               modality=modality, status="queued")
     db.session.add(row)
-    db.session.commit()
+    db.session.flush()  # the id, without a commit of its own: one commit per enqueue
     # RQ job keys are global in Redis: a row id alone would collide between instances sharing one
     # Redis, or with an earlier database whose ids started again at 1.
     row.rq_id = f"doseapp-{row.id}-{uuid.uuid4().hex[:12]}"
