@@ -170,7 +170,7 @@ def time_import(files, env) -> tuple[float, int, dict]:
     return elapsed, events, statuses
 
 
-def time_rq(files, env, workers: int) -> tuple[float, dict]:
+def time_rq(files, env, workers: int, fork: bool = True) -> tuple[float, dict]:
     from doseapp import create_app
     from doseapp.config import load
     from doseapp.database import upgrade
@@ -183,7 +183,8 @@ def time_rq(files, env, workers: int) -> tuple[float, dict]:
         for f in files:
             enqueue("import_file", queue="import", parameters={"path": str(f)})
         t = time.perf_counter()
-        procs = [subprocess.Popen([sys.executable, "-m", "doseapp.cli", "worker", "--burst"], env=env,
+        worker = ["worker", "--burst"] + ([] if fork else ["--queues", "import", "--no-fork"])
+        procs = [subprocess.Popen([sys.executable, "-m", "doseapp.cli", *worker], env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(workers)]
         for p in procs:
             p.wait()
@@ -197,6 +198,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--copies", type=int, default=10)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--no-fork", action="store_true", help="in-process import workers, as `doseapp run` starts")
     ap.add_argument("--db", default="sqlite,postgresql")
     ap.add_argument("--pg-url", default=os.environ.get("DOSEAPP_TEST_DATABASE_URL",
                                                        "postgresql://postgres@127.0.0.1:5432/test"))
@@ -233,9 +235,11 @@ def main() -> None:
             db = Database(kind, args.pg_url, tmp)
             try:
                 seconds, jobs = time_rq(files, _env(db, tmp / f"inst-rq-{kind}", args.redis_url,
-                                                    f"bench{secrets.token_hex(2)}-"), args.workers)
+                                                    f"bench{secrets.token_hex(2)}-"), args.workers,
+                                    fork=not args.no_fork)
                 assert jobs == {"finished": len(files)}, jobs
-                row(f"import, {args.workers} RQ workers, {kind}", seconds)
+                how = "in-process" if args.no_fork else "forking"
+                row(f"import, {args.workers} {how} RQ workers, {kind}", seconds)
             finally:
                 db.drop()
 
