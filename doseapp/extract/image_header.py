@@ -13,8 +13,8 @@ from pydicom.dataelem import RawDataElement
 from pydicom.datadict import dictionary_VR
 
 from doseapp.extract import header, units
-from doseapp.extract.rdsr import new_context
-from doseapp.extract.records import DoseReport, Malformed
+from doseapp.extract.rdsr import new_context, new_report
+from doseapp.extract.records import DoseReport
 from doseapp.extract.sr import Ctx, parse_date, parse_datetime, parse_time
 
 _TEXT_VRS = {"DS", "IS", "CS", "LO", "SH", "ST", "LT", "UT", "PN", "DA", "TM", "DT", "AS", "UI", "UN", None}
@@ -224,20 +224,7 @@ def acquisition_datetime(ds, ctx: Ctx) -> dt.datetime | None:
 
 def new_image_report(ds, ctx: Ctx, source_kind: str, tree: str) -> DoseReport:
     """A DoseReport with the header's study, patient and equipment facts."""
-    sop_instance_uid = header.header_value(ds, "SOPInstanceUID", ctx.decode)
-    if not sop_instance_uid:
-        raise Malformed("the image has no SOP Instance UID")
-    study = header.study_record(ds, ctx)
-    if not study.study_instance_uid:
-        raise Malformed("the image has no Study Instance UID")
-    return DoseReport(
-        sop_instance_uid=sop_instance_uid,
-        sop_class_uid=header.header_value(ds, "SOPClassUID", ctx.decode) or "",
-        source_kind=source_kind,
-        tree=tree,
-        equipment=header.equipment_record(ds, ctx.decode, None),
-        study=study,
-    )
+    return new_report(ds, ctx, source_kind, tree, what="image")
 
 
 def finish(report: DoseReport, ctx: Ctx) -> DoseReport:

@@ -50,7 +50,7 @@ def read_report(ds, source_kind: str) -> DoseReport:
     nodes = read_tree(ds, ctx.decode)
     if not nodes:
         raise Malformed("the dose report has no content (empty Content Sequence)")
-    report = _new_report(ds, ctx, source_kind, _tree_kind(ds, nodes))
+    report = new_report(ds, ctx, source_kind, _tree_kind(ds, nodes))
     ct_seen = False
     events = 0
     for node in nodes:
@@ -99,13 +99,15 @@ def _tree_kind(ds, nodes: list[Node]) -> str:
     return "projection"
 
 
-def _new_report(ds, ctx: Ctx, source_kind: str, tree: str) -> DoseReport:
+def new_report(ds, ctx: Ctx, source_kind: str, tree: str, what: str = "object") -> DoseReport:
+    """A DoseReport with the header's study, patient and equipment facts; `what` names the object
+    in the reason when a required UID is missing."""
     sop_instance_uid = header.header_value(ds, "SOPInstanceUID", ctx.decode)
     if not sop_instance_uid:
-        raise Malformed("the object has no SOP Instance UID")
+        raise Malformed(f"the {what} has no SOP Instance UID")
     study = header.study_record(ds, ctx)
     if not study.study_instance_uid:
-        raise Malformed("the object has no Study Instance UID")
+        raise Malformed(f"the {what} has no Study Instance UID")
     return DoseReport(
         sop_instance_uid=sop_instance_uid,
         sop_class_uid=header.header_value(ds, "SOPClassUID", ctx.decode) or "",
@@ -178,7 +180,7 @@ def read_varic(ds, source_kind: str) -> DoseReport:
     """The study totals of a Siemens Radiation Summary Report: one plane, no events."""
     ctx = new_context(ds)
     nodes = read_tree(ds, ctx.decode)
-    report = _new_report(ds, ctx, source_kind, "projection")
+    report = new_report(ds, ctx, source_kind, "projection")
     plane = AccumulatedPlaneRecord(acquisition_plane="Single Plane")
     found = False
     for node in nodes:
