@@ -368,6 +368,9 @@ main.add_command(size_import)
 from doseapp.cli_export import export_command  # noqa: E402  (own module, registered here)
 main.add_command(export_command)
 
+from doseapp.cli_qr import qr_command  # noqa: E402  (own module, registered here)
+main.add_command(qr_command)
+
 
 if __name__ == "__main__":
     main()

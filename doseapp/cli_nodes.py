@@ -78,3 +78,41 @@ def echo(name, calling):
     answered, words = do_echo(address, port, aetitle, calling=calling)
     click.echo(f"{aetitle} at {address}:{port}: {words}")
     sys.exit(0 if answered and "refused" not in words else 1)
+
+
+@node.command("add-remote")
+@click.argument("name")
+@click.option("--aet", required=True, help="The remote node's AE title.")
+@click.option("--host", required=True, help="Its IP address or hostname.")
+@click.option("--port", required=True, type=int)
+@click.option("--our-aet", default=None, help="The AE title we call from (default DOSEAPPQR).")
+@click.option("--use-modality-tag", is_flag=True,
+              help="Put Modality in study-level queries (PACS such as Impax 6.6 need it; others return nothing).")
+@click.option("--no-move", is_flag=True, help="The remote does not support C-MOVE.")
+@click.option("--no-get", is_flag=True, help="The remote does not support C-GET.")
+def add_remote(name, aet, host, port, our_aet, use_modality_tag, no_move, no_get):
+    """Add a remote node (a PACS) to query and retrieve from."""
+    import ipaddress
+
+    from doseapp.dicomnet.nodes import NodeError
+    from doseapp import audit
+    from doseapp.dicomnet.remotes import apply_remote_settings, new_remote
+    from doseapp.models import db
+
+    try:
+        ipaddress.ip_address(host)
+        where = {"ip": host, "hostname": ""}
+    except ValueError:
+        where = {"ip": "", "hostname": host}
+    with _app().app_context():
+        row = new_remote()
+        try:
+            apply_remote_settings(row, {"name": name, "aetitle": aet, "port": str(port), **where,
+                                        "calling_aetitle": our_aet or "", "use_modality_tag": use_modality_tag,
+                                        "supports_move": not no_move, "supports_get": not no_get})
+        except NodeError as exc:
+            raise click.ClickException(str(exc))
+        db.session.add(row)
+        audit.record("qr.remote_save", row.name, {"aetitle": row.aetitle, "host": host, "port": row.port})
+        db.session.commit()
+        click.echo(f"Added remote node {row.name} (id {row.id}): {row.aetitle} at {host}:{row.port}.")

@@ -24,6 +24,7 @@ SETTINGS = {
     "DOSEAPP_COOKIE_SECURE": "Send the session cookie over HTTPS only: 1 behind TLS (default 0).",
     "DOSEAPP_LOG_LEVEL": "Log level for every process (default INFO).",
     "DOSEAPP_XLSX_DATE_FORMAT": "Excel number format for dates in XLSX exports (default dd/mm/yyyy, as OpenREM).",
+    "DOSEAPP_JOB_HISTORY_DAYS": "Days the job list keeps finished and cancelled jobs (default 30; failed jobs are kept).",
 }
 
 
@@ -86,6 +87,7 @@ def load(env=None, **overrides) -> dict:
         "QUEUE_PREFIX": env.get("DOSEAPP_QUEUE_PREFIX", ""),
         "LOG_LEVEL": env.get("DOSEAPP_LOG_LEVEL", "INFO").upper(),
         "XLSX_DATE_FORMAT": env.get("DOSEAPP_XLSX_DATE_FORMAT") or "dd/mm/yyyy",
+        "JOB_HISTORY_DAYS": int(env.get("DOSEAPP_JOB_HISTORY_DAYS", "30")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": env.get("DOSEAPP_COOKIE_SECURE", "0") == "1",

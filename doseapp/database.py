@@ -34,3 +34,15 @@ def ensure_current(app: Flask) -> bool:
     log.info("Database schema is not at %s: applying migrations", head_revision(app))
     upgrade(app)
     return True
+
+
+def include_object_for(dialect: str):
+    """An Alembic `include_object` hook that leaves out schema objects declared for another database
+    (`Index(...).ddl_if(dialect="postgresql")`), so comparing models with an SQLite schema does not
+    ask for PostgreSQL-only indexes."""
+    def include(obj, name, type_, reflected, compare_to):
+        ddl_if = getattr(obj, "_ddl_if", None)
+        if type_ == "index" and not reflected and ddl_if is not None and ddl_if.dialect not in (None, dialect):
+            return False
+        return True
+    return include

@@ -16,7 +16,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Callable
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, exists, func, or_, select
 
 from doseapp import roles
 from doseapp.models import Study
@@ -82,12 +82,40 @@ def _lookup_contains(column, value: str, modality: str | None):
     return column.in_([v for v in values if term in v.lower()])
 
 
-def _protocol(value: str, modality: str | None):
-    """Acquisition protocol: the studies with an event whose protocol contains the term, as
-    `study.id IN (event study_ids)` read from the (acquisition_protocol, study_id) index."""
+@dataclass(frozen=True)
+class EventMatch:
+    """The studies having an event (of `table`) that meets `condition`, in the two SQL forms a
+    list needs. `study.id IN (study_ids of matching events)` reads the matching events once from an
+    (event column, study_id) index: right for counting, and for finding the few matches of a rare
+    value. `EXISTS (a matching event of this study)` probes one study at a time: right when a page
+    is found by walking the ordering index, which stops after a page of matches, where building the
+    IN list would read every matching event (hundreds of thousands for a common mammography view)."""
+    table: type
+    condition: object
+
+    def ids_in(self):
+        return Study.id.in_(select(self.table.study_id).where(self.condition))
+
+    def exists(self):
+        return exists().where(self.table.study_id == Study.id, self.condition)
+
+
+@dataclass(frozen=True)
+class AnyEvent:
+    """Studies matching any of several EventMatch (one per event table, for all modalities)."""
+    matches: tuple
+
+    def ids_in(self):
+        return or_(*(m.ids_in() for m in self.matches))
+
+    def exists(self):
+        return or_(*(m.exists() for m in self.matches))
+
+
+def _protocol(value: str, modality: str | None) -> AnyEvent:
+    """Acquisition protocol: the studies with an event whose protocol contains the term."""
     tables = [_event_table(modality)] if modality else [CtEvent, XrayEvent]
-    return or_(*(Study.id.in_(select(t.study_id).where(_lookup_contains(t.acquisition_protocol, value, None)))
-                 for t in tables))
+    return AnyEvent(tuple(EventMatch(t, _lookup_contains(t.acquisition_protocol, value, None)) for t in tables))
 
 
 def _event_table(modality: str):
@@ -221,6 +249,16 @@ class StudyQuery:
     errors: dict = field(default_factory=dict)   # param -> plain-words problem
     refused: list = field(default_factory=list)  # params the user's roles do not allow
     order: str = DEFAULT_ORDER
+    # The same filters with event filters as EXISTS (see EventMatch), for walking an ordering index.
+    walk_where: list = field(default_factory=list)
+
+    def add(self, clause) -> None:
+        if isinstance(clause, AnyEvent):
+            self.where.append(clause.ids_in())
+            self.walk_where.append(clause.exists())
+        else:
+            self.where.append(clause)
+            self.walk_where.append(clause)
 
     def select(self, columns=None, dialect: str | None = None, few: bool = False):
         """SELECT Study (or `columns`) with the filters and the ordering, ties broken by id the same
@@ -231,7 +269,14 @@ class StudyQuery:
             from doseapp.models import db
 
             dialect = db.engine.dialect.name
-        stmt = select(*(columns or (Study,))).where(*self.where)
+        where = self.where if few else self.walk_where
+        if few and dialect == "sqlite" and len(where) > 1:
+            # Few rows match (the caller counted them). Walking the ordering index would test every
+            # study of the modality, and SQLite, asked for the rows directly, may read them through
+            # an index that does not cover the filter. The ids alone come from the same covering
+            # index the count used; the few rows are then read by id and sorted.
+            where = [Study.id.in_(select(Study.id).where(*where))]
+        stmt = select(*(columns or (Study,))).where(*where)
         key = self.order.lstrip("-")
         col = SORTS[key]()
         if col.class_ is Equipment:
@@ -239,9 +284,8 @@ class StudyQuery:
         desc = self.order.startswith("-")
         tie = Study.id.desc() if desc else Study.id.asc()
         if few and dialect == "sqlite":
-            # Few rows match (the caller counted them): wrapping the sort key in a function stops
-            # SQLite walking the whole ordering index and testing every row; it finds the matches
-            # through the filter's index and sorts those few. (PostgreSQL judges this by itself.)
+            # ... and wrapping the sort key in a function stops SQLite walking the ordering index
+            # instead. (PostgreSQL judges all this by itself.)
             col = func.ifnull(col, None)
         if dialect == "postgresql":
             return stmt.order_by((col.desc() if desc else col.asc()).nulls_last(), tie)
@@ -250,7 +294,9 @@ class StudyQuery:
         return stmt.order_by(col.is_(None), col.asc(), tie)
 
     def count(self):
-        return select(func.count(Study.id)).where(*self.where)
+        # count(*), not count(id): PostgreSQL may then answer from any index on the filtered columns
+        # (an index-only scan) instead of reading the table for the ids.
+        return select(func.count()).select_from(Study).where(*self.where)
 
 
 def _number(text: str) -> float:
@@ -268,7 +314,9 @@ def study_query(modality: str | None, args, user=None) -> StudyQuery:
     user's roles do not allow are listed in `.refused` and ignored."""
     if modality is not None and modality not in MODALITIES:
         raise ValueError(f"unknown modality {modality!r}")
-    q = StudyQuery(modality, where=[Study.modality == modality] if modality else [])
+    q = StudyQuery(modality)
+    if modality:
+        q.add(Study.modality == modality)
     allowed = {f.name for f in filters_for(modality, user)}
     for f in filters_for(modality):
         given = {p: (args.get(p) or "").strip() for p in f.params()}
@@ -287,7 +335,7 @@ def study_query(modality: str | None, args, user=None) -> StudyQuery:
                 q.values.pop(p, None)
             continue
         if clause is not None:
-            q.where.append(clause)
+            q.add(clause)
     order = (args.get("o") or "").strip()
     if order.lstrip("-") in sort_keys(modality):
         q.order = order
@@ -321,11 +369,8 @@ def _clause(f: Filter, given: dict, modality: str):
     if clause is None:
         return None
     if f.event:
-        # study.id IN (study_ids of matching events): read from an (event column, study_id) index,
-        # instead of probing the events of every study of the modality.
         if modality is None:  # all modalities: a matching CT event or a matching projection event
-            return or_(*(_clause(f, given, m) for m in ("CT", "DX")))
-        table = _event_table(modality)
-        return Study.id.in_(select(table.study_id).where(clause))
+            return AnyEvent(tuple(m for mod in ("CT", "DX") for m in _clause(f, given, mod).matches))
+        return AnyEvent((EventMatch(_event_table(modality), clause),))
     return clause
 

@@ -5,7 +5,7 @@ import datetime as dt
 
 from rq.exceptions import NoSuchJobError
 from rq.job import Job as RQJob
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from doseapp.models import Job, db
 from doseapp.models.base import utcnow
@@ -38,3 +38,21 @@ def reconcile_jobs() -> int:
         changed += 1
     db.session.commit()
     return changed
+
+
+# Periodic jobs that did nothing are not worth a day of history each (one every minute or five).
+QUIET_PERIODIC_KEEP = dt.timedelta(days=1)
+
+
+def prune_jobs(keep_days: int) -> int:
+    """Delete finished and cancelled job rows that ended more than `keep_days` ago, and the scheduler's
+    own finished rows after a day; failed jobs stay until someone deletes them. Returns how many."""
+    from doseapp.scheduler import PERIODIC
+
+    now = utcnow()
+    gone = db.session.execute(delete(Job).where(Job.status.in_(("finished", "cancelled")),
+                                                Job.ended_at < now - dt.timedelta(days=keep_days))).rowcount
+    gone += db.session.execute(delete(Job).where(Job.status == "finished", Job.kind.in_([k for k, _, _ in PERIODIC]),
+                                                 Job.ended_at < now - QUIET_PERIODIC_KEEP)).rowcount
+    db.session.commit()
+    return gone

@@ -107,12 +107,16 @@ def system_check(ctx: JobContext) -> dict:
 
 
 def housekeeping(ctx: JobContext) -> dict:
-    """Reconcile job rows with RQ: a job whose worker died leaves its row 'started' for ever."""
-    from doseapp.housekeeping import reconcile_jobs
+    """Reconcile job rows with RQ (a job whose worker died leaves its row 'started' for ever), and
+    forget old finished jobs."""
+    from flask import current_app
+
+    from doseapp.housekeeping import prune_jobs, reconcile_jobs
 
     fixed = reconcile_jobs()
-    ctx.row.message = f"{fixed} stale job(s) marked failed."
-    return {"stale_jobs_marked": fixed}
+    pruned = prune_jobs(current_app.config["JOB_HISTORY_DAYS"])
+    ctx.row.message = f"{fixed} stale job(s) marked failed; {pruned} old job(s) removed from the list."
+    return {"stale_jobs_marked": fixed, "old_jobs_removed": pruned}
 
 
 def import_file(ctx: JobContext) -> dict:
@@ -123,7 +127,9 @@ def import_file(ctx: JobContext) -> dict:
     result = do_import(p["path"], source=p.get("source", "cli"), owned=p.get("owned", False),
                        layout=p.get("layout"))
     ctx.row.message = f"{result.status}: {result.reason}" if result.reason else result.status
-    ctx.progress(1, 1)
+    # One object: done is done. Written by the finishing commit, not a progress commit of its own
+    # (a busy receiver queues tens of these a second).
+    ctx.row.progress_done = ctx.row.progress_total = 1
     return result.as_dict()
 
 
@@ -160,6 +166,27 @@ def export(ctx: JobContext) -> dict:
     return run_job(ctx)
 
 
+def qr_query(ctx: JobContext) -> dict:
+    """Query a remote node, filter by OpenREM's rules, store the responses (and retrieve if asked)."""
+    from doseapp.dicomnet.qr_jobs import query_job
+
+    return query_job(ctx)
+
+
+def qr_retrieve(ctx: JobContext) -> dict:
+    """Retrieve what a reviewed query selected, by C-MOVE or C-GET."""
+    from doseapp.dicomnet.qr_jobs import retrieve_job
+
+    return retrieve_job(ctx)
+
+
+def qr_schedule(ctx: JobContext) -> dict:
+    """Start the scheduled queries that are due."""
+    from doseapp.dicomnet.qr_jobs import schedule_job
+
+    return schedule_job(ctx)
+
+
 JOB_KINDS = {
     "export": export,
     "size_import": size_import,
@@ -168,4 +195,7 @@ JOB_KINDS = {
     "import_file": import_file,
     "scp_storage_cleanup": scp_storage_cleanup,
     "reprocess_dual": reprocess_dual,
+    "qr_query": qr_query,
+    "qr_retrieve": qr_retrieve,
+    "qr_schedule": qr_schedule,
 }

@@ -55,10 +55,11 @@ def get_queue(name: str, app=None) -> Queue:
     return Queue(queue_name(name, app), connection=redis_connection(app))
 
 
-def enqueue(kind: str, *, queue: str = "default", title: str | None = None, user_id: int | None = None,
+def add_job(kind: str, *, queue: str = "default", title: str | None = None, user_id: int | None = None,
             parameters: dict | None = None, modality: str | None = None, retries: int = 0,
             timeout: int = 3600) -> Job:
-    """Record a job and put it on RQ. `kind` names a function in doseapp.jobs.JOB_KINDS."""
+    """Add a job's row to the session (flushed for its id, not committed); `push` then puts it on
+    RQ once the caller has committed. `kind` names a function in doseapp.jobs.JOB_KINDS."""
     from doseapp.jobs import JOB_KINDS
 
     if kind not in JOB_KINDS:
@@ -66,16 +67,34 @@ def enqueue(kind: str, *, queue: str = "default", title: str | None = None, user
     row = Job(kind=kind, queue=queue, title=title or kind, user_id=user_id, parameters=parameters or {},
               modality=modality, status="queued")
     db.session.add(row)
-    db.session.flush()  # the id, without a commit of its own: one commit per enqueue
+    db.session.flush()
     # RQ job keys are global in Redis: a row id alone would collide between instances sharing one
     # Redis, or with an earlier database whose ids started again at 1.
     row.rq_id = f"doseapp-{row.id}-{uuid.uuid4().hex[:12]}"
+    # What push() needs, kept as a plain attribute: the commit expires the mapped ones, and reading
+    # them back would cost a SELECT per job.
+    row.rq_spec = (queue, row.id, row.rq_id, kind, timeout, retries)
+    return row
+
+
+def push(rows: list[Job]) -> None:
+    """Put committed job rows (from add_job) on their RQ queues: one Redis round trip per queue."""
+    by_queue: dict[str, list] = {}
+    for row in rows:
+        by_queue.setdefault(row.rq_spec[0], []).append(row.rq_spec)
+    for name, specs in by_queue.items():
+        datas = [Queue.prepare_data(
+            "doseapp.jobs.execute", (job_id, rq_id), job_id=rq_id, timeout=timeout,
+            retry=Retry(max=retries, interval=[10, 30, 60][:retries] or None) if retries else None,
+            description=f"{kind} #{job_id}") for _, job_id, rq_id, kind, timeout, retries in specs]
+        get_queue(name).enqueue_many(datas)
+
+
+def enqueue(kind: str, **options) -> Job:
+    """Record a job and put it on RQ (one commit). Options as add_job."""
+    row = add_job(kind, **options)
     db.session.commit()
-    get_queue(queue).enqueue(
-        "doseapp.jobs.execute", row.id, row.rq_id, job_id=row.rq_id, job_timeout=timeout,
-        retry=Retry(max=retries, interval=[10, 30, 60][:retries] or None) if retries else None,
-        description=f"{kind} #{row.id}",
-    )
+    push([row])
     return row
 
 

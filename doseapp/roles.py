@@ -68,6 +68,13 @@ ACCESS: dict[str, object] = {
     "studies.detail": BROWSE,
     "api_v1.studies": BROWSE,
     "api_v1.study": BROWSE,
+    # Charts (issue 9): under the lists for those who browse; chart options are each user's own,
+    # and admins set them for anyone.
+    "charts.panel": BROWSE,
+    "charts.chart": BROWSE,
+    "charts.csv_download": BROWSE,
+    "charts.options": LOGIN,
+    "charts.options_for_user": any_of("admin"),
     # Patient size CSV imports (issue 4): importsize runs them; admin may also abort and delete.
     "imports.index": any_of("importsize", "admin"),
     "imports.upload": any_of("importsize"),
@@ -89,6 +96,23 @@ ACCESS: dict[str, object] = {
     "dicomnet.api_status": any_of("admin"),
     "dicomnet.allowed_ae_delete": any_of("admin"),
     "dicomnet.node_delete": any_of("admin"),
+    # Query-retrieve (issue 8): querying and retrieving is importqr (OpenREM's importqrgroup); remote
+    # nodes and scheduled queries are configuration, so admin, who also sees (and may abort) the runs
+    # of scheduled queries in the history.
+    "qr.query_page": any_of("importqr"),
+    "qr.echo_status": any_of("importqr"),
+    "qr.query_detail": any_of("importqr", "admin"),
+    "qr.query_progress": any_of("importqr", "admin"),
+    "qr.query_retrieve": any_of("importqr"),
+    "qr.query_abort": any_of("importqr", "admin"),
+    "qr.history": any_of("importqr", "admin"),
+    "qradmin.remotes": any_of("admin"),
+    "qradmin.remote_new": any_of("admin"),
+    "qradmin.remote_edit": any_of("admin"),
+    "qradmin.remote_delete": any_of("admin"),
+    "qradmin.schedules": any_of("admin"),
+    "qradmin.schedule_edit": any_of("admin"),
+    "qradmin.schedule_delete": any_of("admin"),
     # Exports (issue 7): exporter or admin; identifier variants need pid as well as exporter/admin,
     # which start_pid checks (ACCESS is any-of).
     "exports.index": EXPORT,

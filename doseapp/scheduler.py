@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 PERIODIC = (
     ("housekeeping", "default", 300),
     ("scp_storage_cleanup", "default", 3600),
+    ("qr_schedule", "qr", 60),  # starts the scheduled queries that are due
 )
 LEASE_SECONDS = 30
 TICK_SECONDS = 5

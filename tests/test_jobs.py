@@ -93,6 +93,29 @@ def test_housekeeping_marks_jobs_lost_from_the_queue(app):
     assert _fresh(recent).status == "queued"
 
 
+def test_housekeeping_forgets_old_finished_jobs_but_keeps_failed_ones(app):
+    from doseapp.housekeeping import prune_jobs
+
+    now = utcnow()
+
+    def job(kind, status, days_ago):
+        return Job(kind=kind, queue="default", status=status, rq_id=f"{kind}-{status}-{days_ago}",
+                   created_at=now - dt.timedelta(days=days_ago), ended_at=now - dt.timedelta(days=days_ago))
+
+    rows = {
+        "old import": job("import_file", "finished", 31), "recent import": job("import_file", "finished", 29),
+        "old cancelled": job("export", "cancelled", 40), "old failure": job("import_file", "failed", 400),
+        "periodic, 2 days": job("housekeeping", "finished", 2), "periodic, today": job("housekeeping", "finished", 0),
+        "running": Job(kind="export", queue="export", status="started", rq_id="r", created_at=now - dt.timedelta(days=90)),
+    }
+    db.session.add_all(rows.values())
+    db.session.commit()
+    ids = {name: row.id for name, row in rows.items()}
+    assert prune_jobs(30) == 3
+    left = set(db.session.scalars(select(Job.id)).all())
+    assert {name for name, i in ids.items() if i in left} == {"recent import", "old failure", "periodic, today", "running"}
+
+
 def test_scheduler_enqueues_due_jobs_once(app):
     from doseapp import scheduler
 

@@ -5,7 +5,7 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from doseapp.blueprints import api, api_v1, auth, bokehjs, config, home, imports, jobs, studies, studies_admin, dicomnet, exports
+    from doseapp.blueprints import api, api_v1, auth, bokehjs, charts, config, home, imports, jobs, studies, studies_admin, dicomnet, exports, qr, qr_admin
 
-    for module in (api, api_v1, auth, bokehjs, config, home, imports, jobs, studies, studies_admin, dicomnet, exports):
+    for module in (api, api_v1, auth, bokehjs, charts, config, home, imports, jobs, studies, studies_admin, dicomnet, exports, qr, qr_admin):
         app.register_blueprint(module.bp)

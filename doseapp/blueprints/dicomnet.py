@@ -17,7 +17,7 @@ from doseapp.models.dicomnet import FILE_NAMINGS, STORAGE_STRUCTURES
 bp = Blueprint("dicomnet", __name__)
 
 PAGE_SIZE = 50
-OPERATIONS = ("ASSOCIATE", "C-ECHO", "C-STORE")
+OPERATIONS = ("ASSOCIATE", "C-ECHO", "C-STORE", "C-FIND", "C-MOVE", "C-GET")  # in, and out (query-retrieve)
 FIELDS = ("name", "aetitle", "port", "bind_address", "max_associations", "acse_timeout", "dimse_timeout",
           "network_timeout", "max_pdu", "storage_structure", "file_naming", "storage_limit_mb",
           "retention_days", "allowed_addresses")

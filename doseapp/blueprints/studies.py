@@ -22,8 +22,10 @@ bp = Blueprint("studies", __name__)
 SLUGS = {"ct": "CT", "rf": "RF", "mg": "MG", "dx": "DX"}
 NAMES = {"CT": "CT", "RF": "Fluoroscopy", "MG": "Mammography", "DX": "Radiography"}
 PER_PAGE_CHOICES = (10, 25, 50, 100, 200)
-# Below this many matching studies, sorting the matches beats walking the ordering index (SQLite).
-FEW_ROWS = 60000
+# At or below this many matching studies, sorting the matches beats walking the ordering index
+# (SQLite; measured at 500,000 studies: walking finds a page in under 2 ms whenever a few thousand
+# studies of the modality match, but reads the whole modality when almost none do).
+FEW_ROWS = 1000
 MODALITY_URL = "<any(ct,rf,mg,dx):modality>"
 # The admin "delete one study" page (configuration helper's blueprint); the column shows if it exists.
 DELETE_ENDPOINTS = ("studies.delete", "studyadmin.delete")

@@ -3,7 +3,8 @@
 A C-STORE is acknowledged with Success only once the object is durable and its import is certain:
 the encoded dataset (as sent, never decoded) is written to a temporary spool file, fsynced and
 atomically renamed, then an import job is queued (or, with Redis down, a pending row is committed for
-the supervisor's sweeper). No room (disk, or the node's storage limit) answers Out of Resources
+the supervisor's sweeper). The folder fsync, the commit and the queueing are done for several objects
+at once when several associations are sending (recorder.py: group commit). No room (disk, or the node's storage limit) answers Out of Resources
 (0xA700) before anything is written. Every association and operation is a transaction-log row, and a
 line in <instance>/logs/scp-<AET>.log. Handlers are bound to events; nothing is global.
 """
@@ -20,17 +21,17 @@ import time
 import uuid
 from pathlib import Path
 
-import redis
 from flask import Flask
 from pynetdicom import AE, evt
 from pynetdicom.dsutils import encode_file_meta
 from pynetdicom.sop_class import Verification
-from sqlalchemy import delete, inspect as sa_inspect, update
+from sqlalchemy import update
 
 from doseapp.dicomnet import storage
+from doseapp.dicomnet.recorder import Received, Recorder
 from doseapp.dicomnet.nodes import (ALL_STORAGE_CLASSES, DEFAULT_TRANSFER_SYNTAXES, KEEPALIVE_AE,
                                     address_allowed)
-from doseapp.models import DicomPendingObject, DicomStoreScp, DicomTransaction, Job, db
+from doseapp.models import DicomStoreScp, DicomTransaction, db
 from doseapp.models.base import utcnow
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class Receiver:
         self.app = app
         self.node_id = node.id
         self.aetitle = node.aetitle
+        self.source = f"scp:{node.aetitle}"  # where imports say the object came from
         instance = app.config["INSTANCE"]
         self.spool = storage.spool_dir(instance, node.aetitle)
         self.objects = storage.objects_dir(instance, node.aetitle)
@@ -60,6 +62,7 @@ class Receiver:
         self.objects.mkdir(parents=True, exist_ok=True)
         self._used_lock = threading.Lock()
         self.used_bytes = 0
+        self.recorder = Recorder(app, node.id, self.spool)
         self.reload(node)
         self.rescan()
 
@@ -208,40 +211,18 @@ class Receiver:
             raise
         os.close(fd)
         final = self.spool / name
-        os.rename(tmp, final)
-        dir_fd = os.open(self.spool, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)  # the rename itself must survive a power cut
-        finally:
-            os.close(dir_fd)
+        os.rename(tmp, final)  # the folder is fsynced by the recorder, once per group
         return final
 
     def _queue(self, event, path: Path, common: dict, started: float) -> bool:
-        """Queue the import and log the operation; with Redis down, commit a pending row instead.
-        Returns whether the job was queued."""
-        from doseapp.queues import enqueue
-
-        parameters = {"path": str(path), "source": f"scp:{self.aetitle}", "owned": True, "layout": self.layout}
-        title = f"Import received {path.name}"
-        with self.app.app_context():
-            row = self._row(event, "C-STORE", "success", **common)
-            db.session.add(row)
-            row.duration_ms = (time.perf_counter() - started) * 1000
-            try:
-                enqueue("import_file", queue="import", title=title, retries=3, parameters=parameters)
-                return True
-            except redis.RedisError as exc:
-                db.session.rollback()
-                # enqueue committed its job row (and ours) before Redis failed: the pending row replaces it.
-                db.session.execute(delete(Job).where(Job.title == title, Job.status == "queued"))
-                if not sa_inspect(row).persistent:  # not committed with the job row after all
-                    row = self._row(event, "C-STORE", "success", **common)
-                    db.session.add(row)
-                row.message = "Received; import queued later (the job queue was unavailable)."
-                db.session.add(DicomPendingObject(scp_id=self.node_id, path=str(path), parameters=parameters,
-                                                  last_error=f"{type(exc).__name__}: {exc}"))
-                db.session.commit()
-                return False
+        """Record the object (folder fsync, import job and log row, RQ push: the recorder does these
+        for every object arriving meanwhile at once). Returns whether the job was queued; False:
+        Redis was down and a pending row was committed for the sweeper instead."""
+        parameters = {"path": str(path), "source": self.source, "owned": True, "layout": self.layout}
+        row = self._row(event, "C-STORE", "success", **common)
+        item = Received(path=path, parameters=parameters, title=f"Import received {path.name}", log_row=row)
+        row.duration_ms = (time.perf_counter() - started) * 1000
+        return self.recorder.record(item)
 
     # --- heartbeat -------------------------------------------------------------------------------
 

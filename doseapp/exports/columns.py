@@ -1,9 +1,14 @@
 """The one place export columns are defined, per modality (OpenREM's layouts, testdata/README.md).
 
-A column is a header (with its unit), a getter and a kind: "num" (written as a number), "text"
-(always text, so accession numbers and IDs keep leading zeros), "date" or "time". Study columns come
-first; CSV and the XLSX "All data" sheet then repeat the event columns for each event as `E1 …`,
-`E2 …`; XLSX protocol sheets have the study columns then one event per row.
+A column is a header (with its unit), where its value comes from and a kind: "num" (written as a
+number), "text" (always text, so accession numbers and IDs keep leading zeros), "date", "time" or
+"datetime". Study columns come first; CSV and the XLSX "All data" sheet then repeat the event columns
+for each event as `E1 …`, `E2 …`; XLSX protocol sheets have the study columns then one event per row.
+
+A value is either one stored attribute (`F`) or computed from a few (`D`); the columns say which
+attributes they read, so an export selects only those. Besides the study and event columns, a
+record has `eq_<attr>` (the study's equipment row) and, for CT events, `s1_<attr>` / `s2_<attr>`
+(the event's first and second X-ray source).
 """
 from __future__ import annotations
 
@@ -14,31 +19,40 @@ from typing import Callable
 # Stored DAP is Gy·m²; exports give cGy·cm² as OpenREM did (and as the lists and filters show).
 DAP_CGYCM2_PER_GYM2 = 1e6
 
+EQ = "eq_"
+SOURCES = ("s1_", "s2_")
+
 
 @dataclass(frozen=True)
 class Col:
+    """`get(obj)` reads the value from any object with the `reads` attributes (ORM rows too). The
+    writers compile rows from `field` (the value is that attribute as stored) or `fn` (the value is
+    fn(*values of reads)), reading records by position."""
     header: str
-    get: Callable
-    kind: str = "num"  # num, text, date, time
+    get: Callable | None
+    kind: str = "num"  # num, text, date, time, datetime
+    reads: tuple = ()
+    field: str | None = None
+    fn: Callable | None = None
 
 
-def _eq(attr: str) -> Callable:
-    return lambda s: getattr(s.equipment, attr, None) if s.equipment is not None else None
+def F(header: str, attr: str, kind: str = "num") -> Col:
+    """A column that is one stored attribute, as it is."""
+    return Col(header, attrgetter(attr), kind, (attr,), attr)
 
 
-def _a(attr: str) -> Callable:
-    return attrgetter(attr)  # C speed: most columns are plain attributes
+def D(header: str, fn: Callable, reads: tuple, kind: str = "num") -> Col:
+    """A column computed by fn from the `reads` attributes."""
+    getters = [attrgetter(r) for r in reads]
+    return Col(header, lambda o: fn(*[g(o) for g in getters]), kind, tuple(reads), None, fn)
 
 
-def _dap(attr: str) -> Callable:
-    def get(o):
-        v = getattr(o, attr)
-        return None if v is None else v * DAP_CGYCM2_PER_GYM2
-    return get
+def _dap_cgycm2(v):
+    return None if v is None else v * DAP_CGYCM2_PER_GYM2
 
 
-def _height_cm(s):
-    return None if s.patient_height_m is None else round(s.patient_height_m * 100, 3)
+def _height_cm(h):
+    return None if h is None else round(h * 100, 3)
 
 
 SHORT_MATERIALS = {"aluminum": "Al", "aluminium": "Al", "copper": "Cu", "rhodium": "Rh", "silver": "Ag",
@@ -58,15 +72,15 @@ def _sig4(x: float) -> float:
     return float(f"{x:.4g}")
 
 
-def filter_materials(e) -> str | None:
-    mats = [short_material(f.get("material")) for f in (e.filters or []) if f.get("material")]
+def materials_of(filters) -> str | None:
+    mats = [short_material(f.get("material")) for f in (filters or []) if f.get("material")]
     return "+".join(mats) if mats else None
 
 
-def filter_thickness(e):
+def thickness_of(filters):
     """Mean of min and max thickness per filter, 4 significant figures; several filters joined with +."""
     values = []
-    for f in e.filters or []:
+    for f in filters or []:
         lo, hi = f.get("thickness_min_mm"), f.get("thickness_max_mm")
         got = [v for v in (lo, hi) if v is not None]
         values.append(_sig4(sum(got) / len(got)) if got else None)
@@ -78,14 +92,33 @@ def filter_thickness(e):
     return "+".join("" if v is None else f"{v:g}" for v in values)
 
 
+def filter_materials(e) -> str | None:
+    return materials_of(e.filters)
+
+
+def filter_thickness(e):
+    return thickness_of(e.filters)
+
+
+def mean_of(key: str) -> Callable:
+    """fn(per_pulse, stored): the per-pulse `key` averaged over the pulses, zeros excluded (seed
+    §8.1.1); else the stored value."""
+    def mean(per_pulse, stored):
+        series = per_pulse.get(key) if isinstance(per_pulse, dict) else None
+        if series:
+            vals = [float(v) for v in series if v not in (None, 0, 0.0)]
+            if vals:
+                return sum(vals) / len(vals)
+        return stored
+    return mean
+
+
 def mean_nonzero(e, key: str):
-    """A per-pulse quantity averaged over the pulses, zeros excluded (seed §8.1.1); else the stored value."""
-    series = (e.per_pulse or {}).get(key) if isinstance(e.per_pulse, dict) else None
-    if series:
-        vals = [float(v) for v in series if v not in (None, 0, 0.0)]
-        if vals:
-            return sum(vals) / len(vals)
-    return getattr(e, key, None)
+    return mean_of(key)(e.per_pulse, getattr(e, key, None))
+
+
+def _mean(header: str, key: str) -> Col:
+    return D(header, mean_of(key), ("per_pulse", key))
 
 
 # --- study columns -------------------------------------------------------------------------------
@@ -95,190 +128,169 @@ def study_columns(modality: str, name: bool = False, pat_id: bool = False) -> li
     MG has no height and mass (the 38-column mammography layout)."""
     cols: list[Col] = []
     if name:
-        cols.append(Col("Patient name", _a("patient_name"), "text"))
+        cols.append(F("Patient name", "patient_name", "text"))
     if pat_id:
-        cols.append(Col("Patient ID", _a("patient_id"), "text"))
+        cols.append(F("Patient ID", "patient_id", "text"))
     cols += [
-        Col("Institution", _eq("institution_name"), "text"),
-        Col("Manufacturer", _eq("manufacturer"), "text"),
-        Col("Model name", _eq("model_name"), "text"),
-        Col("Station name", _eq("station_name"), "text"),
-        Col("Display name", _eq("display_name"), "text"),
-        Col("Accession number", _a("accession_number"), "text"),
-        Col("Operator", _a("operator_name"), "text"),
+        F("Institution", "eq_institution_name", "text"),
+        F("Manufacturer", "eq_manufacturer", "text"),
+        F("Model name", "eq_model_name", "text"),
+        F("Station name", "eq_station_name", "text"),
+        F("Display name", "eq_display_name", "text"),
+        F("Accession number", "accession_number", "text"),
+        F("Operator", "operator_name", "text"),
     ]
     if modality == "RF":
-        cols.append(Col("Physician", _a("performing_physician_name"), "text"))
-    cols += [Col("Study date", _a("study_date"), "date"), Col("Study time", _a("study_time"), "time")]
+        cols.append(F("Physician", "performing_physician_name", "text"))
+    cols += [F("Study date", "study_date", "date"), F("Study time", "study_time", "time")]
     if name or pat_id:
-        cols.append(Col("Date of birth", _a("patient_birth_date"), "date"))
-    cols += [Col("Age (years)", _a("patient_age_years")), Col("Sex", _a("patient_sex"), "text")]
+        cols.append(F("Date of birth", "patient_birth_date", "date"))
+    cols += [F("Age (years)", "patient_age_years"), F("Sex", "patient_sex", "text")]
     if modality != "MG":
-        cols += [Col("Height (cm)", _height_cm), Col("Mass (kg)", _a("patient_weight_kg"))]
+        cols += [D("Height (cm)", _height_cm, ("patient_height_m",)), F("Mass (kg)", "patient_weight_kg")]
     cols += [
-        Col("Test patient?", _a("not_patient_indicator"), "text"),
-        Col("Study description", _a("study_description"), "text"),
-        Col("Requested procedure", _a("requested_procedure_code_meaning"), "text"),
-        Col("Study Comments", _a("comment"), "text"),
-        Col("No. events", _a("number_of_events")),
+        F("Test patient?", "not_patient_indicator", "text"),
+        F("Study description", "study_description", "text"),
+        F("Requested procedure", "requested_procedure_code_meaning", "text"),
+        F("Study Comments", "comment", "text"),
+        F("No. events", "number_of_events"),
     ]
     return cols + STUDY_TOTALS[modality]
 
 
+def _dap(header: str, attr: str) -> Col:
+    return D(header, _dap_cgycm2, (attr,))
+
+
 STUDY_TOTALS: dict[str, list[Col]] = {
-    "CT": [Col("DLP total (mGy.cm)", _a("total_dlp_mgycm"))],
-    "DX": [Col("DAP total (cGy.cm^2)", _dap("total_dap_gym2"))],
+    "CT": [F("DLP total (mGy.cm)", "total_dlp_mgycm")],
+    "DX": [_dap("DAP total (cGy.cm^2)", "total_dap_gym2")],
     "MG": [],  # keeps the 38-column layout users' spreadsheets expect
     "RF": [
-        Col("DAP total (cGy.cm^2)", _dap("total_dap_gym2")),
-        Col("Dose RP total (Gy)", _a("total_dose_rp_gy")),
-        Col("A DAP total (cGy.cm^2)", _dap("dap_a_gym2")),
-        Col("A Dose RP total (Gy)", _a("dose_rp_a_gy")),
-        Col("B DAP total (cGy.cm^2)", _dap("dap_b_gym2")),
-        Col("B Dose RP total (Gy)", _a("dose_rp_b_gy")),
-        Col("Fluoro DAP total (cGy.cm^2)", _dap("fluoro_dap_total_gym2")),
-        Col("Fluoro dose RP total (Gy)", _a("fluoro_dose_rp_total_gy")),
-        Col("Fluoro time total (s)", _a("fluoro_time_total_s")),
-        Col("No. fluoro events", _a("fluoro_event_count")),
-        Col("Acquisition DAP total (cGy.cm^2)", _dap("acquisition_dap_total_gym2")),
-        Col("Acquisition dose RP total (Gy)", _a("acquisition_dose_rp_total_gy")),
-        Col("Acquisition time total (s)", _a("acquisition_time_total_s")),
-        Col("No. acquisitions", _a("acquisition_count")),
+        _dap("DAP total (cGy.cm^2)", "total_dap_gym2"),
+        F("Dose RP total (Gy)", "total_dose_rp_gy"),
+        _dap("A DAP total (cGy.cm^2)", "dap_a_gym2"),
+        F("A Dose RP total (Gy)", "dose_rp_a_gy"),
+        _dap("B DAP total (cGy.cm^2)", "dap_b_gym2"),
+        F("B Dose RP total (Gy)", "dose_rp_b_gy"),
+        _dap("Fluoro DAP total (cGy.cm^2)", "fluoro_dap_total_gym2"),
+        F("Fluoro dose RP total (Gy)", "fluoro_dose_rp_total_gy"),
+        F("Fluoro time total (s)", "fluoro_time_total_s"),
+        F("No. fluoro events", "fluoro_event_count"),
+        _dap("Acquisition DAP total (cGy.cm^2)", "acquisition_dap_total_gym2"),
+        F("Acquisition dose RP total (Gy)", "acquisition_dose_rp_total_gy"),
+        F("Acquisition time total (s)", "acquisition_time_total_s"),
+        F("No. acquisitions", "acquisition_count"),
     ],
 }
 
 
 # --- event columns -------------------------------------------------------------------------------
 
-def _src(n: int, attr: str) -> Callable:
-    def get(e):
-        srcs = e.sources
-        return getattr(srcs[n], attr) if len(srcs) > n else None
-    return get
-
-
 CT_EVENT: list[Col] = [
-    Col("Protocol", _a("acquisition_protocol"), "text"),
-    Col("Type", _a("acquisition_type"), "text"),
-    Col("Exposure time (s)", _a("exposure_time_s")),
-    Col("Scanning length (mm)", _a("scanning_length_mm")),
-    Col("Slice thickness (mm)", _a("nominal_single_collimation_mm")),
-    Col("Total collimation (mm)", _a("nominal_total_collimation_mm")),
-    Col("Pitch", _a("pitch_factor")),
-    Col("No. sources", _a("number_of_xray_sources")),
-    Col("CTDIvol (mGy)", _a("ctdivol_mgy")),
-    Col("Phantom", _a("ctdiw_phantom_type"), "text"),
-    Col("DLP (mGy.cm)", _a("dlp_mgycm")),
-    *[c for n in (0, 1) for c in (
-        Col(f"S{n + 1} name", _src(n, "identification"), "text"),
-        Col(f"S{n + 1} kVp (kV)", _src(n, "kvp")),
-        Col(f"S{n + 1} max mA (mA)", _src(n, "max_tube_current_ma")),
-        Col(f"S{n + 1} mA (mA)", _src(n, "tube_current_ma")),
-        Col(f"S{n + 1} Exposure time/rotation (s)", _src(n, "exposure_time_per_rotation_s")))],
-    Col("SSDE (mGy)", _a("ssde_mgy")),
-    Col("Comment", _a("comment"), "text"),
-    Col("Dose check alert reason", _a("dose_check_alert_reason"), "text"),
-    Col("Dose check notification reason", _a("dose_check_notification_reason"), "text"),
+    F("Protocol", "acquisition_protocol", "text"),
+    F("Type", "acquisition_type", "text"),
+    F("Exposure time (s)", "exposure_time_s"),
+    F("Scanning length (mm)", "scanning_length_mm"),
+    F("Slice thickness (mm)", "nominal_single_collimation_mm"),
+    F("Total collimation (mm)", "nominal_total_collimation_mm"),
+    F("Pitch", "pitch_factor"),
+    F("No. sources", "number_of_xray_sources"),
+    F("CTDIvol (mGy)", "ctdivol_mgy"),
+    F("Phantom", "ctdiw_phantom_type", "text"),
+    F("DLP (mGy.cm)", "dlp_mgycm"),
+    *[c for n in (1, 2) for c in (
+        F(f"S{n} name", f"s{n}_identification", "text"),
+        F(f"S{n} kVp (kV)", f"s{n}_kvp"),
+        F(f"S{n} max mA (mA)", f"s{n}_max_tube_current_ma"),
+        F(f"S{n} mA (mA)", f"s{n}_tube_current_ma"),
+        F(f"S{n} Exposure time/rotation (s)", f"s{n}_exposure_time_per_rotation_s"))],
+    F("SSDE (mGy)", "ssde_mgy"),
+    F("Comment", "comment", "text"),
+    F("Dose check alert reason", "dose_check_alert_reason", "text"),
+    F("Dose check notification reason", "dose_check_notification_reason", "text"),
 ]
 
 DX_EVENT: list[Col] = [
-    Col("Protocol", _a("acquisition_protocol"), "text"),
-    Col("Anatomy", _a("anatomical_structure"), "text"),
-    Col("Image view", _a("image_view"), "text"),
-    Col("Exposure control mode", _a("exposure_control_mode"), "text"),
-    Col("kVp (kV)", lambda e: mean_nonzero(e, "kvp")),
-    Col("mA (mA)", lambda e: mean_nonzero(e, "tube_current_ma")),
-    Col("Exposure time (ms)", _a("exposure_time_ms")),
-    Col("Exposure (uAs)", _a("exposure_uas")),
-    Col("Filters", filter_materials, "text"),
-    Col("Filter thickness (mm)", filter_thickness),
-    Col("Exposure index", _a("exposure_index")),
-    Col("Target exposure index", _a("target_exposure_index")),
-    Col("Deviation index", _a("deviation_index")),
-    Col("Relative x-ray exposure", _a("relative_xray_exposure")),
-    Col("DAP (cGy.cm^2)", _dap("dap_gym2")),
-    Col("Entrance exposure at RP (mGy)", _a("entrance_exposure_at_rp_mgy")),
-    Col("SDD (mm)", _a("distance_source_to_detector_mm")),
-    Col("SPD (mm)", _a("distance_source_to_patient_mm")),
-    Col("SID (mm)", _a("distance_source_to_isocenter_mm")),
-    Col("Table height (mm)", _a("table_height_position_mm")),
-    Col("Comment", _a("comment"), "text"),
+    F("Protocol", "acquisition_protocol", "text"),
+    F("Anatomy", "anatomical_structure", "text"),
+    F("Image view", "image_view", "text"),
+    F("Exposure control mode", "exposure_control_mode", "text"),
+    _mean("kVp (kV)", "kvp"),
+    _mean("mA (mA)", "tube_current_ma"),
+    F("Exposure time (ms)", "exposure_time_ms"),
+    F("Exposure (uAs)", "exposure_uas"),
+    D("Filters", materials_of, ("filters",), "text"),
+    D("Filter thickness (mm)", thickness_of, ("filters",)),
+    F("Exposure index", "exposure_index"),
+    F("Target exposure index", "target_exposure_index"),
+    F("Deviation index", "deviation_index"),
+    F("Relative x-ray exposure", "relative_xray_exposure"),
+    _dap("DAP (cGy.cm^2)", "dap_gym2"),
+    F("Entrance exposure at RP (mGy)", "entrance_exposure_at_rp_mgy"),
+    F("SDD (mm)", "distance_source_to_detector_mm"),
+    F("SPD (mm)", "distance_source_to_patient_mm"),
+    F("SID (mm)", "distance_source_to_isocenter_mm"),
+    F("Table height (mm)", "table_height_position_mm"),
+    F("Comment", "comment", "text"),
 ]
 
 MG_EVENT: list[Col] = [
-    Col("View", _a("image_view"), "text"),
-    Col("View Modifier", _a("image_view_modifier"), "text"),
-    Col("Laterality", _a("laterality"), "text"),
-    Col("Acquisition", _a("acquisition_protocol"), "text"),
-    Col("Thickness (mm)", _a("compression_thickness_mm")),
-    Col("Radiological thickness (mm)", _a("radiological_thickness_mm")),
-    Col("Force (N)", _a("compression_force_n")),
-    Col("Mag", _a("magnification_factor")),
-    Col("Area (m^2)", _a("collimated_field_area_m2")),
-    Col("Mode", _a("exposure_control_mode"), "text"),
-    Col("Target", lambda e: short_material(e.anode_target_material), "text"),
-    Col("Filter", filter_materials, "text"),
-    Col("Filter thickness (mm)", filter_thickness),
-    Col("Focal spot size (mm)", _a("focal_spot_size_mm")),
-    Col("kVp (kV)", lambda e: mean_nonzero(e, "kvp")),
-    Col("mA (mA)", lambda e: mean_nonzero(e, "tube_current_ma")),
-    Col("ms (ms)", _a("exposure_time_ms")),
-    Col("uAs (uAs)", _a("exposure_uas")),
-    Col("ESD (mGy)", _a("entrance_exposure_at_rp_mgy")),
-    Col("AGD (mGy)", _a("agd_mgy")),
-    Col("% Fibroglandular tissue (%)", _a("percent_fibroglandular_tissue")),
-    Col("Exposure mode description", _a("comment"), "text"),
+    F("View", "image_view", "text"),
+    F("View Modifier", "image_view_modifier", "text"),
+    F("Laterality", "laterality", "text"),
+    F("Acquisition", "acquisition_protocol", "text"),
+    F("Thickness (mm)", "compression_thickness_mm"),
+    F("Radiological thickness (mm)", "radiological_thickness_mm"),
+    F("Force (N)", "compression_force_n"),
+    F("Mag", "magnification_factor"),
+    F("Area (m^2)", "collimated_field_area_m2"),
+    F("Mode", "exposure_control_mode", "text"),
+    D("Target", short_material, ("anode_target_material",), "text"),
+    D("Filter", materials_of, ("filters",), "text"),
+    D("Filter thickness (mm)", thickness_of, ("filters",)),
+    F("Focal spot size (mm)", "focal_spot_size_mm"),
+    _mean("kVp (kV)", "kvp"),
+    _mean("mA (mA)", "tube_current_ma"),
+    F("ms (ms)", "exposure_time_ms"),
+    F("uAs (uAs)", "exposure_uas"),
+    F("ESD (mGy)", "entrance_exposure_at_rp_mgy"),
+    F("AGD (mGy)", "agd_mgy"),
+    F("% Fibroglandular tissue (%)", "percent_fibroglandular_tissue"),
+    F("Exposure mode description", "comment", "text"),
 ]
 
 RF_EVENT: list[Col] = [
-    Col("Time", _a("date_time_started"), "datetime"),
-    Col("Type", _a("event_type"), "text"),
-    Col("Protocol", _a("acquisition_protocol"), "text"),
-    Col("Plane", _a("acquisition_plane"), "text"),
-    Col("Anatomy", _a("anatomical_structure"), "text"),
-    Col("Field size (mm)", _a("ii_field_size_mm")),
-    Col("Pulse rate (/s)", _a("pulse_rate_per_s")),
-    Col("Filter material", filter_materials, "text"),
-    Col("Filter thickness (mm)", filter_thickness),
-    Col("Primary angle (deg)", _a("positioner_primary_angle_deg")),
-    Col("Secondary angle (deg)", _a("positioner_secondary_angle_deg")),
-    Col("No. pulses", _a("number_of_pulses")),
-    Col("kVp (kV)", lambda e: mean_nonzero(e, "kvp")),
-    Col("mA (mA)", lambda e: mean_nonzero(e, "tube_current_ma")),
-    Col("Pulse width (ms)", lambda e: mean_nonzero(e, "pulse_width_ms")),
-    Col("Exposure time (ms)", _a("exposure_time_ms")),
-    Col("Duration (s)", _a("irradiation_duration_s")),
-    Col("DAP (cGy.cm^2)", _dap("dap_gym2")),
-    Col("Dose RP (Gy)", _a("dose_rp_gy")),
-    Col("SID (mm)", _a("distance_source_to_detector_mm")),
-    Col("Comment", _a("comment"), "text"),
+    F("Time", "date_time_started", "datetime"),
+    F("Type", "event_type", "text"),
+    F("Protocol", "acquisition_protocol", "text"),
+    F("Plane", "acquisition_plane", "text"),
+    F("Anatomy", "anatomical_structure", "text"),
+    F("Field size (mm)", "ii_field_size_mm"),
+    F("Pulse rate (/s)", "pulse_rate_per_s"),
+    D("Filter material", materials_of, ("filters",), "text"),
+    D("Filter thickness (mm)", thickness_of, ("filters",)),
+    F("Primary angle (deg)", "positioner_primary_angle_deg"),
+    F("Secondary angle (deg)", "positioner_secondary_angle_deg"),
+    F("No. pulses", "number_of_pulses"),
+    _mean("kVp (kV)", "kvp"),
+    _mean("mA (mA)", "tube_current_ma"),
+    _mean("Pulse width (ms)", "pulse_width_ms"),
+    F("Exposure time (ms)", "exposure_time_ms"),
+    F("Duration (s)", "irradiation_duration_s"),
+    _dap("DAP (cGy.cm^2)", "dap_gym2"),
+    F("Dose RP (Gy)", "dose_rp_gy"),
+    F("SID (mm)", "distance_source_to_detector_mm"),
+    F("Comment", "comment", "text"),
 ]
 
 EVENT_COLUMNS = {"CT": CT_EVENT, "DX": DX_EVENT, "MG": MG_EVENT, "RF": RF_EVENT}
-
-
-def events_of(study, modality: str) -> list:
-    return study.ct_events if modality == "CT" else study.xray_events
-
-
-def prefixed(cols: list[Col], n: int) -> list[Col]:
-    """The event columns for the n-th event (1-based) of a study row: `E<n> header`."""
-    return [Col(f"E{n} {c.header}", c.get, c.kind) for c in cols]
 
 
 def event_header(modality: str, max_events: int) -> list[str]:
     return [f"E{n} {c.header}" for n in range(1, max_events + 1) for c in EVENT_COLUMNS[modality]]
 
 
-def study_row(study, scols: list[Col]) -> list:
-    return [c.get(study) for c in scols]
-
-
-def events_row(events: list, ecols: list[Col], max_events: int) -> list:
-    """The event values to the right of a study row, padded to `max_events` events."""
-    out: list = []
-    getters = [c.get for c in ecols]
-    for e in events[:max_events]:
-        out += [g(e) for g in getters]
-    out.extend([None] * (len(ecols) * (max_events - min(len(events), max_events))))
-    return out
+def reads(cols) -> list[str]:
+    """The attributes a set of columns reads, each once, in column order."""
+    return list(dict.fromkeys(r for c in cols for r in c.reads))

@@ -20,6 +20,10 @@ VIEW_CODES = {
 _VIEW_ORDER = {code: n for n, code in enumerate(dict.fromkeys(VIEW_CODES.values()))}
 EXCLUDE = ("scout", "postclip", "prefire", "biopsy", "postfire", "stereo", "specimen", "specimin", "artefact")
 ANODES = {"W", "Mo", "Rh"}
+# What the rules below read: the export selects only these.
+STUDY_READS = ["patient_age_years"]
+EVENT_READS = ["acquisition_protocol", "laterality", "image_view", "anode_target_material", "filters",
+               "date_time_started", "exposure_control_mode", "kvp", "compression_thickness_mm", "exposure_uas"]
 FILTERS = {"Al", "Mo", "Rh", "Ag"}
 
 
@@ -42,10 +46,10 @@ def _filter(event) -> str | None:
     return None
 
 
-def study_rows(study, patient_number: int) -> list[list]:
-    """The rows of one study (empty when every exposure is excluded)."""
+def study_rows(study, events, patient_number: int) -> list[list]:
+    """The rows of one study (empty when every exposure is excluded), from its exposures `events`."""
     kept = []
-    for e in study.xray_events:
+    for e in events:
         protocol = (e.acquisition_protocol or "").lower()
         if any(word in protocol for word in EXCLUDE):
             continue

@@ -10,6 +10,7 @@ import datetime as dt
 import os
 import time
 from collections import Counter
+from itertools import chain
 from pathlib import Path
 from typing import Callable
 
@@ -18,16 +19,15 @@ from sqlalchemy import func, select
 from doseapp import filters
 from doseapp.exports import columns as C
 from doseapp.exports import fluoro_groups, nhsbsp
-from doseapp.exports.csv_writer import CsvOut
+from doseapp.exports.csv_writer import CsvOut, compile_cells
+from doseapp.exports.read import BATCH, Layout, stream
 from doseapp.exports.xlsx_writer import MAX_ROWS, XlsxOut, sheet_names
 from doseapp.models import Study, db
-from doseapp.models.ct import CtEvent, CtSource
-from doseapp.models.equipment import Equipment
+from doseapp.models.ct import CtEvent
 from doseapp.models.projection import XrayEvent
 
 FORMATS = ("csv", "xlsx", "nhsbsp")
 TYPE_LABELS = {"csv": "CSV export", "xlsx": "XLSX export", "nhsbsp": "NHSBSP CSV export"}
-BATCH = 500
 
 
 class ExportError(Exception):
@@ -40,66 +40,6 @@ def file_name(modality: str, fmt: str, now: dt.datetime | None = None) -> str:
     if fmt == "nhsbsp":
         return f"mg_nhsbsp_{stamp}.csv"
     return f"{modality.lower()}export{stamp}.{fmt}"
-
-
-class Rec:
-    """A database row as an object: columns as plain attributes (what the column getters read).
-    Rows are read with Core, not the ORM: building and tracking ORM objects was ten times slower."""
-
-
-def _recs(result) -> list[Rec]:
-    """All rows of a Core result as Rec objects (zip with the keys: Row._asdict() took half the time)."""
-    keys = list(result.keys())
-    out = []
-    for row in result.all():
-        r = Rec()
-        r.__dict__ = dict(zip(keys, row))
-        out.append(r)
-    return out
-
-
-def stream(q: filters.StudyQuery, modality: str, batch: int = BATCH):
-    """Yield lists of studies (Rec, with .equipment and their events, CT events with .sources) in
-    the list's order, `batch` at a time: the studies come from one server-side cursor and each
-    batch's events from one IN query, so memory stays flat whatever the size of the export."""
-    # Every study column but the three timestamps no column shows (parsing datetimes is costly on SQLite).
-    study_cols = [c for c in Study.__table__.c if c.name not in ("created_at", "updated_at", "study_datetime")]
-    # The list's own statement (filters and order, and the equipment join when sorting by it),
-    # reading plain columns.
-    stmt = q.select().with_only_columns(*study_cols)
-    with db.engine.connect() as conn, db.engine.connect() as events_conn:
-        equipment = {r.id: r for r in _recs(events_conn.execute(select(Equipment.__table__)))}
-        result = conn.execution_options(yield_per=batch, stream_results=True).execute(stmt)
-        keys = list(result.keys())
-        for rows in result.partitions():
-            studies = []
-            for row in rows:
-                study = Rec()
-                study.__dict__ = dict(zip(keys, row))
-                studies.append(study)
-            by_id = {}
-            for s in studies:
-                s.equipment = equipment.get(s.equipment_id)
-                s.ct_events, s.xray_events = [], []
-                by_id[s.id] = s
-            ids = list(by_id)
-            if modality == "CT":
-                events = {}
-                for e in _recs(events_conn.execute(select(CtEvent.__table__).where(CtEvent.study_id.in_(ids))
-                                                   .order_by(CtEvent.study_id, CtEvent.id))):
-                    e.sources = []
-                    events[e.id] = e
-                    by_id[e.study_id].ct_events.append(e)
-                if events:
-                    for src in _recs(events_conn.execute(
-                            select(CtSource.__table__).where(CtSource.event_id.in_(list(events)))
-                            .order_by(CtSource.event_id, CtSource.id))):
-                        events[src.event_id].sources.append(src)
-            else:
-                for e in _recs(events_conn.execute(select(XrayEvent.__table__).where(XrayEvent.study_id.in_(ids))
-                                                   .order_by(XrayEvent.study_id, XrayEvent.id))):
-                    by_id[e.study_id].xray_events.append(e)
-            yield studies
 
 
 def _protocols(q: filters.StudyQuery, modality: str) -> list:
@@ -151,16 +91,21 @@ def _csv(q, modality, path, name, pat_id, bom, report, total, batch) -> int:
     # Fluoroscopy CSV is study-level only (seed §8.3).
     ecols = [] if modality == "RF" else C.EVENT_COLUMNS[modality]
     n_ev = _max_events(q) if ecols else 0
+    layout = Layout(modality, C.reads(scols), C.reads(ecols))
+    study_cells = compile_cells(scols, layout.study)
+    event_cells = compile_cells(ecols, layout.event)
+    blank = (None,) * len(ecols)
     out = CsvOut(path, bom)
     try:
         out.row([c.header for c in scols] + [f"E{n} {c.header}" for n in range(1, n_ev + 1) for c in ecols])
         done = 0
-        for part in stream(q, modality, batch):
-            for s in part:
-                row = [c.get(s) for c in scols]
-                if ecols:
-                    row += C.events_row(C.events_of(s, modality), ecols, n_ev)
-                out.row(row)
+        for part in stream(q, layout, batch):
+            if ecols:
+                # A study's cells, then each event's (up to the largest number of events), then blanks.
+                out.rows([*study_cells(s), *chain.from_iterable(map(event_cells, events[:n_ev])),
+                          *blank * (n_ev - min(len(events), n_ev))] for s, events in part)
+            else:
+                out.rows(study_cells(s) for s, _ in part)
             done += len(part)
             report(done, total)
     finally:
@@ -169,13 +114,14 @@ def _csv(q, modality, path, name, pat_id, bom, report, total, batch) -> int:
 
 
 def _nhsbsp(q, path, bom, report, total, batch) -> int:
+    layout = Layout("MG", nhsbsp.STUDY_READS, nhsbsp.EVENT_READS, named=True)
     out = CsvOut(path, bom)
     try:
         out.row(nhsbsp.HEADER)
         done = patient = 0
-        for part in stream(q, "MG", batch):
-            for s in part:
-                rows = nhsbsp.study_rows(s, patient + 1)
+        for part in stream(q, layout, batch):
+            for s, events in part:
+                rows = nhsbsp.study_rows(s, events, patient + 1)
                 if rows:
                     patient += 1
                     for r in rows:
@@ -190,19 +136,20 @@ def _nhsbsp(q, path, bom, report, total, batch) -> int:
 def _xlsx(q, modality, path, name, pat_id, date_format, report, total, batch) -> int:
     scols = C.study_columns(modality, name, pat_id)
     ecols = C.EVENT_COLUMNS[modality]
-    skinds = [c.kind for c in scols]
+    counted = ["study_description", "requested_procedure_code_meaning"]
     if modality == "RF":
+        layout = Layout(modality, C.reads(scols) + counted, None, named=True)
         # Groups per study are only known by grouping: one pass to size the header (grouping is cheap
         # next to writing).
         gcols = fluoro_groups.group_columns()
-        n_all = max((len(fluoro_groups.group(s.xray_events)) for part in stream(q, modality, batch) for s in part),
+        n_all = max((len(fluoro_groups.group(events)) for part in stream(q, layout, batch) for _, events in part),
                     default=0)
         all_header = [f"G{n} {c.header}" for n in range(1, n_all + 1) for c in gcols]
         all_kinds = [c.kind for c in gcols] * n_all
     else:
+        layout = Layout(modality, C.reads(scols) + counted, C.reads(ecols) + ["acquisition_protocol"])
         n_all = _max_events(q)
         all_header = C.event_header(modality, n_all)
-        all_kinds = [c.kind for c in ecols] * n_all
     sheets_for = sheet_names(_protocols(q, modality))
     book = XlsxOut(path, date_format)
     try:
@@ -214,26 +161,39 @@ def _xlsx(q, modality, path, name, pat_id, date_format, report, total, batch) ->
             if sheet not in proto_ws:
                 proto_ws[sheet] = book.sheet(sheet)
                 book.header(proto_ws[sheet], [c.header for c in scols] + [c.header for c in ecols])
-        ekinds = skinds + [c.kind for c in ecols]
+        ws_for = {raw: proto_ws[sheet] for raw, sheet in sheets_for.items()}
+        n_s, n_e, n_all_cols = len(scols), len(ecols), len(scols) + len(all_header)
+        # Each study's and event's cells are made once, as fragments, and placed by templates: the
+        # study's on "All data" and on each of its events' protocol-sheet rows, an event's at its place
+        # on "All data" (E<n>) and on its protocol sheet (where its place is E1's).
+        study_cells, event_cells = book.compile(scols, layout.study), book.compile(ecols, layout.event)
+        study_tpl = book.template(n_s)
+        event_tpl = [book.template(n_e, n_s + n * n_e) for n in range(max(n_all, 1))]
+        first_tpl = event_tpl[0]
+        protocol_at = layout.event.index("acquisition_protocol")
+        description_at = layout.study.index("study_description")
+        requested_at = layout.study.index("requested_procedure_code_meaning")
         descriptions, requested, protocols = Counter(), Counter(), Counter()
+        put = book.put
         done = 0
-        for part in stream(q, modality, batch):
-            for s in part:
-                srow = [c.get(s) for c in scols]
-                events = C.events_of(s, modality)
+        for part in stream(q, layout, batch):
+            for s, events in part:
+                sx = study_tpl % study_cells(s)
+                cells = [event_cells(e) for e in events]
                 if modality == "RF":
-                    extra = [v for g in fluoro_groups.group(events) for v in fluoro_groups.group_values(g)]
+                    values = [v for g in fluoro_groups.group(events) for v in fluoro_groups.group_values(g)]
+                    put(all_data, sx + book.cells(values, all_kinds, n_s), n_all_cols)
                 else:
-                    extra = C.events_row(events, ecols, n_all)
-                book.row(all_data, srow + extra, skinds + all_kinds)
-                for e in events:
-                    ws = proto_ws.get(sheets_for.get(e.acquisition_protocol))
-                    if ws is None:  # an event imported since the export began
+                    put(all_data, sx + "".join([t % c for t, c in zip(event_tpl[:n_all], cells)]), n_all_cols)
+                for e, c in zip(events, cells):
+                    ws = ws_for.get(e[protocol_at], False)
+                    if ws is False:  # an event imported since the export began
                         continue
-                    book.row(ws, srow + [c.get(e) for c in ecols], ekinds)
-                    protocols[e.acquisition_protocol or ""] += 1
-                descriptions[s.study_description or ""] += 1
-                requested[s.requested_procedure_code_meaning or ""] += 1
+                    put(ws, sx + first_tpl % c, n_s + n_e)
+                    protocols[e[protocol_at] or ""] += 1
+                descriptions[s[description_at] or ""] += 1
+                requested[s[requested_at] or ""] += 1
+            book.flush()
             done += len(part)
             report(done, total)
         _summary(book, summary, done, descriptions, requested, protocols)

@@ -7,7 +7,7 @@ from doseapp.models.projection import XrayEvent, AccumulatedPlane, BreastDose
 from doseapp.models.settings import SystemSettings, NotPatientPattern
 from doseapp.models.dicomnet import (
     DicomStoreScp, DicomRemoteNode, DicomQuery, DicomQueryStudy, DicomQuerySeries,
-    DicomQueryImage, DicomTransaction, DicomAllowedAe, DicomPendingObject,
+    DicomQueryImage, DicomTransaction, DicomAllowedAe, DicomPendingObject, DicomScheduledQuery,
 )
 from doseapp.models.jobs import Job
 from doseapp.models.users import User, UserRole, UserPreferences
@@ -18,6 +18,6 @@ __all__ = [
     "db", "Equipment", "Study", "ProcessedObject", "QuarantinedObject", "CtEvent", "CtSource",
     "XrayEvent", "AccumulatedPlane", "BreastDose", "SystemSettings", "NotPatientPattern",
     "DicomStoreScp", "DicomRemoteNode", "DicomQuery", "DicomQueryStudy", "DicomQuerySeries",
-    "DicomQueryImage", "DicomTransaction", "DicomAllowedAe", "DicomPendingObject", "Job", "User", "UserRole", "UserPreferences",
+    "DicomQueryImage", "DicomTransaction", "DicomAllowedAe", "DicomPendingObject", "DicomScheduledQuery", "Job", "User", "UserRole", "UserPreferences",
     "AuditEntry", "ApiToken",
 ]

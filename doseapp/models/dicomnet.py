@@ -103,6 +103,15 @@ class DicomRemoteNode(db.Model):
     calling_aetitle: Mapped[str | None] = mapped_column(String(16))
     use_modality_tag: Mapped[bool] = mapped_column(Boolean, default=False)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # What the remote offers: C-MOVE to one of our Store nodes, and/or C-GET on our own association.
+    supports_move: Mapped[bool] = mapped_column(Boolean, default=True)
+    supports_get: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Seconds. A C-MOVE waits on the remote between sub-operations, hence the longer DIMSE timeout.
+    acse_timeout: Mapped[int] = mapped_column(Integer, default=30)
+    dimse_timeout: Mapped[int] = mapped_column(Integer, default=120)
+    network_timeout: Mapped[int] = mapped_column(Integer, default=120)
+    echo_status: Mapped[str | None] = mapped_column(String(32))  # alive | not responding
+    last_echo_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 
 class DicomQuery(db.Model):
@@ -120,6 +129,17 @@ class DicomQuery(db.Model):
     failed: Mapped[bool] = mapped_column(Boolean, default=False)
     move_complete: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    # Studies kept per modality after filtering ({"CT": 2, ...}), shown before Retrieve.
+    summary: Mapped[dict | None] = mapped_column(JSON)
+    # The retrieve: its job, method (move | get) and counts of objects asked for, received and failed.
+    retrieve_job_id: Mapped[int | None] = mapped_column(ForeignKey("job.id", ondelete="SET NULL"))
+    retrieve_method: Mapped[str | None] = mapped_column(String(8))
+    objects_requested: Mapped[int | None] = mapped_column(Integer)
+    objects_received: Mapped[int] = mapped_column(Integer, default=0)
+    objects_failed: Mapped[int] = mapped_column(Integer, default=0)
+    # Set when a scheduled query ran this one: its history.
+    scheduled_query_id: Mapped[int | None] = mapped_column(
+        ForeignKey("dicom_scheduled_query.id", ondelete="SET NULL"), index=True)
 
     studies = relationship("DicomQueryStudy", back_populates="query", cascade="all, delete-orphan",
                            passive_deletes=True)
@@ -132,8 +152,11 @@ class DicomQueryStudy(db.Model):
     query_id: Mapped[int] = mapped_column(ForeignKey("dicom_query.id", ondelete="CASCADE"), index=True)
     study_instance_uid: Mapped[str | None] = mapped_column(String(128))
     study_date: Mapped[str | None] = mapped_column(String(16))
-    modality: Mapped[str | None] = mapped_column(String(16))
+    study_time: Mapped[str | None] = mapped_column(String(32))
+    modality: Mapped[str | None] = mapped_column(String(16))  # the modality queried for when found
     modalities_in_study: Mapped[str | None] = mapped_column(Text)
+    # False when the remote did not return ModalitiesInStudy and it was rebuilt from the series.
+    modalities_returned: Mapped[bool] = mapped_column(Boolean, default=True)
     study_description: Mapped[str | None] = mapped_column(Text)
     accession_number: Mapped[str | None] = mapped_column(String(128))
     number_of_series: Mapped[int | None] = mapped_column(Integer)
@@ -161,6 +184,7 @@ class DicomQuerySeries(db.Model):
     station_name: Mapped[str | None] = mapped_column(Text)
     sop_class_uid: Mapped[str | None] = mapped_column(String(128))
     image_level_move: Mapped[bool] = mapped_column(Boolean, default=False)
+    excluded_reason: Mapped[str | None] = mapped_column(Text)
 
     study = relationship("DicomQueryStudy", back_populates="series")
     images = relationship("DicomQueryImage", back_populates="series", cascade="all, delete-orphan",
@@ -175,8 +199,31 @@ class DicomQueryImage(db.Model):
     sop_instance_uid: Mapped[str | None] = mapped_column(String(128))
     instance_number: Mapped[int | None] = mapped_column(Integer)
     sop_class_uid: Mapped[str | None] = mapped_column(String(128))
+    excluded_reason: Mapped[str | None] = mapped_column(Text)
 
     series = relationship("DicomQuerySeries", back_populates="images")
+
+
+class DicomScheduledQuery(db.Model):
+    """A saved query that the scheduler runs every `interval_minutes` for the last `days_back` days
+    (0 = today only), retrieving what it selects; its runs are DicomQuery rows pointing here."""
+    __tablename__ = "dicom_scheduled_query"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    remote_node_id: Mapped[int] = mapped_column(ForeignKey("dicom_remote_node.id", ondelete="CASCADE"))
+    store_scp_id: Mapped[int | None] = mapped_column(ForeignKey("dicom_store_scp.id", ondelete="SET NULL"))
+    # The query options, as the query page and `doseapp qr` take them (see dicomnet/qr_options.py).
+    parameters: Mapped[dict] = mapped_column(JSON)
+    interval_minutes: Mapped[int] = mapped_column(Integer, default=60)
+    days_back: Mapped[int] = mapped_column(Integer, default=1)
+    retrieve: Mapped[bool] = mapped_column(Boolean, default=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_run_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    next_run_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    runs = relationship("DicomQuery", order_by="DicomQuery.id.desc()", viewonly=True)
 
 
 class DicomTransaction(db.Model):

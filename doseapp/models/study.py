@@ -128,6 +128,28 @@ class Study(db.Model):
     )
 
 
+# Newest-first / highest-first list orderings on PostgreSQL. Lists put empty values last both ways;
+# PostgreSQL sorts NULL as the largest value, so `DESC NULLS LAST` cannot be read from the ascending
+# indexes above and would sort every study of the modality (SQLite sorts NULL as the smallest, so
+# its DESC order is already NULLS LAST and the ascending index read backwards serves it). SQLite
+# cannot declare NULLS LAST in an index, hence PostgreSQL only (see doseapp.database.schema_objects).
+DESCENDING_SORTS = {"datetime": "study_datetime", "dlp": "total_dlp_mgycm", "dap": "total_dap_gym2",
+                    "dose_rp": "total_dose_rp_gy", "agd": "agd_both_mgy", "events": "number_of_events",
+                    "age": "patient_age_years"}
+for _name, _column in DESCENDING_SORTS.items():
+    Index(f"ix_study_modality_{_name}_desc_pg", Study.modality, getattr(Study, _column).desc().nulls_last(),
+          Study.id.desc()).ddl_if(dialect="postgresql")
+
+# Identifier search is "contains" (OpenREM's rule), which no B-tree can seek. On PostgreSQL a trigram
+# index answers `ILIKE '%term%'` for terms of three or more characters in about a millisecond at
+# 500,000 studies, where scanning the modality's identifiers took 150-400 ms. Needs the pg_trgm
+# extension; the migration creates it when the database user may (see 0003).
+TRIGRAM_SEARCHED = ("accession_number", "patient_name", "patient_id")
+for _column in TRIGRAM_SEARCHED:
+    Index(f"ix_study_{_column}_trgm_pg", getattr(Study, _column), postgresql_using="gin",
+          postgresql_ops={_column: "gin_trgm_ops"}).ddl_if(dialect="postgresql")
+
+
 class ProcessedObject(db.Model):
     """SOP Instance UIDs already imported into a study: the first test for duplicates."""
     __tablename__ = "processed_object"

@@ -50,7 +50,7 @@ def _sample_rows() -> dict[str, object]:
     db.session.commit()
     return {"equipment_id": eq.id, "study_id": study.id, "pattern_id": pattern.id,
             "study_instance_uid": study.study_instance_uid, "size_import_id": _size_import_sample(), **_scp_samples(),
-            "export_id": _export_sample(), "fmt": "csv"}
+            "export_id": _export_sample(), "fmt": "csv", **_qr_samples()}
 
 
 
@@ -63,6 +63,26 @@ def _scp_samples() -> dict[str, int]:
     db.session.add(node)
     db.session.commit()
     return {"node_id": node.id, "ae_id": node.allowed_aes[0].id}
+
+def _qr_samples() -> dict[str, int]:
+    """A remote node (nothing listens on its port), a finished query with a dropped response, and a
+    scheduled query, for the /qr/... routes."""
+    from doseapp.models import (DicomQuery, DicomQueryStudy, DicomRemoteNode, DicomScheduledQuery,
+                                DicomStoreScp)
+
+    remote = DicomRemoteNode(name="Route test PACS", aetitle="ROUTEPACS", ip="127.0.0.1", port=1)
+    store = db.session.scalar(db.select(DicomStoreScp).limit(1))
+    db.session.add(remote)
+    db.session.flush()
+    query = DicomQuery(remote_node_id=remote.id, store_scp_id=store.id, parameters={"modalities": ["CT"]},
+                       complete=True, stage="Query complete", summary={})
+    query.studies.append(DicomQueryStudy(study_instance_uid="1.2.3.9", excluded_reason="already imported"))
+    saved = DicomScheduledQuery(name="Hourly CT", remote_node_id=remote.id, store_scp_id=store.id,
+                                parameters={"modalities": ["CT"]})
+    db.session.add_all([query, saved])
+    db.session.commit()
+    return {"remote_id": remote.id, "query_id": query.id, "schedule_id": saved.id}
+
 
 def _export_sample() -> int:
     """A finished CSV export owned by the exporter, with its file, for the /exports/<id>/... routes."""
@@ -111,6 +131,7 @@ def _url(app, rule, role, jobs, target) -> str:
             "filename": "bokeh.min.js" if rule.endpoint == "bokehjs.file" else "css/doseapp.css",
             **SAMPLES,
             "modality": "dx",  # the sample study above is a DX study
+            "chart": "workload",  # a chart every modality has
         }[arg]
     with app.test_request_context():
         from flask import url_for

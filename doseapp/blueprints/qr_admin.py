@@ -1,0 +1,165 @@
+"""Query-retrieve configuration (admin): remote nodes, and scheduled queries with their history."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from doseapp import audit
+from doseapp.blueprints.qr import FormError, option_values, options_from_form
+from doseapp.dicomnet.nodes import NodeError, check_int
+from doseapp.dicomnet.qr_filter import MODALITY_CHOICES, MODALITY_LABELS
+from doseapp.dicomnet.remotes import REMOTE_FLAGS, apply_remote_settings, new_remote
+from doseapp.models import DicomRemoteNode, DicomScheduledQuery, DicomStoreScp, db
+
+bp = Blueprint("qradmin", __name__, url_prefix="/qr/admin")
+
+REMOTE_FIELDS = ("name", "aetitle", "calling_aetitle", "port", "ip", "hostname", "acse_timeout", "dimse_timeout",
+                 "network_timeout")
+
+
+def _remote_or_404(remote_id: int) -> DicomRemoteNode:
+    remote = db.session.get(DicomRemoteNode, remote_id)
+    if remote is None:
+        abort(404)
+    return remote
+
+
+def _remote_form() -> dict:
+    form = {k: request.form.get(k, "") for k in REMOTE_FIELDS}
+    form.update({k: request.form.get(k) == "on" for k in REMOTE_FLAGS})
+    return form
+
+
+@bp.route("/remotes")
+def remotes():
+    rows = db.session.scalars(select(DicomRemoteNode).order_by(DicomRemoteNode.name)).all()
+    return render_template("qr/remotes.html", remotes=rows)
+
+
+def _save_remote(remote: DicomRemoteNode, is_new: bool):
+    if request.method == "POST":
+        try:
+            apply_remote_settings(remote, _remote_form())
+        except NodeError as exc:
+            db.session.rollback()
+            return render_template("qr/remote_form.html", remote=remote, error=str(exc)), 400
+        if is_new:
+            db.session.add(remote)
+        audit.record("qr.remote_save", remote.name, {k: getattr(remote, k) for k in (*REMOTE_FIELDS, *REMOTE_FLAGS)})
+        db.session.commit()
+        flash(f"Remote node {remote.name} saved.")
+        return redirect(url_for("qradmin.remotes"))
+    return render_template("qr/remote_form.html", remote=remote, error=None)
+
+
+@bp.route("/remotes/new", methods=["GET", "POST"])
+def remote_new():
+    return _save_remote(new_remote(), True)
+
+
+@bp.route("/remotes/<int:remote_id>", methods=["GET", "POST"])
+def remote_edit(remote_id: int):
+    return _save_remote(_remote_or_404(remote_id), False)
+
+
+@bp.route("/remotes/<int:remote_id>/delete", methods=["POST"])
+def remote_delete(remote_id: int):
+    remote = _remote_or_404(remote_id)
+    scheduled = db.session.scalars(select(DicomScheduledQuery.name)
+                                   .where(DicomScheduledQuery.remote_node_id == remote.id)).all()
+    if scheduled:  # a schedule silently vanishing with its node would be a surprise
+        flash(f"{remote.name} is used by scheduled queries ({', '.join(scheduled)}): delete or change those first.")
+        return redirect(url_for("qradmin.remotes"))
+    db.session.delete(remote)  # its queries stay in the history, without their node
+    audit.record("qr.remote_delete", remote.name, {"aetitle": remote.aetitle})
+    db.session.commit()
+    flash(f"Remote node {remote.name} deleted.")
+    return redirect(url_for("qradmin.remotes"))
+
+
+# --- scheduled queries ---------------------------------------------------------------------------
+
+def _schedule_or_404(schedule_id: int) -> DicomScheduledQuery:
+    row = db.session.get(DicomScheduledQuery, schedule_id)
+    if row is None:
+        abort(404)
+    return row
+
+
+def _apply_schedule(row: DicomScheduledQuery) -> None:
+    import dataclasses
+
+    form = request.form
+    row.name = (form.get("name") or "").strip()[:64]
+    if not row.name:
+        raise FormError("The scheduled query needs a name.")
+    remote = db.session.get(DicomRemoteNode, int(form.get("remote_id") or 0))
+    store = db.session.get(DicomStoreScp, int(form.get("store_id") or 0))
+    if remote is None or store is None:
+        raise FormError("Choose the remote node to query and the Store node to retrieve to.")
+    method = form.get("method", "move")
+    if method not in ("move", "get"):
+        raise FormError("Retrieve by C-MOVE or C-GET.")
+    try:
+        row.interval_minutes = check_int(form.get("interval_minutes"), "The interval (minutes)", 5, 7 * 24 * 60)
+        row.days_back = check_int(form.get("days_back"), "Days back", 0, 365)
+    except NodeError as exc:
+        raise FormError(str(exc))
+    options = options_from_form(form)
+    options.date_from = options.date_until = None  # each run queries its own last days_back days
+    row.parameters = dataclasses.asdict(options) | {"method": method}
+    row.remote_node_id, row.store_scp_id = remote.id, store.id
+    row.retrieve = form.get("retrieve") == "on"
+    row.enabled = form.get("enabled") == "on"
+    row.next_run_at = None  # due at the scheduler's next pass
+
+
+def _render_schedule(template: str, row, error=None, status=200, **extra):
+    remotes = db.session.scalars(select(DicomRemoteNode).order_by(DicomRemoteNode.name)).all()
+    stores = db.session.scalars(select(DicomStoreScp).order_by(DicomStoreScp.name)).all()
+    return render_template(template, row=row, remotes=remotes, stores=stores, error=error, choices=MODALITY_CHOICES,
+                           labels=MODALITY_LABELS, option_values=option_values, **extra), status
+
+
+@bp.route("/scheduled", methods=["GET", "POST"])
+def schedules():
+    rows = db.session.scalars(select(DicomScheduledQuery).order_by(DicomScheduledQuery.name)).all()
+    new = DicomScheduledQuery(name="", interval_minutes=60, days_back=1, retrieve=True, enabled=True,
+                              parameters={"modalities": ["CT"], "remove_duplicates": True, "method": "move"})
+    if request.method == "POST":
+        try:
+            _apply_schedule(new)
+        except FormError as exc:
+            return _render_schedule("qr/schedules.html", new, str(exc), 400, schedules=rows)
+        db.session.add(new)
+        audit.record("qr.schedule_save", new.name, new.parameters)
+        db.session.commit()
+        flash(f"Scheduled query {new.name} saved; the scheduler starts it within a minute.")
+        return redirect(url_for("qradmin.schedules"))
+    return _render_schedule("qr/schedules.html", new, schedules=rows)
+
+
+@bp.route("/scheduled/<int:schedule_id>", methods=["GET", "POST"])
+def schedule_edit(schedule_id: int):
+    row = _schedule_or_404(schedule_id)
+    if request.method == "POST":
+        try:
+            _apply_schedule(row)
+        except FormError as exc:
+            db.session.rollback()
+            return _render_schedule("qr/schedule_edit.html", _schedule_or_404(schedule_id), str(exc), 400)
+        audit.record("qr.schedule_save", row.name, row.parameters)
+        db.session.commit()
+        flash(f"Scheduled query {row.name} saved.")
+        return redirect(url_for("qradmin.schedule_edit", schedule_id=row.id))
+    return _render_schedule("qr/schedule_edit.html", row)
+
+
+@bp.route("/scheduled/<int:schedule_id>/delete", methods=["POST"])
+def schedule_delete(schedule_id: int):
+    row = _schedule_or_404(schedule_id)
+    db.session.delete(row)  # its runs stay in the query history
+    audit.record("qr.schedule_delete", row.name)
+    db.session.commit()
+    flash(f"Scheduled query {row.name} deleted.")
+    return redirect(url_for("qradmin.schedules"))

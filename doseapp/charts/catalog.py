@@ -1,0 +1,146 @@
+"""Every chart doseapp draws: the ONE table of what each chart reads and how it is labelled.
+
+OpenREM's chart list (seed §6.4-6.7). Each chart names the table its rows come from (study summary
+columns or one row per irradiation event), the category it groups by, the value it averages (stored
+units, with the factor to display units), and whether it is on for a new user (seed §10.11.1).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from doseapp.filters import DAP_DISPLAY_PER_STORED
+
+# Category -> the list filter that selects it (drill-down links reuse the list's own filters).
+CATEGORY_FILTER = {
+    "acquisition_protocol": "acquisition_protocol",
+    "study_description": "study_description",
+    "requested_procedure": "requested_procedure",
+}
+CATEGORY_LABEL = {
+    "acquisition_protocol": "Acquisition protocol",
+    "study_description": "Study description",
+    "requested_procedure": "Requested procedure",
+}
+# Study-level values that a list range filter selects (histogram bins link to value ranges).
+RANGE_FILTER = {"total_dlp_mgycm": "dlp", "total_dap_gym2": "dap", "agd_both_mgy": "agd"}
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One chart. kind: bar (average per category, with histograms), pie (frequency per
+    category), line (average per category over time), workload (studies per weekday and hour),
+    scatter (value against compressed thickness, one point per event)."""
+    key: str
+    label: str
+    kind: str
+    table: str                      # "study", "ct_event" or "xray_event"
+    value: str | None = None        # column of `table` (stored units); None for workload
+    category: str | None = None     # a key of CATEGORY_FILTER
+    scale: float = 1.0              # display units per stored unit
+    unit: str = ""
+    value_label: str = ""
+    x: str | None = None            # scatter: the x column (of `table`)
+    x_label: str = ""
+    default: bool = False
+
+    @property
+    def title(self) -> str:
+        return self.label
+
+    @property
+    def drill_filter(self) -> str | None:
+        return CATEGORY_FILTER.get(self.category or "")
+
+    @property
+    def range_filter(self) -> str | None:
+        return RANGE_FILTER.get(self.value or "") if self.table == "study" else None
+
+
+DAP = dict(scale=DAP_DISPLAY_PER_STORED, unit="cGy·cm²", value_label="DAP")
+DLP = dict(unit="mGy·cm", value_label="DLP")
+CTDI = dict(unit="mGy", value_label="CTDIvol")
+EVENTS = dict(unit="", value_label="Number of events")
+KVP = dict(unit="kV", value_label="kVp")
+MAS = dict(scale=1e-3, unit="mAs", value_label="mAs")  # exposure stored in µAs
+WORKLOAD = dict(kind="workload", table="study")
+
+CT = (
+    Chart("acquisition_dlp", "DLP per acquisition protocol", "bar", "ct_event", "dlp_mgycm",
+          "acquisition_protocol", default=True, **DLP),
+    Chart("acquisition_ctdivol", "CTDIvol per acquisition protocol", "bar", "ct_event", "ctdivol_mgy",
+          "acquisition_protocol", default=True, **CTDI),
+    Chart("acquisition_frequency", "Acquisition protocol frequency", "pie", "ct_event", "dlp_mgycm",
+          "acquisition_protocol", **DLP),
+    Chart("study_dlp", "DLP per study description", "bar", "study", "total_dlp_mgycm", "study_description",
+          default=True, **DLP),
+    Chart("study_ctdivol", "CTDIvol per study description", "bar", "ct_event", "ctdivol_mgy",
+          "study_description", **CTDI),
+    Chart("study_frequency", "Study description frequency", "pie", "study", "total_dlp_mgycm",
+          "study_description", **DLP),
+    Chart("study_events", "Number of events per study description", "bar", "study", "number_of_events",
+          "study_description", **EVENTS),
+    Chart("request_dlp", "DLP per requested procedure", "bar", "study", "total_dlp_mgycm",
+          "requested_procedure", **DLP),
+    Chart("request_frequency", "Requested procedure frequency", "pie", "study", "total_dlp_mgycm",
+          "requested_procedure", **DLP),
+    Chart("request_events", "Number of events per requested procedure", "bar", "study", "number_of_events",
+          "requested_procedure", **EVENTS),
+    Chart("workload", "Study workload", **WORKLOAD),
+    Chart("study_dlp_over_time", "Study DLP over time, per study description", "line", "study",
+          "total_dlp_mgycm", "study_description", **DLP),
+)
+
+DX = (
+    Chart("acquisition_dap", "DAP per acquisition protocol", "bar", "xray_event", "dap_gym2",
+          "acquisition_protocol", default=True, **DAP),
+    Chart("acquisition_frequency", "Acquisition protocol frequency", "pie", "xray_event", "dap_gym2",
+          "acquisition_protocol", **DAP),
+    Chart("study_dap", "DAP per study description", "bar", "study", "total_dap_gym2", "study_description",
+          default=True, **DAP),
+    Chart("study_frequency", "Study description frequency", "pie", "study", "total_dap_gym2",
+          "study_description", **DAP),
+    Chart("study_events", "Number of events per study description", "bar", "study", "number_of_events",
+          "study_description", **EVENTS),
+    Chart("request_dap", "DAP per requested procedure", "bar", "study", "total_dap_gym2",
+          "requested_procedure", **DAP),
+    Chart("request_frequency", "Requested procedure frequency", "pie", "study", "total_dap_gym2",
+          "requested_procedure", **DAP),
+    Chart("request_events", "Number of events per requested procedure", "bar", "study", "number_of_events",
+          "requested_procedure", **EVENTS),
+    Chart("acquisition_kvp", "kVp per acquisition protocol", "bar", "xray_event", "kvp",
+          "acquisition_protocol", **KVP),
+    Chart("acquisition_mas", "mAs per acquisition protocol", "bar", "xray_event", "exposure_uas",
+          "acquisition_protocol", **MAS),
+    Chart("workload", "Study workload", **WORKLOAD),
+    Chart("acquisition_dap_over_time", "Acquisition DAP over time, per protocol", "line", "xray_event",
+          "dap_gym2", "acquisition_protocol", **DAP),
+    Chart("acquisition_mas_over_time", "Acquisition mAs over time, per protocol", "line", "xray_event",
+          "exposure_uas", "acquisition_protocol", **MAS),
+    Chart("acquisition_kvp_over_time", "Acquisition kVp over time, per protocol", "line", "xray_event",
+          "kvp", "acquisition_protocol", **KVP),
+)
+
+RF = (
+    Chart("study_dap", "DAP per study description", "bar", "study", "total_dap_gym2", "study_description",
+          default=True, **DAP),
+    Chart("study_frequency", "Study description frequency", "pie", "study", "total_dap_gym2",
+          "study_description", **DAP),
+    Chart("workload", "Study workload", **WORKLOAD),
+)
+
+THICKNESS = dict(kind="scatter", table="xray_event", x="compression_thickness_mm", x_label="Compressed thickness (mm)")
+MG = (
+    Chart("agd_thickness", "AGD vs. compressed thickness", value="agd_mgy", unit="mGy", value_label="AGD",
+          default=True, **THICKNESS),
+    Chart("kvp_thickness", "kVp vs. compressed thickness", value="kvp", **THICKNESS, unit="kV", value_label="kVp"),
+    Chart("mas_thickness", "mAs vs. compressed thickness", value="exposure_uas", **THICKNESS, scale=1e-3,
+          unit="mAs", value_label="mAs"),
+    Chart("workload", "Study workload", **WORKLOAD),
+)
+
+CHARTS: dict[str, tuple[Chart, ...]] = {"CT": CT, "DX": DX, "RF": RF, "MG": MG}
+BY_KEY: dict[str, dict[str, Chart]] = {m: {c.key: c for c in cs} for m, cs in CHARTS.items()}
+
+
+def chart(modality: str, key: str) -> Chart | None:
+    return BY_KEY.get(modality, {}).get(key)

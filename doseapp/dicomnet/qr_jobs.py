@@ -1,0 +1,118 @@
+"""Query-retrieve as jobs: start a query (web page, `doseapp qr`, the scheduler), run it, retrieve.
+
+A query job stores the responses and stops for review (the web page's Retrieve button), or goes
+straight on to the retrieve when asked to (the command line without --query-only, scheduled
+queries). Scheduled queries are DicomScheduledQuery rows; the scheduler's periodic `qr_schedule`
+job starts the ones that are due.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+
+from sqlalchemy import select
+
+from doseapp.dicomnet.qr_filter import QueryOptions
+from doseapp.models import DicomQuery, DicomScheduledQuery, Job, db
+from doseapp.models.base import utcnow
+
+log = logging.getLogger(__name__)
+
+
+def new_query(remote_id: int, store_id: int | None, options: QueryOptions, *, method: str = "move",
+              retrieve: bool = False, user_id: int | None = None, scheduled_id: int | None = None,
+              enqueue_job: bool = True) -> DicomQuery:
+    """A DicomQuery row for `options`, and (by default) its job on the qr queue."""
+    from doseapp.queues import enqueue
+
+    query = DicomQuery(remote_node_id=remote_id, store_scp_id=store_id, parameters=dataclasses.asdict(options),
+                       stage="Queued", scheduled_query_id=scheduled_id, retrieve_method=method)
+    db.session.add(query)
+    db.session.commit()
+    if enqueue_job:
+        job = enqueue("qr_query", queue="qr", title=f"Query-retrieve #{query.id}", user_id=user_id,
+                      parameters={"query_id": query.id, "retrieve": retrieve, "method": method})
+        query.job_id = job.id
+        db.session.commit()
+    return query
+
+
+def start_retrieve(query: DicomQuery, method: str, user_id: int | None = None) -> Job:
+    from doseapp.queues import enqueue
+
+    job = enqueue("qr_retrieve", queue="qr", title=f"Retrieve for query #{query.id} (C-{method.upper()})",
+                  user_id=user_id, parameters={"query_id": query.id, "method": method}, timeout=24 * 3600)
+    query.retrieve_job_id, query.retrieve_method = job.id, method
+    query.stage = "Retrieve queued"
+    db.session.commit()
+    return job
+
+
+def query_job(ctx) -> dict:
+    """Run a query; with parameters["retrieve"], retrieve what it selects in the same job."""
+    from doseapp.dicomnet.qr import run_query
+    from doseapp.dicomnet.qr_retrieve import retrieve
+
+    query = db.session.get(DicomQuery, ctx.parameters["query_id"])
+    studies = run_query(query, ctx)
+    result = {"query_id": query.id, "studies": len({s.study_instance_uid for s in studies}),
+              "selected": query.summary or {}}
+    if ctx.parameters.get("retrieve"):
+        query.retrieve_job_id = ctx.row.id
+        db.session.commit()
+        result["retrieve"] = retrieve(query, ctx.parameters.get("method", "move"), ctx)
+        result["by_modality"] = result["retrieve"]["by_modality"]
+        ctx.row.message = query.message
+    else:
+        ctx.row.message = query.message
+    return result
+
+
+def retrieve_job(ctx) -> dict:
+    from doseapp.dicomnet.qr_retrieve import retrieve
+
+    query = db.session.get(DicomQuery, ctx.parameters["query_id"])
+    result = retrieve(query, ctx.parameters.get("method", "move"), ctx)
+    ctx.row.message = query.message
+    return result
+
+
+# --- scheduled queries ---------------------------------------------------------------------------
+
+def options_for_run(saved: DicomScheduledQuery, today: dt.date) -> QueryOptions:
+    """The saved options with the date range moved to the last `days_back` days up to today."""
+    options = QueryOptions.from_dict(saved.parameters)
+    options.date_from = (today - dt.timedelta(days=saved.days_back or 0)).strftime("%Y%m%d")
+    options.date_until = today.strftime("%Y%m%d")
+    return options
+
+
+def start_due(now: dt.datetime | None = None, today: dt.date | None = None) -> list[DicomQuery]:
+    """Start every enabled scheduled query that is due and not still running; returns the runs."""
+    now = now or utcnow()
+    today = today or dt.date.today()
+    started = []
+    due = db.session.scalars(select(DicomScheduledQuery).where(
+        DicomScheduledQuery.enabled.is_(True),
+        (DicomScheduledQuery.next_run_at.is_(None)) | (DicomScheduledQuery.next_run_at <= now))).all()
+    for saved in due:
+        running = db.session.scalar(select(Job.id).join(DicomQuery, DicomQuery.job_id == Job.id).where(
+            DicomQuery.scheduled_query_id == saved.id, Job.status.in_(("queued", "started"))).limit(1))
+        if running is not None:
+            continue  # the previous run is still going: never two at once
+        saved.last_run_at = now
+        saved.next_run_at = now + dt.timedelta(minutes=max(saved.interval_minutes or 60, 1))
+        db.session.commit()
+        started.append(new_query(saved.remote_node_id, saved.store_scp_id, options_for_run(saved, today),
+                                 method=(saved.parameters or {}).get("method", "move"), retrieve=saved.retrieve,
+                                 scheduled_id=saved.id))
+        log.info("Scheduled query %s started as query #%s", saved.name, started[-1].id)
+    return started
+
+
+def schedule_job(ctx) -> dict:
+    """The scheduler's periodic pass over scheduled queries."""
+    runs = start_due()
+    ctx.row.message = f"{len(runs)} scheduled query run(s) started."
+    return {"started": [q.id for q in runs]}

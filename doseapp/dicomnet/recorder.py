@@ -1,0 +1,138 @@
+"""Group commit for received objects: what makes an object certain after its bytes are on disk.
+
+Each C-STORE handler (one thread per association) writes and fsyncs its file, then hands it here
+and waits. One recorder thread takes whatever has arrived meanwhile, from every association, and
+for the whole group: fsyncs the spool folder once (the renames survive a power cut), commits the
+import job rows and transaction-log rows in one transaction, and puts the jobs on RQ in one Redis
+round trip. Only then do the handlers answer Success. With one association a group is one object
+and nothing is saved; with several, the folder fsync, the commit and the Redis round trip are
+shared, which is where a busy receiver's time went.
+
+With Redis down, the group's job rows are replaced by pending rows (the supervisor's sweeper queues
+them later) and the objects are still acknowledged: they are on disk and recorded. With the
+database down, the handlers get the error and answer a failure; the files are removed.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+from flask import Flask
+from sqlalchemy import delete
+
+from doseapp import queues
+from doseapp.models import DicomPendingObject, DicomTransaction, Job, db
+
+log = logging.getLogger(__name__)
+
+MAX_GROUP = 64
+IDLE_SECONDS = 30.0  # the thread ends when nothing arrives for this long (and starts again on demand)
+PENDING_MESSAGE = "Received; import queued later (the job queue was unavailable)."
+
+
+@dataclass
+class Received:
+    """One object on disk, waiting to be recorded; `done` is set once it is (or it failed)."""
+    path: Path
+    parameters: dict
+    title: str
+    log_row: DicomTransaction  # its transaction-log row, not yet in any session
+    done: threading.Event = field(default_factory=threading.Event)
+    queued: bool = False
+    error: BaseException | None = None
+
+
+def fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Recorder:
+    """The recorder thread of one node (see the module docstring)."""
+
+    def __init__(self, app: Flask, node_id: int, spool: Path):
+        self.app = app
+        self.node_id = node_id
+        self.spool = spool
+        self._inbox: queue.SimpleQueue[Received] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._running = False
+
+    def record(self, item: Received) -> bool:
+        """Block until `item` is recorded; True if its import job is queued, False if pending.
+        Raises what recording raised (the database could not be written)."""
+        with self._lock:
+            self._inbox.put(item)
+            if not self._running:
+                self._running = True
+                threading.Thread(target=self._run, daemon=True, name="recorder").start()
+        item.done.wait()
+        if item.error is not None:
+            raise item.error
+        return item.queued
+
+    def _run(self) -> None:
+        while True:
+            try:
+                first = self._inbox.get(timeout=IDLE_SECONDS)
+            except queue.Empty:
+                with self._lock:
+                    if self._inbox.empty():
+                        self._running = False
+                        return
+                continue
+            group = [first]
+            while len(group) < MAX_GROUP:
+                try:
+                    group.append(self._inbox.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                self._commit(group)
+            except BaseException as exc:  # handed to each waiting handler, which answers a failure
+                log.exception("Could not record %d received object(s)", len(group))
+                for item in group:
+                    item.error = exc
+            finally:
+                for item in group:
+                    item.done.set()
+
+    def _commit(self, group: list[Received]) -> None:
+        fsync_folder(self.spool)
+        with self.app.app_context():
+            try:
+                jobs = [queues.add_job("import_file", queue="import", title=item.title, retries=3,
+                                       parameters=item.parameters) for item in group]
+                rows = [item.log_row for item in group]
+                db.session.add_all(rows)
+                db.session.commit()
+            except BaseException:
+                db.session.rollback()
+                raise
+            try:
+                queues.push(jobs)
+            except redis.RedisError as exc:
+                self._pending(group, [j.rq_spec[1] for j in jobs], rows, exc)
+                return
+            for item in group:
+                item.queued = True
+
+    def _pending(self, group: list[Received], job_ids: list[int], rows: list[DicomTransaction],
+                 exc: Exception) -> None:
+        """Redis refused the group: its committed job rows are replaced by pending rows."""
+        log.warning("Job queue unavailable (%s): %d object(s) recorded as pending", exc, len(group))
+        db.session.execute(delete(Job).where(Job.id.in_(job_ids), Job.status == "queued"))
+        for item, row in zip(group, rows):
+            row.message = PENDING_MESSAGE
+            db.session.add(DicomPendingObject(scp_id=self.node_id, path=str(item.path),
+                                              parameters=item.parameters,
+                                              last_error=f"{type(exc).__name__}: {exc}"))
+        db.session.commit()

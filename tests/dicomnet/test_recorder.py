@@ -1,0 +1,128 @@
+"""The receiver's group commit (doseapp/dicomnet/recorder.py), with real threads, the real database
+and real Redis: objects handed over together are recorded together, each exactly once; with Redis
+unreachable they become pending rows and no job row is left behind."""
+from __future__ import annotations
+
+import threading
+import time
+
+from sqlalchemy import func, select
+
+from doseapp import queues
+from doseapp.dicomnet import recorder as recorder_mod
+from doseapp.dicomnet.recorder import Received, Recorder
+from doseapp.models import DicomPendingObject, DicomStoreScp, DicomTransaction, Job, db
+
+
+def _node(app) -> int:
+    node = DicomStoreScp(name="Rec", aetitle="RECSCP", port=11112)
+    db.session.add(node)
+    db.session.commit()
+    return node.id
+
+
+def _items(tmp_path, node_id: int, n: int) -> list[Received]:
+    items = []
+    for i in range(n):
+        path = tmp_path / f"obj{i}.dcm"
+        path.write_bytes(b"x")
+        row = DicomTransaction(direction="in", operation="C-STORE", scp_id=node_id, status="success",
+                               sop_instance_uid=f"1.2.3.{i}")
+        items.append(Received(path=path, parameters={"path": str(path), "source": "scp:RECSCP", "owned": True},
+                              title=f"Import received obj{i}", log_row=row))
+    return items
+
+
+def _record_all(rec: Recorder, items: list[Received]) -> list[bool]:
+    """Hand every item over from a thread of its own, all at once (as associations do)."""
+    results: list = [None] * len(items)
+    start = threading.Barrier(len(items))
+
+    def send(i):
+        start.wait()
+        results[i] = rec.record(items[i])
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(items))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    return results
+
+
+def test_objects_arriving_together_are_recorded_together_and_once(app, tmp_path, monkeypatch):
+    node_id = _node(app)
+    groups = []
+    real_commit = Recorder._commit
+
+    def counting_commit(self, group):
+        groups.append(len(group))
+        if len(groups) == 1:  # hold the first group until everything else is waiting
+            deadline = time.monotonic() + 10
+            while self._inbox.qsize() < 24 - len(group) and time.monotonic() < deadline:
+                time.sleep(0.01)
+        return real_commit(self, group)
+
+    monkeypatch.setattr(Recorder, "_commit", counting_commit)
+    queue = queues.get_queue("import")
+    queue.empty()
+    rec = Recorder(app, node_id, tmp_path)
+    items = _items(tmp_path, node_id, 24)
+    assert _record_all(rec, items) == [True] * 24
+
+    assert sum(groups) == 24
+    assert len(groups) == 2  # the first arrival, then everything that arrived meanwhile in one group
+    jobs = db.session.scalars(select(Job).where(Job.kind == "import_file")).all()
+    assert sorted(j.parameters["path"] for j in jobs) == sorted(str(i.path) for i in items)
+    assert {j.status for j in jobs} == {"queued"}
+    assert sorted(queue.get_job_ids()) == sorted(j.rq_id for j in jobs)
+    logged = db.session.scalars(select(DicomTransaction.sop_instance_uid).where(DicomTransaction.scp_id == node_id)).all()
+    assert sorted(logged) == sorted(f"1.2.3.{i}" for i in range(24))
+    queue.empty()
+
+
+def test_redis_down_leaves_pending_rows_and_no_job_rows(app, tmp_path, monkeypatch):
+    node_id = _node(app)
+    # A Redis that refuses connections: a closed port on loopback.
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    monkeypatch.setitem(app.config, "REDIS_URL", f"redis://127.0.0.1:{closed}/0")
+    rec = Recorder(app, node_id, tmp_path)
+    items = _items(tmp_path, node_id, 6)
+    assert _record_all(rec, items) == [False] * 6
+
+    assert db.session.scalar(select(func.count()).select_from(Job)) == 0
+    pending = db.session.scalars(select(DicomPendingObject)).all()
+    assert sorted(p.path for p in pending) == sorted(str(i.path) for i in items)
+    assert all("ConnectionError" in p.last_error for p in pending)
+    messages = db.session.scalars(select(DicomTransaction.message).where(DicomTransaction.scp_id == node_id)).all()
+    assert messages == [recorder_mod.PENDING_MESSAGE] * 6
+
+
+def test_database_failure_reaches_every_waiting_handler(app, tmp_path, monkeypatch):
+    node_id = _node(app)
+    rec = Recorder(app, node_id, tmp_path)
+    items = _items(tmp_path, node_id, 3)
+    items[1].log_row.scp_id = 10 ** 9  # no such node: the foreign key fails the group's commit
+    errors = []
+
+    def send(item):
+        try:
+            rec.record(item)
+        except Exception as exc:
+            errors.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in items]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    # Whatever grouping happened, the bad object's group failed and nothing of it was kept.
+    assert "IntegrityError" in errors
+    kept = db.session.scalars(select(DicomTransaction.sop_instance_uid)).all()
+    assert "1.2.3.1" not in kept
+    assert db.session.scalar(select(func.count()).select_from(Job)) == len(kept)
+    queues.get_queue("import").empty()
