@@ -155,9 +155,16 @@ def run_all(app: Flask, host: str, port: int, workers: int) -> int:
         env["DOSEAPP_REDIS_URL"] = embedded_redis.url_for(app.config["INSTANCE"])
     me = [sys.executable, "-m", "doseapp.cli"]
     children = [Child("web", me + ["web", "--host", host, "--port", str(port)])]
-    # One in-process worker keeps imports fast; the others take every queue in forked work horses.
+    # One in-process worker keeps imports fast; the others take every queue in forked work horses,
+    # except imports on SQLite: it has one writer at a time, and a second importer waits for the
+    # lock in SQLite's sleep-and-retry busy handler (measured: 2 import workers 15.6 files/s,
+    # 1 worker 24.7; bench/import_rate.py).
     children += [Child("worker-import", me + ["worker", "--queues", "import", "--no-fork"])]
-    children += [Child(f"worker-{n + 1}", me + ["worker"]) for n in range(max(1, workers - 1))]
+    from doseapp.queues import QUEUE_NAMES
+
+    sqlite = app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
+    others = ["--queues", ",".join(q for q in QUEUE_NAMES if q != "import")] if sqlite else []
+    children += [Child(f"worker-{n + 1}", me + ["worker", *others]) for n in range(max(1, workers - 1))]
     children += [Child("scheduler", me + ["scheduler"]), Child("scp-supervisor", me + ["scp"])]
     print(f"doseapp is starting: http://{host}:{port}/  (Ctrl-C stops everything)", flush=True)
     try:
