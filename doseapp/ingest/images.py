@@ -17,12 +17,9 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from doseapp.extract import DoseReport
-from doseapp.ingest.store import StoreOutcome, add_events, in_study_lock, new_study, record_object
+from doseapp.ingest.store import IMAGE_KINDS, StoreOutcome, add_events, in_study_lock, new_study, record_object
 from doseapp.ingest.summary import summarise
 from doseapp.models import ProcessedObject, Study, SystemSettings, db
-
-IMAGE_KINDS = ("mg_image", "dx_image")
-
 
 def store_image(report: DoseReport) -> StoreOutcome:
     """Write one image's event in one transaction, serialised with other imports of its study

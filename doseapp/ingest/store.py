@@ -8,6 +8,11 @@
   alongside, as a study of its own;
 - some but not all of its events are stored and it is not a superset: the new events are added to
   the stored study (the report then shares events with it; it is neither of the cases above).
+
+A study of the same StudyInstanceUID built from image headers (mammography or radiography images
+imported before the report arrived) is replaced by the report's: the report holds every exposure,
+and keeping both would count the study twice. The images stay known by their SOP Instance UIDs, so
+a copy sent again is a duplicate (images.py refuses images of a study that has a report).
 """
 from __future__ import annotations
 
@@ -24,6 +29,10 @@ from doseapp.ingest.summary import summarise
 from doseapp.models import (
     AccumulatedPlane, BreastDose, CtEvent, CtSource, ProcessedObject, Study, SystemSettings, XrayEvent, db,
 )
+
+
+# Studies built from image headers, one event per image (ingest/images.py).
+IMAGE_KINDS = ("mg_image", "dx_image")
 
 
 @dataclass
@@ -96,6 +105,8 @@ def _store_locked(report: DoseReport) -> StoreOutcome:
         return StoreOutcome("duplicate", seen.study, "this object (same SOP Instance UID) was imported before")
 
     existing = db.session.scalars(select(Study).where(Study.study_instance_uid == uid).order_by(Study.id)).all()
+    from_images = [s for s in existing if s.source_kind in IMAGE_KINDS]
+    existing = [s for s in existing if s.source_kind not in IMAGE_KINDS]
     new_uids = {e.irradiation_event_uid for e in report.events if e.irradiation_event_uid}
     replace, merge_into = [], None
     for study in existing:
@@ -115,6 +126,7 @@ def _store_locked(report: DoseReport) -> StoreOutcome:
     if merge_into is not None and not replace:
         added = add_events(merge_into, report, skip_uids=_event_uids(merge_into))
         summarise(merge_into)  # totals now span two reports: sums of events
+        _take_over(merge_into, from_images, warnings)
         record_object(merge_into, report)
         warnings.append(f"shares events with study {merge_into.id}; added its {added} new event(s) to that study")
         return StoreOutcome("imported", merge_into, None, warnings)
@@ -123,12 +135,26 @@ def _store_locked(report: DoseReport) -> StoreOutcome:
     db.session.add(study)
     for old_study in replace:
         # A cumulative report: the fuller one replaces the stored study; its objects stay known.
-        for obj in list(old_study.objects):
-            study.objects.append(ProcessedObject(sop_instance_uid=obj.sop_instance_uid, sop_class_uid=obj.sop_class_uid))
+        _keep_objects(study, old_study)
         db.session.delete(old_study)
         warnings.append(f"replaced study {old_study.id}: this report holds all its events and more (cumulative)")
+    _take_over(study, from_images, warnings)
     record_object(study, report)
     return StoreOutcome("imported", study, None, warnings)
+
+
+def _keep_objects(study: Study, old_study: Study) -> None:
+    for obj in list(old_study.objects):
+        study.objects.append(ProcessedObject(sop_instance_uid=obj.sop_instance_uid, sop_class_uid=obj.sop_class_uid))
+
+
+def _take_over(study: Study, from_images: list[Study], warnings: list[str]) -> None:
+    """The report's study replaces studies of its StudyInstanceUID built from image headers."""
+    for old_study in from_images:
+        _keep_objects(study, old_study)
+        db.session.delete(old_study)
+        warnings.append(f"replaced study {old_study.id}, built from {len(old_study.objects)} image header(s): "
+                        "this dose report holds the study's exposures")
 
 
 def record_object(study: Study, report: DoseReport) -> None:

@@ -126,6 +126,46 @@ def test_image_of_a_study_that_has_an_rdsr_adds_nothing(imp, tmp_path):
     assert db.session.scalar(select(func.count()).select_from(XrayEvent)) == events
 
 
+@pytest.mark.parametrize("report_name,image_names", [
+    ("DX-RDSR-Canon_CXDI.dcm", ["DX-Im-GE_XR220-1.dcm", "DX-Im-GE_XR220-2.dcm"]),
+    ("MG-RDSR-Hologic_2D.dcm", ["MG-Im-GE-SenDS-scaled.dcm"]),
+])
+def test_a_report_arriving_after_its_images_replaces_the_image_study(imp, tmp_path, report_name, image_names):
+    """The other order of the test above: images first, then the study's dose report. One study
+    remains, the report's, with the report's own numbers; the images stay known as imported."""
+    import pydicom
+    assert imp(report_name).status == "imported"
+    reference = only_study()
+    want = (reference.number_of_events, reference.total_dap_gym2, reference.agd_both_mgy, reference.source_kind)
+    assert reference.source_kind == "rdsr"
+    db.session.delete(reference)  # with its processed objects: the file can be imported again
+    db.session.commit()
+    assert study_count() == 0
+
+    uid = pydicom.dcmread(TESTDATA / report_name).StudyInstanceUID
+    paths = []
+    for name in image_names:
+        image = pydicom.dcmread(TESTDATA / name)
+        image.StudyInstanceUID = uid
+        paths.append(tmp_path / name)
+        image.save_as(paths[-1])
+    results = [imp(str(p)) for p in paths]
+    assert [r.status for r in results] == ["imported"] * len(paths)
+    image_study = only_study()
+    assert image_study.source_kind in ("dx_image", "mg_image")
+    assert image_study.number_of_events == len(paths)
+
+    result = imp(report_name)
+    assert result.status == "imported"
+    assert any("built from" in w and "image header" in w for w in result.warnings), result.warnings
+    study = only_study()
+    assert (study.number_of_events, study.total_dap_gym2, study.agd_both_mgy, study.source_kind) == want
+    kept = set(db.session.scalars(select(ProcessedObject.sop_instance_uid).where(ProcessedObject.study_id == study.id)))
+    assert {pydicom.dcmread(p).SOPInstanceUID for p in paths} <= kept
+    again = imp(str(paths[0]))
+    assert again.status == "duplicate" and study_count() == 1
+
+
 def test_delete_policy_applies_to_images(imp, tmp_path):
     import shutil
     settings = SystemSettings.get()
