@@ -14,7 +14,7 @@ from pydicom.datadict import dictionary_VR
 
 from doseapp.extract import header, units
 from doseapp.extract.rdsr import new_context, new_report
-from doseapp.extract.records import DoseReport
+from doseapp.extract.records import DoseReport, XrayEventRecord
 from doseapp.extract.sr import Ctx, parse_date, parse_datetime, parse_time
 
 _TEXT_VRS = {"DS", "IS", "CS", "LO", "SH", "ST", "LT", "UT", "PN", "DA", "TM", "DT", "AS", "UI", "UN", None}
@@ -225,6 +225,49 @@ def acquisition_datetime(ds, ctx: Ctx) -> dt.datetime | None:
 def new_image_report(ds, ctx: Ctx, source_kind: str, tree: str) -> DoseReport:
     """A DoseReport with the header's study, patient and equipment facts."""
     return new_report(ds, ctx, source_kind, tree, what="image")
+
+
+def image_event(ds, ctx: Ctx, report: DoseReport, **specific) -> XrayEventRecord:
+    """The event of one projection image (one image is one exposure): the attributes radiography
+    and mammography image headers share, plus `specific` fields. Image view from View Code
+    Sequence only; the caller decides what View Position means for its modality."""
+    def num(tag, label, factor=1.0):
+        return number(ds, tag, ctx, label, factor)
+
+    e = XrayEventRecord(
+        irradiation_event_uid=report.sop_instance_uid,
+        date_time_started=acquisition_datetime(ds, ctx),
+        acquisition_plane="Single Plane",
+        event_type="Stationary Acquisition",
+        anatomical_structure=code_meaning(ds, 0x00082218, ctx) or text(ds, 0x00180015, ctx),
+        laterality=laterality(ds, ctx),
+        series_description=text(ds, 0x0008103E, ctx),
+        kvp=positive(num(0x00180060, "KVP")),
+        tube_current_ma=num(0x00181151, "X-Ray Tube Current"),
+        exposure_time_ms=num(0x00181150, "Exposure Time"),
+        focal_spot_size_mm=num(0x00181190, "Focal Spot(s)"),
+        anode_target_material=material(text(ds, 0x00181191, ctx)),
+        filters=filters(ds, ctx),
+        grid=grid(ds, ctx),
+        exposure_control_mode=text(ds, 0x00187060, ctx),
+        distance_source_to_detector_mm=num(0x00181110, "Distance Source to Detector"),
+        distance_source_to_patient_mm=num(0x00181111, "Distance Source to Patient"),
+        half_value_layer_mm=num(0x00400314, "Half Value Layer"),
+        relative_xray_exposure=num(0x00181405, "Relative X-Ray Exposure"),
+        **specific,
+    )
+    e.image_view, e.image_view_modifier = view_and_modifier(ds, ctx)
+    if e.tube_current_ma is None:
+        e.tube_current_ma = num(0x00188151, "X-Ray Tube Current in µA", 1e-3)
+    if e.exposure_time_ms is None:
+        e.exposure_time_ms = num(0x00188150, "Exposure Time in µS", 1e-3)
+    e.entrance_exposure_at_rp_mgy = positive(num(0x00408302, "Entrance Dose in mGy")) \
+        or positive(num(0x00400302, "Entrance Dose", 100.0))
+    width_height = numbers(ds, 0x00181149, ctx, "Field of View Dimensions")
+    if len(width_height) == 2:
+        e.collimated_field_height_mm, e.collimated_field_width_mm = width_height
+        e.collimated_field_area_m2 = width_height[0] * width_height[1] / 1e6
+    return e
 
 
 def finish(report: DoseReport, ctx: Ctx) -> DoseReport:
