@@ -64,13 +64,13 @@ def add_job(kind: str, *, queue: str = "default", title: str | None = None, user
 
     if kind not in JOB_KINDS:
         raise ValueError(f"unknown job kind {kind!r}")
+    # RQ job keys are global in Redis: a row id alone would collide between instances sharing one
+    # Redis, or with an earlier database whose ids started again at 1. Made before the INSERT, so the
+    # row is written once (an id-based key would need an UPDATE after the flush).
     row = Job(kind=kind, queue=queue, title=title or kind, user_id=user_id, parameters=parameters or {},
-              modality=modality, status="queued")
+              modality=modality, status="queued", rq_id=f"doseapp-{uuid.uuid4().hex}")
     db.session.add(row)
     db.session.flush()
-    # RQ job keys are global in Redis: a row id alone would collide between instances sharing one
-    # Redis, or with an earlier database whose ids started again at 1.
-    row.rq_id = f"doseapp-{row.id}-{uuid.uuid4().hex[:12]}"
     # What push() needs, kept as a plain attribute: the commit expires the mapped ones, and reading
     # them back would cost a SELECT per job.
     row.rq_spec = (queue, row.id, row.rq_id, kind, timeout, retries)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from rq.job import Job as RQJob
@@ -24,7 +25,7 @@ def test_worker_runs_job_and_progress_is_recorded(app, client, app_env):
 
     admin = create_user("ops", "long-enough-1", ["admin"])
     job = queues.enqueue("system_check", title="count", user_id=admin.id)
-    assert job.status == "queued" and job.rq_id.startswith(f"doseapp-{job.id}-")
+    assert job.status == "queued" and re.fullmatch(r"doseapp-[0-9a-f]{32}", job.rq_id)
     rq_job = RQJob.fetch(job.rq_id, connection=queues.redis_connection())
     assert rq_job.origin == app.config["QUEUE_PREFIX"] + "default"
 

@@ -2,15 +2,18 @@
 
 Each C-STORE handler (one thread per association) writes and fsyncs its file, then hands it here
 and waits. One recorder thread takes whatever has arrived meanwhile, from every association, and
-for the whole group: fsyncs the spool folder once (the renames survive a power cut), commits the
-import job rows and transaction-log rows in one transaction, and puts the jobs on RQ in one Redis
-round trip. Only then do the handlers answer Success. With one association a group is one object
-and nothing is saved; with several, the folder fsync, the commit and the Redis round trip are
-shared, which is where a busy receiver's time went.
+for the whole group: fsyncs the spool folder once (the renames survive a power cut) and commits the
+import job rows and transaction-log rows in one transaction. Then the handlers answer Success, and
+while the answers travel the recorder puts the group's jobs on RQ in one Redis round trip. With one
+association a group is one object and nothing is shared; with several, the folder fsync, the commit
+and the Redis round trip are, which is where a busy receiver's time went.
 
-With Redis down, the group's job rows are replaced by pending rows (the supervisor's sweeper queues
-them later) and the objects are still acknowledged: they are on disk and recorded. With the
-database down, the handlers get the error and answer a failure; the files are removed.
+An object is acknowledged once it is on disk and its import job row is committed: that row is the
+durable record that the import is owed (the Redis queue keeps nothing on disk anyway). With Redis
+down, the group's job rows are replaced by pending rows, which the supervisor's sweeper queues once
+Redis is back. If the process dies between the commit and the push, housekeeping finds the job rows
+missing from RQ and marks them failed, and the spool-orphan sweep then queues their files (upkeep.py).
+With the database down, the handlers get the error and answer a failure; the files are removed.
 """
 from __future__ import annotations
 
@@ -42,8 +45,9 @@ class Received:
     parameters: dict
     title: str
     log_row: DicomTransaction  # its transaction-log row, not yet in any session
-    done: threading.Event = field(default_factory=threading.Event)
-    queued: bool = False
+    done: threading.Event = field(default_factory=threading.Event)  # recorded (or failed): answer now
+    pushed: threading.Event = field(default_factory=threading.Event)  # then queued on RQ, or made pending
+    queued: bool = False  # set before `pushed`: on RQ (False: a pending row instead)
     error: BaseException | None = None
 
 
@@ -66,9 +70,10 @@ class Recorder:
         self._lock = threading.Lock()
         self._running = False
 
-    def record(self, item: Received) -> bool:
-        """Block until `item` is recorded; True if its import job is queued, False if pending.
-        Raises what recording raised (the database could not be written)."""
+    def record(self, item: Received) -> None:
+        """Block until `item` is recorded (its import job row committed); `item.pushed` is set once
+        the job is on RQ or, with Redis down, pending. Raises what recording raised (the database
+        could not be written)."""
         with self._lock:
             self._inbox.put(item)
             if not self._running:
@@ -77,7 +82,6 @@ class Recorder:
         item.done.wait()
         if item.error is not None:
             raise item.error
-        return item.queued
 
     def _run(self) -> None:
         while True:
@@ -95,35 +99,48 @@ class Recorder:
                     group.append(self._inbox.get_nowait())
                 except queue.Empty:
                     break
-            try:
-                self._commit(group)
-            except BaseException as exc:  # handed to each waiting handler, which answers a failure
-                log.exception("Could not record %d received object(s)", len(group))
-                for item in group:
-                    item.error = exc
-            finally:
+            with self.app.app_context():
+                try:
+                    jobs = self._commit(group)
+                except BaseException as exc:  # handed to each waiting handler, which answers a failure
+                    log.exception("Could not record %d received object(s)", len(group))
+                    for item in group:
+                        item.error = exc
+                    jobs = None
                 for item in group:
                     item.done.set()
+                if jobs is not None:
+                    self._push(group, jobs)
+                for item in group:
+                    item.pushed.set()
 
-    def _commit(self, group: list[Received]) -> None:
+    def _commit(self, group: list[Received]) -> list[Job]:
         fsync_folder(self.spool)
-        with self.app.app_context():
+        try:
+            jobs = [queues.add_job("import_file", queue="import", title=item.title, retries=3,
+                                   parameters=item.parameters) for item in group]
+            db.session.add_all([item.log_row for item in group])
+            db.session.commit()
+        except BaseException:
+            db.session.rollback()
+            raise
+        return jobs
+
+    def _push(self, group: list[Received], jobs: list[Job]) -> None:
+        try:
+            queues.push(jobs)
+        except redis.RedisError as exc:
             try:
-                jobs = [queues.add_job("import_file", queue="import", title=item.title, retries=3,
-                                       parameters=item.parameters) for item in group]
-                rows = [item.log_row for item in group]
-                db.session.add_all(rows)
-                db.session.commit()
-            except BaseException:
+                self._pending(group, [j.rq_spec[1] for j in jobs], [item.log_row for item in group], exc)
+            except Exception:  # the job rows stay 'queued': housekeeping and the orphan sweep recover them
                 db.session.rollback()
-                raise
-            try:
-                queues.push(jobs)
-            except redis.RedisError as exc:
-                self._pending(group, [j.rq_spec[1] for j in jobs], rows, exc)
-                return
-            for item in group:
-                item.queued = True
+                log.exception("Could not record %d object(s) as pending", len(group))
+            return
+        except Exception:
+            log.exception("Could not queue %d received object(s); housekeeping will recover them", len(group))
+            return
+        for item in group:
+            item.queued = True
 
     def _pending(self, group: list[Received], job_ids: list[int], rows: list[DicomTransaction],
                  exc: Exception) -> None:

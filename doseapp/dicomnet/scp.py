@@ -2,16 +2,18 @@
 
 A C-STORE is acknowledged with Success only once the object is durable and its import is certain:
 the encoded dataset (as sent, never decoded) is written to a temporary spool file, fsynced and
-atomically renamed, then an import job is queued (or, with Redis down, a pending row is committed for
-the supervisor's sweeper). The folder fsync, the commit and the queueing are done for several objects
-at once when several associations are sending (recorder.py: group commit). No room (disk, or the node's storage limit) answers Out of Resources
-(0xA700) before anything is written. Every association and operation is a transaction-log row, and a
+atomically renamed, the folder fsynced, and its import job row committed; the job goes on RQ as the
+answer leaves (or, with Redis down, becomes a pending row for the supervisor's sweeper). The folder
+fsync, the commit and the queueing are done for several objects at once when several associations
+are sending (recorder.py: group commit). No room (disk, or the node's storage limit) answers Out of
+Resources (0xA700) before anything is written. Every association and operation is a transaction-log row, and a
 line in <instance>/logs/scp-<AET>.log. Handlers are bound to events; nothing is global.
 """
 from __future__ import annotations
 
 import errno
 import logging
+import logging.handlers
 import os
 import shutil
 import signal
@@ -23,11 +25,10 @@ from pathlib import Path
 
 from flask import Flask
 from pynetdicom import AE, evt
-from pynetdicom.dsutils import encode_file_meta
 from pynetdicom.sop_class import Verification
 from sqlalchemy import update
 
-from doseapp.dicomnet import storage
+from doseapp.dicomnet import filemeta, storage
 from doseapp.dicomnet.recorder import Received, Recorder
 from doseapp.dicomnet.nodes import (ALL_STORAGE_CLASSES, DEFAULT_TRANSFER_SYNTAXES, KEEPALIVE_AE,
                                     address_allowed)
@@ -155,7 +156,7 @@ class Receiver:
         started = time.perf_counter()
         req = event.request
         sop_class, sop_uid = str(req.AffectedSOPClassUID), str(req.AffectedSOPInstanceUID)
-        meta = b"\x00" * 128 + b"DICM" + encode_file_meta(event.file_meta)
+        meta = filemeta.header(sop_class, sop_uid, str(event.context.transfer_syntax))
         body = req.DataSet.getbuffer()
         size = len(meta) + len(body)
         common = {"sop_class_uid": sop_class[:128], "sop_instance_uid": sop_uid[:128], "size_bytes": size}
@@ -179,7 +180,7 @@ class Receiver:
         with self._used_lock:
             self.used_bytes += size
         try:
-            queued = self._queue(event, path, common, started)
+            self._record(event, path, common, started)
         except Exception as exc:  # the database is unreachable: nothing records the object
             log.exception("C-STORE %s: could not record the object", sop_uid)
             path.unlink(missing_ok=True)
@@ -189,8 +190,8 @@ class Receiver:
                 return fail(PROCESSING_FAILURE, f"could not record the object: {type(exc).__name__}: {exc}")
             except Exception:
                 return PROCESSING_FAILURE
-        log.info("C-STORE %s (%s, %d bytes) from %s: %s %s", sop_uid, sop_class, size,
-                 event.assoc.requestor.ae_title, "queued" if queued else "pending (queue unavailable)", path.name)
+        log.info("C-STORE %s (%s, %d bytes) from %s: recorded as %s", sop_uid, sop_class, size,
+                 event.assoc.requestor.ae_title, path.name)
         return SUCCESS
 
     def _write(self, sop_uid: str, meta: bytes, body) -> Path:
@@ -214,15 +215,14 @@ class Receiver:
         os.rename(tmp, final)  # the folder is fsynced by the recorder, once per group
         return final
 
-    def _queue(self, event, path: Path, common: dict, started: float) -> bool:
-        """Record the object (folder fsync, import job and log row, RQ push: the recorder does these
-        for every object arriving meanwhile at once). Returns whether the job was queued; False:
-        Redis was down and a pending row was committed for the sweeper instead."""
+    def _record(self, event, path: Path, common: dict, started: float) -> None:
+        """Record the object (folder fsync, import job and log row; the recorder does these for every
+        object arriving meanwhile at once, and queues the jobs on RQ after the answers)."""
         parameters = {"path": str(path), "source": self.source, "owned": True, "layout": self.layout}
         row = self._row(event, "C-STORE", "success", **common)
         item = Received(path=path, parameters=parameters, title=f"Import received {path.name}", log_row=row)
         row.duration_ms = (time.perf_counter() - started) * 1000
-        return self.recorder.record(item)
+        self.recorder.record(item)
 
     # --- heartbeat -------------------------------------------------------------------------------
 
@@ -268,24 +268,39 @@ def build_ae(node: DicomStoreScp) -> AE:
     return ae
 
 
+LOG_FLUSH_SECONDS = 1.0
+
+
 def _log_to_file(instance: Path, aetitle: str, level: str) -> None:
     """Our lines go to logs/scp-<AET>.log at INFO (the seed's troubleshooting log) and to stderr at
-    the configured level."""
+    the configured level. File lines are written in batches, every LOG_FLUSH_SECONDS and at once for
+    a warning or worse: a line written per object, on the disk that receives the objects, cost each
+    object about a millisecond (the object's fsync also had to flush the log's pages)."""
     folder = Path(instance) / "logs"
     folder.mkdir(parents=True, exist_ok=True)
     fmt = logging.Formatter("[%(asctime)s] %(levelname)s [%(name)s:%(lineno)d] %(message)s")
     to_file = logging.FileHandler(folder / f"scp-{storage.node_folder_name(aetitle)}.log")
     to_file.setFormatter(fmt)
     to_file.setLevel(logging.INFO)
+    batched = logging.handlers.MemoryHandler(capacity=512, flushLevel=logging.WARNING, target=to_file,
+                                             flushOnClose=True)
+    batched.setLevel(logging.INFO)
     to_err = logging.StreamHandler(sys.stderr)
     to_err.setFormatter(fmt)
     to_err.setLevel(level)
     for name in ("doseapp.dicomnet", "pynetdicom"):
         logger = logging.getLogger(name)
-        logger.handlers[:] = [to_file, to_err]
+        logger.handlers[:] = [batched, to_err]
         logger.propagate = False
     logging.getLogger("doseapp.dicomnet").setLevel(logging.INFO)
     logging.getLogger("pynetdicom").setLevel(logging.WARNING)
+
+    def flush_now_and_then():
+        while True:
+            time.sleep(LOG_FLUSH_SECONDS)
+            batched.flush()
+
+    threading.Thread(target=flush_now_and_then, daemon=True, name="log-flush").start()
 
 
 def serve(app: Flask, node_id: int) -> None:
@@ -310,4 +325,5 @@ def serve(app: Flask, node_id: int) -> None:
     stop.wait()
     server.shutdown()
     log.info("Store SCP %s stopped", receiver.aetitle)
+    logging.shutdown()  # writes the last batch of log lines
 

@@ -83,8 +83,9 @@ def test_cli_adds_node_supervisor_runs_it_echo_answers(app, scp_env, procs):
     rows = db.session.scalars(select(DicomTransaction).where(DicomTransaction.calling_aetitle == "TESTSCU")).all()
     assert [(r.operation, r.status) for r in rows] == [("ASSOCIATE", "accepted"), ("C-ECHO", "success")]
     log_file = Path(scp_env["DOSEAPP_INSTANCE"]) / "logs" / "scp-MAINSTORE.log"
-    text = log_file.read_text()
-    assert "Started AE... AET:MAINSTORE" in text and "C-ECHO from TESTSCU" in text
+    # Information lines reach the file in batches, every second (warnings at once).
+    wait_until(lambda: "C-ECHO from TESTSCU" in log_file.read_text(), 10, what="the C-ECHO line in the node's log")
+    assert "Started AE... AET:MAINSTORE" in log_file.read_text()
 
     # Stop (the web's button sets the desired state): the supervisor stops the node.
     node = db.session.get(DicomStoreScp, node.id)

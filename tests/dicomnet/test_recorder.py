@@ -34,13 +34,16 @@ def _items(tmp_path, node_id: int, n: int) -> list[Received]:
 
 
 def _record_all(rec: Recorder, items: list[Received]) -> list[bool]:
-    """Hand every item over from a thread of its own, all at once (as associations do)."""
+    """Hand every item over from a thread of its own, all at once (as associations do); for each,
+    whether its job went on RQ (False: a pending row), once the recorder has pushed it."""
     results: list = [None] * len(items)
     start = threading.Barrier(len(items))
 
     def send(i):
         start.wait()
-        results[i] = rec.record(items[i])
+        rec.record(items[i])  # returns once the job row is committed: the moment a handler answers
+        assert items[i].pushed.wait(30)
+        results[i] = items[i].queued
 
     threads = [threading.Thread(target=send, args=(i,)) for i in range(len(items))]
     for t in threads:
@@ -126,3 +129,70 @@ def test_database_failure_reaches_every_waiting_handler(app, tmp_path, monkeypat
     assert "1.2.3.1" not in kept
     assert db.session.scalar(select(func.count()).select_from(Job)) == len(kept)
     queues.get_queue("import").empty()
+
+
+def test_the_answer_waits_for_the_job_row_not_for_redis(app, tmp_path, monkeypatch):
+    """record() returns (the handler answers Success) once the job row is committed; the RQ push
+    follows while the answer travels."""
+    node_id = _node(app)
+    release = threading.Event()
+    real_push = queues.push
+
+    def slow_push(jobs):
+        assert release.wait(30)
+        real_push(jobs)
+
+    monkeypatch.setattr(queues, "push", slow_push)
+    queue = queues.get_queue("import")
+    queue.empty()
+    rec = Recorder(app, node_id, tmp_path)
+    [item] = _items(tmp_path, node_id, 1)
+    rec.record(item)  # returns although the push is held
+    assert not item.pushed.is_set()
+    db.session.rollback()
+    [job] = db.session.scalars(select(Job).where(Job.kind == "import_file")).all()
+    assert (job.status, job.parameters["path"]) == ("queued", str(item.path))
+    assert queue.get_job_ids() == []
+    release.set()
+    assert item.pushed.wait(30) and item.queued
+    assert queue.get_job_ids() == [job.rq_id]
+    queue.empty()
+
+
+def test_an_object_recorded_but_never_pushed_is_imported_later(app, tmp_path):
+    """The receiver died between the commit and the RQ push: housekeeping marks the job lost, and the
+    spool sweep queues the file again, so the acknowledged object is still imported."""
+    import datetime as dt
+    import shutil
+
+    from doseapp.dicomnet import storage, upkeep
+    from doseapp.housekeeping import reconcile_jobs
+    from doseapp.jobs import execute
+    from doseapp.models import ProcessedObject
+    from doseapp.models.base import utcnow
+    from tests.conftest import TESTDATA
+
+    node_id = _node(app)
+    spool = storage.spool_dir(app.config["INSTANCE"], "RECSCP")
+    spool.mkdir(parents=True, exist_ok=True)
+    path = spool / "1.2.3.dcm"
+    shutil.copy(TESTDATA / "CT-RDSR-GEPixelMed.dcm", path)
+    title = f"Import received {path.name}"
+    job = queues.add_job("import_file", queue="import", title=title, retries=3,
+                         parameters={"path": str(path), "source": "scp:RECSCP", "owned": True})
+    job.created_at = utcnow() - dt.timedelta(minutes=5)
+    db.session.commit()  # ... and the process dies here, before queues.push
+    queue = queues.get_queue("import")
+    queue.empty()
+
+    assert reconcile_jobs() == 1
+    assert db.session.get(Job, job.id).status == "failed"
+    assert upkeep.recover_orphans(now=time.time() + upkeep.ORPHAN_AGE_SECONDS + 1) == 1
+    [again] = db.session.scalars(select(Job).where(Job.title == title, Job.status == "queued")).all()
+    assert queue.get_job_ids() == [again.rq_id]
+    assert db.session.scalar(select(func.count()).select_from(DicomPendingObject)) == 0
+    queue.empty()
+    execute(again.id, again.rq_id)  # what the worker runs for that RQ job
+    db.session.rollback()
+    assert db.session.get(Job, again.id).status == "finished"
+    assert db.session.scalar(select(func.count()).select_from(ProcessedObject)) == 1

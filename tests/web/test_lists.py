@@ -363,3 +363,21 @@ def test_both_page_plans_give_the_same_rows(loaded, modality, args):
                 walk = db.session.scalars(q.select([Study.id], dialect, few=False)).all()
                 assert few == walk, (order, args)
                 assert len(few) == db.session.scalar(q.count())
+
+
+def test_missing_procedure_and_accession_show_a_dash_not_none(loaded):
+    """A study without procedure, requested procedure or accession number shows '—' on those lines
+    of its stacked cell, never Python's word None."""
+    with loaded.app_context():
+        blank = db.session.scalars(select(Study).where(Study.modality == "CT", Study.accession_number.is_(None),
+                                                       Study.procedure_code_meaning.is_(None),
+                                                       Study.requested_procedure_code_meaning.is_(None))).first()
+        assert blank is not None
+        blank_id = blank.id
+    client = client_for(loaded, "viewer")
+    html = client.get("/ct/", query_string={"per_page": 200}).get_data(as_text=True)
+    row = re.search(rf'<tr data-study-id="{blank_id}">(.*?)</tr>', html, re.S).group(1)
+    cell = re.search(r'<td class="stacked"><a class="study-link".*?</td>', row, re.S).group(0)
+    lines = [re.sub(r"<[^>]+>", "", part).strip() for part in cell.split("<br>")]
+    assert lines[1:4] == ["—", "—", "—"]
+    assert "None" not in cell
