@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from rq.exceptions import NoSuchJobError
 from rq.job import Job as RQJob
 from sqlalchemy import delete, select
 
@@ -15,28 +14,36 @@ from doseapp.queues import redis_connection
 GRACE = dt.timedelta(minutes=2)
 
 
+RECONCILE_BATCH = 500
+
+
 def reconcile_jobs() -> int:
-    """Mark rows 'failed' whose RQ job failed, was stopped or vanished. Returns how many changed."""
+    """Mark rows 'failed' whose RQ job failed, was stopped or vanished. Returns how many changed.
+
+    A busy receiver leaves one queued import row per object, so a backlog can be tens of thousands
+    of rows: their RQ jobs are read RECONCILE_BATCH at a time in one Redis round trip each."""
     conn = redis_connection()
     changed = 0
     cutoff = utcnow() - GRACE
-    rows = db.session.scalars(select(Job).where(Job.status.in_(("queued", "started")), Job.created_at < cutoff))
-    for row in rows:
-        try:
-            status = RQJob.fetch(row.rq_id, connection=conn).get_status(refresh=True)
-        except NoSuchJobError:
-            status = None
-        status = getattr(status, "value", status)
-        if status in ("queued", "started", "deferred", "scheduled"):
-            continue
-        if status == "finished":
-            continue  # the job itself records its outcome; nothing to repair
-        row.status = "cancelled" if row.cancel_requested else "failed"
-        row.message = ("The worker running this job stopped before it finished." if status
-                       else "The job was lost from the queue (Redis restarted?).")
-        row.ended_at = utcnow()
-        changed += 1
-    db.session.commit()
+    waiting = db.session.execute(select(Job.id, Job.rq_id).where(Job.status.in_(("queued", "started")),
+                                                                Job.created_at < cutoff).order_by(Job.id)).all()
+    for start in range(0, len(waiting), RECONCILE_BATCH):
+        chunk = waiting[start:start + RECONCILE_BATCH]
+        found = RQJob.fetch_many([rq_id or "" for _, rq_id in chunk], connection=conn)
+        for (job_id, _), rq_job in zip(chunk, found):
+            status = rq_job.get_status(refresh=False) if rq_job is not None else None
+            status = getattr(status, "value", status)
+            if status in ("queued", "started", "deferred", "scheduled", "finished"):
+                continue  # alive, or finished: the job itself records its outcome
+            row = db.session.get(Job, job_id)
+            if row is None or row.status not in ("queued", "started"):
+                continue  # it moved on meanwhile
+            row.status = "cancelled" if row.cancel_requested else "failed"
+            row.message = ("The worker running this job stopped before it finished." if status
+                           else "The job was lost from the queue (Redis restarted?).")
+            row.ended_at = utcnow()
+            changed += 1
+        db.session.commit()
     return changed
 
 

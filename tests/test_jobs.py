@@ -94,6 +94,29 @@ def test_housekeeping_marks_jobs_lost_from_the_queue(app):
     assert _fresh(recent).status == "queued"
 
 
+
+def test_housekeeping_reads_a_backlog_in_batches(app, monkeypatch):
+    """Rows are checked against RQ a batch at a time (here 2): a job really on its queue stays
+    queued, lost ones fail, a lost one whose cancel was asked is cancelled, a young one is left."""
+    from doseapp import housekeeping
+
+    monkeypatch.setattr(housekeeping, "RECONCILE_BATCH", 2)
+    old = utcnow() - dt.timedelta(minutes=10)
+    alive = queues.enqueue("system_check", title="still on its queue")
+    alive.created_at = old
+    lost = [Job(kind="system_check", queue="default", status="queued", rq_id=f"gone-{i}", created_at=old)
+            for i in range(3)]
+    lost[1].cancel_requested = True
+    young = Job(kind="system_check", queue="default", status="queued", rq_id="gone-young", created_at=utcnow())
+    db.session.add_all([*lost, young])
+    db.session.commit()
+
+    assert housekeeping.reconcile_jobs() == 3
+    assert [_fresh(j).status for j in lost] == ["failed", "cancelled", "failed"]
+    assert "lost from the queue" in _fresh(lost[0]).message
+    assert (_fresh(alive).status, _fresh(young).status) == ("queued", "queued")
+    queues.get_queue("default").empty()
+
 def test_housekeeping_forgets_old_finished_jobs_but_keeps_failed_ones(app):
     from doseapp.housekeeping import prune_jobs
 
