@@ -115,6 +115,7 @@ class Layout:
         self.study_cols = list(dict.fromkeys(["id", "equipment_id"] + [n for n in study_reads if not n.startswith(EQ)]))
         self.study = tuple(self.study_cols + [EQ + a for a in self.eq])
         self.table = CtEvent.__table__ if modality == "CT" else XrayEvent.__table__
+        self.wants_events = event_reads is None or bool(event_reads)  # no reads: no events query
         if event_reads is None:  # every event column (fluoroscopy grouping reads many)
             event_reads = [c.name for c in self.table.c]
         self.sources = [n[3:] for n in event_reads if n.startswith(SOURCES[0])]
@@ -211,7 +212,7 @@ def _batches(engine, stmt, layout: Layout, batch: int, sqlite: bool):
             else:
                 studies = [tuple(s) for s in rows]
             ids = [s[0] for s in studies]
-            events = _converted(_fetch(events_conn, events_sql, ids), e_convert)
+            events = _converted(_fetch(events_conn, events_sql, ids), e_convert) if layout.wants_events else []
             if layout.sources:
                 sources = _fetch(events_conn, sources_sql, [e[0] for e in events]) if events else []
                 # Each event's first source (rows are in id order: reversed, the first wins) and second.

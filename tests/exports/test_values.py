@@ -170,6 +170,16 @@ def test_fluoroscopy_csv_is_study_level_and_xlsx_groups(app, tmp_path):
     assert zee["Dose RP total (Gy)"] == "0.00252" and zee["No. events"] == "8"
     assert "Physician" in rows[0]
 
+    # The study-level layout reads no event at all (no events query per batch); one that reads an
+    # event column gets each study's events.
+    from doseapp.exports.read import Layout, stream
+
+    q = filters.study_query("RF", {})
+    bare = [events for part in stream(q, Layout("RF", ["accession_number"], [])) for _, events in part]
+    assert bare == [[], []]
+    full = [len(events) for part in stream(q, Layout("RF", ["accession_number"], ["dose_rp_gy"])) for _, events in part]
+    assert sorted(full) == sorted(int(r["No. events"]) for r in as_dicts(rows))
+
     run_export("RF", "xlsx", {}, out=tmp_path / "rf.xlsx")
     book = openpyxl.load_workbook(tmp_path / "rf.xlsx")
     all_rows = list(book["All data"].iter_rows(values_only=True))
