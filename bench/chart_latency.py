@@ -8,10 +8,10 @@ figure, template) for the unfiltered list of each modality, on DOSEAPP_DATABASE_
 Each chart is drawn once to warm caches, then --repeat times; the median wall time and the process
 CPU time (user + system, this process only: the database server's CPU on PostgreSQL is not in it)
 are printed, for the options given by --variants (comma-separated):
-  default  mean, histograms on (20 bins), one series
-  median   median (percentile_cont / window functions), histograms on
+  default  a new user's options: mean, histograms off, one series
+  median   median (percentile_cont on PostgreSQL, a registered aggregate on SQLite), histograms off
   boxplot  quartiles, histograms off
-  series   a series per system, mean, histograms on
+  series   a series per system, mean, histograms off
 Targets (issue 9): every chart under 1 s on PostgreSQL, under 2 s on SQLite.
 """
 from __future__ import annotations

@@ -59,12 +59,23 @@ def prepare_instance(instance: Path) -> None:
 
 
 def _secret_key(instance: Path) -> str:
+    """The instance's session-signing key, made on first use. Processes starting together (`doseapp
+    run` starts several) must all end up with the same key: each writes a whole key to a file of its
+    own and links it into place; the first link wins and the others read the winner's key (a key
+    file is never seen half-written)."""
     key_file = instance / "secret_key"
     if not key_file.exists():
         instance.mkdir(parents=True, exist_ok=True)
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(32))
+        mine = instance / f".secret_key-{os.getpid()}-{secrets.token_hex(4)}"
+        fd = os.open(mine, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+            os.link(mine, key_file)
+        except FileExistsError:
+            pass  # another process made it first
+        finally:
+            mine.unlink(missing_ok=True)
     return key_file.read_text().strip()
 
 

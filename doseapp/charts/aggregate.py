@@ -5,13 +5,18 @@ their study) with the list's WHERE clauses from doseapp/filters.py, so a chart a
 studies the list shows. Only non-zero, non-null values enter averages, frequencies, histograms and
 scatter plots (seed §6.1); workload counts every study with a date.
 
-Medians and quartiles: PostgreSQL's percentile_cont; on SQLite the same interpolation written out
-with window functions (row number and count per group), so both databases give the same answers.
+Medians and quartiles: PostgreSQL's percentile_cont; on SQLite an aggregate function registered on
+the connection (`percentile_cont()` below) that does PostgreSQL's arithmetic step by step, so both
+databases give the same answers to the last bit.
 """
 from __future__ import annotations
 
-from sqlalchemy import Float, Integer, case, cast, func, literal, select
+import math
+
+from sqlalchemy import Column, Float, Integer, case, cast, func, literal, select, text
+from sqlalchemy.sql import visitors
 from sqlalchemy.sql.expression import Select
+from sqlalchemy.sql.util import ClauseAdapter
 
 from doseapp.charts.catalog import Chart
 from doseapp.models import db
@@ -28,6 +33,7 @@ BLANK = "Blank"
 # Above this many events a scatter plot is drawn from a grid of counts instead of one dot each.
 SCATTER_MAX = 20000
 SCATTER_GRID = 100
+SCATTER_GRID_MIN = 20  # the coarsest grid a series per system gets
 
 
 def dialect() -> str:
@@ -72,14 +78,16 @@ def rows(chart: Chart, where: list, *, category: bool = False, case_insensitive:
         cols.append(period_expr(Study.study_datetime, period).label("period"))
     if x:
         cols.append(getattr(table, chart.x).label("x"))
-    stmt = select(*cols)
-    if table is Study:
-        stmt = stmt.select_from(Study)
+    study_where = list(where) + ([Study.study_datetime.isnot(None)] if period else [])
+    if table is not Study and dialect() == "sqlite":
+        stmt, study = _events_in_study_order(table, cols, study_where, system)
     else:
-        stmt = stmt.select_from(table).join(Study, table.study_id == Study.id)
+        stmt = select(*cols)
+        stmt = stmt.select_from(Study) if table is Study else \
+            stmt.select_from(table).join(Study, table.study_id == Study.id)
+        stmt, study = stmt.where(*study_where), Study.__table__.c
     if system:
-        stmt = stmt.outerjoin(Equipment, Study.equipment_id == Equipment.id)
-    stmt = stmt.where(*where)
+        stmt = stmt.outerjoin(Equipment, study.equipment_id == Equipment.id)
     if positive and chart.value is not None:
         value = getattr(table, chart.value)
         # Nearly every row has a dose, so an index on it only adds a lookup per row; SQLite takes
@@ -87,14 +95,91 @@ def rows(chart: Chart, where: list, *, category: bool = False, case_insensitive:
         stmt = stmt.where((value + 0 if dialect() == "sqlite" else value) > 0)
     if x:
         stmt = stmt.where(getattr(table, chart.x).isnot(None))
-    if period:
-        stmt = stmt.where(Study.study_datetime.isnot(None))
     return stmt
+
+
+def _events_in_study_order(table, cols: list, study_where: list, system: bool):
+    """SQLite: the events of the filtered studies, read study by study in id order. The filtered
+    studies' ids (and the study columns the chart needs) come from a sub-query ordered by id, which
+    SQLite materialises; each study's events are then next to the previous study's in the event
+    table. Left to itself, SQLite walks the studies by whichever index covers the columns, e.g.
+    (modality, equipment_id, study_datetime) for a series per system or a chart over time, and then
+    reads the events in that order, all over the table: twice the time for the same rows (DX DAP
+    over time 1.0 s against 0.5 s, docs/performance.md). Returns (select, the study columns)."""
+    wanted = {Study.id.key: Study.__table__.c.id}
+    for col in cols:
+        for el in visitors.iterate(col):
+            if isinstance(el, Column) and el.table is Study.__table__:
+                wanted.setdefault(el.key, Study.__table__.c[el.key])
+    if system:
+        wanted.setdefault("equipment_id", Study.__table__.c.equipment_id)
+    s = select(*wanted.values()).where(*study_where).order_by(Study.id).subquery("s")
+    adapt = ClauseAdapter(s).traverse
+    stmt = select(*(adapt(c) for c in cols)).select_from(s).join(table, table.study_id == s.c.id)
+    return stmt, s.c
 
 
 def _floor_int(expr):
     # x >= 0 here: SQLite's CAST truncates, which is floor; PostgreSQL's CAST would round.
     return cast(func.floor(expr), Integer) if dialect() == "postgresql" else cast(expr, Integer)
+
+
+def percentile_cont(values: list[float], q: float) -> float | None:
+    """PostgreSQL's percentile_cont(q) WITHIN GROUP (ORDER BY value), with its arithmetic (PostgreSQL
+    15 percentile_cont_final_common and float8_lerp): rows floor and ceil of q * (n - 1) of the
+    sorted values, lo + (hi - lo) * fraction between them. Sorts `values` in place."""
+    if not values:
+        return None
+    values.sort()
+    pos = q * (len(values) - 1)
+    first, second = math.floor(pos), math.ceil(pos)
+    lo = values[first]
+    if first == second:
+        return lo
+    return lo + (values[second] - lo) * (pos - first)
+
+
+class _Values:
+    """A SQLite aggregate's collection of the group's non-null values."""
+    def __init__(self):
+        self.values = []
+
+    def step(self, value):
+        if value is not None:
+            self.values.append(value)
+
+
+class _Median(_Values):
+    """SQLite `doseapp_median(x)`: percentile_cont(0.5). A Python aggregate costs ~0.3 us a row (the
+    values of 1M events in 0.3 s); the window functions it replaced sorted and numbered every row,
+    4-5 s."""
+    def finalize(self):
+        return percentile_cont(self.values, 0.5)
+
+
+class _Quartiles(_Values):
+    """SQLite `doseapp_quartiles(x)` for box plots: q1, median and q3 from one collection and one
+    sort (three aggregates collected and sorted the values three times: CT box plots 1.6 s), as text
+    (an aggregate returns one value): the three floats' repr, which reads back exactly."""
+    def finalize(self):
+        if not self.values:
+            return None
+        return " ".join(repr(float(percentile_cont(self.values, q))) for q in (0.25, 0.5, 0.75))
+
+
+def _register_sqlite_percentiles() -> None:
+    # On the connection this session uses (pooled connections come and go, so every time: cheap).
+    raw = db.session.connection().connection.driver_connection
+    raw.create_aggregate("doseapp_median", 1, _Median)
+    raw.create_aggregate("doseapp_quartiles", 1, _Quartiles)
+
+
+def tune_postgresql() -> None:
+    """No JIT for this transaction's chart queries on PostgreSQL: it compiled each chart query (30-130
+    ms) for queries that run a few hundred ms. work_mem is left alone: more of it (16-64 MB) made the
+    planner pick a serial sort over the parallel plan, slower on the bench (docs/performance.md)."""
+    if dialect() == "postgresql":
+        db.session.execute(text("SET LOCAL jit = off"))
 
 
 def averages(src: Select, keys: list[str], median: bool = False, quartiles: bool = False) -> list[dict]:
@@ -104,29 +189,21 @@ def averages(src: Select, keys: list[str], median: bool = False, quartiles: bool
     stats = [func.count().label("n"), func.avg(v.c.val).label("mean"), func.min(v.c.val).label("min"),
              func.max(v.c.val).label("max")]
     wanted = ([("median", 0.5)] if median or quartiles else []) + ([("q1", 0.25), ("q3", 0.75)] if quartiles else [])
-    if not wanted:
-        stmt = select(*group, *stats).group_by(*group)
-    elif dialect() == "postgresql":
-        stmt = select(*group, *stats, *(func.percentile_cont(q).within_group(v.c.val).label(name)
-                                        for name, q in wanted)).group_by(*group)
-    else:
-        # percentile_cont written out: position p = 1 + (n - 1) q in the sorted group; the value
-        # there interpolated between rows floor(p) and floor(p) + 1, as PostgreSQL does it.
-        r = select(*group, v.c.val,
-                   func.row_number().over(partition_by=group or None, order_by=v.c.val).label("rn"),
-                   func.count().over(partition_by=group or None).label("cnt")).subquery("r")
-        rgroup = [r.c[k] for k in keys]
-        rstats = [func.count().label("n"), func.avg(r.c.val).label("mean"), func.min(r.c.val).label("min"),
-                  func.max(r.c.val).label("max")]
-        cols = []
-        for name, q in wanted:
-            pos = 1 + (r.c.cnt - 1) * q
-            lo = cast(pos, Integer)
-            low = func.max(case((r.c.rn == lo, r.c.val)))
-            high = func.coalesce(func.max(case((r.c.rn == lo + 1, r.c.val))), low)
-            cols.append((low + (high - low) * func.max(pos - lo)).label(name))
-        stmt = select(*rgroup, *rstats, *cols).group_by(*rgroup)
-    return [dict(r._mapping) for r in db.session.execute(stmt)]
+    if dialect() == "postgresql":
+        stats += [func.percentile_cont(q).within_group(v.c.val).label(name) for name, q in wanted]
+    elif quartiles:
+        _register_sqlite_percentiles()
+        stats.append(func.doseapp_quartiles(v.c.val).label("quartiles"))
+    elif wanted:
+        _register_sqlite_percentiles()
+        stats.append(func.doseapp_median(v.c.val).label("median"))
+    stmt = select(*group, *stats).group_by(*group)
+    out = [dict(r._mapping) for r in db.session.execute(stmt)]
+    if quartiles and dialect() != "postgresql":
+        for row in out:
+            packed = row.pop("quartiles")
+            row["q1"], row["median"], row["q3"] = map(float, packed.split()) if packed else (None, None, None)
+    return out
 
 
 def histograms(src: Select, keys: list[str], bins: int, groups: list[dict]) -> list[dict]:
@@ -169,18 +246,25 @@ def workload(where: list) -> list[dict]:
     return [dict(r._mapping) for r in db.session.execute(stmt)]
 
 
-def scatter(src: Select, system: bool) -> tuple[list[dict], bool]:
-    """(points, gridded): distinct (x, val[, sys]) with how many events share them; past SCATTER_MAX
-    events, counts on a SCATTER_GRID x SCATTER_GRID grid (cell centres) so the page stays small."""
+def scatter(src: Select, system: bool) -> tuple[list[dict], int]:
+    """(points, grid): distinct (x, val[, sys]) with how many events share them, grid 0; past
+    SCATTER_MAX events, counts on a grid x grid grid (cell centres) so the page stays small. With a
+    series per system each system has its own grid, so the grid is SCATTER_GRID / sqrt(systems)
+    (at least SCATTER_GRID_MIN): ten systems on 100 x 100 grids made 68,000 points and a 13 MB page."""
     v = src.subquery("v")
     # How many rows and their bounds first (one cheap pass): exact points for a few, a grid for many.
-    count, lo_x, hi_x, lo_y, hi_y = db.session.execute(
-        select(func.count(), func.min(v.c.x), func.max(v.c.x), func.min(v.c.val), func.max(v.c.val))).one()
+    first = [func.count(), func.min(v.c.x), func.max(v.c.x), func.min(v.c.val), func.max(v.c.val)]
+    if system:
+        first.append(func.count(v.c.sys.distinct()) + func.max(case((v.c.sys.is_(None), 1), else_=0)))
+    count, lo_x, hi_x, lo_y, hi_y, *systems = db.session.execute(select(*first)).one()
     if count <= SCATTER_MAX:
         keys = [v.c.x, v.c.val] + ([v.c.sys] if system else [])
-        return [dict(r._mapping) for r in db.session.execute(select(*keys, func.count().label("n")).group_by(*keys))], False
-    step_x = (hi_x - lo_x) / SCATTER_GRID or 1.0
-    step_y = (hi_y - lo_y) / SCATTER_GRID or 1.0
+        return [dict(r._mapping) for r in db.session.execute(select(*keys, func.count().label("n")).group_by(*keys))], 0
+    grid = SCATTER_GRID
+    if system and systems[0] > 1:
+        grid = max(SCATTER_GRID_MIN, round(SCATTER_GRID / math.sqrt(systems[0])))
+    step_x = (hi_x - lo_x) / grid or 1.0
+    step_y = (hi_y - lo_y) / grid or 1.0
     gx = _floor_int((v.c.x - lo_x) / step_x).label("gx")
     gy = _floor_int((v.c.val - lo_y) / step_y).label("gy")
     group = [gx, gy] + ([v.c.sys] if system else [])
@@ -188,4 +272,4 @@ def scatter(src: Select, system: bool) -> tuple[list[dict], bool]:
     for r in db.session.execute(select(*group, func.count().label("n")).group_by(*group)):
         d = dict(r._mapping)
         out.append({"x": lo_x + (d.pop("gx") + 0.5) * step_x, "val": lo_y + (d.pop("gy") + 0.5) * step_y, **d})
-    return out, True
+    return out, grid

@@ -22,6 +22,7 @@ class ChartData:
     rows: list[dict] = field(default_factory=list)
     histograms: dict = field(default_factory=dict)   # (category, system) -> {"edges": [...], "counts": [...]}
     gridded: bool = False                   # scatter drawn from a grid of counts
+    grid: int = 0                           # ... of grid x grid cells (per system)
     series: list[str] = field(default_factory=list)  # system names (series per system)
 
     @property
@@ -31,6 +32,7 @@ class ChartData:
 
 def compute(chart: Chart, where: list, opts: ChartOptions) -> ChartData:
     """The data of `chart` for the studies selected by `where` (StudyQuery.where)."""
+    aggregate.tune_postgresql()
     return {"bar": _bar, "pie": _pie, "line": _line, "workload": _workload, "scatter": _scatter}[chart.kind](
         chart, where, opts)
 
@@ -137,13 +139,13 @@ def _workload(chart: Chart, where: list, opts: ChartOptions) -> ChartData:
 def _scatter(chart: Chart, where: list, opts: ChartOptions) -> ChartData:
     series = opts.series_per_system
     src = aggregate.rows(chart, where, system=series, x=True)
-    points, gridded = aggregate.scatter(src, series)
+    points, grid = aggregate.scatter(src, series)
     for p in points:
         p["val"] = p["val"] * chart.scale
     points.sort(key=lambda p: (p.get("sys") or "", p["x"], p["val"]))
     columns = [("x", chart.x_label), ("val", _value_heading(chart, "").strip())] + \
         ([("sys", "System")] if series else []) + [("n", "Events")]
-    return ChartData(chart, opts, columns, points, gridded=gridded,
+    return ChartData(chart, opts, columns, points, gridded=grid > 0, grid=grid,
                      series=sorted({p["sys"] for p in points}) if series else [])
 
 

@@ -6,8 +6,8 @@ atomically renamed, the folder fsynced, and its import job row committed; the jo
 answer leaves (or, with Redis down, becomes a pending row for the supervisor's sweeper). The folder
 fsync, the commit and the queueing are done for several objects at once when several associations
 are sending (recorder.py: group commit). No room (disk, or the node's storage limit) answers Out of
-Resources (0xA700) before anything is written. Every association and operation is a transaction-log row, and a
-line in <instance>/logs/scp-<AET>.log. Handlers are bound to events; nothing is global.
+Resources (0xA700) before anything is written. Every association and operation is a transaction-log
+row, and a line in <instance>/logs/scp-<AET>.log. Handlers are bound to events; nothing is global.
 """
 from __future__ import annotations
 
@@ -274,8 +274,8 @@ LOG_FLUSH_SECONDS = 1.0
 def _log_to_file(instance: Path, aetitle: str, level: str) -> None:
     """Our lines go to logs/scp-<AET>.log at INFO (the seed's troubleshooting log) and to stderr at
     the configured level. File lines are written in batches, every LOG_FLUSH_SECONDS and at once for
-    a warning or worse: a line written per object, on the disk that receives the objects, cost each
-    object about a millisecond (the object's fsync also had to flush the log's pages)."""
+    a warning or worse: with a line written per object on the disk that receives the objects, each
+    object's fsync also flushed the log's pages (up to a millisecond an object when measured)."""
     folder = Path(instance) / "logs"
     folder.mkdir(parents=True, exist_ok=True)
     fmt = logging.Formatter("[%(asctime)s] %(levelname)s [%(name)s:%(lineno)d] %(message)s")

@@ -190,6 +190,18 @@ def test_charts_follow_the_list_filters(loaded):
     assert {r["cat"]: r["mean"] for r in data.rows} == {k[0]: approx(sum(v) / len(v)) for k, v in want.items()}
 
 
+def test_event_charts_follow_the_list_filters(loaded):
+    """A chart over events (on SQLite read study by study from an id-ordered sub-query of the
+    filtered studies) with a list filter, a series per system and medians."""
+    chart = catalog.chart("CT", "acquisition_dlp")
+    data = chart_data(loaded, "CT", chart, args={"display_name": "ctawp"}, series_per_system=True, average="median")
+    keep = [s for s in expected.studies(loaded, "CT") if "ctawp" in s.equipment.display_name.lower()]
+    want = expected.values(chart, keep, system=True)
+    assert want and len(want) < len(expected.values(chart, expected.studies(loaded, "CT"), system=True))
+    assert {(r["cat"], r["sys"]): (r["n"], r["median"]) for r in data.rows} == {
+        k: (len(v), approx(expected.percentile(v, 0.5))) for k, v in want.items()}
+
+
 @pytest.mark.parametrize("sort,direction", [("value", "asc"), ("value", "desc"), ("frequency", "asc"),
                                             ("name", "asc"), ("name", "desc")])
 def test_sorting(loaded, sort, direction):
@@ -198,6 +210,35 @@ def test_sorting(loaded, sort, direction):
     key = {"value": lambda r: r["mean"], "frequency": lambda r: r["n"], "name": lambda r: r["cat"].lower()}[sort]
     got = [key(r) for r in data.rows]
     assert got == sorted(got, reverse=direction == "desc")
+
+
+def test_scatter_grid_per_system_is_coarser(loaded, monkeypatch):
+    """With a series per system each system gets its own grid, SCATTER_GRID / sqrt(systems) cells
+    a side, so the number of points does not grow with the number of systems; every event is still
+    counted once, in its own system's series."""
+    import math
+    from collections import Counter
+
+    from doseapp.charts import aggregate
+
+    chart = catalog.chart("MG", "agd_thickness")
+    study_list = expected.studies(loaded, "MG")
+    per_system = Counter()
+    for s, e in expected.items(chart, study_list):
+        if getattr(e, chart.value) is not None and getattr(e, chart.value) > 0 and e.compression_thickness_mm is not None:
+            per_system[s.equipment.display_name] += 1
+    assert len(per_system) >= 2
+    monkeypatch.setattr(aggregate, "SCATTER_MAX", 3)
+    monkeypatch.setattr(aggregate, "SCATTER_GRID", 12)
+    monkeypatch.setattr(aggregate, "SCATTER_GRID_MIN", 2)
+    data = chart_data(loaded, "MG", chart, series_per_system=True)
+    assert data.grid == round(12 / math.sqrt(len(per_system))) and data.gridded
+    got = Counter()
+    for r in data.rows:
+        got[r["sys"]] += r["n"]
+    assert got == per_system
+    one = chart_data(loaded, "MG", chart)
+    assert one.grid == 12
 
 
 def test_scatter_with_many_points_is_drawn_from_a_grid(loaded, monkeypatch):
