@@ -20,31 +20,52 @@ from tests.web import studydata
 WAIT = 15  # seconds: generous on a loaded 2-core machine; every wait polls and returns at once when met
 
 
+@contextlib.contextmanager
+def running(args: list[str], env: dict, log_path):
+    """`python -m doseapp.cli ARGS` as a process of its own, output to log_path; stopped after
+    (SIGTERM, then SIGKILL if it has not ended within 30 s)."""
+    log = open(log_path, "w")
+    proc = subprocess.Popen([sys.executable, "-m", "doseapp.cli", *args], env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@contextlib.contextmanager
+def web_server(app_env, folder):
+    """A real `doseapp web` on a free port of 127.0.0.1 (its output in folder/web.log); yields its
+    base address, stops it after."""
+    require_tool("chromium")
+    require_tool("chromedriver")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with running(["web", "--host", "127.0.0.1", "--port", str(port)], app_env, folder / "web.log") as proc:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(base + "/login", timeout=2)
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"doseapp web did not start; see {folder / 'web.log'}")
+                time.sleep(0.2)
+        yield base
+
+
 @pytest.fixture(scope="module")
 def server(_session_app, app_env, tmp_path_factory):
     """The test files imported, then a real web server on the test database."""
-    require_tool("chromium")
-    require_tool("chromedriver")
     studydata.load_testdata(_session_app)
-    port = free_port()
-    log = open(tmp_path_factory.mktemp("web") / "web.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "doseapp.cli", "web", "--host", "127.0.0.1", "--port", str(port)],
-                            env=app_env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(base + "/login", timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"doseapp web did not start; see {log.name}")
-            time.sleep(0.2)
-    yield base
-    proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
+    with web_server(app_env, tmp_path_factory.mktemp("web")) as base:
+        yield base
     _empty_all_tables(_session_app)
 
 
@@ -82,12 +103,12 @@ def wait_for(driver, condition, what: str):
     return WebDriverWait(driver, WAIT, poll_frequency=0.1).until(lambda d: condition(d), message=what)
 
 
-def login(driver, base, who):
+def login(driver, base, who, password=studydata.PASSWORD):
     from selenium.webdriver.common.by import By
 
     driver.get(base + "/login")
     driver.find_element(By.NAME, "username").send_keys(who)
-    driver.find_element(By.NAME, "password").send_keys(studydata.PASSWORD)
+    driver.find_element(By.NAME, "password").send_keys(password)
     driver.find_element(By.CSS_SELECTOR, "form button[type=submit], form input[type=submit]").click()
     wait_for(driver, lambda d: d.current_url.rstrip("/") == base, "the home page after logging in")
 
