@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import re
+from pathlib import Path
 
 from doseapp import config
 
 
 def _key(folder: str, start, out) -> None:
     start.wait()
-    out.put(config._secret_key(__import__("pathlib").Path(folder)))
+    out.put(config._secret_key(Path(folder)))
 
 
 def test_processes_starting_together_share_one_secret_key(tmp_path):

@@ -21,9 +21,12 @@ class ChartData:
     columns: list[tuple[str, str]]          # (key in each row, heading) for the table and the CSV
     rows: list[dict] = field(default_factory=list)
     histograms: dict = field(default_factory=dict)   # (category, system) -> {"edges": [...], "counts": [...]}
-    gridded: bool = False                   # scatter drawn from a grid of counts
-    grid: int = 0                           # ... of grid x grid cells (per system)
+    grid: int = 0                           # scatter drawn from counts on grid x grid cells (per system); 0: points
     series: list[str] = field(default_factory=list)  # system names (series per system)
+
+    @property
+    def gridded(self) -> bool:
+        return self.grid > 0
 
     @property
     def total(self) -> int:
@@ -145,7 +148,7 @@ def _scatter(chart: Chart, where: list, opts: ChartOptions) -> ChartData:
     points.sort(key=lambda p: (p.get("sys") or "", p["x"], p["val"]))
     columns = [("x", chart.x_label), ("val", _value_heading(chart, "").strip())] + \
         ([("sys", "System")] if series else []) + [("n", "Events")]
-    return ChartData(chart, opts, columns, points, gridded=grid > 0, grid=grid,
+    return ChartData(chart, opts, columns, points, grid=grid,
                      series=sorted({p["sys"] for p in points}) if series else [])
 
 
