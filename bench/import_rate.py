@@ -175,7 +175,7 @@ def time_rq(files, env, workers: int, fork: bool = True) -> tuple[float, dict]:
     from doseapp.config import load
     from doseapp.database import upgrade
     from doseapp.models import Job, db
-    from doseapp.queues import enqueue
+    from doseapp.runtime.queues import enqueue
 
     app = create_app(load(env=env))
     upgrade(app)

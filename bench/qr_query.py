@@ -40,7 +40,8 @@ def main() -> None:
     parser.add_argument("--redis-url")
     args = parser.parse_args()
 
-    from doseapp import create_app, embedded_redis
+    from doseapp import create_app
+    from doseapp.runtime import embedded_redis
     from doseapp.config import load
     from doseapp.database import upgrade
     from doseapp.dicomnet.qr import run_query
@@ -48,7 +49,7 @@ def main() -> None:
     from doseapp.dicomnet.qr_jobs import new_query
     from doseapp.dicomnet.qr_retrieve import retrieve
     from doseapp.models import DicomRemoteNode, DicomStoreScp, DicomTransaction, db
-    from doseapp.processes import run_worker
+    from doseapp.runtime.processes import run_worker
     from tests.qr.conftest import as_bytes, dose_object, image_series
     from tests.qr.orthanc import Orthanc
 

@@ -92,7 +92,7 @@ class Instance:
             self.env["DOSEAPP_DATABASE_URL"] = args.db_url
         self.own_redis = not args.redis_url
         if self.own_redis:
-            from doseapp import embedded_redis
+            from doseapp.runtime import embedded_redis
 
             (self.folder / "logs").mkdir(parents=True, exist_ok=True)
             self.env["DOSEAPP_REDIS_URL"] = embedded_redis.ensure_running(self.folder)
@@ -159,7 +159,7 @@ class Instance:
         for p in self.procs:
             p.wait(timeout=60)
         if self.own_redis:
-            from doseapp import embedded_redis
+            from doseapp.runtime import embedded_redis
 
             embedded_redis.stop(self.folder)
 

@@ -114,7 +114,7 @@ def redis_url(tmp_path_factory):
     if url:
         yield url
         return
-    from doseapp import embedded_redis
+    from doseapp.runtime import embedded_redis
 
     folder = tmp_path_factory.mktemp("redis")
     (folder / "logs").mkdir()

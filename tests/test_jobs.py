@@ -8,10 +8,10 @@ import pytest
 from rq.job import Job as RQJob
 from sqlalchemy import select
 
-from doseapp import queues
+from doseapp.runtime import queues
 from doseapp.models import Job, db
 from doseapp.models.base import utcnow
-from doseapp.queues import JobCancelled, JobContext
+from doseapp.runtime.queues import JobCancelled, JobContext
 from tests.conftest import run_cli
 
 
@@ -87,7 +87,7 @@ def test_housekeeping_marks_jobs_lost_from_the_queue(app):
     recent = Job(kind="system_check", queue="default", status="queued", rq_id="gone-2", created_at=utcnow())
     db.session.add_all([lost, recent])
     db.session.commit()
-    from doseapp.housekeeping import reconcile_jobs
+    from doseapp.runtime.housekeeping import reconcile_jobs
 
     assert reconcile_jobs() == 1
     assert _fresh(lost).status == "failed" and "lost" in _fresh(lost).message
@@ -98,7 +98,7 @@ def test_housekeeping_marks_jobs_lost_from_the_queue(app):
 def test_housekeeping_reads_a_backlog_in_batches(app, monkeypatch):
     """Rows are checked against RQ a batch at a time (here 2): a job really on its queue stays
     queued, lost ones fail, a lost one whose cancel was asked is cancelled, a young one is left."""
-    from doseapp import housekeeping
+    from doseapp.runtime import housekeeping
 
     monkeypatch.setattr(housekeeping, "RECONCILE_BATCH", 2)
     old = utcnow() - dt.timedelta(minutes=10)
@@ -118,7 +118,7 @@ def test_housekeeping_reads_a_backlog_in_batches(app, monkeypatch):
     queues.get_queue("default").empty()
 
 def test_housekeeping_forgets_old_finished_jobs_but_keeps_failed_ones(app):
-    from doseapp.housekeeping import prune_jobs
+    from doseapp.runtime.housekeeping import prune_jobs
 
     now = utcnow()
 
@@ -141,7 +141,7 @@ def test_housekeeping_forgets_old_finished_jobs_but_keeps_failed_ones(app):
 
 
 def test_scheduler_enqueues_due_jobs_once(app):
-    from doseapp import scheduler
+    from doseapp.runtime import scheduler
 
     kinds = [kind for kind, _, _ in scheduler.PERIODIC]
     assert "housekeeping" in kinds

@@ -59,7 +59,7 @@ def test_run_serves_login_receives_echo_and_ctrl_c_stops_everything(tmp_path):
 
     # A Store SCP node configured before start: the supervisor must bring it up.
     setup = subprocess.run([sys.executable, "-c", f"""
-from doseapp.cli import _app
+from doseapp.cli.common import app_for_command as _app
 from doseapp.models import DicomStoreScp, db
 app = _app()
 with app.app_context():
@@ -101,7 +101,7 @@ with app.app_context():
     assert left == [], f"left running: {_cmdlines(left)}"
 
     check = subprocess.run([sys.executable, "-c", """
-from doseapp.cli import _app
+from doseapp.cli.common import app_for_command as _app
 from doseapp.models import DicomTransaction, DicomStoreScp, db
 app = _app()
 with app.app_context():
@@ -115,7 +115,7 @@ with app.app_context():
 
 
 def test_embedded_redis_is_shared_and_stops(tmp_path):
-    from doseapp import embedded_redis
+    from doseapp.runtime import embedded_redis
     import redis
 
     (tmp_path / "logs").mkdir()

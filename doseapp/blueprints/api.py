@@ -6,7 +6,7 @@ from sqlalchemy import text
 
 from doseapp import __version__
 from doseapp.models import db
-from doseapp.queues import redis_connection
+from doseapp.runtime.queues import redis_connection
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 

@@ -6,7 +6,8 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import delete, func, select
 
-from doseapp import audit, queues
+from doseapp import audit
+from doseapp.runtime import queues
 from doseapp.blueprints.config import bp
 from doseapp.config_modality import MODALITY_CHOICES, relabel, studies_to_resort
 from doseapp.models import Equipment, Study, db

@@ -12,7 +12,8 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 from flask_login import current_user
 from sqlalchemy import select
 
-from doseapp import filters, queues
+from doseapp import filters
+from doseapp.runtime import queues
 from doseapp.exports.jobs import KIND, QUEUE, export_folder, may_export_pid, parameters
 from doseapp.exports.run import TYPE_LABELS
 from doseapp.models import Job, db

@@ -16,7 +16,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.utils import secure_filename
 
-from doseapp import queues
+from doseapp.runtime import queues
 from doseapp.ingest.size_csv import SizeCsvError, log_folder, read_header
 from doseapp.models import Job, db
 

@@ -5,7 +5,7 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from doseapp import queues
+from doseapp.runtime import queues
 from doseapp.models import Job, db
 
 bp = Blueprint("jobs", __name__, url_prefix="/jobs")

@@ -9,7 +9,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from sqlalchemy import select
 
-from doseapp import queues
+from doseapp.runtime import queues
 from doseapp.dicomnet.qr_filter import MODALITY_CHOICES, MODALITY_LABELS, QueryOptions, terms
 from doseapp.models import DicomQuery, DicomRemoteNode, DicomStoreScp, Job, db
 

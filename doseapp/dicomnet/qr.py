@@ -22,7 +22,7 @@ from doseapp.dicomnet.qr_filter import ImageRsp, QueryOptions, SeriesRsp, StudyR
 from doseapp.models import (DicomQuery, DicomQueryImage, DicomQuerySeries, DicomQueryStudy, DicomRemoteNode,
                             DicomTransaction, ProcessedObject, Study, db)
 from doseapp.models.base import utcnow
-from doseapp.queues import JobCancelled
+from doseapp.runtime.queues import JobCancelled
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ def new_query(remote_id: int, store_id: int | None, options: QueryOptions, *, me
               retrieve: bool = False, user_id: int | None = None, scheduled_id: int | None = None,
               enqueue_job: bool = True) -> DicomQuery:
     """A DicomQuery row for `options`, and (by default) its job on the qr queue."""
-    from doseapp.queues import enqueue
+    from doseapp.runtime.queues import enqueue
 
     query = DicomQuery(remote_node_id=remote_id, store_scp_id=store_id, parameters=dataclasses.asdict(options),
                        stage="Queued", scheduled_query_id=scheduled_id, retrieve_method=method)
@@ -39,7 +39,7 @@ def new_query(remote_id: int, store_id: int | None, options: QueryOptions, *, me
 
 
 def start_retrieve(query: DicomQuery, method: str, user_id: int | None = None) -> Job:
-    from doseapp.queues import enqueue
+    from doseapp.runtime.queues import enqueue
 
     job = enqueue("qr_retrieve", queue="qr", title=f"Retrieve for query #{query.id} (C-{method.upper()})",
                   user_id=user_id, parameters={"query_id": query.id, "method": method}, timeout=24 * 3600)

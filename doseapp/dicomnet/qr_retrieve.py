@@ -23,7 +23,7 @@ from doseapp.dicomnet.qr import QrError, log_operation, new_ae, no_delay, remote
 from doseapp.dicomnet.scp import Receiver
 from doseapp.extract.classify import ROUTES
 from doseapp.models import DicomQuery, DicomQueryStudy, DicomRemoteNode, DicomStoreScp, DicomTransaction, db
-from doseapp.queues import JobCancelled
+from doseapp.runtime.queues import JobCancelled
 
 PENDING = (0xFF00, 0xFF01)
 SUCCESS, WARNING = 0x0000, 0xB000

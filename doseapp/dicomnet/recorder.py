@@ -28,7 +28,7 @@ import redis
 from flask import Flask
 from sqlalchemy import delete
 
-from doseapp import queues
+from doseapp.runtime import queues
 from doseapp.models import DicomPendingObject, DicomTransaction, Job, db
 
 log = logging.getLogger(__name__)

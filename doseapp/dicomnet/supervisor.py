@@ -23,7 +23,7 @@ from sqlalchemy import select
 from doseapp.dicomnet import nodes as node_settings, upkeep
 from doseapp.models import DicomStoreScp, db
 from doseapp.models.base import utcnow
-from doseapp.processes import spawn
+from doseapp.runtime.processes import spawn
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ ORPHAN_AGE_SECONDS = 600  # a spool file this old with no job was written by a r
 def sweep_pending(limit: int = 500) -> int:
     """Queue the import of objects received while Redis was down. Returns how many were queued;
     stops at the first Redis failure (it is still down)."""
-    from doseapp.queues import enqueue
+    from doseapp.runtime.queues import enqueue
 
     queued = 0
     rows = db.session.scalars(select(DicomPendingObject).order_by(DicomPendingObject.id).limit(limit)).all()
@@ -99,4 +99,12 @@ def cleanup_kept(now: float | None = None) -> dict:
         report[node.aetitle] = {"files_removed": removed, "bytes_freed": freed}
         if removed:
             log.info("Retention cleanup of %s: %d file(s), %.1f MB", node.aetitle, removed, freed / 1e6)
+    return report
+
+
+def cleanup_job(ctx) -> dict:
+    """The hourly job: delete objects kept by Store SCP nodes past each node's retention period."""
+    report = cleanup_kept()
+    removed = sum(r["files_removed"] for r in report.values())
+    ctx.row.message = f"{removed} kept object(s) past retention removed."
     return report

@@ -15,7 +15,7 @@ import psutil
 import sqlalchemy as sa
 from sqlalchemy import select
 
-from doseapp import embedded_redis
+from doseapp.runtime import embedded_redis
 from doseapp.dicomnet.storage import TMP_PREFIX
 from doseapp.models import DicomPendingObject, DicomStoreScp, DicomTransaction, Job, db
 from tests.conftest import TESTDATA, require_tool

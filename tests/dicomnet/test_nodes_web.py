@@ -9,11 +9,11 @@ import pydicom
 import pytest
 from sqlalchemy import select
 
-from doseapp import scheduler
+from doseapp.runtime import scheduler
 from doseapp.dicomnet import storage
 from doseapp.dicomnet.nodes import NodeError, address_allowed, apply_settings
 from doseapp.dicomnet.upkeep import cleanup_kept
-from doseapp.jobs import JOB_KINDS
+from doseapp.runtime.kinds import JOB_KINDS
 from doseapp.models import DicomAllowedAe, DicomStoreScp, DicomTransaction, db
 from doseapp.users import create_user
 from tests.conftest import TESTDATA

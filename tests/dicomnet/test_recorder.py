@@ -8,7 +8,7 @@ import time
 
 from sqlalchemy import func, select
 
-from doseapp import queues
+from doseapp.runtime import queues
 from doseapp.dicomnet import recorder as recorder_mod
 from doseapp.dicomnet.recorder import Received, Recorder
 from doseapp.models import DicomPendingObject, DicomStoreScp, DicomTransaction, Job, db
@@ -166,8 +166,8 @@ def test_an_object_recorded_but_never_pushed_is_imported_later(app, tmp_path):
     import shutil
 
     from doseapp.dicomnet import storage, upkeep
-    from doseapp.housekeeping import reconcile_jobs
-    from doseapp.jobs import execute
+    from doseapp.runtime.housekeeping import reconcile_jobs
+    from doseapp.runtime.jobs import execute
     from doseapp.models import ProcessedObject
     from doseapp.models.base import utcnow
     from tests.conftest import TESTDATA

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from doseapp.exports import jobs as export_jobs
 from doseapp.exports.run import run_export
 from doseapp.models import Job, db
-from doseapp.queues import JobCancelled, JobContext
+from doseapp.runtime.queues import JobCancelled, JobContext
 from doseapp.users import create_user
 from tests.conftest import run_cli
 from tests.exports.helpers import as_dicts, load, read_csv

@@ -9,7 +9,7 @@ import sys
 import pytest
 from sqlalchemy import select
 
-from doseapp import queues
+from doseapp.runtime import queues
 from doseapp.models import Job, ProcessedObject, Study, db
 from tests.conftest import TESTDATA
 from tests.ingest.conftest import only_study, study_count

@@ -107,7 +107,7 @@ def test_cli(app, app_env, studies, tmp_path):
 
 
 def test_abort_keeps_what_was_written_and_says_where_it_stopped(app, studies, tmp_path):
-    from doseapp.queues import JobCancelled
+    from doseapp.runtime.queues import JobCancelled
 
     lines = ["acc,w", "00938475,70"] + [f"X{n},60" for n in range(120)]
     csv = _csv(tmp_path, "\n".join(lines) + "\n")

@@ -206,7 +206,7 @@ def _listening(port: int) -> bool:
 
 def work(app) -> None:
     """Run every queued qr and import job in this process (an RQ burst worker, no fork)."""
-    from doseapp.processes import run_worker
+    from doseapp.runtime.processes import run_worker
 
     run_worker(app, burst=True, queue_names=["qr", "import"], fork=False)
     db.session.rollback()

@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from doseapp import scheduler
-from doseapp.cli_qr import qr_command
+from doseapp.runtime import scheduler
+from doseapp.cli.qr import qr_command
 from doseapp.dicomnet.qr_jobs import start_due
 from doseapp.models import DicomQuery, DicomScheduledQuery, Job, db
 from tests.conftest import run_cli

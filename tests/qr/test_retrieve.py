@@ -217,7 +217,7 @@ def test_a_remote_that_does_not_answer_fails_the_query_with_the_reason_logged(no
 def test_abort_stops_a_running_query_and_a_running_retrieve(nodes, pacs, app):
     """Abort as the page does it (queues.cancel on the job's row, while the job runs); the job stops
     at its next progress report."""
-    from doseapp.queues import JobCancelled, JobContext, cancel
+    from doseapp.runtime.queues import JobCancelled, JobContext, cancel
 
     remote, store = nodes
 

@@ -51,8 +51,8 @@ def run_worker(app: Flask, burst: bool = False, queue_names: list[str] | None = 
 
     from rq import SimpleWorker, Worker
 
-    from doseapp import jobs
-    from doseapp.queues import QUEUE_NAMES, get_queue, redis_connection
+    from doseapp.runtime import jobs
+    from doseapp.runtime.queues import QUEUE_NAMES, get_queue, redis_connection
 
     jobs.use_app(app)
     _preload_job_modules()
@@ -64,13 +64,15 @@ def run_worker(app: Flask, burst: bool = False, queue_names: list[str] | None = 
 
 def _preload_job_modules() -> None:
     """Import what jobs use once, in the worker: RQ forks a work horse per job, and a horse that had
-    to import pydicom, the extractors and the exporters itself would spend most of a short job on it."""
+    to import pydicom, the extractors and the exporters itself would spend most of a short job on it
+    (importing the importer costs more than importing one dose report). By name: the runtime runs
+    this code, it does not depend on it."""
     import importlib
 
     from sqlalchemy.orm import configure_mappers
 
-    for name in ("pydicom", "doseapp.extract", "doseapp.ingest", "doseapp.studies", "doseapp.exports",
-                 "doseapp.housekeeping"):
+    for name in ("pydicom", "doseapp.extract", "doseapp.ingest", "doseapp.ingest.jobs", "doseapp.studies",
+                 "doseapp.exports", "doseapp.runtime.housekeeping"):
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -145,7 +147,7 @@ class Supervisor:
 
 def run_all(app: Flask, host: str, port: int, workers: int) -> int:
     """`doseapp run`: everything for one machine, stopped together on Ctrl-C."""
-    from doseapp import embedded_redis
+    from doseapp.runtime import embedded_redis
 
     env = dict(os.environ)
     env["DOSEAPP_INSTANCE"] = str(app.config["INSTANCE"])
@@ -160,7 +162,7 @@ def run_all(app: Flask, host: str, port: int, workers: int) -> int:
     # lock in SQLite's sleep-and-retry busy handler (measured: 2 import workers 15.6 files/s,
     # 1 worker 24.7; bench/import_rate.py).
     children += [Child("worker-import", me + ["worker", "--queues", "import", "--no-fork"])]
-    from doseapp.queues import QUEUE_NAMES
+    from doseapp.runtime.queues import QUEUE_NAMES
 
     sqlite = app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
     others = ["--queues", ",".join(q for q in QUEUE_NAMES if q != "import")] if sqlite else []

@@ -17,7 +17,7 @@ def size_import(csv_file, id_col, height_col, weight_col, si_uid, overwrite, ver
 
     Existing values are kept unless --overwrite; an identifier repeated in the file uses its first
     row. Every outcome is written to a log in the instance's size_imports folder."""
-    from doseapp.cli import _app
+    from doseapp.cli.common import app_for_command as _app
     from doseapp.ingest.size_csv import SizeCsvError, import_sizes
 
     if not height_col and not weight_col:

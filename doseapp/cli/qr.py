@@ -10,7 +10,7 @@ import click
 
 
 def _app():
-    from doseapp.cli import _app as app
+    from doseapp.cli.common import app_for_command as app
 
     return app()
 

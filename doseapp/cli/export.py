@@ -25,7 +25,7 @@ def export_command(modality, fmt, with_names, with_id, date_from, date_until, ex
 
     The command line is trusted like an administrator's shell: identifiers are included when asked."""
     from doseapp import filters
-    from doseapp.cli import _app
+    from doseapp.cli.common import app_for_command as _app
     from doseapp.exports.run import ExportError, run_export
 
     args = {}

@@ -1,8 +1,8 @@
 """RQ plumbing: the Redis connection, the queues, and the job table that mirrors each RQ job.
 
 Every background task is enqueued through enqueue(): it writes a Job row first (so the UI can show
-it at once), then puts `doseapp.jobs.execute(job_id)` on RQ. The job functions themselves live in
-doseapp/jobs.py and report progress through a JobContext.
+it at once), then puts `doseapp.runtime.jobs.execute(job_id)` on RQ. The job functions are named in
+runtime/kinds.py, live with the code they drive, and report progress through a JobContext.
 """
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ from rq import Queue, Retry
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job as RQJob
 
-from doseapp import embedded_redis
 from doseapp.models import Job, db
 from doseapp.models.base import utcnow
+from doseapp.runtime import embedded_redis
+from doseapp.runtime.kinds import JOB_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +60,7 @@ def add_job(kind: str, *, queue: str = "default", title: str | None = None, user
             parameters: dict | None = None, modality: str | None = None, retries: int = 0,
             timeout: int = 3600) -> Job:
     """Add a job's row to the session (flushed for its id, not committed); `push` then puts it on
-    RQ once the caller has committed. `kind` names a function in doseapp.jobs.JOB_KINDS."""
-    from doseapp.jobs import JOB_KINDS
-
+    RQ once the caller has committed. `kind` is one of runtime/kinds.py."""
     if kind not in JOB_KINDS:
         raise ValueError(f"unknown job kind {kind!r}")
     # RQ job keys are global in Redis: a row id alone would collide between instances sharing one
@@ -84,7 +83,7 @@ def push(rows: list[Job]) -> None:
         by_queue.setdefault(row.rq_spec[0], []).append(row.rq_spec)
     for name, specs in by_queue.items():
         datas = [Queue.prepare_data(
-            "doseapp.jobs.execute", (job_id, rq_id), job_id=rq_id, timeout=timeout,
+            "doseapp.runtime.jobs.execute", (job_id, rq_id), job_id=rq_id, timeout=timeout,
             retry=Retry(max=retries, interval=[10, 30, 60][:retries] or None) if retries else None,
             description=f"{kind} #{job_id}") for _, job_id, rq_id, kind, timeout, retries in specs]
         get_queue(name).enqueue_many(datas)

@@ -8,7 +8,7 @@ from sqlalchemy import delete, select
 
 from doseapp.models import Job, db
 from doseapp.models.base import utcnow
-from doseapp.queues import redis_connection
+from doseapp.runtime.queues import redis_connection
 
 # A queued job younger than this may not be in Redis yet (enqueue commits the row first).
 GRACE = dt.timedelta(minutes=2)
@@ -54,7 +54,7 @@ QUIET_PERIODIC_KEEP = dt.timedelta(days=1)
 def prune_jobs(keep_days: int) -> int:
     """Delete finished and cancelled job rows that ended more than `keep_days` ago, and the scheduler's
     own finished rows after a day; failed jobs stay until someone deletes them. Returns how many."""
-    from doseapp.scheduler import PERIODIC
+    from doseapp.runtime.scheduler import PERIODIC
 
     now = utcnow()
     gone = db.session.execute(delete(Job).where(Job.status.in_(("finished", "cancelled")),
@@ -63,3 +63,14 @@ def prune_jobs(keep_days: int) -> int:
                                                  Job.ended_at < now - QUIET_PERIODIC_KEEP)).rowcount
     db.session.commit()
     return gone
+
+
+def run_job(ctx) -> dict:
+    """The periodic housekeeping job: reconcile job rows with RQ (a job whose worker died leaves its
+    row 'started' for ever), and forget old finished jobs."""
+    from flask import current_app
+
+    fixed = reconcile_jobs()
+    pruned = prune_jobs(current_app.config["JOB_HISTORY_DAYS"])
+    ctx.row.message = f"{fixed} stale job(s) marked failed; {pruned} old job(s) removed from the list."
+    return {"stale_jobs_marked": fixed, "old_jobs_removed": pruned}

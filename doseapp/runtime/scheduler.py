@@ -12,7 +12,7 @@ from flask import Flask
 from sqlalchemy import exists, select
 
 from doseapp.models import Job, db
-from doseapp.queues import enqueue, redis_connection
+from doseapp.runtime.queues import enqueue, redis_connection
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ def token():
 @click.option("--name", help="What the token is for, e.g. 'monthly report script'.")
 def token_create(username, name):
     """Make a token for USERNAME and print it. It acts with that user's roles."""
-    from doseapp.cli import _app
+    from doseapp.cli.common import app_for_command as _app
     from doseapp.models import ApiToken, db
     from doseapp.users import UserError, find_user
 
@@ -33,7 +33,7 @@ def token_create(username, name):
 @click.argument("username")
 def token_list(username):
     """List USERNAME's tokens (their first characters, never the whole token)."""
-    from doseapp.cli import _app
+    from doseapp.cli.common import app_for_command as _app
     from doseapp.models import ApiToken, db
     from doseapp.users import UserError, find_user
 
@@ -52,7 +52,7 @@ def token_list(username):
 @click.argument("token_id", type=int)
 def token_revoke(token_id):
     """Delete the token with this number (see `doseapp token list USER`)."""
-    from doseapp.cli import _app
+    from doseapp.cli.common import app_for_command as _app
     from doseapp.models import ApiToken, db
 
     with _app().app_context():

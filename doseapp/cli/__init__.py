@@ -1,0 +1,15 @@
+"""The `doseapp` command: the group is in common.py; each module registers its commands on it."""
+from __future__ import annotations
+
+from doseapp.cli.common import main
+from doseapp.cli import admin, imports, processes  # noqa: F401,E402  (register their commands)
+from doseapp.cli.export import export_command
+from doseapp.cli.nodes import echo, node
+from doseapp.cli.qr import qr_command
+from doseapp.cli.size import size_import
+from doseapp.cli.tokens import token
+
+for command in (token, node, echo, size_import, export_command, qr_command):
+    main.add_command(command)
+
+__all__ = ["main"]

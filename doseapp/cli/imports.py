@@ -1,0 +1,130 @@
+"""`doseapp import`, `doseapp studies` and `doseapp study show`."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+from sqlalchemy import select
+
+from doseapp.cli.common import app_for_command, main
+
+def _expand(paths) -> list[str]:
+    """Files and folders (recursively, in name order) to a list of files."""
+    from pathlib import Path
+
+    files = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            files.extend(str(f) for f in sorted(p.rglob("*")) if f.is_file())
+        else:
+            files.append(str(p))
+    return files
+
+
+@main.command("import")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per file on standard output.")
+@click.option("--queue", "use_queue", is_flag=True, help="Enqueue an import job per file instead.")
+@click.option("--retry-quarantine", is_flag=True, help="Import again what is in quarantine.")
+def import_(paths, as_json, use_queue, retry_quarantine):
+    """Import dose objects from files and folders. Exit status 1 when any file failed."""
+    from doseapp.ingest import import_file, retry_quarantine as retry
+
+    if not paths and not retry_quarantine:
+        raise click.UsageError("name files or folders to import, or --retry-quarantine")
+    with app_for_command().app_context():
+        if use_queue:
+            from doseapp.runtime.queues import enqueue
+
+            for f in _expand(paths):
+                job = enqueue("import_file", queue="import", title=f"Import {f}", retries=3,
+                              parameters={"path": os.path.abspath(f), "source": "cli"})
+                click.echo(json.dumps({"file": f, "job": job.id}) if as_json else f"queued {f} as job {job.id}")
+            return
+        failed = 0
+        if retry_quarantine:
+            results = retry()
+        else:
+            files = _expand(paths)
+            results = []
+            show_bar = not as_json and sys.stderr.isatty() and len(files) > 1
+            with click.progressbar(files, label="Importing", file=sys.stderr) if show_bar else _nullbar(files) as bar:
+                for f in bar:
+                    results.append(import_file(f, source="cli"))
+                    if as_json:
+                        click.echo(json.dumps(results[-1].as_dict(), ensure_ascii=False))
+        for r in results:
+            failed += r.status == "failed"
+            if retry_quarantine and as_json:
+                click.echo(json.dumps(r.as_dict(), ensure_ascii=False))
+            elif not as_json:
+                click.echo(f"{r.status:<9} {r.file}" + (f"  ({r.reason})" if r.reason else ""))
+                for w in r.warnings:
+                    click.echo(f"          warning: {w}")
+    sys.exit(1 if failed else 0)
+
+
+class _nullbar:
+    def __init__(self, items):
+        self.items = items
+
+    def __enter__(self):
+        return self.items
+
+    def __exit__(self, *exc):
+        return False
+
+
+@main.command("studies")
+@click.option("--modality", type=click.Choice(["CT", "RF", "DX", "MG"]))
+@click.option("--json", "as_json", is_flag=True)
+def studies_cmd(modality, as_json):
+    """List studies (summaries), newest first."""
+    from doseapp.models import Study, db as database
+    from doseapp.studies import study_summary
+
+    with app_for_command().app_context():
+        q = select(Study).order_by(Study.study_datetime.desc(), Study.id.desc())
+        if modality:
+            q = q.where(Study.modality == modality)
+        for study in database.session.scalars(q):
+            s = study_summary(study)
+            if as_json:
+                click.echo(json.dumps(s, ensure_ascii=False))
+            else:
+                click.echo(f"{s['modality']:<3} {s['study_date'] or '':<10} {s['display_name'] or '':<30} "
+                           f"{s['number_of_events']:>3} events  {s['study_instance_uid']}")
+
+
+@main.group("study")
+def study_group():
+    """One study."""
+
+
+@study_group.command("show")
+@click.argument("study_instance_uid")
+@click.option("--json", "as_json", is_flag=True)
+def study_show(study_instance_uid, as_json):
+    """A study's summary and events (several studies may share a UID: continued studies)."""
+    from doseapp.models import Study, db as database
+    from doseapp.studies import study_detail
+
+    with app_for_command().app_context():
+        rows = database.session.scalars(select(Study).where(Study.study_instance_uid == study_instance_uid)
+                                        .order_by(Study.id)).all()
+        if not rows:
+            raise click.ClickException(f"There is no study {study_instance_uid}.")
+        details = [study_detail(s) for s in rows]
+    if as_json:
+        click.echo(json.dumps(details if len(details) > 1 else details[0], ensure_ascii=False, default=str))
+        return
+    for d in details:
+        for key, value in d.items():
+            if key not in ("ct_events", "xray_events", "planes", "breast_doses") and value is not None:
+                click.echo(f"{key:<24} {value}")
+        for n, e in enumerate(d["ct_events"] or d["xray_events"], start=1):
+            keep = {k: v for k, v in e.items() if v not in (None, [], {})}
+            click.echo(f"event {n}: " + ", ".join(f"{k}={v}" for k, v in keep.items()))

@@ -1,0 +1,16 @@
+"""Every job kind and the function that runs it, by name: the queues check a kind here without
+importing the code that does the work (which itself enqueues jobs)."""
+from __future__ import annotations
+
+JOB_KINDS = {
+    "export": "doseapp.exports.jobs:run_job",
+    "size_import": "doseapp.ingest.size_csv:run_job",
+    "system_check": "doseapp.runtime.jobs:system_check",
+    "housekeeping": "doseapp.runtime.housekeeping:run_job",
+    "import_file": "doseapp.ingest.jobs:import_file",
+    "scp_storage_cleanup": "doseapp.dicomnet.upkeep:cleanup_job",
+    "reprocess_dual": "doseapp.config_modality:resort",
+    "qr_query": "doseapp.dicomnet.qr_jobs:query_job",
+    "qr_retrieve": "doseapp.dicomnet.qr_jobs:retrieve_job",
+    "qr_schedule": "doseapp.dicomnet.qr_jobs:schedule_job",
+}
