@@ -1,14 +1,13 @@
 """Login, logout and changing one's own password."""
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 
 from doseapp.models import User, db
 from doseapp.models.base import utcnow
+from doseapp.safe_urls import same_site_or
 from doseapp.users import UserError, check_password
 
 bp = Blueprint("auth", __name__)
@@ -16,9 +15,7 @@ bp = Blueprint("auth", __name__)
 
 def _safe_next(target: str | None) -> str:
     # Only same-site paths: an open redirect would let a link send users anywhere after login.
-    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
-        return target
-    return url_for("home.index")
+    return same_site_or(target, url_for("home.index"))
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -13,6 +13,7 @@ from doseapp.dicomnet.nodes import (ALL_STORAGE_CLASSES, DEFAULT_TRANSFER_SYNTAX
                                     NodeError, apply_settings, check_address, check_calling_aetitle)
 from doseapp.models import DicomAllowedAe, DicomStoreScp, DicomTransaction, db
 from doseapp.models.dicomnet import FILE_NAMINGS, STORAGE_STRUCTURES
+from doseapp.safe_urls import same_site_or
 
 bp = Blueprint("dicomnet", __name__)
 
@@ -124,7 +125,7 @@ def node_state(node_id: int):
     db.session.commit()
     flash(f"{node.name}: {'start' if wanted == 'running' else 'stop'} requested; the SCP supervisor acts "
           "within seconds." + ("" if node.enabled else " The node is disabled: enable it to run it."))
-    return redirect(request.form.get("next") or url_for("dicomnet.dashboard", node_id=node.id))
+    return redirect(same_site_or(request.form.get("next"), url_for("dicomnet.dashboard", node_id=node.id)))
 
 
 @bp.route("/dicom/nodes/<int:node_id>/allowed", methods=["GET", "POST"])
