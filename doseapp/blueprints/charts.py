@@ -22,6 +22,7 @@ from doseapp.charts.data import ChartData, compute, drill_args
 from doseapp.models import User, db
 from doseapp.models.users import UserPreferences
 from doseapp.safe_urls import same_site_or, same_site_path
+from doseapp.security_headers import allow_bokeh
 
 bp = Blueprint("charts", __name__)
 BOKEH_SCRIPTS = ("bokeh.min.js", "bokeh-widgets.min.js")
@@ -43,6 +44,8 @@ def chart_panel_url(modality: str, values: dict) -> str | None:
 
 @bp.app_template_global()
 def bokeh_script_urls() -> list[str]:
+    """BokehJS for a page that draws charts (which also relaxes its Content-Security-Policy for Bokeh)."""
+    allow_bokeh()
     return [url_for("bokehjs.file", filename=f) for f in BOKEH_SCRIPTS]
 
 

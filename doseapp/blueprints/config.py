@@ -3,6 +3,8 @@ names and sources in config_equipment, privacy and DICOM object settings in conf
 attach their routes to this blueprint)."""
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
@@ -74,6 +76,29 @@ def user_password(user_id: int):
             except UserError as exc:
                 error = str(exc)
     return render_template("config/user_password.html", user=user, error=error), (400 if error else 200)
+
+
+def _shown(value) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(_shown(v) for v in value) or "—"
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+@bp.app_template_filter("audit_changes")
+def audit_changes(details) -> list[tuple[str, str, str]] | None:
+    """Details in the {field: [before, after]} form as (field, before, after) lines in words; None
+    for details of another form (shown as they are)."""
+    if not isinstance(details, dict) or not details:
+        return None
+    if not all(isinstance(v, list) and len(v) == 2 for v in details.values()):
+        return None
+    return [(field.replace("_", " "), _shown(old), _shown(new)) for field, (old, new) in details.items()]
 
 
 @bp.route("/audit")

@@ -116,6 +116,11 @@ def test_node_commands_are_audited_as_the_command_line(app, app_env):
 
 def test_the_audit_log_page_shows_network_changes(admin):
     admin.post("/dicom/nodes/new", data=NODE_FORM)
+    node = db.session.scalar(select(DicomStoreScp))
+    admin.post(f"/dicom/nodes/{node.id}", data=NODE_FORM | {"require_calling_ae": "on"})
     page = admin.get("/config/audit?action=dicom").get_data(as_text=True)
-    assert 'data-action="dicom.node_add"' in page and "Audit store" in page and "AUDITSTORE" in page
+    assert 'data-action="dicom.node_add"' in page and "Audit store" in page
+    # Before and after, in words.
+    assert "<strong>port</strong>: — → 11193" in page and "<strong>aetitle</strong>: — → AUDITSTORE" in page
+    assert "<strong>require calling ae</strong>: no → yes" in page
     assert "Audit log" in admin.get("/config/").get_data(as_text=True)
