@@ -84,7 +84,7 @@ def _secret_key(instance: Path) -> str:
 
 def load(env=None, **overrides) -> dict:
     """Build the Flask config mapping from the environment plus explicit overrides."""
-    from doseapp.request_limits import limits
+    from doseapp.security.request_limits import limits
 
     env = dict(os.environ if env is None else env)
     instance = Path(overrides.pop("INSTANCE", None) or _instance_dir(env))

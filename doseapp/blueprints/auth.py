@@ -4,10 +4,10 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
 
-from doseapp import login_throttle
+from doseapp.security import login_throttle
 from doseapp.models import db
 from doseapp.models.base import utcnow
-from doseapp.safe_urls import same_site_or
+from doseapp.security.safe_urls import same_site_or
 from doseapp.users import UserError, authenticate, check_password
 
 bp = Blueprint("auth", __name__)

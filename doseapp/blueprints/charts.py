@@ -21,8 +21,8 @@ from doseapp.charts import options as chart_options
 from doseapp.charts.data import ChartData, compute, drill_args
 from doseapp.models import User, db
 from doseapp.models.users import UserPreferences
-from doseapp.safe_urls import same_site_or, same_site_path
-from doseapp.security_headers import allow_bokeh
+from doseapp.security.safe_urls import same_site_or, same_site_path
+from doseapp.security.headers import allow_bokeh
 
 bp = Blueprint("charts", __name__)
 BOKEH_SCRIPTS = ("bokeh.min.js", "bokeh-widgets.min.js")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_user
 from sqlalchemy import func, select
 
 from doseapp import roles
@@ -70,7 +71,9 @@ def user_password(user_id: int):
             error = "The two passwords differ."
         else:
             try:
-                reset_password(user, password)
+                reset_password(user, password)  # ends the user's sessions...
+                if user.id == current_user.id:
+                    login_user(user)  # ...but not the one an admin resets their own password in
                 flash(f"Password of {user.username} changed. Tell them to change it when they next log in.")
                 return redirect(url_for("config.user_edit", user_id=user.id))
             except UserError as exc:

@@ -15,7 +15,7 @@ from doseapp.dicomnet.nodes import (ALL_STORAGE_CLASSES, DEFAULT_TRANSFER_SYNTAX
                                     NodeError, apply_settings, check_address, check_calling_aetitle)
 from doseapp.models import DicomAllowedAe, DicomStoreScp, DicomTransaction, db
 from doseapp.models.dicomnet import FILE_NAMINGS, STORAGE_STRUCTURES
-from doseapp.safe_urls import same_site_or
+from doseapp.security.safe_urls import same_site_or
 
 bp = Blueprint("dicomnet", __name__)
 

@@ -16,7 +16,7 @@ from doseapp import filters, roles
 from doseapp.models import Study, db
 from doseapp.models.ct import CtEvent
 from doseapp.models.users import UserPreferences
-from doseapp.safe_urls import same_site_or
+from doseapp.security.safe_urls import same_site_or
 
 bp = Blueprint("studies", __name__)
 

@@ -6,7 +6,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 
 from doseapp import audit
 from doseapp.models import Study, db
-from doseapp.safe_urls import same_site_or
+from doseapp.security.safe_urls import same_site_or
 
 bp = Blueprint("studyadmin", __name__)
 

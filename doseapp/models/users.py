@@ -102,8 +102,8 @@ class UserPreferences(db.Model):
 
 
 class LoginAttempt(db.Model):
-    """A failed login, kept for the throttling window (doseapp/login_throttle.py) and then pruned.
-    In the database, not in a process, so every web process counts the same attempts."""
+    """A failed login, kept for the throttling window (doseapp/security/login_throttle.py), then
+    pruned. In the database, not in a process, so every web process counts the same attempts."""
     __tablename__ = "login_attempt"
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -35,7 +35,7 @@ def spawn(args: list[str], env: dict | None = None) -> subprocess.Popen:
 
 
 def serve_web(app: Flask, host: str, port: int) -> None:
-    from doseapp.request_limits import serve
+    from doseapp.security.request_limits import serve
 
     log.info("Web server on http://%s:%s/", host, port)
     serve(app, host, port, app.config["WEB_THREADS"])

@@ -4,6 +4,7 @@ download of one is in the audit log. Runs the export on a real worker."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -56,7 +57,10 @@ def exports(app, client, app_env):
     with_names, plain = db.session.scalars(select(Job).where(Job.kind == "export").order_by(Job.id)).all()
     assert (with_names.status, plain.status) == ("finished", "finished"), (with_names.message, plain.message)
     assert with_names.parameters["name"] and not plain.parameters["name"]
-    return with_names.id, plain.id
+    files = [Path(j.result_path) for j in (with_names, plain)]
+    yield with_names.id, plain.id
+    for path in files:  # the exports folder is the session's: other tests count its files
+        path.unlink(missing_ok=True)
 
 
 def test_admin_without_pid_sees_the_export_but_gets_no_identifiers(client, exports):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from doseapp.safe_urls import same_site_path
+from doseapp.security.safe_urls import same_site_path
 from tests.web.config_helpers import audit_rows, imp, login, post, studies_of
 
 CANON = "DX-RDSR-Canon_CXDI.dcm"

@@ -1,4 +1,4 @@
-"""Login throttling (doseapp/login_throttle.py): failed logins counted per user name and per address
+"""Login throttling (doseapp/security/login_throttle.py): failed logins counted per user name and per address
 in the database, refused with HTTP 429 and a plain message past the limit, audited without the
 password; and the same password-hashing work for unknown, inactive and real users."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Request body limits (doseapp/request_limits.py): 64 KB for anyone not logged in, DOSEAPP_MAX_UPLOAD_MB
+"""Request body limits (doseapp/security/request_limits.py): 64 KB for anyone not logged in, DOSEAPP_MAX_UPLOAD_MB
 (plus the form around the file) for logged-in users; refused with 413 before the body is read — by
 the application (test client) and by the real `doseapp web` server, spoken to over a plain socket
 so that nothing but the headers is ever sent."""

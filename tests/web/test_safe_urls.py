@@ -1,4 +1,4 @@
-"""`next` and `back` parameters: one helper (doseapp/safe_urls.py) lets through same-site paths only,
+"""`next` and `back` parameters: one helper (doseapp/security/safe_urls.py) lets through same-site paths only,
 and every route that takes one uses it, whether the value goes to a Location header or into a link."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from urllib.parse import quote
 import pytest
 
 from doseapp.models import DicomStoreScp, db
-from doseapp.safe_urls import same_site_or, same_site_path
+from doseapp.security.safe_urls import same_site_or, same_site_path
 from tests.web.config_helpers import imp, login, post, studies_of
 
 # What a browser would read as another origin, or as script, however it is spelt.

@@ -1,4 +1,4 @@
-"""Security headers on every response (doseapp/security_headers.py): the Content-Security-Policy with a
+"""Security headers on every response (doseapp/security/headers.py): the Content-Security-Policy with a
 fresh nonce per request that the page's own inline scripts and htmx carry, relaxed for Bokeh only on
 pages that draw charts; no framing, no sniffing, same-origin referrers; no caching but static files.
 And no template may bring back what the policy forbids: inline handlers, nonce-less inline scripts."""

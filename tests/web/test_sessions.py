@@ -80,6 +80,16 @@ def test_admin_password_reset_ends_the_users_sessions(app):
     assert _logged_in(admin)  # the admin's own session is not touched
 
 
+def test_admin_resetting_their_own_password_keeps_that_session(app):
+    root = create_user("root", PASSWORD, ["admin"])
+    here, there = _log_in(app, "root"), _log_in(app, "root")
+    path = f"/config/users/{root.id}/password"
+    resp = here.post(path, data={"csrf_token": _token(here, path), "password": "new-admin-pass",
+                                 "password2": "new-admin-pass"})
+    assert resp.status_code == 302
+    assert _logged_in(here) and not _logged_in(there)
+
+
 def test_deactivation_ends_sessions_and_reactivation_does_not_bring_them_back(app):
     create_user("root", PASSWORD, ["admin"])
     tess = create_user("tess", PASSWORD, ["viewer"])
