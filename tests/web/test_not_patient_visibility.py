@@ -13,18 +13,9 @@ from sqlalchemy import select
 
 from doseapp.exports.run import run_export
 from doseapp.models import Study, User, db
-from tests.conftest import _empty_all_tables, run_cli
-from tests.web import studydata
+from tests.conftest import run_cli
 from tests.web.studydata import client_for
-
-SLUG = {"CT": "ct", "RF": "rf", "MG": "mg", "DX": "dx"}
-
-
-@pytest.fixture(scope="module")
-def loaded(_session_app):
-    studydata.load_testdata(_session_app)
-    yield _session_app
-    _empty_all_tables(_session_app)
+from tests.web.test_lists import SLUG, loaded  # noqa: F401 (the module's test data, a fixture)
 
 
 @pytest.fixture(scope="module")

@@ -104,10 +104,16 @@ def _ada_id() -> int:
     return db.session.scalar(select(User.id).where(User.username == "ada"))
 
 
-@pytest.mark.parametrize("attack", ROUTE_ATTACKS)
-def test_study_detail_back_link(app, client, attack):
+@pytest.fixture
+def ct_study(app):
     imp("CT-RDSR-GEPixelMed.dcm")
     [ct] = studies_of()
+    return ct
+
+
+@pytest.mark.parametrize("attack", ROUTE_ATTACKS)
+def test_study_detail_back_link(client, ct_study, attack):
+    ct = ct_study
     login(client, "ada", ["viewer"])
     page = client.get(f"/ct/{ct.id}?back={_q(attack)}").get_data(as_text=True)
     _assert_links_stay_on_site(page)
@@ -115,9 +121,8 @@ def test_study_detail_back_link(app, client, attack):
 
 
 @pytest.mark.parametrize("attack", ROUTE_ATTACKS)
-def test_study_delete_cancel_link_and_redirect(app, client, attack):
-    imp("CT-RDSR-GEPixelMed.dcm")
-    [ct] = studies_of()
+def test_study_delete_cancel_link_and_redirect(client, ct_study, attack):
+    ct = ct_study
     login(client, "ada", ["admin"])
     page = client.get(f"/studies/{ct.id}/delete?next={_q(attack)}").get_data(as_text=True)
     _assert_links_stay_on_site(page)
