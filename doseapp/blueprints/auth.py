@@ -4,9 +4,9 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
 
-from doseapp.security import login_throttle
 from doseapp.models import db
 from doseapp.models.base import utcnow
+from doseapp.security import login_throttle
 from doseapp.security.safe_urls import same_site_or
 from doseapp.users import UserError, authenticate, check_password
 

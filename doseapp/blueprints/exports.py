@@ -15,7 +15,8 @@ from sqlalchemy import select
 
 from doseapp import audit, filters
 from doseapp.runtime import queues
-from doseapp.exports.jobs import KIND, QUEUE, export_folder, may_export_pid, parameters
+from doseapp.exports.jobs import (KIND, QUEUE, export_folder, may_export_pid, parameters,
+                                  record_identifier_export)
 from doseapp.exports.run import TYPE_LABELS
 from doseapp.models import Job, db
 
@@ -46,13 +47,6 @@ def has_identifiers(job: Job) -> bool:
 def may_download(job: Job) -> bool:
     """Identifiers reach only the pid role, whoever started the export (admins see all exports)."""
     return not has_identifiers(job) or current_user.has_role("pid")
-
-
-def _filter_for_audit(args: dict) -> dict:
-    """The filter of an export as the audit log keeps it: the values of patient name and ID filters
-    are identifiers themselves, and the log is read by admins who may not hold the pid role."""
-    hidden = {p for f in filters.FILTERS if f.needs == filters.PID for p in f.params()}
-    return {k: "(patient identifier, not recorded)" if k in hidden else v for k, v in args.items()}
 
 
 def _job(export_id: int) -> Job:
@@ -97,8 +91,7 @@ def _start(modality: str, fmt: str, name: bool, pat_id: bool):
     which = " with names and ID" if name and pat_id else " with names" if name else " with ID" if pat_id else ""
     title = f"{mod} {TYPE_LABELS[fmt]}{which}"
     if name or pat_id:  # committed with the job by enqueue
-        audit.record("export.start_identifiers", title, {"modality": mod, "format": fmt, "names": name,
-                                                         "ids": pat_id, "filter": _filter_for_audit(q.values)})
+        record_identifier_export(title, mod, fmt, name, pat_id, q.values)
     queues.enqueue(KIND, queue=QUEUE, title=title, user_id=current_user.id,
                    modality=mod, parameters=parameters(mod, fmt, q.values, name=name, pat_id=pat_id,
                                                        bom=request.form.get("bom") == "1"))

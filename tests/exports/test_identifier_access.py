@@ -110,3 +110,21 @@ def test_losing_pid_loses_the_download(app, client, exports):
     change_roles(find_user("pat"), ["exporter"])
     _login(client, "pat")
     assert client.get(f"/exports/{with_names}/download").status_code == 403
+
+
+def test_command_line_exports_with_identifiers_are_audited_too(app, app_env, tmp_path):
+    settings = SystemSettings.get()
+    settings.name_stored, settings.name_hashed = True, False
+    db.session.commit()
+    load(CT)
+    out = tmp_path / "names.csv"
+    done = run_cli(["export", "--modality", "ct", "--format", "csv", "--with-names", "--filter", "patient_name=smith",
+                    "--out", str(out)], app_env)
+    assert done.returncode == 0, done.stderr
+    assert "SMITH^JOHN" in out.read_text()
+    [start] = _audit("export.start_identifiers")
+    assert start.username.startswith("command line (") and str(out) in start.target
+    assert start.details == {"modality": "CT", "format": "csv", "names": True, "ids": False,
+                             "filter": {"patient_name": "(patient identifier, not recorded)"}}
+    plain = run_cli(["export", "--modality", "ct", "--format", "csv", "--out", str(tmp_path / "plain.csv")], app_env)
+    assert plain.returncode == 0 and len(_audit("export.start_identifiers")) == 1
