@@ -12,6 +12,8 @@ def create_app(config: dict | None = None) -> Flask:
     from doseapp.extensions import init_extensions
     from doseapp.blueprints import register_blueprints
     from doseapp.access import init_access
+    from doseapp.security.request_limits import init_request_limits
+    from doseapp.security.headers import init_security_headers
 
     app = Flask(__name__, root_path=str(config_module.REPO_ROOT), template_folder="templates",
                 static_folder="static")
@@ -19,4 +21,6 @@ def create_app(config: dict | None = None) -> Flask:
     init_extensions(app)
     register_blueprints(app)
     init_access(app)
+    init_request_limits(app)
+    init_security_headers(app)
     return app

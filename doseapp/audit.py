@@ -45,5 +45,13 @@ def record(action: str, target: str | None = None, details: dict | None = None,
 
 
 def changes(before: dict, after: dict) -> dict:
-    """{field: [old, new]} for the fields whose value differs."""
-    return {k: [before.get(k), after.get(k)] for k in after if before.get(k) != after.get(k)}
+    """{field: [old, new]} for the fields whose value differs (a field missing on one side is None:
+    before = {} for something new, after = {} for something deleted)."""
+    return {k: [before.get(k), after.get(k)] for k in {**before, **after} if before.get(k) != after.get(k)}
+
+
+def record_change(action: str, target: str | None, before: dict, after: dict) -> AuditEntry | None:
+    """Record what changed between two snapshots of settings, as {field: [old, new]}; nothing when
+    nothing did (a form saved unchanged)."""
+    changed = changes(before, after)
+    return record(action, target, changed) if changed else None

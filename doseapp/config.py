@@ -25,6 +25,9 @@ SETTINGS = {
     "DOSEAPP_LOG_LEVEL": "Log level for every process (default INFO).",
     "DOSEAPP_XLSX_DATE_FORMAT": "Excel number format for dates in XLSX exports (default dd/mm/yyyy, as OpenREM).",
     "DOSEAPP_JOB_HISTORY_DAYS": "Days the job list keeps finished and cancelled jobs (default 30; failed jobs are kept).",
+    "DOSEAPP_MAX_UPLOAD_MB": "Largest file a logged-in user may upload, in MB (the patient size CSV; default 50). Requests of users not logged in are limited to 64 KB.",
+    "DOSEAPP_LOGIN_FAILURES_PER_NAME": "Failed logins in 15 minutes after which a user name is refused (default 5; 0 = no limit).",
+    "DOSEAPP_LOGIN_FAILURES_PER_ADDRESS": "Failed logins in 15 minutes after which an address is refused (default 30; 0 = no limit).",
 }
 
 
@@ -81,6 +84,8 @@ def _secret_key(instance: Path) -> str:
 
 def load(env=None, **overrides) -> dict:
     """Build the Flask config mapping from the environment plus explicit overrides."""
+    from doseapp.security.request_limits import limits
+
     env = dict(os.environ if env is None else env)
     instance = Path(overrides.pop("INSTANCE", None) or _instance_dir(env))
     prepare_instance(instance)
@@ -99,6 +104,9 @@ def load(env=None, **overrides) -> dict:
         "LOG_LEVEL": env.get("DOSEAPP_LOG_LEVEL", "INFO").upper(),
         "XLSX_DATE_FORMAT": env.get("DOSEAPP_XLSX_DATE_FORMAT") or "dd/mm/yyyy",
         "JOB_HISTORY_DAYS": int(env.get("DOSEAPP_JOB_HISTORY_DAYS", "30")),
+        **limits(int(env.get("DOSEAPP_MAX_UPLOAD_MB", "50"))),
+        "LOGIN_FAILURES_PER_NAME": int(env.get("DOSEAPP_LOGIN_FAILURES_PER_NAME", "5")),
+        "LOGIN_FAILURES_PER_ADDRESS": int(env.get("DOSEAPP_LOGIN_FAILURES_PER_ADDRESS", "30")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": env.get("DOSEAPP_COOKIE_SECURE", "0") == "1",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 
 from flask import Flask
 from flask_login import LoginManager
@@ -17,9 +18,16 @@ migrate = Migrate()
 
 
 @login_manager.user_loader
-def _load_user(user_id: str):
+def _load_user(session_id: str):
+    """The user of a session, if the session is still theirs: its id carries the user's session
+    token (User.get_id), which logging out, a new password or deactivation replaces."""
+    user_id, _, token = (session_id or "").partition(":")
+    if not user_id.isdigit() or not token:
+        return None  # a session from before session tokens: log in again
     user = db.session.get(User, int(user_id))
-    return user if user is not None and user.active else None
+    if user is None or not user.active or not secrets.compare_digest(user.session_token.encode(), token.encode()):
+        return None
+    return user
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

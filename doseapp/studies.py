@@ -1,21 +1,33 @@
-"""The study summary: a public contract, served by the command line now and the JSON API later.
-Keys name their units; values are the stored (normalised) ones; null where a value does not apply."""
+"""The study summary: a public contract, served by the command line and the JSON API.
+Keys name their units; values are the stored (normalised) ones; null where a value does not apply.
+
+`possible_test_data` says whether a not-patient pattern matched; which one (`not_patient_indicator`,
+e.g. "name: smith*") is admin knowledge: the patterns hold parts of names and IDs that may be set
+"not stored", so only those who may read the patterns (and the trusted command line) get it."""
 from __future__ import annotations
 
 import datetime as dt
 
 from sqlalchemy import inspect as sa_inspect
 
+from doseapp import roles
 from doseapp.models import Study
+
+
+def sees_patterns(user) -> bool:
+    """Whether `user` may know which not-patient pattern a study matched: whoever may read the
+    patterns themselves (None: the command line, trusted like an admin)."""
+    return user is None or roles.allowed(user, roles.ACCESS["config.patterns"])
 
 
 def _iso(value):
     return value.isoformat() if isinstance(value, (dt.date, dt.time, dt.datetime)) else value
 
 
-def study_summary(study: Study) -> dict:
+def study_summary(study: Study, *, patterns: bool = False) -> dict:
+    """The summary; `patterns`: include the matched not-patient patterns."""
     eq = study.equipment
-    return {
+    summary = {
         "id": study.id,
         "study_instance_uid": study.study_instance_uid,
         "modality": study.modality,
@@ -34,7 +46,7 @@ def study_summary(study: Study) -> dict:
         "patient_sex": study.patient_sex,
         "patient_height_m": study.patient_height_m,
         "patient_weight_kg": study.patient_weight_kg,
-        "not_patient_indicator": study.not_patient_indicator,
+        "possible_test_data": study.not_patient_indicator is not None,
         "number_of_events": study.number_of_events,
         "total_dlp_mGy_cm": study.total_dlp_mgycm,
         "total_dap_Gy_m2": study.total_dap_gym2,
@@ -49,15 +61,18 @@ def study_summary(study: Study) -> dict:
         "total_agd_right_mGy": study.agd_right_mgy,
         "total_agd_both_mGy": study.agd_both_mgy,
     }
+    if patterns:
+        summary["not_patient_indicator"] = study.not_patient_indicator
+    return summary
 
 
 def _columns(row, skip=("id", "study_id", "event_id")) -> dict:
     return {c.key: _iso(getattr(row, c.key)) for c in sa_inspect(row).mapper.column_attrs if c.key not in skip}
 
 
-def study_detail(study: Study) -> dict:
+def study_detail(study: Study, *, patterns: bool = False) -> dict:
     """The summary plus every stored event (CT events with their X-ray sources), plane and breast dose."""
-    detail = study_summary(study)
+    detail = study_summary(study, patterns=patterns)
     detail["ct_events"] = [_columns(e) | {"sources": [_columns(s) for s in e.sources]} for e in study.ct_events]
     detail["xray_events"] = [_columns(e) for e in study.xray_events]
     detail["planes"] = [_columns(p) for p in study.planes]

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from doseapp import audit, roles
 from doseapp.models import User, db
+from doseapp.models.users import spend_password_check
 
 USERNAME = re.compile(r"^[A-Za-z0-9_.@+-]{1,150}$")
 MIN_PASSWORD_LENGTH = 8
@@ -49,6 +50,8 @@ def change_roles(user: User, role_names, active: bool | None = None) -> None:
     before = {"roles": sorted(user.roles), "active": user.active}
     user.set_roles(check_roles(role_names))
     if active is not None:
+        if user.active and not active:
+            user.end_sessions()  # so that reactivating the account does not bring old sessions back
         user.active = active
     after = {"roles": sorted(user.roles), "active": user.active}
     if after != before:
@@ -61,6 +64,20 @@ def reset_password(user: User, password: str) -> None:
     user.set_password(check_password(password))
     audit.record("user.password_reset", user.username)
     db.session.commit()
+
+
+def authenticate(username: str, password: str) -> tuple[User | None, str]:
+    """(the user, "") if the name and password are right and the account active, else (None, why).
+    Always exactly one password check, whatever the outcome, so the time taken tells nothing."""
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is None:
+        spend_password_check(password)
+        return None, "unknown user name"
+    if not user.check_password(password):
+        return None, "wrong password"
+    if not user.active:
+        return None, "account deactivated"
+    return user, ""
 
 
 def find_user(username: str) -> User:

@@ -185,6 +185,17 @@ class FreshContextClient(FlaskClient):
             return super().open(*args, **kwargs)
 
 
+def session_login(client, user) -> None:
+    """Log `user` in on a test client without the login form: the session as Flask-Login writes it,
+    with the user's current session token (logging out or a new password replaces it)."""
+    from doseapp.models import db
+
+    db.session.refresh(user)
+    with client.session_transaction() as sess:
+        sess.clear()
+        sess["_user_id"], sess["_fresh"] = user.get_id(), True
+
+
 @pytest.fixture
 def client(app):
     app.test_client_class = FreshContextClient

@@ -12,7 +12,7 @@ from doseapp.runtime import queues
 from doseapp.models import Job, db
 from doseapp.models.base import utcnow
 from doseapp.runtime.queues import JobCancelled, JobContext
-from tests.conftest import run_cli
+from tests.conftest import run_cli, session_login
 
 
 def _fresh(job: Job) -> Job:
@@ -41,8 +41,7 @@ def test_worker_runs_job_and_progress_is_recorded(app, client, app_env):
     assert job.started_at is not None and job.ended_at >= job.started_at
     assert job.message == f"{sum(counts.values())} rows in {tables} tables."
 
-    with client.session_transaction() as sess:
-        sess["_user_id"] = str(admin.id)
+    session_login(client, admin)
     page = client.get(f"/jobs/{job.id}", headers={"HX-Request": "true"}).get_data(as_text=True)
     assert 'data-status="finished"' in page and f"{tables} of {tables}" in page
 

@@ -20,7 +20,7 @@ def test_upgrade_empty_database_matches_models(fresh_database, tmp_path, app_env
     app = _app_on(fresh_database, tmp_path, app_env)
     assert current_revision(app) is None
     upgrade(app)
-    assert current_revision(app) == head_revision(app) == "0003"
+    assert current_revision(app) == head_revision(app) == "0005"
     with app.app_context():
         inspector = sa.inspect(db.engine)
         tables = set(inspector.get_table_names())
@@ -35,6 +35,24 @@ def test_upgrade_empty_database_matches_models(fresh_database, tmp_path, app_env
             opts = {"compare_type": True, "include_object": include_object_for(conn.dialect.name)}
             diff = compare_metadata(MigrationContext.configure(conn, opts=opts), db.metadata)
         assert diff == [], f"models and migrations differ: {diff}"
+        db.engine.dispose()
+
+
+def test_upgrade_gives_each_existing_user_a_session_token_of_their_own(fresh_database, tmp_path, app_env):
+    from flask_migrate import upgrade as upgrade_to
+
+    app = _app_on(fresh_database, tmp_path, app_env)
+    with app.app_context():
+        upgrade_to(directory=app.config["MIGRATIONS_DIR"], revision="0003")
+        with db.engine.begin() as conn:
+            for name in ("amy", "bob"):
+                conn.execute(sa.text('INSERT INTO "user" (username, password_hash, active, created_at) '
+                                     "VALUES (:n, 'x', true, CURRENT_TIMESTAMP)"), {"n": name})
+    upgrade(app)
+    with app.app_context():
+        with db.engine.connect() as conn:
+            tokens = conn.execute(sa.text('SELECT session_token FROM "user" ORDER BY id')).scalars().all()
+        assert len(tokens) == 2 and all(t and len(t) >= 32 for t in tokens) and tokens[0] != tokens[1]
         db.engine.dispose()
 
 

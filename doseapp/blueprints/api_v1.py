@@ -17,7 +17,7 @@ from doseapp.extensions import login_manager
 from doseapp.models import ApiToken, Study, db
 from doseapp.models.api_tokens import token_digest
 from doseapp.blueprints.studies import fetch_page
-from doseapp.studies import study_detail, study_summary
+from doseapp.studies import sees_patterns, study_detail, study_summary
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 
@@ -104,7 +104,8 @@ def studies():
     if page * per_page < count:
         args = request.args.to_dict() | {"page": page + 1}
         nxt = url_for("api_v1.studies", _external=True, **args)
-    return jsonify(count=count, results=[_with_identifiers(study_summary(s), s) for s in rows], next=nxt)
+    return jsonify(count=count, results=[_with_identifiers(study_summary(s, patterns=sees_patterns(current_user)), s)
+                                                  for s in rows], next=nxt)
 
 
 @bp.route("/studies/<path:study_instance_uid>")
@@ -114,4 +115,4 @@ def study(study_instance_uid: str):
                             .order_by(Study.id).limit(1))
     if row is None:
         return _error(404, "not_found", "There is no study with this Study Instance UID.")
-    return jsonify(_with_identifiers(study_detail(row), row))
+    return jsonify(_with_identifiers(study_detail(row, patterns=sees_patterns(current_user)), row))

@@ -21,6 +21,8 @@ from doseapp.charts import options as chart_options
 from doseapp.charts.data import ChartData, compute, drill_args
 from doseapp.models import User, db
 from doseapp.models.users import UserPreferences
+from doseapp.security.safe_urls import same_site_or, same_site_path
+from doseapp.security.headers import allow_bokeh
 
 bp = Blueprint("charts", __name__)
 BOKEH_SCRIPTS = ("bokeh.min.js", "bokeh-widgets.min.js")
@@ -42,6 +44,8 @@ def chart_panel_url(modality: str, values: dict) -> str | None:
 
 @bp.app_template_global()
 def bokeh_script_urls() -> list[str]:
+    """BokehJS for a page that draws charts (which also relaxes its Content-Security-Policy for Bokeh)."""
+    allow_bokeh()
     return [url_for("bokehjs.file", filename=f) for f in BOKEH_SCRIPTS]
 
 
@@ -133,13 +137,10 @@ def _options_page(user: User, endpoint_args: dict):
         chart_options.save(prefs, chart_options.from_form(request.form))
         db.session.commit()
         flash(f"Chart options of {user.username} saved.")
-        nxt = request.form.get("next") or ""
-        if nxt.startswith("/") and not nxt.startswith("//") and "\\" not in nxt:
-            return redirect(nxt)
-        return redirect(url_for(request.endpoint, **endpoint_args))
+        return redirect(same_site_or(request.form.get("next"), url_for(request.endpoint, **endpoint_args)))
     return render_template("charts/options.html", user=user, opts=chart_options.load(prefs),
                            catalog=catalog.CHARTS, names=NAMES, choices=chart_options,
-                           next=request.args.get("next", ""))
+                           next=same_site_path(request.args.get("next")) or "")
 
 
 @bp.route("/charts/options", methods=["GET", "POST"])

@@ -3,7 +3,10 @@ names and sources in config_equipment, privacy and DICOM object settings in conf
 attach their routes to this blueprint)."""
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_user
 from sqlalchemy import func, select
 
 from doseapp import roles
@@ -68,12 +71,37 @@ def user_password(user_id: int):
             error = "The two passwords differ."
         else:
             try:
-                reset_password(user, password)
+                reset_password(user, password)  # ends the user's sessions...
+                if user.id == current_user.id:
+                    login_user(user)  # ...but not the one an admin resets their own password in
                 flash(f"Password of {user.username} changed. Tell them to change it when they next log in.")
                 return redirect(url_for("config.user_edit", user_id=user.id))
             except UserError as exc:
                 error = str(exc)
     return render_template("config/user_password.html", user=user, error=error), (400 if error else 200)
+
+
+def _shown(value) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(_shown(v) for v in value) or "—"
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+@bp.app_template_filter("audit_changes")
+def audit_changes(details) -> list[tuple[str, str, str]] | None:
+    """Details in the {field: [before, after]} form as (field, before, after) lines in words; None
+    for details of another form (shown as they are)."""
+    if not isinstance(details, dict) or not details:
+        return None
+    if not all(isinstance(v, list) and len(v) == 2 for v in details.values()):
+        return None
+    return [(field.replace("_", " "), _shown(old), _shown(new)) for field, (old, new) in details.items()]
 
 
 @bp.route("/audit")

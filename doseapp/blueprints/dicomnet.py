@@ -8,11 +8,14 @@ import datetime as dt
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
+from doseapp import audit
 from doseapp.dicomnet import monitor
+from doseapp.dicomnet.config_audit import allowed_ae_target, settings
 from doseapp.dicomnet.nodes import (ALL_STORAGE_CLASSES, DEFAULT_TRANSFER_SYNTAXES, TRANSFER_SYNTAXES,
                                     NodeError, apply_settings, check_address, check_calling_aetitle)
 from doseapp.models import DicomAllowedAe, DicomStoreScp, DicomTransaction, db
 from doseapp.models.dicomnet import FILE_NAMINGS, STORAGE_STRUCTURES
+from doseapp.security.safe_urls import same_site_or
 
 bp = Blueprint("dicomnet", __name__)
 
@@ -82,6 +85,7 @@ def node_new():
             db.session.rollback()
             return _render_form(node, str(exc), 400)
         db.session.add(node)
+        audit.record_change("dicom.node_add", node.name, {}, settings(node))
         db.session.commit()
         flash(f"Store SCP node {node.name} added; the SCP supervisor starts it within seconds.")
         return redirect(url_for("dicomnet.dashboard", node_id=node.id))
@@ -92,11 +96,13 @@ def node_new():
 def node_edit(node_id: int):
     node = _node_or_404(node_id)
     if request.method == "POST":
+        before = settings(node)
         try:
             apply_settings(node, _form_values())
         except NodeError as exc:
             db.session.rollback()
             return _render_form(_node_or_404(node_id), str(exc), 400)
+        audit.record_change("dicom.node_edit", node.name, before, settings(node))
         db.session.commit()
         flash(f"Settings of {node.name} saved. Network changes restart the node; others apply within seconds.")
         return redirect(url_for("dicomnet.dashboard", node_id=node.id))
@@ -120,11 +126,12 @@ def node_state(node_id: int):
     wanted = request.form.get("state")
     if wanted not in ("running", "stopped"):
         abort(400)
+    audit.record_change("dicom.node_state", node.name, {"desired_state": node.desired_state}, {"desired_state": wanted})
     node.desired_state = wanted
     db.session.commit()
     flash(f"{node.name}: {'start' if wanted == 'running' else 'stop'} requested; the SCP supervisor acts "
           "within seconds." + ("" if node.enabled else " The node is disabled: enable it to run it."))
-    return redirect(request.form.get("next") or url_for("dicomnet.dashboard", node_id=node.id))
+    return redirect(same_site_or(request.form.get("next"), url_for("dicomnet.dashboard", node_id=node.id)))
 
 
 @bp.route("/dicom/nodes/<int:node_id>/allowed", methods=["GET", "POST"])
@@ -135,6 +142,7 @@ def allowed_aes(node_id: int):
         try:
             row = _apply_allowed(DicomAllowedAe(scp_id=node.id), node)
             db.session.add(row)
+            audit.record_change("dicom.allowed_ae_add", allowed_ae_target(row, node), {}, settings(row))
             db.session.commit()
             flash(f"{row.aetitle} may now send to {node.name}" +
                   ("." if node.require_calling_ae else " (once calling AE validation is switched on for the node)."))
@@ -152,8 +160,10 @@ def allowed_ae_edit(ae_id: int):
         abort(404)
     error = None
     if request.method == "POST":
+        before = settings(row)
         try:
             _apply_allowed(row, row.scp)
+            audit.record_change("dicom.allowed_ae_edit", allowed_ae_target(row, row.scp), before, settings(row))
             db.session.commit()
             flash(f"{row.aetitle} saved.")
             return redirect(url_for("dicomnet.allowed_aes", node_id=row.scp_id))
@@ -223,6 +233,7 @@ def allowed_ae_delete(ae_id: int):
     if row is None:
         abort(404)
     node_id, title = row.scp_id, row.aetitle
+    audit.record_change("dicom.allowed_ae_delete", allowed_ae_target(row, row.scp), settings(row), {})
     db.session.delete(row)
     db.session.commit()
     flash(f"{title} removed from the allowed list.")
@@ -235,6 +246,7 @@ def node_delete(node_id: int):
     if node.status == "running":
         flash(f"Stop {node.name} before deleting it.")
         return redirect(url_for("dicomnet.dashboard", node_id=node.id))
+    audit.record_change("dicom.node_delete", node.name, settings(node), {})
     db.session.delete(node)
     db.session.commit()
     flash(f"Store SCP node {node.name} deleted. Its transaction log and received files are kept.")

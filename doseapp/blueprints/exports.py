@@ -2,7 +2,8 @@
 
 Each export is a Job row of kind "export" (parameters: modality, format, the list's filter
 arguments, identifier flags; result: records, seconds, file; result_path: the file). Users see
-their own exports; admins see everyone's.
+their own exports; admins see everyone's, but a file with patient names or IDs goes only to a user
+holding the pid role now, and every such start and download is in the audit log.
 """
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 from flask_login import current_user
 from sqlalchemy import select
 
-from doseapp import filters
+from doseapp import audit, filters
 from doseapp.runtime import queues
-from doseapp.exports.jobs import KIND, QUEUE, export_folder, may_export_pid, parameters
+from doseapp.exports.jobs import (KIND, QUEUE, export_folder, may_export_pid, parameters,
+                                  record_identifier_export)
 from doseapp.exports.run import TYPE_LABELS
 from doseapp.models import Job, db
 
@@ -37,6 +39,16 @@ def _visible():
     return stmt
 
 
+def has_identifiers(job: Job) -> bool:
+    p = job.parameters or {}
+    return bool(p.get("name") or p.get("pat_id"))
+
+
+def may_download(job: Job) -> bool:
+    """Identifiers reach only the pid role, whoever started the export (admins see all exports)."""
+    return not has_identifiers(job) or current_user.has_role("pid")
+
+
 def _job(export_id: int) -> Job:
     job = db.session.get(Job, export_id)
     if job is None or job.kind != KIND or not (_is_admin() or job.user_id == current_user.id):
@@ -49,7 +61,7 @@ def _tables_context() -> dict:
     return dict(running=[j for j in jobs if j.active],
                 failed=[j for j in jobs if j.status in ("failed", "cancelled")],
                 done=[j for j in jobs if j.status == "finished"],
-                labels=TYPE_LABELS, show_owner=_is_admin())
+                labels=TYPE_LABELS, show_owner=_is_admin(), may_download=may_download)
 
 
 @bp.route("/")
@@ -77,7 +89,10 @@ def _start(modality: str, fmt: str, name: bool, pat_id: bool):
         flash("Fix the filter first: " + ", ".join(q.errors))
         return redirect(url_for("exports.index"))
     which = " with names and ID" if name and pat_id else " with names" if name else " with ID" if pat_id else ""
-    queues.enqueue(KIND, queue=QUEUE, title=f"{mod} {TYPE_LABELS[fmt]}{which}", user_id=current_user.id,
+    title = f"{mod} {TYPE_LABELS[fmt]}{which}"
+    if name or pat_id:  # committed with the job by enqueue
+        record_identifier_export(title, mod, fmt, name, pat_id, q.values)
+    queues.enqueue(KIND, queue=QUEUE, title=title, user_id=current_user.id,
                    modality=mod, parameters=parameters(mod, fmt, q.values, name=name, pat_id=pat_id,
                                                        bom=request.form.get("bom") == "1"))
     flash(f"{mod} {TYPE_LABELS[fmt]} started: it appears below when done.")
@@ -120,6 +135,12 @@ def download(export_id: int):
     # Only files in the exports folder are ever sent.
     if job.status != "finished" or path is None or not path.is_file() or path.parent != export_folder():
         abort(404)
+    if not may_download(job):
+        abort(403, description="This export holds patient names or IDs: downloading it needs the pid role.")
+    if has_identifiers(job):
+        audit.record("export.download_identifiers", job.title,
+                     {"export_id": job.id, "file": path.name, "owner": job.user.username if job.user else None})
+        db.session.commit()
     return send_file(path, mimetype=MIMETYPES.get(path.suffix, "application/octet-stream"), as_attachment=True,
                      download_name=path.name)
 

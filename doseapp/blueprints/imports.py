@@ -11,7 +11,7 @@ import re
 import secrets
 from pathlib import Path
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, session, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, session, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.utils import secure_filename
@@ -25,7 +25,6 @@ bp = Blueprint("imports", __name__, url_prefix="/imports/size")
 KIND = "size_import"
 _SESSION_KEY = "size_upload"
 _TOKEN = re.compile(r"^[0-9a-f]{16}$")
-MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 
 
 def _upload_folder() -> Path:
@@ -68,9 +67,10 @@ def upload():
         return redirect(url_for("imports.index"))
     token = secrets.token_hex(8)
     path = _upload_folder() / f"{token}.csv"
-    data = file.stream.read(MAX_UPLOAD_BYTES + 1)
-    if len(data) > MAX_UPLOAD_BYTES:
-        flash("The file is larger than 50 MB; split it into smaller files.")
+    largest = current_app.config["MAX_UPLOAD_BYTES"]  # DOSEAPP_MAX_UPLOAD_MB
+    data = file.stream.read(largest + 1)
+    if len(data) > largest:
+        flash(f"The file is larger than {largest // (1024 * 1024)} MB; split it into smaller files.")
         return redirect(url_for("imports.index"))
     path.write_bytes(data)
     try:

@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from doseapp import audit
 from doseapp.blueprints.qr import FormError, option_values, options_from_form
+from doseapp.dicomnet.config_audit import settings
 from doseapp.dicomnet.nodes import NodeError, check_int
 from doseapp.dicomnet.qr_filter import MODALITY_CHOICES, MODALITY_LABELS
 from doseapp.dicomnet.remotes import REMOTE_FLAGS, apply_remote_settings, new_remote
@@ -38,6 +39,7 @@ def remotes():
 
 def _save_remote(remote: DicomRemoteNode, is_new: bool):
     if request.method == "POST":
+        before = {} if is_new else settings(remote)
         try:
             apply_remote_settings(remote, _remote_form())
         except NodeError as exc:
@@ -45,7 +47,7 @@ def _save_remote(remote: DicomRemoteNode, is_new: bool):
             return render_template("qr/remote_form.html", remote=remote, error=str(exc)), 400
         if is_new:
             db.session.add(remote)
-        audit.record("qr.remote_save", remote.name, {k: getattr(remote, k) for k in (*REMOTE_FIELDS, *REMOTE_FLAGS)})
+        audit.record_change("qr.remote_save", remote.name, before, settings(remote))
         db.session.commit()
         flash(f"Remote node {remote.name} saved.")
         return redirect(url_for("qradmin.remotes"))
@@ -70,8 +72,8 @@ def remote_delete(remote_id: int):
     if scheduled:  # a schedule silently vanishing with its node would be a surprise
         flash(f"{remote.name} is used by scheduled queries ({', '.join(scheduled)}): delete or change those first.")
         return redirect(url_for("qradmin.remotes"))
+    audit.record_change("qr.remote_delete", remote.name, settings(remote), {})
     db.session.delete(remote)  # its queries stay in the history, without their node
-    audit.record("qr.remote_delete", remote.name, {"aetitle": remote.aetitle})
     db.session.commit()
     flash(f"Remote node {remote.name} deleted.")
     return redirect(url_for("qradmin.remotes"))
@@ -132,7 +134,7 @@ def schedules():
         except FormError as exc:
             return _render_schedule("qr/schedules.html", new, str(exc), 400, schedules=rows)
         db.session.add(new)
-        audit.record("qr.schedule_save", new.name, new.parameters)
+        audit.record_change("qr.schedule_save", new.name, {}, settings(new))
         db.session.commit()
         flash(f"Scheduled query {new.name} saved; the scheduler starts it within a minute.")
         return redirect(url_for("qradmin.schedules"))
@@ -143,12 +145,13 @@ def schedules():
 def schedule_edit(schedule_id: int):
     row = _schedule_or_404(schedule_id)
     if request.method == "POST":
+        before = settings(row)
         try:
             _apply_schedule(row)
         except FormError as exc:
             db.session.rollback()
             return _render_schedule("qr/schedule_edit.html", _schedule_or_404(schedule_id), str(exc), 400)
-        audit.record("qr.schedule_save", row.name, row.parameters)
+        audit.record_change("qr.schedule_save", row.name, before, settings(row))
         db.session.commit()
         flash(f"Scheduled query {row.name} saved.")
         return redirect(url_for("qradmin.schedule_edit", schedule_id=row.id))
@@ -158,8 +161,8 @@ def schedule_edit(schedule_id: int):
 @bp.route("/scheduled/<int:schedule_id>/delete", methods=["POST"])
 def schedule_delete(schedule_id: int):
     row = _schedule_or_404(schedule_id)
+    audit.record_change("qr.schedule_delete", row.name, settings(row), {})
     db.session.delete(row)  # its runs stay in the query history
-    audit.record("qr.schedule_delete", row.name)
     db.session.commit()
     flash(f"Scheduled query {row.name} deleted.")
     return redirect(url_for("qradmin.schedules"))

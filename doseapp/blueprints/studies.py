@@ -16,6 +16,7 @@ from doseapp import filters, roles
 from doseapp.models import Study, db
 from doseapp.models.ct import CtEvent
 from doseapp.models.users import UserPreferences
+from doseapp.security.safe_urls import same_site_or
 
 bp = Blueprint("studies", __name__)
 
@@ -151,9 +152,7 @@ def fluoro_summary(study: Study) -> list[dict]:
 def detail(modality: str, study_id: int):
     mod = SLUGS[modality]
     study = load_study(study_id, mod)
-    back = request.args.get("back") or url_for("studies.study_list", modality=modality)
-    if not back.startswith("/") or back.startswith("//") or "\\" in back:  # only our own pages
-        back = url_for("studies.study_list", modality=modality)
+    back = same_site_or(request.args.get("back"), url_for("studies.study_list", modality=modality))
     return render_template("studies/detail.html", study=study, modality=modality, mod=mod, name=NAMES[mod],
                            fluoro=fluoro_summary(study) if mod in ("RF", "DX") else None, back=back)
 

@@ -2,12 +2,11 @@
 back to the list the admin came from."""
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 
 from doseapp import audit
 from doseapp.models import Study, db
+from doseapp.security.safe_urls import same_site_or
 
 bp = Blueprint("studyadmin", __name__)
 
@@ -21,23 +20,12 @@ def _list_url(modality: str) -> str:
     return url_for("home.index")
 
 
-def safe_next(value: str | None) -> str | None:
-    """A same-site path to return to, or None: never another host, scheme or a protocol-relative
-    //host URL (an open redirect), never a backslash trick."""
-    if not value or "\\" in value or not value.startswith("/") or value.startswith("//"):
-        return None
-    parts = urlsplit(value)
-    if parts.scheme or parts.netloc:
-        return None
-    return value
-
-
 @bp.route("/studies/<int:study_id>/delete", methods=["GET", "POST"])
 def delete(study_id: int):
     study = db.session.get(Study, study_id)
     if study is None:
         abort(404)
-    back = safe_next(request.values.get("next")) or _list_url(study.modality)
+    back = same_site_or(request.values.get("next"), _list_url(study.modality))
     if request.method == "POST":
         if request.form.get("confirm") != "yes":
             return redirect(back)

@@ -45,6 +45,14 @@ def export_command(modality, fmt, with_names, with_id, date_from, date_until, ex
                                  f"{', '.join(sorted(filters.param_names(mod)))}", param_hint="--filter")
     app = _app()
     with app.app_context():
+        if with_names or with_id:
+            from doseapp.exports.jobs import record_identifier_export
+            from doseapp.models import db
+
+            record_identifier_export(f"{mod} {fmt.lower()} export from the command line ({out})", mod, fmt.lower(),
+                                     with_names, with_id, args)
+            db.session.commit()
+
         def report(done, total):
             if total:
                 click.echo(f"\r{done}/{total} studies", nl=False, err=True)

@@ -27,6 +27,8 @@ def node():
 @click.option("--no-auto-start", is_flag=True, help="Start only when an administrator presses Start.")
 def add_store(name, aet, port, host, storage_limit_mb, no_auto_start):
     """Add a Store SCP node; `doseapp scp` (or `doseapp run`) starts it within seconds."""
+    from doseapp import audit
+    from doseapp.dicomnet.config_audit import settings
     from doseapp.dicomnet.nodes import NodeError, apply_settings
     from doseapp.models import DicomStoreScp, db
 
@@ -38,6 +40,8 @@ def add_store(name, aet, port, host, storage_limit_mb, no_auto_start):
         except NodeError as exc:
             raise click.ClickException(str(exc))
         db.session.add(row)
+        db.session.flush()  # the column defaults, for the audit log
+        audit.record_change("dicom.node_add", row.name, {}, settings(row))
         db.session.commit()
         click.echo(f"Added Store SCP node {row.name} (id {row.id}): {row.aetitle} on {row.bind_address}:{row.port}.")
 
@@ -94,8 +98,9 @@ def add_remote(name, aet, host, port, our_aet, use_modality_tag, no_move, no_get
     """Add a remote node (a PACS) to query and retrieve from."""
     import ipaddress
 
-    from doseapp.dicomnet.nodes import NodeError
     from doseapp import audit
+    from doseapp.dicomnet.config_audit import settings
+    from doseapp.dicomnet.nodes import NodeError
     from doseapp.dicomnet.remotes import apply_remote_settings, new_remote
     from doseapp.models import db
 
@@ -113,6 +118,6 @@ def add_remote(name, aet, host, port, our_aet, use_modality_tag, no_move, no_get
         except NodeError as exc:
             raise click.ClickException(str(exc))
         db.session.add(row)
-        audit.record("qr.remote_save", row.name, {"aetitle": row.aetitle, "host": host, "port": row.port})
+        audit.record_change("qr.remote_save", row.name, {}, settings(row))
         db.session.commit()
         click.echo(f"Added remote node {row.name} (id {row.id}): {row.aetitle} at {host}:{row.port}.")

@@ -123,9 +123,14 @@ def _mean(header: str, key: str) -> Col:
 
 # --- study columns -------------------------------------------------------------------------------
 
-def study_columns(modality: str, name: bool = False, pat_id: bool = False) -> list[Col]:
+def _yes_if(value) -> str | None:
+    return "Yes" if value else None
+
+
+def study_columns(modality: str, name: bool = False, pat_id: bool = False, patterns: bool = True) -> list[Col]:
     """The leading study columns: identifiers only when asked (pid exports), RF adds the physician,
-    MG has no height and mass (the 38-column mammography layout)."""
+    MG has no height and mass (the 38-column mammography layout). "Test patient?" names the
+    not-patient patterns matched only with `patterns` (doseapp.studies.sees_patterns), else says Yes."""
     cols: list[Col] = []
     if name:
         cols.append(F("Patient name", "patient_name", "text"))
@@ -149,7 +154,8 @@ def study_columns(modality: str, name: bool = False, pat_id: bool = False) -> li
     if modality != "MG":
         cols += [D("Height (cm)", _height_cm, ("patient_height_m",)), F("Mass (kg)", "patient_weight_kg")]
     cols += [
-        F("Test patient?", "not_patient_indicator", "text"),
+        F("Test patient?", "not_patient_indicator", "text") if patterns else
+        D("Test patient?", _yes_if, ("not_patient_indicator",), "text"),
         F("Study description", "study_description", "text"),
         F("Requested procedure", "requested_procedure_code_meaning", "text"),
         F("Study Comments", "comment", "text"),

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from flask import current_app
 
-from doseapp import roles
+from doseapp import audit, filters, roles
 from doseapp.exports.run import TYPE_LABELS, file_name, run_export
 from doseapp.models import User, db
 
@@ -22,6 +22,16 @@ def export_folder() -> Path:
 def may_export_pid(user) -> bool:
     """Identifiers go only to users with both an exporting role and the pid role."""
     return bool(user is not None and roles.allowed(user, roles.EXPORT) and user.has_role("pid"))
+
+
+def record_identifier_export(title: str, modality: str, fmt: str, name: bool, pat_id: bool, args: dict) -> None:
+    """Put the start of an export with identifiers in the audit log, with its filter — but not the
+    values of the patient name and ID filters: they are identifiers themselves, and the log is read
+    by admins who may not hold the pid role. The caller commits."""
+    hidden = {p for f in filters.FILTERS if f.needs == filters.PID for p in f.params()}
+    shown = {k: "(patient identifier, not recorded)" if k in hidden else v for k, v in args.items()}
+    audit.record("export.start_identifiers", title, {"modality": modality, "format": fmt, "names": bool(name),
+                                                     "ids": bool(pat_id), "filter": shown})
 
 
 def parameters(modality: str, fmt: str, args: dict, *, name=False, pat_id=False, bom=False) -> dict:

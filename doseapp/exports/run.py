@@ -25,6 +25,7 @@ from doseapp.exports.xlsx_writer import MAX_ROWS, XlsxOut, sheet_names
 from doseapp.models import Study, db
 from doseapp.models.ct import CtEvent
 from doseapp.models.projection import XrayEvent
+from doseapp.studies import sees_patterns
 
 FORMATS = ("csv", "xlsx", "nhsbsp")
 TYPE_LABELS = {"csv": "CSV export", "xlsx": "XLSX export", "nhsbsp": "NHSBSP CSV export"}
@@ -59,6 +60,7 @@ def run_export(modality: str, fmt: str, args, *, out: Path | str, user=None, nam
     if fmt == "nhsbsp" and modality != "MG":
         raise ExportError("the NHSBSP export is for mammography only")
     q = filters.study_query(modality, args, user)
+    patterns = sees_patterns(user)
     if q.errors:
         raise ExportError("bad filter value(s): " + ", ".join(f"{k} ({v})" for k, v in q.errors.items()))
     out = Path(out)
@@ -71,9 +73,9 @@ def run_export(modality: str, fmt: str, args, *, out: Path | str, user=None, nam
         if fmt == "nhsbsp":
             records = _nhsbsp(q, part, bom, report, total, batch)
         elif fmt == "csv":
-            records = _csv(q, modality, part, name, pat_id, bom, report, total, batch)
+            records = _csv(q, modality, part, name, pat_id, bom, report, total, batch, patterns)
         else:
-            records = _xlsx(q, modality, part, name, pat_id, date_format, report, total, batch)
+            records = _xlsx(q, modality, part, name, pat_id, date_format, report, total, batch, patterns)
         os.replace(part, out)
     except BaseException:
         part.unlink(missing_ok=True)
@@ -86,8 +88,8 @@ def _max_events(q) -> int:
     return db.session.scalar(select(func.max(Study.number_of_events)).where(*q.where)) or 0
 
 
-def _csv(q, modality, path, name, pat_id, bom, report, total, batch) -> int:
-    scols = C.study_columns(modality, name, pat_id)
+def _csv(q, modality, path, name, pat_id, bom, report, total, batch, patterns) -> int:
+    scols = C.study_columns(modality, name, pat_id, patterns)
     # Fluoroscopy CSV is study-level only (seed §8.3).
     ecols = [] if modality == "RF" else C.EVENT_COLUMNS[modality]
     n_ev = _max_events(q) if ecols else 0
@@ -133,8 +135,8 @@ def _nhsbsp(q, path, bom, report, total, batch) -> int:
     return done
 
 
-def _xlsx(q, modality, path, name, pat_id, date_format, report, total, batch) -> int:
-    scols = C.study_columns(modality, name, pat_id)
+def _xlsx(q, modality, path, name, pat_id, date_format, report, total, batch, patterns) -> int:
+    scols = C.study_columns(modality, name, pat_id, patterns)
     ecols = C.EVENT_COLUMNS[modality]
     counted = ["study_description", "requested_procedure_code_meaning"]
     if modality == "RF":

@@ -10,7 +10,7 @@ from doseapp.models.dicomnet import (
     DicomQueryImage, DicomTransaction, DicomAllowedAe, DicomPendingObject, DicomScheduledQuery,
 )
 from doseapp.models.jobs import Job
-from doseapp.models.users import User, UserRole, UserPreferences
+from doseapp.models.users import LoginAttempt, User, UserRole, UserPreferences
 from doseapp.models.audit import AuditEntry
 from doseapp.models.api_tokens import ApiToken
 
@@ -18,6 +18,6 @@ __all__ = [
     "db", "Equipment", "Study", "ProcessedObject", "QuarantinedObject", "CtEvent", "CtSource",
     "XrayEvent", "AccumulatedPlane", "BreastDose", "SystemSettings", "NotPatientPattern",
     "DicomStoreScp", "DicomRemoteNode", "DicomQuery", "DicomQueryStudy", "DicomQuerySeries",
-    "DicomQueryImage", "DicomTransaction", "DicomAllowedAe", "DicomPendingObject", "DicomScheduledQuery", "Job", "User", "UserRole", "UserPreferences",
+    "DicomQueryImage", "DicomTransaction", "DicomAllowedAe", "DicomPendingObject", "DicomScheduledQuery", "Job", "User", "UserRole", "UserPreferences", "LoginAttempt",
     "AuditEntry", "ApiToken",
 ]

@@ -35,10 +35,10 @@ def spawn(args: list[str], env: dict | None = None) -> subprocess.Popen:
 
 
 def serve_web(app: Flask, host: str, port: int) -> None:
-    from waitress import serve
+    from doseapp.security.request_limits import serve
 
     log.info("Web server on http://%s:%s/", host, port)
-    serve(app, host=host, port=port, threads=app.config["WEB_THREADS"], ident="doseapp")
+    serve(app, host, port, app.config["WEB_THREADS"])
 
 
 def run_worker(app: Flask, burst: bool = False, queue_names: list[str] | None = None, fork: bool = True) -> bool:

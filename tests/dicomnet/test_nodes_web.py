@@ -16,7 +16,7 @@ from doseapp.dicomnet.upkeep import cleanup_kept
 from doseapp.runtime.kinds import JOB_KINDS
 from doseapp.models import DicomAllowedAe, DicomStoreScp, DicomTransaction, db
 from doseapp.users import create_user
-from tests.conftest import TESTDATA
+from tests.conftest import TESTDATA, session_login
 
 RECEIVED = dt.datetime(2026, 1, 2, 19, 30, 0, 123456)
 
@@ -105,8 +105,7 @@ def admin_client(client):
     app = client.application
     app.config["WTF_CSRF_ENABLED"] = False
     admin = create_user("scpadmin", "password-123", ["admin"])
-    with client.session_transaction() as sess:
-        sess["_user_id"], sess["_fresh"] = str(admin.id), True
+    session_login(client, admin)
     yield client
     app.config["WTF_CSRF_ENABLED"] = True
 

@@ -31,7 +31,7 @@ from sqlalchemy import select
 
 from doseapp.dicomnet.nodes import echo
 from doseapp.models import DicomRemoteNode, DicomStoreScp, ProcessedObject, Study, db
-from tests.conftest import TESTDATA, free_port
+from tests.conftest import TESTDATA, free_port, session_login
 from tests.qr.orthanc import Orthanc
 
 QUERY_DAY = "20260115"
@@ -231,8 +231,7 @@ def log_in(client, username: str, role: str) -> None:
     from doseapp.users import create_user
 
     user = create_user(username, "password-123", [role])
-    with client.session_transaction() as sess:
-        sess["_user_id"], sess["_fresh"] = str(user.id), True
+    session_login(client, user)
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 the session database (importing them per test would take most of the run), plus one user per role."""
 from __future__ import annotations
 
-from tests.conftest import TESTDATA, FreshContextClient, _empty_all_tables
+from tests.conftest import TESTDATA, FreshContextClient, _empty_all_tables, session_login
 
 # The files that make studies (others are rejected or duplicates; tests/ingest covers those).
 FILES = sorted(p for p in TESTDATA.glob("*.dcm")
@@ -38,7 +38,8 @@ def client_for(app, who: str | None):
     app.test_client_class = FreshContextClient
     client = app.test_client()
     if who is not None:
-        with client.session_transaction() as sess:
-            sess["_user_id"] = str(app.config["TEST_USER_IDS"][who])
-            sess["_fresh"] = True
+        from doseapp.models import User, db
+
+        with app.app_context():
+            session_login(client, db.session.get(User, app.config["TEST_USER_IDS"][who]))
     return client

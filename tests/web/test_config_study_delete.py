@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from doseapp.blueprints.studies_admin import safe_next
+from doseapp.security.safe_urls import same_site_path
 from tests.web.config_helpers import audit_rows, imp, login, post, studies_of
 
 CANON = "DX-RDSR-Canon_CXDI.dcm"
@@ -42,8 +42,8 @@ def test_unsafe_next_falls_back_to_home(app, client):
                 form_page=f"/studies/{dx.id}/delete")
     assert resp.location == "/dx/"  # the study's list, not the other site
     for bad in ("//evil.example", "https://evil.example/", "/\\evil.example", "javascript:alert(1)", ""):
-        assert safe_next(bad) is None
-    assert safe_next("/studies/ct?page=3") == "/studies/ct?page=3"
+        assert same_site_path(bad) is None
+    assert same_site_path("/studies/ct?page=3") == "/studies/ct?page=3"
 
 
 def test_viewer_may_not_delete(app, client):

@@ -40,7 +40,7 @@ def test_ct_detail_shows_events_with_sources(loaded):
     for protocol in ("Monitoring", "PreMonitoring", "TAP", "testæøå"):
         assert f"<td>{protocol}</td>" in html
     assert "CTDIvol (mGy)" in text and "Exposure time per rotation (s)" in text and "X-ray modulation type" in text
-    assert "Test patient indicators? None" in text
+    assert "Possible test data? No" in text
     assert "SMITH" not in text  # names are never shown
 
 
@@ -48,7 +48,10 @@ def test_ct_detail_dual_source_shows_two_source_lines(loaded):
     s = _study(loaded, patient_name="Fysiikka^kuvanlaatu")
     html = client_for(loaded, "viewer").get(f"/ct/{s.id}").get_data(as_text=True)
     assert "<br>" in html.split('<tr class="event">')[1].split("</tr>")[0]  # kVp of source A and B
-    assert "id: *qa*" in _text(html)  # not-patient indicator
+    # A not-patient pattern matched: the viewer is told so; which pattern, only an admin.
+    assert "Possible test data? Yes" in _text(html) and "id: *qa*" not in _text(html)
+    admin = _text(client_for(loaded, "adminviewer").get(f"/ct/{s.id}").get_data(as_text=True))
+    assert "Test patient indicators? id: *qa*" in admin
 
 
 def test_fluoro_detail_summary_per_type_and_times(loaded):

@@ -7,6 +7,7 @@ from flask import Blueprint
 from doseapp import roles
 from doseapp.models import Job, User, db
 from doseapp.users import create_user
+from tests.conftest import session_login
 
 ANONYMOUS = "anonymous"
 WHO = [ANONYMOUS, *roles.ROLES]
@@ -115,11 +116,11 @@ def _size_import_sample() -> int:
 
 
 def _login(client, user: User | None) -> None:
+    if user is not None:
+        session_login(client, user)
+        return
     with client.session_transaction() as sess:
         sess.clear()
-        if user is not None:
-            sess["_user_id"] = str(user.id)
-            sess["_fresh"] = True
 
 
 def _url(app, rule, role, jobs, target) -> str:
