@@ -9,6 +9,7 @@ from flask import Blueprint, abort, flash, jsonify, redirect, render_template, r
 from sqlalchemy import func, select
 
 from doseapp.dicomnet import monitor
+from doseapp.dicomnet.storage import node_folder_name
 from doseapp.dicomnet.nodes import (ALL_STORAGE_CLASSES, DEFAULT_TRANSFER_SYNTAXES, TRANSFER_SYNTAXES,
                                     NodeError, apply_settings, check_address, check_aetitle)
 from doseapp.models import DicomAllowedAe, DicomStoreScp, DicomTransaction, db
@@ -57,9 +58,11 @@ def _form_values() -> dict:
 def _render_form(node: DicomStoreScp, error: str | None = None, status: int = 200):
     chosen_classes = set(node.sop_classes or ALL_STORAGE_CLASSES)
     chosen_syntaxes = set(node.transfer_syntaxes or DEFAULT_TRANSFER_SYNTAXES)
-    return render_template("dicomnet/node_form.html", node=node, error=error, structures=STORAGE_STRUCTURES,
-                           namings=FILE_NAMINGS, sop_classes=_sop_class_names(), chosen_classes=chosen_classes,
-                           syntaxes=TRANSFER_SYNTAXES, chosen_syntaxes=chosen_syntaxes), status
+    folder = node_folder_name(node.aetitle) if node.aetitle else None
+    return render_template("dicomnet/node_form.html", node=node, folder=folder, error=error,
+                           structures=STORAGE_STRUCTURES, namings=FILE_NAMINGS, sop_classes=_sop_class_names(),
+                           chosen_classes=chosen_classes, syntaxes=TRANSFER_SYNTAXES,
+                           chosen_syntaxes=chosen_syntaxes), status
 
 
 @bp.route("/dicom/nodes")

@@ -109,8 +109,9 @@ class Receiver:
         tempfile.tempdir = str(self.incoming)
         _config.STORE_RECV_CHUNKED_DATASET = True
 
-    def room_for(self, size: int) -> str | None:
-        """Why an object of `size` bytes cannot be kept, or None if it can."""
+    def room_for(self, size: int, on_disk: bool = False) -> str | None:
+        """Why an object of `size` bytes cannot be kept, or None if it can. `on_disk`: it was
+        streamed to the incoming folder, so the free space already lacks it."""
         if self.max_object_mb and size > self.max_object_mb * 1024 * 1024:
             return (f"object is {size / 2**20:.1f} MB, over this node's maximum object size of "
                     f"{self.max_object_mb} MB")
@@ -120,7 +121,7 @@ class Receiver:
             return (f"storage limit reached: {used / 1e6:.1f} MB used of {self.limit_bytes / 1e6:.1f} MB, "
                     f"object is {size / 1e6:.2f} MB")
         free = shutil.disk_usage(self.spool).free
-        if free - size < MIN_FREE_BYTES:
+        if free - (0 if on_disk else size) < MIN_FREE_BYTES:
             return f"disk full: {free / 1e6:.0f} MB free"
         return None
 
@@ -235,7 +236,7 @@ class Receiver:
         else:
             size = streamed.stat().st_size
         common["size_bytes"] = size
-        why = self.room_for(size)
+        why = self.room_for(size, on_disk=streamed is not None)
         if why:
             return fail(OUT_OF_RESOURCES, why)
         try:
@@ -323,17 +324,22 @@ class Receiver:
                     storage.remove_older_than(self.incoming, self.stale_incoming / 86400)
                     self.rescan()
                     last_scan = time.monotonic()
-                active = self.guard.associations()
-                with self.app.app_context():
-                    node = db.session.get(DicomStoreScp, self.node_id)
-                    if node is None:
-                        continue
-                    self.reload(node)
-                    db.session.execute(update(DicomStoreScp).where(DicomStoreScp.id == self.node_id).values(
-                        active_associations=active, storage_used_bytes=self.used_bytes, last_seen=utcnow()))
-                    db.session.commit()
+                self.beat()
             except Exception:  # a database hiccup must not stop the heartbeat
                 log.exception("SCP heartbeat failed")
+
+    def beat(self) -> None:
+        """Write activity, storage use and the time to the node row (which also tells the supervisor,
+        after a start, that the node listens), and re-read the node's settings."""
+        with self.app.app_context():
+            node = db.session.get(DicomStoreScp, self.node_id)
+            if node is None:
+                return
+            self.reload(node)
+            db.session.execute(update(DicomStoreScp).where(DicomStoreScp.id == self.node_id).values(
+                active_associations=self.guard.associations(), storage_used_bytes=self.used_bytes,
+                last_seen=utcnow()))
+            db.session.commit()
 
     def bindings(self) -> list:
         return [(evt.EVT_CONN_OPEN, self.on_conn_open), (evt.EVT_CONN_CLOSE, self.on_conn_close),
@@ -446,6 +452,10 @@ def serve(app: Flask, node_id: int) -> None:
     threading.Thread(target=server.serve_forever, daemon=True, name="scp-accept").start()
     receiver.guard.start()
     log.info("Started AE... AET:%s, listening on %s:%s", receiver.aetitle, *address)
+    try:
+        receiver.beat()  # the supervisor's first keep-alive echo waits for this
+    except Exception:  # the heartbeat tries again; the supervisor echoes anyway after its grace period
+        log.exception("Could not tell the supervisor the node is listening")
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -8,9 +8,10 @@ settings the node re-reads itself. The supervisor also checks every node with a 
 `echo_interval` seconds (the keep-alive), queues objects received while Redis was down, and
 recovers spool files a killed receiver never queued.
 
-A node just started is "starting" until its first echo answers, which is tried every second or so
-from its start (a node listens within a few seconds); only if it has not answered STARTUP_GRACE
-seconds after its start is it "not responding". An error stays on the node with its time; once a
+A node just started is "starting" until its first echo answers: it is echoed as soon as it has
+written to its row after the start (it does once it listens: within seconds), every second or so
+until it answers; only if it has not answered STARTUP_GRACE seconds after its start is it "not
+responding". An error stays on the node with its time; once a
 later echo answers, pages show it as past.
 """
 from __future__ import annotations
@@ -140,6 +141,10 @@ def _keepalive(app: Flask, node_id: int, r: _Running, interval: float) -> None:
     """C-ECHO one node in a thread of its own, so a hung node cannot stall supervision."""
     node = db.session.get(DicomStoreScp, node_id)
     if node is None:
+        return
+    listening = bool(node.last_seen and node.started_at and node.last_seen > node.started_at)
+    if not (r.answered or listening or time.monotonic() - r.started >= STARTUP_GRACE):
+        r.next_echo = time.monotonic() + FIRST_ECHO_SECONDS  # an echo now would only meet a closed port
         return
     address, port, aetitle = node_settings.echo_address(node), node.port, node.aetitle
     r.checking = True

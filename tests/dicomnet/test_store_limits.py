@@ -3,23 +3,16 @@ object over the node's maximum size, an association with no presentation context
 and a big object, which is streamed to disk rather than held in the node's memory."""
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
 
-import numpy as np
-import psutil
 import pydicom
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from pynetdicom import AE
 from sqlalchemy import select
 
 from doseapp.models import DicomStoreScp, DicomTransaction, db
 from tests.conftest import TESTDATA
-from tests.dicomnet.conftest import RDSR, sop_uid, storescu, stores, wait_running
+from tests.dicomnet.conftest import RDSR, PeakRss, big_object, sop_uid, storescu, stores, wait_running
 
-SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 RDSR_CLASS = "1.2.840.10008.5.1.4.1.1.88.67"
 
 
@@ -32,47 +25,6 @@ def _rows(node_id: int, operation: str) -> list[DicomTransaction]:
 
 def _spool_files(instance: Path, aetitle: str) -> list[Path]:
     return [p for p in (instance / "spool" / aetitle).rglob("*") if p.is_file()]
-
-
-def big_object(path: Path, megabytes: int) -> Path:
-    """A secondary capture of `megabytes` MB of pixel data (16-bit, 2048 x 2048 frames of 8 MB)."""
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = SECONDARY_CAPTURE
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
-    ds.PatientID, ds.Modality = "BIG1", "OT"
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.Rows = ds.Columns = 2048
-    ds.NumberOfFrames = megabytes // 8
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
-    ds.PixelData = np.random.default_rng(1).integers(0, 4096, ds.Rows * ds.Columns * ds.NumberOfFrames,
-                                                     dtype=np.uint16).tobytes()
-    ds.save_as(path, enforce_file_format=True)
-    return path
-
-
-class PeakRss:
-    """The highest resident memory of a process while the block runs (sampled every 20 ms)."""
-
-    def __init__(self, pid: int):
-        self.process, self.peak, self._stop = psutil.Process(pid), 0, threading.Event()
-
-    def _sample(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.process.memory_info().rss)
-            time.sleep(0.02)
-
-    def __enter__(self):
-        self.before = self.process.memory_info().rss
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
 
 
 def test_a_uid_with_a_non_ascii_byte_is_refused_cleanly_and_logged(app, scp_env, procs, make_node):
