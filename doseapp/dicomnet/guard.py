@@ -95,7 +95,7 @@ class ConnectionGuard:
         assoc.acse_timeout = self.request_timeout
         with self._lock:
             conn = self._open.get((address, port))
-            if conn is None:  # admitted before a restart of the bookkeeping; count it from now
+            if conn is None:  # its handler took over UNSTARTED_SECONDS to start and flush() forgot it
                 conn = self._open[(address, port)] = _Connection(address, port, time.monotonic())
             conn.assoc = assoc
 

@@ -45,17 +45,16 @@ def test_first_echo_as_soon_as_the_node_is_up_and_an_error_is_past_once_it_answe
     watcher = threading.Thread(target=_watch, args=(node.id, seen, stop, app), daemon=True)
     watcher.start()
     try:
+        # Well inside the two-minute interval (a loaded machine takes seconds to start a process).
         procs.supervisor(echo_interval=120)
-        started = time.monotonic()
         alive = lambda: db.session.get(DicomStoreScp, node.id).echo_status == "alive"  # noqa: E731
-        wait_until(alive, 20, what="the first echo answering")
-        assert time.monotonic() - started < 20
+        wait_until(alive, 45, what="the first echo answering")
         first_pid = db.session.get(DicomStoreScp, node.id).pid
 
         os.kill(first_pid, signal.SIGKILL)
         restarted = lambda: (r := db.session.get(DicomStoreScp, node.id)).pid != first_pid and \
             r.echo_status == "alive"  # noqa: E731
-        wait_until(restarted, 30, what="the node restarted and answering")
+        wait_until(restarted, 60, what="the node restarted and answering")
     finally:
         stop.set()
         watcher.join()
