@@ -11,8 +11,9 @@ from sqlalchemy import func, select
 from doseapp import audit
 from doseapp.dicomnet import monitor
 from doseapp.dicomnet.config_audit import allowed_ae_target, settings
+from doseapp.dicomnet.storage import node_folder_name
 from doseapp.dicomnet.nodes import (ALL_STORAGE_CLASSES, DEFAULT_TRANSFER_SYNTAXES, TRANSFER_SYNTAXES,
-                                    NodeError, apply_settings, check_address, check_calling_aetitle)
+                                    NodeError, apply_settings, check_address, check_aetitle)
 from doseapp.models import DicomAllowedAe, DicomStoreScp, DicomTransaction, db
 from doseapp.models.dicomnet import FILE_NAMINGS, STORAGE_STRUCTURES
 from doseapp.security.safe_urls import same_site_or
@@ -20,10 +21,11 @@ from doseapp.security.safe_urls import same_site_or
 bp = Blueprint("dicomnet", __name__)
 
 PAGE_SIZE = 50
-OPERATIONS = ("ASSOCIATE", "C-ECHO", "C-STORE", "C-FIND", "C-MOVE", "C-GET")  # in, and out (query-retrieve)
+# CONNECT: a connection refused, or closed for sending no association request, before any association.
+OPERATIONS = ("CONNECT", "ASSOCIATE", "C-ECHO", "C-STORE", "C-FIND", "C-MOVE", "C-GET")  # in, and out (query-retrieve)
 FIELDS = ("name", "aetitle", "port", "bind_address", "max_associations", "acse_timeout", "dimse_timeout",
-          "network_timeout", "max_pdu", "storage_structure", "file_naming", "storage_limit_mb",
-          "retention_days", "allowed_addresses")
+          "network_timeout", "max_pdu", "request_timeout", "connections_per_address", "storage_structure",
+          "file_naming", "storage_limit_mb", "max_object_mb", "retention_days", "allowed_addresses")
 FLAGS = ("enabled", "auto_start", "require_calling_ae", "cleanup_enabled")
 
 
@@ -59,9 +61,11 @@ def _form_values() -> dict:
 def _render_form(node: DicomStoreScp, error: str | None = None, status: int = 200):
     chosen_classes = set(node.sop_classes or ALL_STORAGE_CLASSES)
     chosen_syntaxes = set(node.transfer_syntaxes or DEFAULT_TRANSFER_SYNTAXES)
-    return render_template("dicomnet/node_form.html", node=node, error=error, structures=STORAGE_STRUCTURES,
-                           namings=FILE_NAMINGS, sop_classes=_sop_class_names(), chosen_classes=chosen_classes,
-                           syntaxes=TRANSFER_SYNTAXES, chosen_syntaxes=chosen_syntaxes), status
+    folder = node_folder_name(node.aetitle) if node.aetitle else None
+    return render_template("dicomnet/node_form.html", node=node, folder=folder, error=error,
+                           structures=STORAGE_STRUCTURES, namings=FILE_NAMINGS, sop_classes=_sop_class_names(),
+                           chosen_classes=chosen_classes, syntaxes=TRANSFER_SYNTAXES,
+                           chosen_syntaxes=chosen_syntaxes), status
 
 
 @bp.route("/dicom/nodes")
@@ -76,7 +80,8 @@ def nodes():
 def node_new():
     node = DicomStoreScp(name="", aetitle="", port=8104, bind_address="0.0.0.0", enabled=True, auto_start=True,
                          desired_state="running", max_associations=10, acse_timeout=30, dimse_timeout=30,
-                         network_timeout=60, max_pdu=16384, storage_structure="date", file_naming="sop_uid",
+                         network_timeout=60, max_pdu=16384, request_timeout=10, connections_per_address=8,
+                         storage_structure="date", file_naming="sop_uid",
                          retention_days=30, require_calling_ae=False, cleanup_enabled=False)
     if request.method == "POST":
         try:
@@ -174,7 +179,7 @@ def allowed_ae_edit(ae_id: int):
 
 
 def _apply_allowed(row: DicomAllowedAe, node: DicomStoreScp) -> DicomAllowedAe:
-    row.aetitle = check_calling_aetitle(request.form.get("aetitle", ""))
+    row.aetitle = check_aetitle(request.form.get("aetitle", ""))
     ip = request.form.get("expected_ip", "").strip()
     row.expected_ip = check_address(ip, "expected IP address") if ip else None
     row.description = request.form.get("description", "").strip() or None

@@ -20,7 +20,7 @@ def node():
 
 @node.command("add-store")
 @click.argument("name")
-@click.option("--aet", required=True, help="AE title: 1 to 16 letters or digits.")
+@click.option("--aet", required=True, help="AE title: 1 to 16 characters, no backslash.")
 @click.option("--port", required=True, type=int)
 @click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
 @click.option("--storage-limit-mb", type=int, default=None, help="Refuse objects beyond this (A700).")

@@ -36,6 +36,10 @@ def node_stats(node: DicomStoreScp) -> dict:
         "last_echo_at": _iso(node.last_echo_at),
         "status_message": node.status_message,
         "last_error": node.last_error,
+        "last_error_at": _iso(node.last_error_at),
+        # An error is past once a keep-alive echo has answered after it.
+        "last_error_past": bool(node.last_error and running and node.echo_status == "alive" and node.last_echo_at
+                                and (node.last_error_at is None or node.last_echo_at > node.last_error_at)),
         "uptime_seconds": int((now - node.started_at).total_seconds()) if running and node.started_at else None,
         "active_associations": node.active_associations if running and heartbeat_ok else 0,
         "objects_received_today": _count(*stores, DicomTransaction.at >= today),

@@ -35,9 +35,9 @@ TRANSFER_SYNTAXES = {
 }
 DEFAULT_TRANSFER_SYNTAXES = list(TRANSFER_SYNTAXES)
 
-AE_TITLE = re.compile(r"^[A-Za-z0-9]{1,16}$")
-# Calling AE titles of other systems may hold what the standard allows (not backslash or control).
-CALLING_AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")
+# An AE title (PS3.5 AE): up to 16 characters of the default repertoire (printable ASCII, space
+# included), no backslash; leading and trailing spaces do not count, so all spaces is no title.
+AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")
 KEEPALIVE_AE = "DOSEAPPKEEPALIVE"
 
 
@@ -46,16 +46,11 @@ class NodeError(ValueError):
 
 
 def check_aetitle(value: str) -> str:
+    """An AE title, ours or another system's, as DICOM allows it (stripped of outer spaces)."""
     value = (value or "").strip()
     if not AE_TITLE.match(value):
-        raise NodeError("The AE title must be 1 to 16 letters or digits, with no spaces or other characters.")
-    return value
-
-
-def check_calling_aetitle(value: str) -> str:
-    value = (value or "").strip()
-    if not CALLING_AE_TITLE.match(value):
-        raise NodeError("A calling AE title is 1 to 16 characters, with no backslash.")
+        raise NodeError("An AE title is 1 to 16 characters (letters, digits, spaces and punctuation such as _ or -), "
+                        "with no backslash and not only spaces.")
     return value
 
 
@@ -128,6 +123,8 @@ def apply_settings(node: DicomStoreScp, form: dict) -> DicomStoreScp:
     limits = {"max_associations": ("Maximum associations", 1, 100),
               "acse_timeout": ("The ACSE timeout", 5, 300), "dimse_timeout": ("The DIMSE timeout", 5, 300),
               "network_timeout": ("The network timeout", 5, 3600),
+              "request_timeout": ("The association request timeout", 1, 300),
+              "connections_per_address": ("Connections per address", 1, 100),
               "retention_days": ("Retention days", 1, 3650)}
     for key, (what, low, high) in limits.items():
         if key in form:
@@ -140,6 +137,9 @@ def apply_settings(node: DicomStoreScp, form: dict) -> DicomStoreScp:
     if "storage_limit_mb" in form:
         text = str(get("storage_limit_mb") or "").strip()
         node.storage_limit_mb = check_int(text, "The storage limit (MB)", 1, 100_000_000) if text else None
+    if "max_object_mb" in form:
+        text = str(get("max_object_mb") or "").strip()
+        node.max_object_mb = check_int(text, "The maximum object size (MB)", 1, 1_000_000) if text else None
     if "storage_structure" in form:
         if get("storage_structure") not in STORAGE_STRUCTURES:
             raise NodeError(f"The storage structure must be one of {', '.join(STORAGE_STRUCTURES)}.")

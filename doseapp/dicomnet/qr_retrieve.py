@@ -157,11 +157,18 @@ def retrieve(query: DicomQuery, method: str = "move", ctx=None) -> dict:
         for n, req in enumerate(requests):
             if ctx is not None:
                 ctx.progress(n, len(requests), f"C-{method.upper()} {n + 1} of {len(requests)}")
+            stored_before = receiver.received if receiver else 0
             done, failed, warned, final = _send(assoc, req, method, store.aetitle, remote)
-            query.objects_received += done + warned
+            # By C-GET the objects come to us: count what our receiver stored, not the remote's
+            # tally. By C-MOVE only the remote's tally says what reached the Store node.
+            arrived = receiver.received - stored_before if receiver else done + warned
+            # A series the query did not count (Number of Series Related Instances is optional in
+            # a C-FIND answer) or counted short asks for what arrived: received never exceeds requested.
+            query.objects_requested += max(0, arrived + failed - (req.expected or 0))
+            query.objects_received += arrived
             query.objects_failed += failed
             modality = req.study_row.modality or "?"
-            by_modality[modality] = by_modality.get(modality, 0) + done + warned
+            by_modality[modality] = by_modality.get(modality, 0) + arrived
             if final not in (SUCCESS, WARNING) or failed:
                 failures.append(f"{req.level} {req.sop_uid or req.series_uid}: status "
                                 f"{'none' if final is None else f'0x{final:04X}'}, {failed} failed")

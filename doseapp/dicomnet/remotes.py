@@ -6,7 +6,7 @@ import re
 
 from sqlalchemy import select
 
-from doseapp.dicomnet.nodes import NodeError, check_aetitle, check_calling_aetitle, check_int, check_port
+from doseapp.dicomnet.nodes import NodeError, check_aetitle, check_int, check_port
 from doseapp.models import DicomRemoteNode, db
 
 HOSTNAME = re.compile(r"^[A-Za-z0-9.\-:]{1,255}$")  # DNS names, IPv4 and IPv6 literals
@@ -25,7 +25,7 @@ def apply_remote_settings(remote: DicomRemoteNode, form: dict) -> DicomRemoteNod
         remote.aetitle = check_aetitle(get("aetitle"))
     if "calling_aetitle" in form:
         text = (get("calling_aetitle") or "").strip()
-        remote.calling_aetitle = check_calling_aetitle(text) if text else None
+        remote.calling_aetitle = check_aetitle(text) if text else None
     if "port" in form:
         remote.port = check_port(get("port"))
     for key in ("ip", "hostname"):

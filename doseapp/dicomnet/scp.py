@@ -1,13 +1,15 @@
 """One Store SCP node: a pynetdicom application entity answering C-ECHO and C-STORE.
 
-A C-STORE is acknowledged with Success only once the object is durable and its import is certain:
-the encoded dataset (as sent, never decoded) is written to a temporary spool file, fsynced and
-atomically renamed, the folder fsynced, and its import job row committed; the job goes on RQ as the
-answer leaves (or, with Redis down, becomes a pending row for the supervisor's sweeper). The folder
-fsync, the commit and the queueing are done for several objects at once when several associations
-are sending (recorder.py: group commit). No room (disk, or the node's storage limit) answers Out of
-Resources (0xA700) before anything is written. Every association and operation is a transaction-log
-row, and a line in <instance>/logs/scp-<AET>.log. Handlers are bound to events; nothing is global.
+A C-STORE is acknowledged with Success only once the object is durable and its import is certain.
+In the node process pynetdicom streams each arriving data set to a file in spool/<AET>/.incoming/
+(never held in memory: a 200 MB object no longer grows the process by 200 MB); the handler fsyncs
+it and renames it into the spool, the folder is fsynced, and its import job row committed; the job
+goes on RQ as the answer leaves (or, with Redis down, becomes a pending row for the supervisor's
+sweeper). The folder fsync, the commit and the queueing are done for several objects at once when
+several associations are sending (recorder.py: group commit). An object over the node's maximum
+size, or with no room for it (disk, or the node's storage limit), is answered Out of Resources
+(0xA700) and not kept. Connections are guarded (guard.py). Every association and operation is a
+transaction-log row, and a line in <instance>/logs/scp-<AET>.log. Handlers are bound to events.
 """
 from __future__ import annotations
 
@@ -18,17 +20,20 @@ import os
 import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 import uuid
 from pathlib import Path
 
 from flask import Flask
-from pynetdicom import AE, evt
+from pydicom.uid import UID
+from pynetdicom import AE, _config, evt
 from pynetdicom.sop_class import Verification
 from sqlalchemy import update
 
 from doseapp.dicomnet import filemeta, storage
+from doseapp.dicomnet.guard import ConnectionGuard, GuardedServer
 from doseapp.dicomnet.recorder import Received, Recorder
 from doseapp.dicomnet.nodes import (ALL_STORAGE_CLASSES, DEFAULT_TRANSFER_SYNTAXES, KEEPALIVE_AE,
                                     address_allowed)
@@ -38,8 +43,12 @@ from doseapp.models.base import utcnow
 log = logging.getLogger(__name__)
 
 SUCCESS = 0x0000
-OUT_OF_RESOURCES = 0xA700
+OUT_OF_RESOURCES = 0xA700  # also for an object over the node's maximum size: the standard's "too much for us"
 PROCESSING_FAILURE = 0x0110
+CANNOT_UNDERSTAND = 0xC000  # PS3.4 C-STORE "Error: Cannot understand": a request we cannot take as sent
+# Our own count of associations (Receiver.on_requested) is the node's maximum; pynetdicom's counts
+# every open connection, asked or not, so it only stands behind ours.
+PYNETDICOM_CEILING = 1000
 CHUNK = 1 << 20
 MIN_FREE_BYTES = 100 * 1024 * 1024  # leave the disk this much room, for the database and the logs
 HEARTBEAT_SECONDS = 5.0
@@ -59,11 +68,14 @@ class Receiver:
         instance = app.config["INSTANCE"]
         self.spool = storage.spool_dir(instance, node.aetitle)
         self.objects = storage.objects_dir(instance, node.aetitle)
+        self.incoming = self.spool / storage.INCOMING
         self.spool.mkdir(parents=True, exist_ok=True)
         self.objects.mkdir(parents=True, exist_ok=True)
         self._used_lock = threading.Lock()
         self.used_bytes = 0
         self.recorder = Recorder(app, node.id, self.spool)
+        self.guard = ConnectionGuard(self._log_connections, node.connections_per_address or 8,
+                                     node.request_timeout or 10)
         self.reload(node)
         self.rescan()
 
@@ -74,6 +86,11 @@ class Receiver:
         self.allowed_addresses = node.allowed_addresses
         self.allowed_aes = {a.aetitle.strip(): (a.expected_ip or "").strip() for a in node.allowed_aes if a.active}
         self.limit_bytes = node.storage_limit_mb * 1024 * 1024 if node.storage_limit_mb else None
+        self.max_object_mb = node.max_object_mb
+        self.max_associations = node.max_associations or 10
+        self.acse_timeout = node.acse_timeout or 30
+        self.stale_incoming = max(node.network_timeout or 60, node.dimse_timeout or 30) + 60
+        self.guard.configure(node.connections_per_address or 8, node.request_timeout or 10)
         self.layout = {"node": self.objects.name, "structure": node.storage_structure or "date",
                        "naming": node.file_naming or "sop_uid"}
 
@@ -82,15 +99,29 @@ class Receiver:
         with self._used_lock:
             self.used_bytes = size
 
-    def room_for(self, size: int) -> str | None:
-        """Why an object of `size` bytes cannot be kept, or None if it can."""
+    def stream_to_disk(self) -> None:
+        """In the node process: have pynetdicom write each arriving data set to a file in our
+        incoming folder (the same file system as the spool, so adopting it is a rename). Both are
+        process-wide settings, which is why only the node process, which hosts this one receiver,
+        makes them. Files left by a previous run were never acknowledged: removed."""
+        self.incoming.mkdir(parents=True, exist_ok=True)
+        storage.remove_older_than(self.incoming, 0)
+        tempfile.tempdir = str(self.incoming)
+        _config.STORE_RECV_CHUNKED_DATASET = True
+
+    def room_for(self, size: int, on_disk: bool = False) -> str | None:
+        """Why an object of `size` bytes cannot be kept, or None if it can. `on_disk`: it was
+        streamed to the incoming folder, so the free space already lacks it."""
+        if self.max_object_mb and size > self.max_object_mb * 1024 * 1024:
+            return (f"object is {size / 2**20:.1f} MB, over this node's maximum object size of "
+                    f"{self.max_object_mb} MB")
         with self._used_lock:
             used = self.used_bytes
         if self.limit_bytes is not None and used + size > self.limit_bytes:
             return (f"storage limit reached: {used / 1e6:.1f} MB used of {self.limit_bytes / 1e6:.1f} MB, "
                     f"object is {size / 1e6:.2f} MB")
         free = shutil.disk_usage(self.spool).free
-        if free - size < MIN_FREE_BYTES:
+        if free - (0 if on_disk else size) < MIN_FREE_BYTES:
             return f"disk full: {free / 1e6:.0f} MB free"
         return None
 
@@ -108,6 +139,13 @@ class Receiver:
             db.session.add(self._row(event, operation, status, **extra))
             db.session.commit()
 
+    def _log_connections(self, rows: list[dict]) -> None:
+        """The guard's refusals and timeouts: connections that never became associations."""
+        with self.app.app_context():
+            db.session.add_all([DicomTransaction(direction="in", operation="CONNECT", scp_id=self.node_id,
+                                                 called_aetitle=self.aetitle, **row) for row in rows])
+            db.session.commit()
+
     @staticmethod
     def _is_keepalive(event) -> bool:
         req = event.assoc.requestor
@@ -116,32 +154,54 @@ class Receiver:
 
     # --- handlers --------------------------------------------------------------------------------
 
+    def on_conn_open(self, event) -> None:
+        self.guard.opened(event.assoc, *event.address[:2])
+
+    def on_conn_close(self, event) -> None:
+        self.guard.closed(*event.address[:2])
+
     def on_requested(self, event) -> None:
-        """Refuse (A-ASSOCIATE-RJ) a peer whose address or calling AE title is not allowed."""
+        """Refuse (A-ASSOCIATE-RJ) a peer whose address or calling AE title is not allowed, or any
+        peer when the node already has its maximum of associations."""
         assoc = event.assoc
-        address = assoc.requestor.address
+        address, port = assoc.requestor.address, assoc.requestor.port
+        others = self.guard.requested(address, port)
+        assoc.acse_timeout = self.acse_timeout  # the guard's shorter wait was for the request only
         calling = (assoc.requestor.primitive.calling_ae_title or "").strip()
-        why = diagnostic = None
+        why = None
+        # (result, source, diagnostic): rejected-permanent by the service user, or rejected-transient
+        # by the service provider for a local limit
+        reason = (0x01, 0x01, 0x01)
         if not address_allowed(address, self.allowed_addresses):
-            why, diagnostic = f"address {address} is not allowed", 0x01
-        elif self.require_calling_ae:
-            expected = self.allowed_aes.get(calling)
-            if expected is None:
-                why, diagnostic = f"calling AE title {calling} is not on the allowed list", 0x03
-            elif expected and expected != address:
-                why, diagnostic = f"calling AE title {calling} must call from {expected}, not {address}", 0x03
+            why = f"address {address} is not allowed"
+        elif self.require_calling_ae and self.allowed_aes.get(calling) is None:
+            why, reason = f"calling AE title {calling} is not on the allowed list", (0x01, 0x01, 0x03)
+        elif self.require_calling_ae and self.allowed_aes[calling] not in ("", address):
+            why = f"calling AE title {calling} must call from {self.allowed_aes[calling]}, not {address}"
+            reason = (0x01, 0x01, 0x03)
+        elif others >= self.max_associations:
+            why = f"the node already has {others} associations, its maximum"
+            reason = (0x02, 0x03, 0x02)
         if why is None:
             return
         if not self._is_keepalive(event):  # the supervisor's own check: a refusal proves the node alive
             log.warning("Refused association from %s at %s: %s", calling, address, why)
             self._log(event, "ASSOCIATE", "rejected", error=why)
-        assoc.acse.send_reject(0x01, 0x01, diagnostic)
+        assoc.acse.send_reject(*reason)
         assoc.kill()
 
     def on_accepted(self, event) -> None:
         if self._is_keepalive(event):
             return
-        req = event.assoc.requestor
+        assoc = event.assoc
+        req = assoc.requestor
+        if not assoc.accepted_contexts:
+            # pynetdicom accepts an association whose every presentation context it refused; the
+            # sender then gives up: for the log, it was refused.
+            why = "no acceptable presentation context: " + _refused_contexts(assoc.rejected_contexts)
+            log.warning("Association from %s at %s:%s refused: %s", req.ae_title, req.address, req.port, why)
+            self._log(event, "ASSOCIATE", "rejected", error=why)
+            return
         log.info("Association accepted from %s at %s:%s", req.ae_title, req.address, req.port)
         self._log(event, "ASSOCIATE", "accepted")
 
@@ -156,27 +216,34 @@ class Receiver:
         started = time.perf_counter()
         req = event.request
         sop_class, sop_uid = str(req.AffectedSOPClassUID), str(req.AffectedSOPInstanceUID)
-        meta = filemeta.header(sop_class, sop_uid, str(event.context.transfer_syntax))
-        body = req.DataSet.getbuffer()
-        size = len(meta) + len(body)
-        common = {"sop_class_uid": sop_class[:128], "sop_instance_uid": sop_uid[:128], "size_bytes": size}
+        streamed = _streamed(event)
+        common = {"sop_class_uid": _shown(sop_class)[:128], "sop_instance_uid": _shown(sop_uid)[:128],
+                  "size_bytes": None}
 
         def fail(status: int, why: str) -> int:
-            log.warning("C-STORE %s refused (0x%04X): %s", sop_uid, status, why)
+            log.warning("C-STORE %s refused (0x%04X): %s", common["sop_instance_uid"], status, why)
             self._log(event, "C-STORE", f"0x{status:04X}", error=why,
                       duration_ms=(time.perf_counter() - started) * 1000, **common)
             return status
 
-        why = self.room_for(size)
+        why = _bad_uid("SOP Class", sop_class) or _bad_uid("SOP Instance", sop_uid)
+        if why:
+            return fail(CANNOT_UNDERSTAND, why)
+        if streamed is None:  # the data set is in memory (a C-GET in a worker): written here
+            meta = filemeta.header(sop_class, sop_uid, str(event.context.transfer_syntax))
+            with req.DataSet.getbuffer() as view:
+                size = len(meta) + view.nbytes
+        else:
+            size = streamed.stat().st_size
+        common["size_bytes"] = size
+        why = self.room_for(size, on_disk=streamed is not None)
         if why:
             return fail(OUT_OF_RESOURCES, why)
         try:
-            path = self._write(sop_uid, meta, body)
+            path = self._adopt(streamed, sop_uid) if streamed else self._write(sop_uid, meta, req.DataSet)
         except OSError as exc:
             full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
             return fail(OUT_OF_RESOURCES if full else PROCESSING_FAILURE, f"could not write the object: {exc}")
-        finally:
-            del body  # release the buffer export so pynetdicom can drop the stream
         with self._used_lock:
             self.used_bytes += size
         try:
@@ -194,17 +261,23 @@ class Receiver:
                  event.assoc.requestor.ae_title, path.name)
         return SUCCESS
 
-    def _write(self, sop_uid: str, meta: bytes, body) -> Path:
-        name = f"{storage.safe_part(sop_uid, 'object')}-{uuid.uuid4().hex[:8]}.dcm"
+    @staticmethod
+    def _spool_name(sop_uid: str) -> str:
+        return f"{storage.safe_part(sop_uid, 'object')}-{uuid.uuid4().hex[:8]}.dcm"
+
+    def _write(self, sop_uid: str, meta: bytes, dataset) -> Path:
+        """Write an object received in memory to the spool: header and data set, fsynced, renamed."""
+        name = self._spool_name(sop_uid)
         tmp = self.spool / f"{storage.TMP_PREFIX}{name}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            for part in (memoryview(meta), memoryview(body)):
-                for offset in range(0, len(part), CHUNK):
-                    chunk = part[offset:offset + CHUNK]
-                    while chunk:
-                        written = os.write(fd, chunk)
-                        chunk = chunk[written:]
+            with dataset.getbuffer() as body:  # released before pynetdicom drops the stream
+                for part in (memoryview(meta), body):
+                    for offset in range(0, len(part), CHUNK):
+                        chunk = part[offset:offset + CHUNK]
+                        while chunk:
+                            written = os.write(fd, chunk)
+                            chunk = chunk[written:]
             os.fsync(fd)
         except BaseException:
             os.close(fd)
@@ -213,6 +286,19 @@ class Receiver:
         os.close(fd)
         final = self.spool / name
         os.rename(tmp, final)  # the folder is fsynced by the recorder, once per group
+        return final
+
+    def _adopt(self, streamed: Path, sop_uid: str) -> Path:
+        """Take a file pynetdicom streamed into our incoming folder (a complete Part 10 file: it
+        writes the same header as filemeta.header) into the spool: fsynced, then renamed, never read.
+        pynetdicom closes its handle after the handler, and its delete of the old name finds nothing."""
+        fd = os.open(streamed, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        final = self.spool / self._spool_name(sop_uid)
+        os.rename(streamed, final)  # the folder is fsynced by the recorder, once per group
         return final
 
     def _record(self, event, path: Path, common: dict, started: float) -> None:
@@ -226,37 +312,82 @@ class Receiver:
 
     # --- heartbeat -------------------------------------------------------------------------------
 
-    def heartbeat(self, server, stop: threading.Event) -> None:
+    def heartbeat(self, stop: threading.Event) -> None:
         """Every few seconds: write activity and storage use to the node row, re-read settings; rescan
         the folders now and then (the running count only ever over-estimates between scans)."""
         last_scan = time.monotonic()
         while not stop.wait(HEARTBEAT_SECONDS):
             try:
                 if time.monotonic() - last_scan > RESCAN_SECONDS:
+                    # A file still arriving is written to every few milliseconds; one untouched past
+                    # the network timeout belongs to an association that ended mid-object.
+                    storage.remove_older_than(self.incoming, self.stale_incoming / 86400)
                     self.rescan()
                     last_scan = time.monotonic()
-                active = len([a for a in server.active_associations if a.is_acceptor])
-                with self.app.app_context():
-                    node = db.session.get(DicomStoreScp, self.node_id)
-                    if node is None:
-                        continue
-                    self.reload(node)
-                    db.session.execute(update(DicomStoreScp).where(DicomStoreScp.id == self.node_id).values(
-                        active_associations=active, storage_used_bytes=self.used_bytes, last_seen=utcnow()))
-                    db.session.commit()
+                self.beat()
             except Exception:  # a database hiccup must not stop the heartbeat
                 log.exception("SCP heartbeat failed")
 
+    def beat(self) -> None:
+        """Write activity, storage use and the time to the node row (which also tells the supervisor,
+        after a start, that the node listens), and re-read the node's settings."""
+        with self.app.app_context():
+            node = db.session.get(DicomStoreScp, self.node_id)
+            if node is None:
+                return
+            self.reload(node)
+            db.session.execute(update(DicomStoreScp).where(DicomStoreScp.id == self.node_id).values(
+                active_associations=self.guard.associations(), storage_used_bytes=self.used_bytes,
+                last_seen=utcnow()))
+            db.session.commit()
+
     def bindings(self) -> list:
-        return [(evt.EVT_REQUESTED, self.on_requested), (evt.EVT_ACCEPTED, self.on_accepted),
+        return [(evt.EVT_CONN_OPEN, self.on_conn_open), (evt.EVT_CONN_CLOSE, self.on_conn_close),
+                (evt.EVT_REQUESTED, self.on_requested), (evt.EVT_ACCEPTED, self.on_accepted),
                 (evt.EVT_C_ECHO, self.on_echo), (evt.EVT_C_STORE, self.on_store)]
+
+
+def _streamed(event) -> Path | None:
+    """Where pynetdicom wrote the C-STORE's data set, or None when it is in memory."""
+    try:
+        return event.dataset_path
+    except AttributeError:  # pynetdicom's answer when the data set was not streamed to a file
+        return None
+
+
+def _shown(uid: str) -> str:
+    """A UID as the log can show it: anything outside printable ASCII escaped."""
+    return uid.encode("ascii", "backslashreplace").decode("ascii").translate(_CONTROL_ESCAPES)
+
+
+_CONTROL_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)}
+
+
+def _bad_uid(what: str, uid: str) -> str | None:
+    """Why a UID from the command cannot be used (in the file header, a file name), or None. UIDs
+    are digits and dots; a sender's looser UID is taken, but not one outside printable ASCII."""
+    if all(0x20 < ord(c) < 0x7F for c in uid):
+        return None
+    return f"the Affected {what} UID {_shown(uid)} holds a space or a character that is not printable ASCII"
+
+
+def _refused_contexts(contexts) -> str:
+    """What a sender offered that the node refused, in words: each SOP class once (a sender offers
+    one several times, with different transfer syntaxes), the first few."""
+    results: dict[str, set[int]] = {}
+    for cx in contexts:
+        results.setdefault(UID(str(cx.abstract_syntax)).name, set()).add(cx.result)
+    words = [f"{name} (transfer syntax not accepted)" if codes == {0x04} else name
+             for name, codes in list(results.items())[:4]]
+    more = f" and {len(results) - 4} more" if len(results) > 4 else ""
+    return (", ".join(words) + more + " offered") if words else "nothing offered"
 
 
 
 def build_ae(node: DicomStoreScp) -> AE:
     """The application entity for a node, with its network settings and accepted contexts."""
     ae = AE(ae_title=node.aetitle)
-    ae.maximum_associations = node.max_associations or 10
+    ae.maximum_associations = PYNETDICOM_CEILING
     ae.acse_timeout = node.acse_timeout or 30
     ae.dimse_timeout = node.dimse_timeout or 30
     ae.network_timeout = node.network_timeout or 60
@@ -314,16 +445,25 @@ def serve(app: Flask, node_id: int) -> None:
         ae = build_ae(node)
         address = (node.bind_address or "0.0.0.0", node.port)
         db.session.remove()
+    receiver.stream_to_disk()
     log.info("Starting AE... AET:%s, port:%s", receiver.aetitle, address[1])
-    server = ae.start_server(address, block=False, evt_handlers=receiver.bindings())
+    server = ae.make_server(address, evt_handlers=receiver.bindings(), server_class=GuardedServer,
+                            guard=receiver.guard)
+    threading.Thread(target=server.serve_forever, daemon=True, name="scp-accept").start()
+    receiver.guard.start()
     log.info("Started AE... AET:%s, listening on %s:%s", receiver.aetitle, *address)
+    try:
+        receiver.beat()  # the supervisor's first keep-alive echo waits for this
+    except Exception:  # the heartbeat tries again; the supervisor echoes anyway after its grace period
+        log.exception("Could not tell the supervisor the node is listening")
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    beat = threading.Thread(target=receiver.heartbeat, args=(server, stop), daemon=True, name="heartbeat")
+    beat = threading.Thread(target=receiver.heartbeat, args=(stop,), daemon=True, name="heartbeat")
     beat.start()
     stop.wait()
     server.shutdown()
+    receiver.guard.stop()
     log.info("Store SCP %s stopped", receiver.aetitle)
     logging.shutdown()  # writes the last batch of log lines
 

@@ -8,17 +8,21 @@ apply to what it received and nothing else.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
-import re
+import string
 import time
 from pathlib import Path
 
 TMP_PREFIX = ".incoming-"  # a spool file being written; never acknowledged, never imported
+INCOMING = ".incoming"  # the node process's folder for objects still arriving (pynetdicom streams them here)
+SAFE_CHARS = frozenset(string.ascii_letters + string.digits + "_-.")
+MAX_PART = 64
 
 
 def node_folder_name(aetitle: str) -> str:
-    """A file-system-safe folder name for a node (AE titles are letters and digits, but be safe)."""
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", aetitle.strip()) or "SCP"
+    """A node's folder name: its AE title made safe (AE titles may hold spaces and punctuation)."""
+    return safe_part(aetitle, "SCP")
 
 
 def spool_dir(instance: Path, aetitle: str) -> Path:
@@ -30,15 +34,29 @@ def objects_dir(instance: Path, aetitle: str) -> Path:
 
 
 def safe_part(part, fallback: str) -> str:
-    """A DICOM value made safe as one path component (or `fallback` when empty)."""
+    """A value from a DICOM object or setting as one path component (`fallback` when empty).
+
+    Letters, digits, '_', '-' and '.' stay; every other character, and a leading '.', becomes %XX
+    of its UTF-8 bytes. So a name is never a separator, '.', '..' or hidden, and two different
+    values never share a folder (mapping '/' and '_' both to '_' put two patients in one). Past
+    MAX_PART characters a name is cut and ends in '~' and 16 hex digits of the value's SHA-256
+    (a '~' in a value is always escaped, so a cut name cannot equal a whole one)."""
     text = str(part).strip() if part not in (None, "") else ""
-    text = re.sub(r"[^A-Za-z0-9_.^-]", "_", text)[:64].strip(".")
-    return text or fallback
+    if not text:
+        return fallback
+    out = "".join(ch if ch in SAFE_CHARS else "".join(f"%{b:02X}" for b in ch.encode("utf-8")) for ch in text)
+    if out.startswith("."):
+        out = "%2E" + out[1:]
+    if len(out) > MAX_PART:
+        out = out[:MAX_PART - 17] + "~" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    return out
 
 
-def relative_folder(ds, structure: str, received: dt.datetime) -> Path:
-    """The folder (relative to the node's objects folder) for a kept object, by DRAW's structure."""
-    patient = safe_part(ds.get("PatientID"), "NO_PATIENT_ID")
+def relative_folder(ds, structure: str, received: dt.datetime, patient: str | None) -> Path:
+    """The folder (relative to the node's objects folder) for a kept object, by DRAW's structure.
+    `patient` names the patient level: what the privacy settings allow (ingest/privacy.py
+    folder_name), never the object's raw Patient ID unless IDs are stored in clear."""
+    patient = safe_part(patient, "NO_PATIENT_ID")
     study = safe_part(ds.get("StudyInstanceUID"), "NO_STUDY_UID")
     series = safe_part(ds.get("SeriesInstanceUID"), "NO_SERIES_UID")
     if structure == "flat":
@@ -76,15 +94,16 @@ def _next_sequence(folder: Path) -> int:
     return max(numbers, default=0) + 1
 
 
-def kept_path(objects_root: Path, ds, layout: dict, received: dt.datetime | None = None,
+def kept_path(objects_root: Path, ds, layout: dict, *, patient: str | None, received: dt.datetime | None = None,
               unmatched: bool = False) -> Path:
     """Where to keep an object received by a node: objects/<AET>/[unmatched/]<structure>/<name>.
-    `layout` is the job's {"node": AET folder, "structure": ..., "naming": ...}. Creates the folder."""
+    `layout` is the job's {"node": AET folder, "structure": ..., "naming": ...}; `patient` names
+    the patient level (see relative_folder). Creates the folder."""
     received = received or dt.datetime.now()
     base = Path(objects_root) / layout.get("node", "SCP")
     if unmatched:
         base = base / "unmatched"
-    folder = base / relative_folder(ds, layout.get("structure", "date"), received)
+    folder = base / relative_folder(ds, layout.get("structure", "date"), received, patient)
     folder.mkdir(parents=True, exist_ok=True)
     return folder / file_name(ds, layout.get("naming", "sop_uid"), folder, received)
 

@@ -7,6 +7,12 @@ setting decides). Network changes restart the node within a poll interval; secur
 settings the node re-reads itself. The supervisor also checks every node with a C-ECHO each
 `echo_interval` seconds (the keep-alive), queues objects received while Redis was down, and
 recovers spool files a killed receiver never queued.
+
+A node just started is "starting" until its first echo answers: it is echoed as soon as it has
+written to its row after the start (it does once it listens: within seconds), every second or so
+until it answers; only if it has not answered STARTUP_GRACE seconds after its start is it "not
+responding". An error stays on the node with its time; once a
+later echo answers, pages show it as past.
 """
 from __future__ import annotations
 
@@ -30,6 +36,8 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 2.0
 BACKOFF_MAX = 60.0
 ECHO_SECONDS = 60.0
+FIRST_ECHO_SECONDS = 1.0  # a starting node is echoed this often (at most: one pass every POLL_SECONDS)
+STARTUP_GRACE = 30.0
 ORPHAN_SWEEP_SECONDS = 60.0
 
 
@@ -47,7 +55,10 @@ def _should_run(node: DicomStoreScp) -> bool:
 class _Running:
     def __init__(self, proc: subprocess.Popen, signature: tuple):
         self.proc, self.signature, self.started = proc, signature, time.monotonic()
-        self.first_echo_done = False
+        self.next_echo = self.started + FIRST_ECHO_SECONDS
+        self.answered = False  # an echo has answered since this process started
+        self.checking = False  # an echo is on its way
+        self.gone = False  # stopped or replaced: a late echo result must not touch the node row
 
 
 def run(app: Flask, stop: threading.Event | None = None, echo_interval: float = ECHO_SECONDS) -> None:
@@ -55,7 +66,7 @@ def run(app: Flask, stop: threading.Event | None = None, echo_interval: float = 
     running: dict[int, _Running] = {}
     failures: dict[int, tuple[int, float]] = {}  # node id -> (consecutive crashes, next start time)
     me = [sys.executable, "-m", "doseapp.cli", "scp", "--node"]
-    last_echo = last_orphans = 0.0
+    last_orphans = 0.0
     log.info("SCP supervisor started")
     with app.app_context():
         _apply_auto_start()
@@ -68,14 +79,9 @@ def run(app: Flask, stop: threading.Event | None = None, echo_interval: float = 
                     if now - last_orphans >= ORPHAN_SWEEP_SECONDS:
                         last_orphans = now
                         upkeep.recover_orphans()
-                    # The first echo comes soon after a start, then every echo_interval.
-                    due = now - last_echo >= echo_interval
-                    fresh = [i for i, r in running.items() if not r.first_echo_done and now - r.started > 5.0]
-                    if due or fresh:
-                        last_echo = now if due else last_echo
-                        for node_id in (list(running) if due else fresh):
-                            running[node_id].first_echo_done = True
-                        _keepalive(app, list(running) if due else fresh)
+                    for node_id, r in running.items():
+                        if not r.checking and now >= r.next_echo:
+                            _keepalive(app, node_id, r, echo_interval)
                 except Exception:  # a database hiccup must not end supervision
                     log.exception("SCP supervisor pass failed")
                     db.session.rollback()
@@ -103,6 +109,7 @@ def _pass(running: dict, failures: dict, me: list[str]) -> None:
         r, node = running[node_id], nodes.get(node_id)
         if node is None or not _should_run(node) or _signature(node) != r.signature:
             _stop(r.proc)
+            r.gone = True
             del running[node_id]
             if node is not None:
                 stopped = not _should_run(node)
@@ -111,6 +118,7 @@ def _pass(running: dict, failures: dict, me: list[str]) -> None:
             continue
         code = r.proc.poll()
         if code is not None:
+            r.gone = True
             del running[node_id]
             crashes = failures.get(node_id, (0, 0))[0] + 1 if now - r.started < 60 else 1
             delay = min(BACKOFF_MAX, 2 ** crashes)
@@ -129,33 +137,45 @@ def _pass(running: dict, failures: dict, me: list[str]) -> None:
                     started=True)
 
 
-def _keepalive(app: Flask, node_ids: list[int]) -> None:
-    """C-ECHO each node in a thread of its own, so a hung node cannot stall supervision."""
-    targets = []
-    for node_id in node_ids:
-        node = db.session.get(DicomStoreScp, node_id)
-        if node is not None:
-            targets.append((node_id, node_settings.echo_address(node), node.port, node.aetitle))
+def _keepalive(app: Flask, node_id: int, r: _Running, interval: float) -> None:
+    """C-ECHO one node in a thread of its own, so a hung node cannot stall supervision."""
+    node = db.session.get(DicomStoreScp, node_id)
+    if node is None:
+        return
+    listening = bool(node.last_seen and node.started_at and node.last_seen > node.started_at)
+    if not (r.answered or listening or time.monotonic() - r.started >= STARTUP_GRACE):
+        r.next_echo = time.monotonic() + FIRST_ECHO_SECONDS  # an echo now would only meet a closed port
+        return
+    address, port, aetitle = node_settings.echo_address(node), node.port, node.aetitle
+    r.checking = True
 
     def check():
-        for node_id, address, port, aetitle in targets:
+        try:
             try:
                 alive, words = node_settings.echo(address, port, aetitle, timeout=10)
             except Exception as exc:  # reported as the node's last error
                 alive, words = False, f"{type(exc).__name__}: {exc}"
+            now = time.monotonic()
+            starting = not alive and not r.answered and now - r.started < STARTUP_GRACE
+            r.answered = r.answered or alive
+            r.next_echo = now + (FIRST_ECHO_SECONDS if starting else interval)
+            if starting or r.gone:  # not listening yet: still "starting", nothing to record
+                return
             with app.app_context():
-                node = db.session.get(DicomStoreScp, node_id)
-                if node is None:
-                    continue
-                node.echo_status = "alive" if alive else "not responding"
-                node.last_echo_at = utcnow()
+                row = db.session.get(DicomStoreScp, node_id)
+                if row is None:
+                    return
+                row.echo_status = "alive" if alive else "not responding"
+                row.last_echo_at = utcnow()
                 if not alive:
-                    node.last_error = words
+                    row.last_error, row.last_error_at = words, row.last_echo_at
                     log.warning("Keep-alive: %s did not answer: %s", aetitle, words)
                 db.session.commit()
                 db.session.remove()
+        finally:
+            r.checking = False
 
-    threading.Thread(target=check, daemon=True, name="scp-keepalive").start()
+    threading.Thread(target=check, daemon=True, name=f"scp-keepalive-{node_id}").start()
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -174,10 +194,10 @@ def _set_status(node_id: int, status: str, message: str | None, pid: int | None,
     if node is not None:
         node.status, node.status_message, node.pid, node.last_seen = status, message, pid, utcnow()
         if started:
-            node.started_at = utcnow()
+            node.started_at, node.echo_status = utcnow(), "starting"
         if status != "running":
             node.echo_status, node.active_associations = None, 0
             node.started_at = None
         if error:
-            node.last_error = error
+            node.last_error, node.last_error_at = error, utcnow()
         db.session.commit()

@@ -73,7 +73,7 @@ def import_file(path, *, source: str = "cli", owned: bool = False, layout: dict 
         log.exception("storing %s failed", name)
         return _fail(path, name, f"could not be stored: {type(exc).__name__}: {exc}", source, owned, ds)
     result = ImportResult(name, outcome.status, outcome.reason, outcome.warnings, study_summary(outcome.study))
-    _dispose_processed(path, owned, report.source_kind, ds, layout)
+    _dispose_processed(path, owned, report.source_kind, ds, layout, report.study.patient_id)
     return result
 
 
@@ -83,12 +83,13 @@ def _settings() -> SystemSettings:
     return settings
 
 
-def _dispose_processed(path: Path, owned: bool, kind: str, ds=None, layout: dict | None = None) -> None:
+def _dispose_processed(path: Path, owned: bool, kind: str, ds=None, layout: dict | None = None,
+                       patient_id: str | None = None) -> None:
     setting = DELETE_SETTING.get(kind)
     if setting and getattr(_settings(), setting):
         path.unlink(missing_ok=True)
     elif owned and layout:
-        _keep(path, ds, layout, unmatched=False)
+        _keep(path, ds, layout, unmatched=False, patient_id=patient_id)
     elif owned:
         _move_into(path, current_app.config["INSTANCE"] / "objects")
 
@@ -100,16 +101,19 @@ def _dispose_unmatched(path: Path, owned: bool, ds=None, layout: dict | None = N
     if _settings().del_no_match:
         path.unlink(missing_ok=True)
     elif layout:
-        _keep(path, ds, layout, unmatched=True)
+        _keep(path, ds, layout, unmatched=True, patient_id=str(ds.get("PatientID") or "").strip(" \x00"))
     else:
         _move_into(path, current_app.config["INSTANCE"] / "objects" / "unmatched")
 
 
-def _keep(path: Path, ds, layout: dict, unmatched: bool) -> Path:
-    """Keep an object a Store SCP node received, by the node's storage structure and naming."""
+def _keep(path: Path, ds, layout: dict, unmatched: bool, patient_id: str | None) -> Path:
+    """Keep an object a Store SCP node received, by the node's storage structure and naming; the
+    patient level is named as the privacy settings store the ID (`patient_id` as extracted)."""
     from doseapp.dicomnet.storage import kept_path
+    from doseapp.ingest.privacy import folder_name
 
-    target = kept_path(current_app.config["INSTANCE"] / "objects", ds, layout, unmatched=unmatched)
+    patient = folder_name(patient_id, _settings())
+    target = kept_path(current_app.config["INSTANCE"] / "objects", ds, layout, patient=patient, unmatched=unmatched)
     shutil.move(str(path), target)
     return target
 

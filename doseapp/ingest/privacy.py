@@ -42,6 +42,21 @@ def keyed_hash(value: str, key: bytes | None = None) -> str:
     return hmac.new(key or hash_key(), value.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
+# The patient level of a Store SCP node's kept objects when patient IDs are not stored: one folder
+# for all, so the folder names say nothing the database does not (docs/decisions.md).
+ID_NOT_STORED_FOLDER = "PATIENT_ID_NOT_STORED"
+
+
+def folder_name(patient_id: str | None, settings: SystemSettings) -> str | None:
+    """What names a patient's folder of kept objects: the ID as the database stores it (in clear,
+    or as the same keyed hash), or ID_NOT_STORED_FOLDER when IDs are not stored; None for no ID."""
+    if not patient_id:
+        return None
+    if not settings.id_stored:
+        return ID_NOT_STORED_FOLDER
+    return keyed_hash(patient_id) if settings.id_hashed else patient_id
+
+
 def not_patient_indicator(name: str | None, patient_id: str | None) -> str | None:
     """The configured patterns that match the name or ID ("id: *phy*; name: *test*"), or None.
     Matching is case-insensitive, with *, ?, [seq] and [!seq] wildcards."""

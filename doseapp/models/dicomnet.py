@@ -34,6 +34,12 @@ class DicomStoreScp(db.Model):
     dimse_timeout: Mapped[int] = mapped_column(Integer, default=30)
     network_timeout: Mapped[int] = mapped_column(Integer, default=60)
     max_pdu: Mapped[int] = mapped_column(Integer, default=16384)
+    # Guards against connections that hold a place without sending: seconds a new connection has to
+    # send its association request, and connections one address may hold open at once.
+    request_timeout: Mapped[int] = mapped_column(Integer, default=10)
+    connections_per_address: Mapped[int] = mapped_column(Integer, default=8)
+    # Objects larger than this are refused (Out of Resources); None = no limit but the storage limit.
+    max_object_mb: Mapped[int | None] = mapped_column(Integer)
     # Lists of UIDs; None = the defaults (every storage class; uncompressed and common compressed).
     sop_classes: Mapped[list | None] = mapped_column(JSON)
     transfer_syntaxes: Mapped[list | None] = mapped_column(JSON)
@@ -55,6 +61,7 @@ class DicomStoreScp(db.Model):
     echo_status: Mapped[str | None] = mapped_column(String(32))  # alive | not responding
     last_echo_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[dt.datetime | None] = mapped_column(DateTime)  # past once an echo succeeds later
     active_associations: Mapped[int] = mapped_column(Integer, default=0)
     storage_used_bytes: Mapped[int | None] = mapped_column(BigInteger)
 

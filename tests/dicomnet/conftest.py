@@ -7,18 +7,23 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import numpy as np
+import psutil
 import pydicom
 import pytest
-from pydicom.uid import generate_uid
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from sqlalchemy import func, select
 
 from doseapp.models import DicomStoreScp, DicomTransaction, ProcessedObject, Study, db
 from tests.conftest import TESTDATA, free_port, require_tool
 
 RDSR = TESTDATA / "CT-RDSR-GEPixelMed.dcm"
+SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 
 
 def wait_until(check, timeout: float = 60, interval: float = 0.2, what: str = "condition"):
@@ -69,6 +74,47 @@ def rdsr_copies(folder: Path, n: int, source: Path = RDSR) -> list[Path]:
         ds.save_as(path, enforce_file_format=True)
         out.append(path)
     return out
+
+
+def big_object(path: Path, megabytes: int) -> Path:
+    """A secondary capture of `megabytes` MB of pixel data (16-bit, 2048 x 2048 frames of 8 MB)."""
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = SECONDARY_CAPTURE
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.PatientID, ds.Modality = "BIG1", "OT"
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.Rows = ds.Columns = 2048
+    ds.NumberOfFrames = megabytes // 8
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.PixelData = np.random.default_rng(1).integers(0, 4096, ds.Rows * ds.Columns * ds.NumberOfFrames,
+                                                     dtype=np.uint16).tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+class PeakRss:
+    """The highest resident memory of a process while the block runs (sampled every 20 ms)."""
+
+    def __init__(self, pid: int):
+        self.process, self.peak, self._stop = psutil.Process(pid), 0, threading.Event()
+
+    def _sample(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            time.sleep(0.02)
+
+    def __enter__(self):
+        self.before = self.process.memory_info().rss
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
 
 
 def sop_uid(path: Path) -> str:

@@ -38,8 +38,9 @@ def _assert_each_imported_once(files) -> None:
 
 
 def _spool_leftovers(instance: Path, aetitle: str) -> list[str]:
+    """Files in the node's spool (not its folder of objects still arriving)."""
     folder = instance / "spool" / aetitle
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    return sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.exists() else []
 
 
 def test_receiver_killed_during_transfer_is_restarted_and_sender_retries(app, scp_env, procs, make_node, tmp_path):
@@ -81,13 +82,15 @@ def test_receiver_killed_during_transfer_is_restarted_and_sender_retries(app, sc
     assert again.returncode == 0, again.stderr[-2000:]
     procs.worker_burst()
     _assert_each_imported_once(files)
-    # Left in the spool: a file the killed receiver was writing (never acknowledged, never imported),
-    # or one it wrote but did not queue before it died, which the sender sent again (already imported;
-    # the supervisor's orphan sweep queues it later as a duplicate).
+    # Left in the spool: a file the killed receiver wrote but did not queue before it died, which the
+    # sender sent again (already imported; the supervisor's orphan sweep queues it later as a
+    # duplicate). The object it was receiving was never acknowledged: the restarted node removed it
+    # from its incoming folder.
     instance = Path(scp_env["DOSEAPP_INSTANCE"])
     done = set(imported_sop_uids())
     for name in _spool_leftovers(instance, "KILLED"):
-        assert name.startswith(TMP_PREFIX) or sop_uid(instance / "spool" / "KILLED" / name) in done, name
+        assert sop_uid(instance / "spool" / "KILLED" / name) in done, name
+    assert list((instance / "spool" / "KILLED" / ".incoming").iterdir()) == []
 
 
 @contextlib.contextmanager

@@ -34,22 +34,23 @@ def rdsr():
     ("date", lambda ds: ("2026", "01", "02")),
 ])
 def test_kept_objects_follow_draws_structure(tmp_path, rdsr, structure, parts):
-    path = storage.kept_path(tmp_path, rdsr, {"node": "STORE", "structure": structure, "naming": "sop_uid"}, RECEIVED)
+    path = storage.kept_path(tmp_path, rdsr, {"node": "STORE", "structure": structure, "naming": "sop_uid"},
+                             patient=rdsr.PatientID, received=RECEIVED)
     assert path.relative_to(tmp_path).parts == ("STORE", *parts(rdsr), f"{rdsr.SOPInstanceUID}.dcm")
 
 
 def test_kept_object_names_follow_draws_naming(tmp_path, rdsr):
     layout = {"node": "STORE", "structure": "flat"}
     rdsr.InstanceNumber = 7
-    assert storage.kept_path(tmp_path, rdsr, layout | {"naming": "instance_number"}, RECEIVED).name == "0007.dcm"
-    assert storage.kept_path(tmp_path, rdsr, layout | {"naming": "timestamp"}, RECEIVED).name == "20260102_193000_123456.dcm"
-    first = storage.kept_path(tmp_path, rdsr, layout | {"naming": "sequential"}, RECEIVED)
+    assert storage.kept_path(tmp_path, rdsr, layout | {"naming": "instance_number"}, patient=None, received=RECEIVED).name == "0007.dcm"
+    assert storage.kept_path(tmp_path, rdsr, layout | {"naming": "timestamp"}, patient=None, received=RECEIVED).name == "20260102_193000_123456.dcm"
+    first = storage.kept_path(tmp_path, rdsr, layout | {"naming": "sequential"}, patient=None, received=RECEIVED)
     first.write_bytes(b"x")
-    second = storage.kept_path(tmp_path, rdsr, layout | {"naming": "sequential"}, RECEIVED)
+    second = storage.kept_path(tmp_path, rdsr, layout | {"naming": "sequential"}, patient=None, received=RECEIVED)
     assert (first.name, second.name) == ("000001.dcm", "000002.dcm")
-    taken = storage.kept_path(tmp_path, rdsr, layout | {"naming": "sop_uid"}, RECEIVED)
+    taken = storage.kept_path(tmp_path, rdsr, layout | {"naming": "sop_uid"}, patient=None, received=RECEIVED)
     taken.write_bytes(b"x")
-    assert storage.kept_path(tmp_path, rdsr, layout | {"naming": "sop_uid"}, RECEIVED).name == f"{rdsr.SOPInstanceUID}_2.dcm"
+    assert storage.kept_path(tmp_path, rdsr, layout | {"naming": "sop_uid"}, patient=None, received=RECEIVED).name == f"{rdsr.SOPInstanceUID}_2.dcm"
 
 
 def test_retention_cleanup_removes_only_old_kept_objects_of_nodes_that_ask(app):
@@ -81,8 +82,10 @@ def test_node_settings_are_validated(app):
     apply_settings(node, good)
     db.session.add(node)
     db.session.commit()
-    for change, words in [({"aetitle": "TOO_LONG_AE_TITLE"}, "1 to 16 letters or digits"),
-                          ({"aetitle": "HAS SPACE"}, "1 to 16 letters or digits"),
+    for change, words in [({"aetitle": "TOO_LONG_AE_TITLE"}, "1 to 16 characters"),
+                          ({"aetitle": "BACK\\SLASH"}, "no backslash"),
+                          ({"aetitle": "    "}, "not only spaces"),
+                          ({"aetitle": "TAB\tTAB"}, "1 to 16 characters"),
                           ({"port": "70000"}, "between 1 and 65535"),
                           ({"bind_address": "example.org"}, "not an IP address"),
                           ({"max_pdu": "100"}, "at least 4096"),
@@ -113,18 +116,20 @@ def admin_client(client):
 def test_admin_adds_edits_starts_stops_and_deletes_a_node(admin_client):
     form = {"name": "Web store", "aetitle": "WEBSTORE", "port": "11190", "bind_address": "0.0.0.0", "enabled": "on",
             "auto_start": "on", "max_associations": "20", "acse_timeout": "30", "dimse_timeout": "30",
-            "network_timeout": "60", "max_pdu": "65536", "storage_structure": "series", "file_naming": "timestamp",
-            "storage_limit_mb": "500", "retention_days": "90", "cleanup_enabled": "on", "allowed_addresses": "",
+            "network_timeout": "60", "max_pdu": "65536", "request_timeout": "5", "connections_per_address": "6",
+            "storage_structure": "series", "file_naming": "timestamp", "storage_limit_mb": "500",
+            "max_object_mb": "300", "retention_days": "90", "cleanup_enabled": "on", "allowed_addresses": "",
             "sop_classes": ["1.2.840.10008.5.1.4.1.1.88.67", "1.2.840.10008.5.1.4.1.1.88.22"],
             "transfer_syntaxes": ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1"]}
-    bad = admin_client.post("/dicom/nodes/new", data=form | {"aetitle": "WEB STORE"})
-    assert bad.status_code == 400 and b"letters or digits" in bad.data
+    bad = admin_client.post("/dicom/nodes/new", data=form | {"aetitle": "WEB\\STORE"})
+    assert bad.status_code == 400 and b"no backslash" in bad.data
     made = admin_client.post("/dicom/nodes/new", data=form)
     assert made.status_code == 302
     node = db.session.scalar(select(DicomStoreScp).where(DicomStoreScp.aetitle == "WEBSTORE"))
     assert (node.max_associations, node.max_pdu, node.storage_structure, node.file_naming, node.storage_limit_mb,
             node.retention_days, node.cleanup_enabled, node.desired_state) == (20, 65536, "series", "timestamp", 500,
                                                                                90, True, "running")
+    assert (node.request_timeout, node.connections_per_address, node.max_object_mb) == (5, 6, 300)
     assert node.sop_classes == form["sop_classes"] and node.transfer_syntaxes == form["transfer_syntaxes"]
     page = admin_client.get(f"/dicom/nodes/{node.id}/dashboard")
     assert page.status_code == 200 and b"Web store" in page.data and b"Stop" in page.data
@@ -173,3 +178,34 @@ def test_transaction_log_filters_pages_and_status_api(admin_client):
         "LOGSTORE", "running", True, 120, 120, 1, 12345, 10 * 1024 * 1024)
     assert 7100 < s["uptime_seconds"] < 7300
     assert s["last_failure"]["error"] == "calling AE title BAD is not on the allowed list"
+
+
+def test_ae_titles_with_underscore_hyphen_and_space_are_taken_for_every_kind_of_node(admin_client, app_env):
+    """DICOM allows any default-repertoire character but backslash (PS3.5 AE): our nodes (web and
+    `doseapp node add-store`), remote nodes and the AE we call them from, allowed calling AEs."""
+    from doseapp.models import DicomRemoteNode
+    from tests.conftest import free_port, run_cli
+
+    made = run_cli(["node", "add-store", "Room store", "--aet", "CT_ROOM-1", "--port", str(free_port())], app_env)
+    assert made.returncode == 0, made.stderr
+    form = {"name": "Web store", "aetitle": "DOSE STORE_2", "port": str(free_port()), "bind_address": "0.0.0.0",
+            "enabled": "on", "max_associations": "10", "acse_timeout": "30", "dimse_timeout": "30",
+            "network_timeout": "60", "max_pdu": "16384", "request_timeout": "10", "connections_per_address": "8",
+            "storage_structure": "date", "file_naming": "sop_uid", "retention_days": "30",
+            "sop_classes": ["1.2.840.10008.5.1.4.1.1.88.67"], "transfer_syntaxes": ["1.2.840.10008.1.2"]}
+    assert admin_client.post("/dicom/nodes/new", data=form).status_code == 302
+    db.session.rollback()
+    assert sorted(db.session.scalars(select(DicomStoreScp.aetitle))) == ["CT_ROOM-1", "DOSE STORE_2"]
+    web = db.session.scalar(select(DicomStoreScp).where(DicomStoreScp.aetitle == "DOSE STORE_2"))
+    # Its folders: the space escaped, so no other AE title can share them.
+    assert storage.spool_dir("/i", web.aetitle).name == "DOSE%20STORE_2"
+    added = admin_client.post(f"/dicom/nodes/{web.id}/allowed", data={"aetitle": "US-ROOM_3", "active": "on"})
+    assert added.status_code == 302
+    remote = {"name": "PACS", "aetitle": "PACS_QR-1", "calling_aetitle": "DOSE-QR_1", "port": "104",
+              "ip": "10.1.2.3", "supports_move": "on", "enabled": "on", "acse_timeout": "30", "dimse_timeout": "120",
+              "network_timeout": "120"}
+    assert admin_client.post("/qr/admin/remotes/new", data=remote).status_code == 302
+    db.session.rollback()
+    assert db.session.scalar(select(DicomAllowedAe.aetitle)) == "US-ROOM_3"
+    row = db.session.scalar(select(DicomRemoteNode))
+    assert (row.aetitle, row.calling_aetitle) == ("PACS_QR-1", "DOSE-QR_1")

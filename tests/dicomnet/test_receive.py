@@ -60,8 +60,8 @@ def _kept_files(instance: Path, aetitle: str) -> list[Path]:
 def test_cli_adds_node_supervisor_runs_it_echo_answers(app, scp_env, procs):
     made = run_cli(["node", "add-store", "Main store", "--aet", "MAINSTORE", "--port", "0", "--host", "127.0.0.1"], scp_env)
     assert made.returncode != 0 and "between 1 and 65535" in made.stderr
-    bad = run_cli(["node", "add-store", "Main store", "--aet", "MAIN STORE", "--port", "11112"], scp_env)
-    assert bad.returncode != 0 and "letters or digits" in bad.stderr
+    bad = run_cli(["node", "add-store", "Main store", "--aet", "MAIN\\STORE", "--port", "11112"], scp_env)
+    assert bad.returncode != 0 and "no backslash" in bad.stderr
     from tests.conftest import free_port
 
     port = free_port()
@@ -106,7 +106,7 @@ def test_every_test_file_over_one_association_imports_as_file_import(app, scp_en
     procs.worker_burst()
     received = _summaries()
     instance = Path(scp_env["DOSEAPP_INSTANCE"])
-    assert list((instance / "spool" / "ONEASSOC").iterdir()) == []
+    assert [p for p in (instance / "spool" / "ONEASSOC").rglob("*") if p.is_file()] == []
     # Default delete policy keeps everything: every received object is kept (or quarantined).
     kept = _kept_files(instance, "ONEASSOC")
     quarantined = count(QuarantinedObject)
@@ -189,3 +189,45 @@ def test_calling_ae_and_address_allow_lists(app, scp_env, procs, make_node):
     ]
     log_text = (Path(scp_env["DOSEAPP_INSTANCE"]) / "logs" / "scp-GUARDED.log").read_text()
     assert "Refused association from BADSCU at 127.0.0.1" in log_text
+
+
+def test_patient_folders_of_kept_objects_follow_the_patient_id_settings(app, scp_env, procs, tmp_path):
+    """A node added from the command line with an AE title holding _ and -, keeping objects by
+    patient: the folder is never the clear ID unless IDs are stored in clear, and is a safe name."""
+    from doseapp.ingest.privacy import keyed_hash
+    from tests.conftest import free_port
+    from tests.dicomnet.conftest import rdsr_copies, sop_uid
+
+    port = free_port()
+    made = run_cli(["node", "add-store", "Kept by patient", "--aet", "KEEP_PID-1", "--port", str(port),
+                    "--host", "127.0.0.1"], scp_env)
+    assert made.returncode == 0, made.stderr
+    node = db.session.scalar(select(DicomStoreScp).where(DicomStoreScp.aetitle == "KEEP_PID-1"))
+    node.storage_structure = "patient"
+    db.session.commit()
+    procs.supervisor()
+    wait_running(node)
+    raw_id = "/etc/cron.d/x"
+    files = rdsr_copies(tmp_path / "sent", 3)
+    for f in files:
+        ds = pydicom.dcmread(f)
+        ds.PatientID = raw_id
+        ds.save_as(f)
+    kept_root = Path(scp_env["DOSEAPP_INSTANCE"]) / "objects" / "KEEP_PID-1"
+    settings = SystemSettings.get()
+    folders = []
+    for f, (stored, hashed) in zip(files, [(False, True), (True, True), (True, False)]):
+        settings.id_stored, settings.id_hashed = stored, hashed
+        db.session.commit()
+        sent = storescu(port, "KEEP_PID-1", [f], calling="CT_ROOM-1")
+        assert sent.returncode == 0, sent.stderr
+        procs.worker_burst()
+        [kept] = [p for p in kept_root.rglob("*.dcm") if sop_uid(p) == sop_uid(f)]
+        folders.append(kept.relative_to(kept_root).parts[:-1])
+    db.session.rollback()
+    stored = {(s.patient_id_hashed, s.patient_id) for s in db.session.scalars(select(Study))}
+    key = bytes.fromhex((Path(scp_env["DOSEAPP_INSTANCE"]) / "pid_hash_key").read_text())
+    hashed = keyed_hash(raw_id, key)
+    assert stored == {(False, None), (True, hashed), (False, raw_id)}
+    # The folder holds what the database holds: nothing, the same keyed hash, the ID made safe.
+    assert folders == [("PATIENT_ID_NOT_STORED",), (hashed,), ("%2Fetc%2Fcron.d%2Fx",)]

@@ -124,8 +124,9 @@ def test_remote_nodes_from_the_command_line_and_the_admin_page(app, app_env, cli
     done = run_cli(["node", "add-remote", "PACS 2", "--aet", "PACS2", "--host", "pacs.example.org", "--port", "104",
                     "--our-aet", "DOSEAPP2", "--use-modality-tag", "--no-get"], app_env)
     assert done.returncode == 0, done.stderr
-    bad = run_cli(["node", "add-remote", "PACS 3", "--aet", "HAS SPACE", "--host", "10.0.0.1", "--port", "104"], app_env)
-    assert bad.returncode == 1 and "AE title must be 1 to 16 letters or digits" in bad.stderr
+    bad = run_cli(["node", "add-remote", "PACS 3", "--aet", "BACK\\SLASH", "--host", "10.0.0.1", "--port", "104"],
+                  app_env)
+    assert bad.returncode == 1 and "An AE title is 1 to 16 characters" in bad.stderr
     db.session.rollback()
     row = db.session.scalar(select(DicomRemoteNode).where(DicomRemoteNode.name == "PACS 2"))
     assert (row.hostname, row.ip, row.calling_aetitle, row.use_modality_tag, row.supports_move, row.supports_get) == \

@@ -15,8 +15,8 @@ WAIT_RETRIEVE = 90  # seconds: a query, then a C-MOVE into the Store SCP and thr
 
 
 def _text(driver, css: str) -> str:
-    found = driver.find_elements(By.CSS_SELECTOR, css)
-    return found[0].text if found else ""
+    # Read in one script call: HTMX may swap the element between finding it and reading it.
+    return driver.execute_script("const e = document.querySelector(arguments[0]); return e ? e.innerText : '';", css)
 
 
 def test_query_review_retrieve_in_the_browser(nodes, pacs, store_scp, app, app_env, browser, tmp_path):  # noqa: F811

@@ -256,3 +256,28 @@ def test_abort_stops_a_running_query_and_a_running_retrieve(nodes, pacs, app):
     assert query.message == "Aborted by a user after 1 of 6 object(s) were received."
     work(app)
     assert len(imported_sop_uids()) == 1
+
+
+class NoInstanceCounts(QrClient):
+    """A remote that leaves Number of Series Related Instances out of its series answers (the key
+    is optional in a C-FIND response; several PACS do): the plan does not know how many to expect."""
+
+    def answer(self, response):
+        if "NumberOfSeriesRelatedInstances" in response:
+            del response.NumberOfSeriesRelatedInstances
+        return response
+
+
+@pytest.mark.parametrize("method", ["get", "move"])
+def test_counts_are_what_arrived_never_more_than_requested(nodes, pacs, app, method, request):
+    if method == "move":
+        request.getfixturevalue("store_scp")
+    remote, store = nodes
+    query = new_query(remote.id, store.id, _options(), method=method, enqueue_job=False)
+    run_query(query, client_cls=NoInstanceCounts)
+    assert any(r.expected is None for r in plan(query))
+    result = retrieve(query, method)
+    assert (result["requested"], result["received"], result["failed"]) == (6, 6, 0)
+    if method == "get":
+        assert result["stored_by_us"] == 6
+    assert query.message == f"6 of 6 object(s) received by C-{method.upper()}"
