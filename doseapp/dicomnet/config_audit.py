@@ -8,6 +8,7 @@ from doseapp.models import DicomAllowedAe, DicomRemoteNode, DicomScheduledQuery,
 FIELDS = {
     DicomStoreScp: ("name", "aetitle", "port", "bind_address", "enabled", "auto_start", "desired_state",
                     "max_associations", "acse_timeout", "dimse_timeout", "network_timeout", "max_pdu",
+                    "request_timeout", "connections_per_address", "max_object_mb",
                     "sop_classes", "transfer_syntaxes", "require_calling_ae", "allowed_addresses",
                     "storage_structure", "file_naming", "storage_limit_mb", "cleanup_enabled", "retention_days"),
     DicomAllowedAe: ("aetitle", "expected_ip", "description", "active"),

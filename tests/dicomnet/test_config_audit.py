@@ -13,7 +13,8 @@ from tests.conftest import run_cli, session_login
 
 NODE_FORM = {"name": "Audit store", "aetitle": "AUDITSTORE", "port": "11193", "bind_address": "0.0.0.0",
              "enabled": "on", "auto_start": "on", "max_associations": "10", "acse_timeout": "30",
-             "dimse_timeout": "30", "network_timeout": "60", "max_pdu": "16384", "storage_structure": "date",
+             "dimse_timeout": "30", "network_timeout": "60", "max_pdu": "16384", "request_timeout": "10",
+             "connections_per_address": "8", "max_object_mb": "", "storage_structure": "date",
              "file_naming": "sop_uid", "storage_limit_mb": "", "retention_days": "30", "allowed_addresses": "",
              "sop_classes": ["1.2.840.10008.5.1.4.1.1.88.67"], "transfer_syntaxes": ["1.2.840.10008.1.2"]}
 

@@ -12,18 +12,24 @@ import pytest
 
 from doseapp.models import DicomStoreScp, db
 from doseapp.users import create_user
+from tests.conftest import session_login
 from tests.dicomnet.conftest import wait_until
 
 
 def _watch(node_id: int, seen: list, stop: threading.Event, app) -> None:
     """Record every (status, echo status) the node row shows, as a page polling it would."""
     with app.app_context():
-        while not stop.is_set():
+        while True:
+            # One last look after `stop`: the test stops the watcher as soon as it sees the state it
+            # waited for, which the watcher may not have sampled yet.
+            last = stop.is_set()
             db.session.rollback()
             row = db.session.get(DicomStoreScp, node_id)
             state = (row.status, row.echo_status)
             if not seen or seen[-1] != state:
                 seen.append(state)
+            if last:
+                break
             time.sleep(0.05)
         db.session.remove()
 
@@ -32,8 +38,7 @@ def _watch(node_id: int, seen: list, stop: threading.Event, app) -> None:
 def admin_client(client):
     client.application.config["WTF_CSRF_ENABLED"] = False
     admin = create_user("keepalive-admin", "password-123", ["admin"])
-    with client.session_transaction() as sess:
-        sess["_user_id"], sess["_fresh"] = str(admin.id), True
+    session_login(client, admin)
     yield client
     client.application.config["WTF_CSRF_ENABLED"] = True
 
