@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import distinct, func, select
+from sqlalchemy import func, select
 
 from doseapp import audit, listing
 from doseapp.ingest.files import ImportResult, import_file
@@ -66,7 +66,7 @@ class Selection:
         """The address-bar values that give this selection back (blank ones left out)."""
         values = {"source": self.source, "reason": self.reason,
                   "from": self.date_from.isoformat() if self.date_from else "",
-                  "to": self.date_to.isoformat() if self.date_to else ""}
+                  "to": self.date_to.isoformat() if self.date_to else "", "id": list(self.ids)}
         return {k: v for k, v in values.items() if v}
 
     @property
@@ -84,7 +84,7 @@ def _many(values, key: str) -> list:
 
 def sources() -> list[str]:
     """The sources objects in quarantine came from, for the filter's menu."""
-    return sorted(s for s in db.session.scalars(select(distinct(QuarantinedObject.source))) if s)
+    return sorted(s for s in db.session.scalars(select(QuarantinedObject.source).distinct()) if s)
 
 
 def count(selection: Selection | None = None) -> int:

@@ -116,6 +116,12 @@ class JobContext:
 
     def __init__(self, row: Job):
         self.row = row
+        self.failure: str | None = None
+
+    def fail(self, message: str) -> None:
+        """Record the job as failed, with `message`, once the function returns. For an outcome the job
+        has dealt with (a bad file is in quarantine): raising instead would have RQ retry it."""
+        self.failure = message
 
     @property
     def parameters(self) -> dict:
