@@ -25,6 +25,8 @@ SETTINGS = {
     "DOSEAPP_LOG_LEVEL": "Log level for every process (default INFO).",
     "DOSEAPP_XLSX_DATE_FORMAT": "Excel number format for dates in XLSX exports (default dd/mm/yyyy, as OpenREM).",
     "DOSEAPP_JOB_HISTORY_DAYS": "Days the job list keeps finished and cancelled jobs (default 30; failed jobs are kept).",
+    "DOSEAPP_JOB_HEARTBEAT_SECONDS": "Seconds between a worker's signs of life while it runs a job (default 30); "
+                                     "the job of a worker silent for three is queued again.",
 }
 
 
@@ -99,6 +101,7 @@ def load(env=None, **overrides) -> dict:
         "LOG_LEVEL": env.get("DOSEAPP_LOG_LEVEL", "INFO").upper(),
         "XLSX_DATE_FORMAT": env.get("DOSEAPP_XLSX_DATE_FORMAT") or "dd/mm/yyyy",
         "JOB_HISTORY_DAYS": int(env.get("DOSEAPP_JOB_HISTORY_DAYS", "30")),
+        "JOB_HEARTBEAT_SECONDS": max(1, int(env.get("DOSEAPP_JOB_HEARTBEAT_SECONDS", "30"))),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": env.get("DOSEAPP_COOKIE_SECURE", "0") == "1",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from doseapp.runtime import embedded_redis
 from tests.conftest import free_port, require_tool, run_cli
 from tests.http_client import Browser, wait_for
 
@@ -164,3 +166,94 @@ def test_user_created_on_command_line_logs_in_to_real_server(app, app_env):
         web.wait(timeout=20)
     listed = run_cli(["user", "list", "--json"], app_env)
     assert '"username": "nina", "roles": ["admin"]' in listed.stdout
+
+
+def _tree_pids(root: int, needle: str) -> list[int]:
+    return [p for p in _descendants(root) if any(needle in line for line in _cmdlines([p])) and _alive(p)]
+
+
+def _system_check(browser: Browser, timeout: float = 60) -> str:
+    """Start a system check from the home page as the logged-in admin; its job's final status."""
+    status, _, headers = browser.request("/jobs/system-check", {"csrf_token": browser.csrf("/")})
+    assert status == 302, status
+    deadline = time.monotonic() + timeout
+    while True:
+        _, html, _ = browser.request(headers["Location"])
+        found = re.search(r'data-status="(\w+)"', html)
+        if found and found.group(1) not in ("queued", "started") or time.monotonic() > deadline:
+            return found.group(1) if found else html
+
+
+def test_run_restarts_its_embedded_redis_and_a_killed_worker(tmp_path):
+    instance = tmp_path / "instance"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOSEAPP_")}
+    env.update(DOSEAPP_INSTANCE=str(instance), DOSEAPP_LOG_LEVEL="INFO")  # SQLite + embedded Redis
+    made = run_cli(["user", "create", "boss", "--role", "admin", "--password-stdin"], env, input_text="long-enough-1\n")
+    assert made.returncode == 0, made.stderr
+    port = free_port()
+    log = open(tmp_path / "run.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "doseapp.cli", "run", "--port", str(port)], env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    tree = set()
+    try:
+        assert wait_for(f"http://127.0.0.1:{port}/login", timeout=60, proc=proc) == 200
+        browser = Browser(f"http://127.0.0.1:{port}")
+        assert browser.login("boss", "long-enough-1")[0] == 302
+        assert _system_check(browser) == "finished"
+
+        [server] = _tree_pids(proc.pid, "redis-server")
+        os.kill(server, signal.SIGKILL)
+        deadline = time.monotonic() + 15
+        while not [p for p in _tree_pids(proc.pid, "redis-server") if p != server]:
+            assert time.monotonic() < deadline, "the embedded Redis was not started again"
+            time.sleep(0.2)
+        assert embedded_redis._alive(embedded_redis.socket_path(instance))
+        # The web, the workers and the scheduler reconnect: a job runs again.
+        assert _system_check(browser, timeout=90) == "finished"
+
+        # A worker killed outright is started again, and what it left (RQ's scheduler process) goes.
+        [importer] = _tree_pids(proc.pid, "--no-fork")
+        left = _descendants(importer)
+        assert left, "the import worker has no scheduler process"
+        os.kill(importer, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while not ([p for p in _tree_pids(proc.pid, "--no-fork") if p != importer]
+                   and not [p for p in left if _alive(p)]):
+            assert time.monotonic() < deadline, f"left running: {_cmdlines(p for p in left if _alive(p))}"
+            time.sleep(0.2)
+        tree = _descendants(proc.pid)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=40) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
+    time.sleep(0.5)
+    assert [p for p in tree if _alive(p)] == [], _cmdlines(p for p in tree if _alive(p))
+    assert "redis exited with status -9; restarting" in (tmp_path / "run.log").read_text()
+
+
+def test_web_answers_503_while_the_job_queue_is_down(app, app_env, tmp_path):
+    from doseapp.models import Job, db
+    from doseapp.users import create_user
+
+    create_user("boss", "long-enough-1", ["admin"])
+    env = dict(app_env, DOSEAPP_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    port = free_port()
+    web = subprocess.Popen([sys.executable, "-m", "doseapp.cli", "web", "--port", str(port)], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/login", proc=web)
+        browser = Browser(f"http://127.0.0.1:{port}")
+        assert browser.login("boss", "long-enough-1")[0] == 302
+        assert browser.request("/jobs/")[0] == 200  # pages that only read the database work
+        status, html, headers = browser.request("/jobs/system-check", {"csrf_token": browser.csrf("/")})
+        assert status == 503 and headers["Retry-After"] == "30"
+        assert "The job queue is not answering" in html and "Nothing was started" in html
+    finally:
+        web.terminate()
+        web.wait(timeout=20)
+    db.session.rollback()
+    [job] = db.session.scalars(db.select(Job)).all()
+    assert (job.kind, job.status, job.message) == (
+        "system_check", "failed", "Not started: the job queue (Redis) was not answering.")

@@ -57,6 +57,8 @@ def import_(paths, as_json, use_queue, retry_quarantine):
             sys.exit(1 if failed else 0)
         files = _expand(paths)
         if use_queue:
+            from redis import RedisError
+
             from doseapp.runtime.queues import enqueue
 
             for f in files:
@@ -65,8 +67,12 @@ def import_(paths, as_json, use_queue, retry_quarantine):
                     failed += 1
                     _report(ImportResult(f, "failed", why), as_json)
                     continue
-                job = enqueue("import_file", queue="import", title=f"Import {f}", retries=3,
-                              parameters={"path": os.path.abspath(f), "source": "cli"})
+                try:
+                    job = enqueue("import_file", queue="import", title=f"Import {f}", retries=3,
+                                  parameters={"path": os.path.abspath(f), "source": "cli"})
+                except RedisError as exc:
+                    raise click.ClickException(f"could not queue {f}: the job queue (Redis) is not answering "
+                                               f"({exc}); it and the files after it were not queued") from None
                 click.echo(json.dumps({"file": f, "job": job.id}) if as_json else f"queued {f} as job {job.id}")
             sys.exit(1 if failed else 0)
         show_bar = not as_json and sys.stderr.isatty() and len(files) > 1

@@ -89,11 +89,20 @@ def push(rows: list[Job]) -> None:
         get_queue(name).enqueue_many(datas)
 
 
+QUEUE_DOWN_MESSAGE = "Not started: the job queue (Redis) was not answering."
+
+
 def enqueue(kind: str, **options) -> Job:
-    """Record a job and put it on RQ (one commit). Options as add_job."""
+    """Record a job and put it on RQ (one commit). Options as add_job. Raises redis.RedisError when
+    Redis is down, after marking the row failed (it would never run)."""
     row = add_job(kind, **options)
     db.session.commit()
-    push([row])
+    try:
+        push([row])
+    except redis.RedisError:
+        row.status, row.message, row.ended_at = "failed", QUEUE_DOWN_MESSAGE, utcnow()
+        db.session.commit()
+        raise
     return row
 
 
