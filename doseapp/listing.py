@@ -21,6 +21,19 @@ def parse_day(text: str | None, label: str) -> dt.date | None:
         raise ValueError(f"{label} must be a date such as 2024-03-31, not {text!r}") from None
 
 
+def days_asked(values) -> tuple[dt.date | None, dt.date | None, list[str]]:
+    """The `from` and `to` days of address-bar style values, and what was wrong with them, in words
+    (a day that does not read is left out)."""
+    days, errors = [], []
+    for key, label in (("from", "From"), ("to", "To")):
+        try:
+            days.append(parse_day(values.get(key), label))
+        except ValueError as exc:
+            errors.append(str(exc))
+            days.append(None)
+    return days[0], days[1], errors
+
+
 def day_range(column, first: dt.date | None, last: dt.date | None) -> list:
     """Conditions for `column` (a timestamp) falling on `first` to `last`, both days included."""
     where = []

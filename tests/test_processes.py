@@ -1,6 +1,7 @@
 """The real processes: `doseapp run` as one tree, the web server, the embedded Redis, the SCP."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -52,6 +53,16 @@ def _cmdlines(pids) -> list[str]:
     return out
 
 
+def _ctrl_c_stops_everything(proc: subprocess.Popen) -> None:
+    """Ctrl-C: `doseapp run` exits 0 and nothing of its process tree is left running."""
+    tree = _descendants(proc.pid)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=40) == 0
+    time.sleep(0.5)
+    left = [p for p in tree if _alive(p)]
+    assert left == [], f"left running: {_cmdlines(left)}"
+
+
 def test_run_serves_login_receives_echo_and_ctrl_c_stops_everything(tmp_path):
     echoscu = require_tool("echoscu")
     instance = tmp_path / "instance"
@@ -92,15 +103,11 @@ with app.app_context():
         for role in ("web", "worker", "scheduler", "scp --node", "redis-server"):
             assert any(role in line for line in lines), f"no {role} process in {lines}"
         assert sum(" worker" in line for line in lines) >= 2
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
+        _ctrl_c_stops_everything(proc)
     finally:
         if proc.poll() is None:
             proc.kill()
         log.close()
-    time.sleep(0.5)
-    left = [p for p in tree if _alive(p)]
-    assert left == [], f"left running: {_cmdlines(left)}"
 
     check = subprocess.run([sys.executable, "-c", """
 from doseapp.cli.common import app_for_command as _app
@@ -133,6 +140,20 @@ def test_embedded_redis_is_shared_and_stops(tmp_path):
     assert embedded_redis.stop(tmp_path) is False
 
 
+@contextlib.contextmanager
+def _web_server(env: dict):
+    """A real `doseapp web` on a free port, and a Browser for it; stopped after."""
+    port = free_port()
+    web = subprocess.Popen([sys.executable, "-m", "doseapp.cli", "web", "--port", str(port)], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/login", proc=web)
+        yield Browser(f"http://127.0.0.1:{port}")
+    finally:
+        web.terminate()
+        web.wait(timeout=20)
+
+
 def test_user_created_on_command_line_logs_in_to_real_server(app, app_env):
     made = run_cli(["user", "create", "nina", "--role", "viewer", "--role", "exporter", "--password-stdin"],
                    app_env, input_text="correct-horse-1\n")
@@ -143,12 +164,7 @@ def test_user_created_on_command_line_logs_in_to_real_server(app, app_env):
     short = run_cli(["user", "create", "olga", "--password-stdin"], app_env, input_text="short\n")
     assert short.returncode != 0 and "at least 8 characters" in short.stderr
 
-    port = free_port()
-    web = subprocess.Popen([sys.executable, "-m", "doseapp.cli", "web", "--port", str(port)], env=app_env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for(f"http://127.0.0.1:{port}/login", proc=web)
-        browser = Browser(f"http://127.0.0.1:{port}")
+    with _web_server(app_env) as browser:
         status, _, headers = browser.login("nina", "correct-horse-1")
         assert status == 302 and headers["Location"] == "/"
         status, html, _ = browser.request("/")
@@ -159,11 +175,8 @@ def test_user_created_on_command_line_logs_in_to_real_server(app, app_env):
         assert browser.request("/config/users")[0] == 200
         changed = run_cli(["user", "set-password", "nina", "--password-stdin"], app_env, input_text="another-pass-2\n")
         assert changed.returncode == 0
-        assert Browser(f"http://127.0.0.1:{port}").login("nina", "correct-horse-1")[0] == 401
-        assert Browser(f"http://127.0.0.1:{port}").login("nina", "another-pass-2")[0] == 302
-    finally:
-        web.terminate()
-        web.wait(timeout=20)
+        assert Browser(browser.base).login("nina", "correct-horse-1")[0] == 401
+        assert Browser(browser.base).login("nina", "another-pass-2")[0] == 302
     listed = run_cli(["user", "list", "--json"], app_env)
     assert '"username": "nina", "roles": ["admin"]' in listed.stdout
 
@@ -194,7 +207,6 @@ def test_run_restarts_its_embedded_redis_and_a_killed_worker(tmp_path):
     log = open(tmp_path / "run.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "doseapp.cli", "run", "--port", str(port)], env=env, stdout=log,
                             stderr=subprocess.STDOUT)
-    tree = set()
     try:
         assert wait_for(f"http://127.0.0.1:{port}/login", timeout=60, proc=proc) == 200
         browser = Browser(f"http://127.0.0.1:{port}")
@@ -221,15 +233,11 @@ def test_run_restarts_its_embedded_redis_and_a_killed_worker(tmp_path):
                    and not [p for p in left if _alive(p)]):
             assert time.monotonic() < deadline, f"left running: {_cmdlines(p for p in left if _alive(p))}"
             time.sleep(0.2)
-        tree = _descendants(proc.pid)
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=40) == 0
+        _ctrl_c_stops_everything(proc)
     finally:
         if proc.poll() is None:
             proc.kill()
         log.close()
-    time.sleep(0.5)
-    assert [p for p in tree if _alive(p)] == [], _cmdlines(p for p in tree if _alive(p))
     assert "redis exited with status -9; restarting" in (tmp_path / "run.log").read_text()
 
 
@@ -239,20 +247,12 @@ def test_web_answers_503_while_the_job_queue_is_down(app, app_env, tmp_path):
 
     create_user("boss", "long-enough-1", ["admin"])
     env = dict(app_env, DOSEAPP_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
-    port = free_port()
-    web = subprocess.Popen([sys.executable, "-m", "doseapp.cli", "web", "--port", str(port)], env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for(f"http://127.0.0.1:{port}/login", proc=web)
-        browser = Browser(f"http://127.0.0.1:{port}")
+    with _web_server(env) as browser:
         assert browser.login("boss", "long-enough-1")[0] == 302
         assert browser.request("/jobs/")[0] == 200  # pages that only read the database work
         status, html, headers = browser.request("/jobs/system-check", {"csrf_token": browser.csrf("/")})
         assert status == 503 and headers["Retry-After"] == "30"
         assert "The job queue is not answering" in html and "Nothing was started" in html
-    finally:
-        web.terminate()
-        web.wait(timeout=20)
     db.session.rollback()
     [job] = db.session.scalars(db.select(Job)).all()
     assert (job.kind, job.status, job.message) == (

@@ -191,13 +191,8 @@ def transactions():
         query = query.where(DicomTransaction.status.notin_(monitor.OK_STATUSES))
     if args.get("calling"):
         query = query.where(DicomTransaction.calling_aetitle == args["calling"].strip())
-    days = {}
-    for key in ("from", "to"):
-        try:
-            days[key] = listing.parse_day(args.get(key), key)
-        except ValueError:
-            days[key] = None  # a half-typed date filters nothing
-    query = query.where(*listing.day_range(DicomTransaction.at, days["from"], days["to"]))
+    first, last, _ = listing.days_asked(args)  # a half-typed date filters nothing
+    query = query.where(*listing.day_range(DicomTransaction.at, first, last))
     found = listing.paginate(query, [DicomTransaction.id.desc()], args.get("page", 1, type=int), PAGE_SIZE)
     names = dict(db.session.execute(select(DicomStoreScp.id, DicomStoreScp.name)).all())
     keep = {k: v for k, v in args.items() if k != "page" and v}

@@ -75,14 +75,8 @@ def index():
     kind = args.get("kind", "") if args.get("kind") in KIND_NAMES else ""
     state = args.get("state", "") if args.get("state") in JOB_STATUSES else ""
     periodic = args.get("periodic") == "1"
-    errors, days = [], {}
-    for key, label in (("from", "From"), ("to", "To")):
-        try:
-            days[key] = listing.parse_day(args.get(key), label)
-        except ValueError as exc:
-            errors.append(str(exc))
-            days[key] = None
-    chosen = _visible(select(Job)).where(*listing.day_range(Job.created_at, days["from"], days["to"]))
+    first, last, errors = listing.days_asked(args)
+    chosen = _visible(select(Job)).where(*listing.day_range(Job.created_at, first, last))
     if kind:
         chosen = chosen.where(Job.kind == kind)
     elif not periodic:

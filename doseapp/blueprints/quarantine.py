@@ -4,21 +4,23 @@ delete one, the ticked ones, or all that match the filter. One retry runs in the
 as a background job whose progress the page shows."""
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from doseapp import listing
 from doseapp.ingest import quarantine
 from doseapp.models import Job, QuarantinedObject, db
+from doseapp.models.base import utcnow
 from doseapp.runtime import queues
 
 bp = Blueprint("quarantine", __name__, url_prefix="/quarantine")
 
 PAGE_SIZE = 50
-RECENT_RETRIES = 3  # retry jobs shown at the top of the page
+RECENT_RETRIES = 3  # retry jobs running or ended in the last day, shown at the top of the page
 
 
 @bp.route("/")
@@ -26,8 +28,10 @@ def index():
     selection, errors = quarantine.Selection.parse(request.args)
     found = listing.paginate(selection.query(), [QuarantinedObject.id.desc()], request.args.get("page", 1, type=int),
                              PAGE_SIZE)
-    retries = db.session.scalars(select(Job).where(Job.kind == quarantine.KIND).order_by(Job.id.desc())
-                                 .limit(RECENT_RETRIES)).all()
+    recent = utcnow() - dt.timedelta(days=1)
+    retries = db.session.scalars(select(Job).where(
+        Job.kind == quarantine.KIND, or_(Job.status.in_(("queued", "started")), Job.ended_at >= recent))
+        .order_by(Job.id.desc()).limit(RECENT_RETRIES)).all()
     return render_template("quarantine/index.html", rows=found.rows, total=found.total, page=found.page,
                            pages=found.pages, selection=selection, keep=selection.as_values(), errors=errors,
                            sources=quarantine.sources(), retries=retries, everything=quarantine.count(),

@@ -38,16 +38,10 @@ class Selection:
     @classmethod
     def parse(cls, values) -> tuple["Selection", list[str]]:
         """From address-bar style values (source, reason, from, to, id); with the errors in words."""
-        errors, days = [], {}
-        for key, label in (("from", "From"), ("to", "To")):
-            try:
-                days[key] = listing.parse_day(values.get(key), label)
-            except ValueError as exc:
-                errors.append(str(exc))
-                days[key] = None
+        first, last, errors = listing.days_asked(values)
         ids = tuple(int(v) for v in _many(values, "id") if str(v).strip().isdigit())
-        return cls((values.get("source") or "").strip(), (values.get("reason") or "").strip(),
-                   days["from"], days["to"], ids), errors
+        return cls((values.get("source") or "").strip(), (values.get("reason") or "").strip(), first, last,
+                   ids), errors
 
     def where(self) -> list:
         where = listing.day_range(QuarantinedObject.received_at, self.date_from, self.date_to)
