@@ -25,7 +25,7 @@ def _expand(paths) -> list[str]:
     return files
 
 
-def _report(result, as_json: bool) -> None:
+def report(result, as_json: bool) -> None:
     """One line (or JSON object) per file, as the import goes."""
     if as_json:
         click.echo(json.dumps(result.as_dict(), ensure_ascii=False))
@@ -53,7 +53,7 @@ def import_(paths, as_json, use_queue, retry_quarantine):
         if retry_quarantine:
             for r in retry():
                 failed += r.status == "failed"
-                _report(r, as_json)
+                report(r, as_json)
             sys.exit(1 if failed else 0)
         files = _expand(paths)
         if use_queue:
@@ -65,7 +65,7 @@ def import_(paths, as_json, use_queue, retry_quarantine):
                 why = unreadable(Path(f))
                 if why:  # said now: a job for a file that is not there could only fail
                     failed += 1
-                    _report(ImportResult(f, "failed", why), as_json)
+                    report(ImportResult(f, "failed", why), as_json)
                     continue
                 try:
                     job = enqueue("import_file", queue="import", title=f"Import {f}", retries=3,
@@ -82,10 +82,10 @@ def import_(paths, as_json, use_queue, retry_quarantine):
                 results.append(import_file(f, source="cli"))
                 failed += results[-1].status == "failed"
                 if as_json:
-                    _report(results[-1], True)
+                    report(results[-1], True)
         if not as_json:  # after the progress bar, so lines and bar do not interleave
             for r in results:
-                _report(r, False)
+                report(r, False)
     sys.exit(1 if failed else 0)
 
 

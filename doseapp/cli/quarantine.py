@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from doseapp.cli.common import app_for_command, main
+from doseapp.cli.imports import report
 
 
 def _selection_options(fn):
@@ -82,10 +83,7 @@ def retry(ids, everything, source, reason, date_from, date_to, as_json):
             click.echo(f"There is no object {object_id} in quarantine.", err=True)
         results = retry_many(chosen)
         for r in results:
-            if as_json:
-                click.echo(json.dumps(r.as_dict(), ensure_ascii=False))
-            else:
-                click.echo(f"{r.status:<9} {r.file}" + (f"  ({r.reason})" if r.reason else ""))
+            report(r, as_json)
     sys.exit(1 if missing or any(r.status == "failed" for r in results) else 0)
 
 

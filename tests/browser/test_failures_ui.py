@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from doseapp.ingest import import_file
-from doseapp.models import AuditEntry, Job, QuarantinedObject, Study, User, db
+from doseapp.models import AuditEntry, DicomStoreScp, Job, QuarantinedObject, Study, User, db
 from doseapp.models.base import utcnow
 from doseapp.users import create_user
 from tests.browser.test_ui import (browser, login, running, screenshot_on_failure,  # noqa: F401 (browser: a fixture)
@@ -36,21 +36,21 @@ def _query(driver) -> dict:
     return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(driver.current_url).query, keep_blank_values=True))
 
 
-def _check_layout(driver, tmp_path, name: str, table: str, controls: list[str]) -> None:
-    """At each size: nothing wider than the window (no clipped table), every control inside it; a
-    screenshot of each."""
+def _check_layout(driver, tmp_path, name: str, box: str, controls: list[str]) -> None:
+    """At each size: nothing wider than the window (no clipped table), `box` (the table or section the
+    page is about) and every control inside it; a screenshot of each."""
     for width, height in SIZES:
         driver.set_window_size(width, height)
-        box = driver.execute_script(
+        seen = driver.execute_script(
             "const t = document.querySelector(arguments[0]).getBoundingClientRect();"
             "const c = Array.from(document.querySelectorAll(arguments[1].join(',')), e => e.getBoundingClientRect())"
             "  .map(r => [r.left, r.right, r.width]);"
             "return {table: [t.left, t.right], page: document.documentElement.scrollWidth,"
-            "        inner: document.documentElement.clientWidth, controls: c};", table, controls)
-        assert box["page"] <= box["inner"], (width, box)
-        assert 0 <= box["table"][0] and box["table"][1] <= box["inner"], (width, box)
-        assert box["controls"] and all(w > 0 and left >= 0 and right <= box["inner"]
-                                       for left, right, w in box["controls"]), (width, box)
+            "        inner: document.documentElement.clientWidth, controls: c};", box, controls)
+        assert seen["page"] <= seen["inner"], (width, seen)
+        assert 0 <= seen["table"][0] and seen["table"][1] <= seen["inner"], (width, seen)
+        assert seen["controls"] and all(w > 0 and left >= 0 and right <= seen["inner"]
+                                        for left, right, w in seen["controls"]), (width, seen)
         driver.save_screenshot(str(tmp_path / f"{name}-{width}x{height}.png"))
     driver.set_window_size(1400, 1000)
 
@@ -87,10 +87,22 @@ def test_quarantine_page(site, browser, tmp_path):
         assert browser.find_element(By.ID, "quarantine-badge").text == "3 in quarantine"
         browser.find_element(By.ID, "quarantine-badge").click()
         wait_for(browser, lambda d: _rows(d) == [third, second, first], "the three objects, newest first")
+        assert browser.find_element(By.ID, "quarantine-count").text == "3 objects."
         row = browser.find_element(By.ID, f"object-{second}").text
         assert "scp:STORE1" in row and "MODALITY1" in row and "notes.txt" in row and "not a readable DICOM file" in row
         _check_layout(browser, tmp_path, "quarantine", "#quarantine",
                       ["#retry-picked", "#delete-picked", "#retry-all", "#delete-all", ".retry-one", ".delete-one"])
+        # The home page says so too, and the dashboard of the node they came from.
+        browser.get(f"{site}/")
+        assert browser.find_element(By.ID, "home-quarantine").text == "3"
+        _check_layout(browser, tmp_path, "home", "#attention", ["#attention a", "#quarantine-badge"])
+        node = DicomStoreScp(name="Store one", aetitle="STORE1", port=11112, status="stopped")
+        db.session.add(node)
+        db.session.commit()
+        browser.get(f"{site}/dicom/nodes/{node.id}/dashboard")
+        assert "2 objects of this node in quarantine" in browser.find_element(By.ID, "failed-imports").text
+        _check_layout(browser, tmp_path, "dashboard", "table.scp-dash", ["#failed-imports a"])
+        browser.get(f"{site}/quarantine/")
 
         # The download is the object as it arrived (this user has pid as well as admin).
         link = browser.find_element(By.CSS_SELECTOR, f"#object-{first} a").get_attribute("href")
@@ -191,6 +203,8 @@ def test_jobs_page(site, browser, tmp_path):
     # ... and among them what people care about.
     failed_import = _job("import_file", "failed", "Import received broken.dcm", 30,
                          message="Failed: not a readable DICOM file: InvalidDicomError")
+    failed_import.result = {"file": "broken.dcm", "status": "failed", "reason": "not a readable DICOM file",
+                            "warnings": [], "study": None, "quarantine_id": 7}
     imports = [_job("import_file", "finished", f"Import received ok{n}.dcm", 40 + n, message="imported")
                for n in range(60)]
     export = _job("export", "failed", "CT CSV export", 50, user=ann, message="Failed: disk full")
@@ -233,9 +247,12 @@ def test_jobs_page(site, browser, tmp_path):
         browser.get(f"{site}/jobs/?kind=export&from={(dt.date.today() - dt.timedelta(days=12)).isoformat()}"
                     f"&to={(dt.date.today() - dt.timedelta(days=5)).isoformat()}")
         wait_for(browser, lambda d: _job_ids(d) == [old.id], "the export of ten days ago")
-        # The top bar's count leads to the failures.
+        # The top bar's count leads to the failures; a failed import's page to its object in quarantine.
         browser.find_element(By.ID, "failed-jobs-badge").click()
         wait_for(browser, lambda d: set(_job_ids(d)) == {failed_import.id, export.id}, "both failures")
+        browser.find_element(By.LINK_TEXT, str(failed_import.id)).click()
+        wait_for(browser, lambda d: d.find_elements(By.LINK_TEXT, "quarantined object 7"), "the quarantine link")
+        _check_layout(browser, tmp_path, "job", "table.jobs", ["a[href='/quarantine/?id=7']"])
 
         # Others see their own jobs only.
         browser.delete_all_cookies()
