@@ -28,6 +28,8 @@ SETTINGS = {
     "DOSEAPP_MAX_UPLOAD_MB": "Largest file a logged-in user may upload, in MB (the patient size CSV; default 50). Requests of users not logged in are limited to 64 KB.",
     "DOSEAPP_LOGIN_FAILURES_PER_NAME": "Failed logins in 15 minutes after which a user name is refused (default 5; 0 = no limit).",
     "DOSEAPP_LOGIN_FAILURES_PER_ADDRESS": "Failed logins in 15 minutes after which an address is refused (default 30; 0 = no limit).",
+    "DOSEAPP_JOB_HEARTBEAT_SECONDS": "Seconds between a worker's signs of life while it runs a job (default 30); "
+                                     "the job of a worker silent for three is queued again.",
 }
 
 
@@ -107,6 +109,7 @@ def load(env=None, **overrides) -> dict:
         **limits(int(env.get("DOSEAPP_MAX_UPLOAD_MB", "50"))),
         "LOGIN_FAILURES_PER_NAME": int(env.get("DOSEAPP_LOGIN_FAILURES_PER_NAME", "5")),
         "LOGIN_FAILURES_PER_ADDRESS": int(env.get("DOSEAPP_LOGIN_FAILURES_PER_ADDRESS", "30")),
+        "JOB_HEARTBEAT_SECONDS": max(1, int(env.get("DOSEAPP_JOB_HEARTBEAT_SECONDS", "30"))),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": env.get("DOSEAPP_COOKIE_SECURE", "0") == "1",

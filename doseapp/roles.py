@@ -25,6 +25,14 @@ def any_of(*roles: str) -> frozenset[str]:
     return frozenset(roles)
 
 
+class AllOf(frozenset):
+    """A requirement only a user holding every one of these roles meets."""
+
+
+def all_of(*roles: str) -> AllOf:
+    return AllOf(any_of(*roles))
+
+
 # Seeing study data: OpenREM's view, export and pid groups all browse.
 BROWSE = any_of("viewer", "exporter", "pid")
 EXPORT = any_of("exporter", "admin")
@@ -122,6 +130,12 @@ ACCESS: dict[str, object] = {
     "exports.abort_export": EXPORT,
     "exports.download": EXPORT,
     "exports.delete": EXPORT,
+    # The quarantine (issue 14): objects that could not be imported are the admins' to retry or delete;
+    # the files themselves hold patient identifiers, so downloading one takes pid as well.
+    "quarantine.index": any_of("admin"),
+    "quarantine.download": all_of("admin", "pid"),
+    "quarantine.retry": any_of("admin"),
+    "quarantine.delete": any_of("admin"),
 }
 
 
@@ -133,10 +147,12 @@ def allowed(user, requirement) -> bool:
         return False
     if requirement == LOGIN:
         return True
+    if isinstance(requirement, AllOf):
+        return requirement <= user.roles
     return bool(user.roles & requirement)
 
 
 def describe(requirement) -> str:
     if requirement in (PUBLIC, LOGIN):
         return requirement
-    return " or ".join(sorted(requirement))
+    return (" and " if isinstance(requirement, AllOf) else " or ").join(sorted(requirement))

@@ -5,7 +5,9 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from doseapp.blueprints import api, api_v1, auth, bokehjs, charts, config, home, imports, jobs, studies, studies_admin, dicomnet, exports, qr, qr_admin
+    from doseapp.blueprints import (api, api_v1, auth, bokehjs, charts, config, home, imports, jobs, studies,
+                                    studies_admin, dicomnet, exports, qr, qr_admin, quarantine, unavailable)
 
-    for module in (api, api_v1, auth, bokehjs, charts, config, home, imports, jobs, studies, studies_admin, dicomnet, exports, qr, qr_admin):
+    for module in (api, api_v1, auth, bokehjs, charts, config, home, imports, jobs, studies, studies_admin, dicomnet,
+                   exports, qr, qr_admin, quarantine, unavailable):
         app.register_blueprint(module.bp)

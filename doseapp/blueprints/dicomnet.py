@@ -3,12 +3,10 @@ per node, the transaction log, and GET /api/dicom/status. The web process never 
 Start and Stop set the node's desired state, which the SCP supervisor acts on within seconds."""
 from __future__ import annotations
 
-import datetime as dt
-
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from doseapp import audit
+from doseapp import audit, listing
 from doseapp.dicomnet import monitor
 from doseapp.dicomnet.config_audit import allowed_ae_target, settings
 from doseapp.dicomnet.storage import node_folder_name
@@ -207,22 +205,13 @@ def transactions():
         query = query.where(DicomTransaction.status.notin_(monitor.OK_STATUSES))
     if args.get("calling"):
         query = query.where(DicomTransaction.calling_aetitle == args["calling"].strip())
-    for key, op in (("from", "__ge__"), ("to", "__lt__")):
-        try:
-            day = dt.date.fromisoformat(args.get(key, ""))
-        except ValueError:
-            continue
-        moment = dt.datetime.combine(day + dt.timedelta(days=1 if key == "to" else 0), dt.time())
-        query = query.where(getattr(DicomTransaction.at, op)(moment))
-    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    pages = max(1, -(-total // PAGE_SIZE))
-    page = min(max(1, args.get("page", 1, type=int)), pages)
-    rows = db.session.scalars(query.order_by(DicomTransaction.id.desc())
-                              .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
+    first, last, _ = listing.days_asked(args)  # a half-typed date filters nothing
+    query = query.where(*listing.day_range(DicomTransaction.at, first, last))
+    found = listing.paginate(query, [DicomTransaction.id.desc()], args.get("page", 1, type=int), PAGE_SIZE)
     names = dict(db.session.execute(select(DicomStoreScp.id, DicomStoreScp.name)).all())
     keep = {k: v for k, v in args.items() if k != "page" and v}
-    return render_template("dicomnet/transactions.html", rows=rows, total=total, page=page, pages=pages,
-                           names=names, args=args, keep=keep, operations=OPERATIONS)
+    return render_template("dicomnet/transactions.html", rows=found.rows, total=found.total, page=found.page,
+                           pages=found.pages, names=names, args=args, keep=keep, operations=OPERATIONS)
 
 
 @bp.route("/api/dicom/status")

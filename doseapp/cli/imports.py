@@ -5,15 +5,16 @@ import json
 import os
 import sys
 
+from pathlib import Path
+
 import click
 from sqlalchemy import select
 
 from doseapp.cli.common import app_for_command, main
 
+
 def _expand(paths) -> list[str]:
     """Files and folders (recursively, in name order) to a list of files."""
-    from pathlib import Path
-
     files = []
     for p in paths:
         p = Path(p)
@@ -24,46 +25,67 @@ def _expand(paths) -> list[str]:
     return files
 
 
+def report(result, as_json: bool) -> None:
+    """One line (or JSON object) per file, as the import goes."""
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), ensure_ascii=False))
+        return
+    click.echo(f"{result.status:<9} {result.file}" + (f"  ({result.reason})" if result.reason else ""))
+    for w in result.warnings:
+        click.echo(f"          warning: {w}")
+
+
 @main.command("import")
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file on standard output.")
 @click.option("--queue", "use_queue", is_flag=True, help="Enqueue an import job per file instead.")
-@click.option("--retry-quarantine", is_flag=True, help="Import again what is in quarantine.")
+@click.option("--retry-quarantine", is_flag=True, help="Import again what is in quarantine (see doseapp quarantine).")
 def import_(paths, as_json, use_queue, retry_quarantine):
-    """Import dose objects from files and folders. Exit status 1 when any file failed."""
-    from doseapp.ingest import import_file, retry_quarantine as retry
+    """Import dose objects from files and folders. Exit status 1 when any file failed; a path that is
+    missing is reported and the others are imported."""
+    from doseapp.ingest import ImportResult, import_file, retry_quarantine as retry
+    from doseapp.ingest.files import unreadable
 
     if not paths and not retry_quarantine:
         raise click.UsageError("name files or folders to import, or --retry-quarantine")
+    failed = 0
     with app_for_command().app_context():
+        if retry_quarantine:
+            for r in retry():
+                failed += r.status == "failed"
+                report(r, as_json)
+            sys.exit(1 if failed else 0)
+        files = _expand(paths)
         if use_queue:
+            from redis import RedisError
+
             from doseapp.runtime.queues import enqueue
 
-            for f in _expand(paths):
-                job = enqueue("import_file", queue="import", title=f"Import {f}", retries=3,
-                              parameters={"path": os.path.abspath(f), "source": "cli"})
+            for f in files:
+                why = unreadable(Path(f))
+                if why:  # said now: a job for a file that is not there could only fail
+                    failed += 1
+                    report(ImportResult(f, "failed", why), as_json)
+                    continue
+                try:
+                    job = enqueue("import_file", queue="import", title=f"Import {f}", retries=3,
+                                  parameters={"path": os.path.abspath(f), "source": "cli"})
+                except RedisError as exc:
+                    raise click.ClickException(f"could not queue {f}: the job queue (Redis) is not answering "
+                                               f"({exc}); it and the files after it were not queued") from None
                 click.echo(json.dumps({"file": f, "job": job.id}) if as_json else f"queued {f} as job {job.id}")
-            return
-        failed = 0
-        if retry_quarantine:
-            results = retry()
-        else:
-            files = _expand(paths)
-            results = []
-            show_bar = not as_json and sys.stderr.isatty() and len(files) > 1
-            with click.progressbar(files, label="Importing", file=sys.stderr) if show_bar else _nullbar(files) as bar:
-                for f in bar:
-                    results.append(import_file(f, source="cli"))
-                    if as_json:
-                        click.echo(json.dumps(results[-1].as_dict(), ensure_ascii=False))
-        for r in results:
-            failed += r.status == "failed"
-            if retry_quarantine and as_json:
-                click.echo(json.dumps(r.as_dict(), ensure_ascii=False))
-            elif not as_json:
-                click.echo(f"{r.status:<9} {r.file}" + (f"  ({r.reason})" if r.reason else ""))
-                for w in r.warnings:
-                    click.echo(f"          warning: {w}")
+            sys.exit(1 if failed else 0)
+        show_bar = not as_json and sys.stderr.isatty() and len(files) > 1
+        results = []
+        with click.progressbar(files, label="Importing", file=sys.stderr) if show_bar else _nullbar(files) as bar:
+            for f in bar:
+                results.append(import_file(f, source="cli"))
+                failed += results[-1].status == "failed"
+                if as_json:
+                    report(results[-1], True)
+        if not as_json:  # after the progress bar, so lines and bar do not interleave
+            for r in results:
+                report(r, False)
     sys.exit(1 if failed else 0)
 
 

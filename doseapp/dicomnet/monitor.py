@@ -5,15 +5,15 @@ import datetime as dt
 
 from sqlalchemy import func, select
 
-from doseapp.models import DicomPendingObject, DicomStoreScp, DicomTransaction, db
+from doseapp.models import DicomPendingObject, DicomStoreScp, DicomTransaction, Job, QuarantinedObject, db
 from doseapp.models.base import utcnow
 
 OK_STATUSES = ("success", "accepted")
 STALE_HEARTBEAT = dt.timedelta(seconds=30)
 
 
-def _count(*where) -> int:
-    return db.session.scalar(select(func.count()).select_from(DicomTransaction).where(*where)) or 0
+def _count(*where, model=DicomTransaction) -> int:
+    return db.session.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
 
 def node_stats(node: DicomStoreScp) -> dict:
@@ -27,6 +27,11 @@ def node_stats(node: DicomStoreScp) -> dict:
     heartbeat_ok = bool(node.last_seen and now - node.last_seen < STALE_HEARTBEAT)
     last_error = db.session.scalar(select(DicomTransaction).where(*errors).order_by(DicomTransaction.id.desc())
                                    .limit(1))
+    # An object acknowledged and then not importable is this node's error too, though DICOM saw none.
+    source = f"scp:{node.aetitle}"
+    failed_imports = (Job.kind == "import_file", Job.status == "failed", Job.parameters["source"].as_string() == source)
+    failed_today = _count(*failed_imports, Job.ended_at >= today, model=Job)
+    failed_total = _count(*failed_imports, model=Job)
     return {
         "id": node.id, "name": node.name, "aetitle": node.aetitle, "host": node.bind_address, "port": node.port,
         "enabled": node.enabled, "auto_start": node.auto_start, "desired_state": node.desired_state,
@@ -44,8 +49,11 @@ def node_stats(node: DicomStoreScp) -> dict:
         "active_associations": node.active_associations if running and heartbeat_ok else 0,
         "objects_received_today": _count(*stores, DicomTransaction.at >= today),
         "objects_received_total": _count(*stores),
-        "errors_today": _count(*errors, DicomTransaction.at >= today),
-        "errors_total": _count(*errors),
+        "errors_today": _count(*errors, DicomTransaction.at >= today) + failed_today,
+        "errors_total": _count(*errors) + failed_total,
+        "failed_imports_today": failed_today,
+        "failed_imports_total": failed_total,
+        "in_quarantine": _count(QuarantinedObject.source == source, model=QuarantinedObject),
         "last_failure": ({"at": _iso(last_error.at), "operation": last_error.operation, "status": last_error.status,
                           "error": last_error.error} if last_error else None),
         "storage_used_bytes": node.storage_used_bytes,

@@ -304,8 +304,11 @@ class Receiver:
     def _record(self, event, path: Path, common: dict, started: float) -> None:
         """Record the object (folder fsync, import job and log row; the recorder does these for every
         object arriving meanwhile at once, and queues the jobs on RQ after the answers)."""
-        parameters = {"path": str(path), "source": self.source, "owned": True, "layout": self.layout}
         row = self._row(event, "C-STORE", "success", **common)
+        # The sender and the SOP instance go with the job: a quarantined object names who sent it, and a
+        # job run again after its worker died can tell its object was imported.
+        parameters = {"path": str(path), "source": self.source, "owned": True, "layout": self.layout,
+                      "calling_ae": row.calling_aetitle, "sop_instance_uid": common["sop_instance_uid"]}
         item = Received(path=path, parameters=parameters, title=f"Import received {path.name}", log_row=row)
         row.duration_ms = (time.perf_counter() - started) * 1000
         self.recorder.record(item)

@@ -22,18 +22,21 @@ ORPHAN_AGE_SECONDS = 600  # a spool file this old with no job was written by a r
 def sweep_pending(limit: int = 500) -> int:
     """Queue the import of objects received while Redis was down. Returns how many were queued;
     stops at the first Redis failure (it is still down)."""
-    from doseapp.runtime.queues import enqueue
+    from doseapp.runtime.queues import add_job, push
 
     queued = 0
     rows = db.session.scalars(select(DicomPendingObject).order_by(DicomPendingObject.id).limit(limit)).all()
     for row in rows:
-        title = f"Import received {Path(row.path).name}"
+        job = add_job("import_file", queue="import", title=f"Import received {Path(row.path).name}", retries=3,
+                      parameters=row.parameters)
+        job_id = job.rq_spec[1]
+        db.session.commit()
         try:
-            enqueue("import_file", queue="import", title=title, retries=3, parameters=row.parameters)
+            push([job])
         except redis.RedisError as exc:
             db.session.rollback()
-            # enqueue committed its job row before Redis failed: drop it, the pending row stays.
-            db.session.execute(delete(Job).where(Job.title == title, Job.status == "queued"))
+            # The job row was committed before Redis failed: it goes, the pending row stays.
+            db.session.execute(delete(Job).where(Job.id == job_id))
             row = db.session.get(DicomPendingObject, row.id)
             row.attempts += 1
             row.last_error = f"{type(exc).__name__}: {exc}"

@@ -9,8 +9,8 @@ OpenREM, whose docs warn that command-line imports delete the source when it is 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
-import os
 import shutil
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -19,6 +19,7 @@ from pathlib import Path
 import pydicom
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from doseapp.extract import Malformed, Rejected, extract
 from doseapp.ingest.images import IMAGE_KINDS, store_image
@@ -46,35 +47,65 @@ class ImportResult:
         return asdict(self)
 
 
-def import_file(path, *, source: str = "cli", owned: bool = False, layout: dict | None = None) -> ImportResult:
+def import_file(path, *, source: str = "cli", owned: bool = False, layout: dict | None = None,
+                calling_ae: str | None = None, quarantine: bool = True) -> ImportResult:
     """Import one DICOM file. Never raises for a bad file: the result says what happened. `layout`
-    (from a Store SCP node: its folder, structure and naming) says where a kept owned object goes."""
+    (from a Store SCP node: its folder, structure and naming) says where a kept owned object goes;
+    `calling_ae` is the sender of a received object. A file that fails goes to quarantine, unless
+    `quarantine` is off (a retry of a quarantined object: it is there already)."""
     from doseapp.studies import study_summary
 
     path = Path(path)
     name = str(path)
+
+    def fail(reason: str, ds=None) -> ImportResult:
+        db.session.rollback()
+        if not quarantine:
+            return ImportResult(name, "failed", reason)
+        row, before = _quarantine(path, name=name, reason=reason, source=source, owned=owned, ds=ds,
+                                  calling_ae=calling_ae)
+        if before:
+            reason = f"already in quarantine (object {row.id}): {row.reason}"
+        return ImportResult(name, "failed", reason, [], None, row.id)
+
+    why = unreadable(path)
+    if why:  # nothing to keep: said as it is, never quarantined
+        return ImportResult(name, "failed", why)
     try:
         ds = pydicom.dcmread(path)
-    except Exception as exc:  # not DICOM, truncated header, unreadable: quarantined with the reason
-        return _fail(path, name, f"not a readable DICOM file: {type(exc).__name__}: {exc}", source, owned, None)
+    except Exception as exc:  # not DICOM, truncated header: quarantined with the reason
+        return fail(f"not a readable DICOM file: {type(exc).__name__}: {exc}")
     try:
         report = extract(ds)
     except Malformed as exc:
-        return _fail(path, name, exc.reason, source, owned, ds)
+        return fail(exc.reason, ds)
     except Rejected as exc:
         _dispose_unmatched(path, owned, ds, layout)
         return ImportResult(name, "rejected", exc.reason)
     if not report.study.study_instance_uid:
-        return _fail(path, name, "the object has no Study Instance UID", source, owned, ds)
+        return fail("the object has no Study Instance UID", ds)
     try:
         # An image header is one exposure of a study, a dose report the whole study: own rules each.
         outcome = store_image(report) if report.source_kind in IMAGE_KINDS else store_report(report)
     except Exception as exc:  # a database fault: the object is kept to be retried, never lost
         log.exception("storing %s failed", name)
-        return _fail(path, name, f"could not be stored: {type(exc).__name__}: {exc}", source, owned, ds)
+        return fail(f"could not be stored: {type(exc).__name__}: {exc}", ds)
     result = ImportResult(name, outcome.status, outcome.reason, outcome.warnings, study_summary(outcome.study))
     _dispose_processed(path, owned, report.source_kind, ds, layout, report.study.patient_id)
     return result
+
+
+def unreadable(path: Path) -> str | None:
+    """Why `path` cannot be read at all (missing, a folder, no permission), or None."""
+    if not path.exists():
+        return "no such file or folder"
+    if not path.is_file():
+        return "not a file"
+    try:
+        with open(path, "rb"):
+            return None
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror or exc}"
 
 
 def _settings() -> SystemSettings:
@@ -128,22 +159,53 @@ def _move_into(path: Path, folder: Path) -> Path:
     return target
 
 
-def _fail(path: Path, name: str, reason: str, source: str, owned: bool, ds) -> ImportResult:
-    db.session.rollback()
-    folder = current_app.config["INSTANCE"] / "quarantine"
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}-{path.name}"
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _quarantine(path: Path, *, name: str, reason: str, source: str, owned: bool, ds=None,
+                calling_ae: str | None = None) -> tuple[QuarantinedObject, bool]:
+    """Put a file that could not be imported in quarantine: moved when it is ours (`owned`), copied
+    when it is a user's. Its row carries the content hash, so the same bytes are kept once however
+    often a folder is imported or a sender sends them. Returns the row and whether the same bytes
+    were there already (then nothing new is kept, and an owned file is removed: its twin is kept)."""
+    digest = _sha256(path)
+    existing = _by_content(digest)
+    if existing is not None:
+        if owned:
+            path.unlink(missing_ok=True)
+        return existing, True
+    target_folder = current_app.config["INSTANCE"] / "quarantine"
+    target_folder.mkdir(parents=True, exist_ok=True)
+    target = target_folder / f"{utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}-{path.name}"
     if owned:
         shutil.move(str(path), target)
     else:
         shutil.copy2(path, target)
     row = QuarantinedObject(path=str(target), original_name=name, reason=reason, source=source,
+                            calling_ae=(calling_ae or None), content_sha256=digest,
                             sop_instance_uid=_attr(ds, "SOPInstanceUID"), sop_class_uid=_attr(ds, "SOPClassUID"),
                             study_instance_uid=_attr(ds, "StudyInstanceUID"))
     db.session.add(row)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:  # another importer quarantined the same bytes a moment ago
+        db.session.rollback()
+        target.unlink(missing_ok=True)
+        existing = _by_content(digest)
+        if existing is None:
+            raise
+        return existing, True
     log.warning("quarantined %s: %s", name, reason)
-    return ImportResult(name, "failed", reason, [], None, row.id)
+    return row, False
+
+
+def _by_content(digest: str) -> QuarantinedObject | None:
+    return db.session.scalar(select(QuarantinedObject).where(QuarantinedObject.content_sha256 == digest))
 
 
 def _attr(ds, keyword: str) -> str | None:
@@ -152,33 +214,3 @@ def _attr(ds, keyword: str) -> str | None:
         return str(value)[:128] if value else None
     except Exception:  # the element itself may be what is broken; the row is still written
         return None
-
-
-def retry_quarantine() -> list[ImportResult]:
-    """Import every quarantined object again; those that now import leave the quarantine."""
-    results = []
-    for row in db.session.scalars(select(QuarantinedObject).order_by(QuarantinedObject.id)).all():
-        path = Path(row.path)
-        if not path.exists():
-            results.append(ImportResult(row.original_name or row.path, "failed", "the quarantined file is missing"))
-            continue
-        retry_copy = path.with_name(path.name + ".retry")
-        shutil.copy2(path, retry_copy)
-        result = import_file(retry_copy, source=row.source or "quarantine", owned=True)
-        row = db.session.get(QuarantinedObject, row.id)
-        if result.status == "failed":
-            # The retry made a new quarantine row for the same object: keep only the old one.
-            newer = db.session.get(QuarantinedObject, result.quarantine_id)
-            if newer is not None:
-                Path(newer.path).unlink(missing_ok=True)
-                db.session.delete(newer)
-            row.retry_count += 1
-            row.reason = result.reason
-            result.quarantine_id = row.id
-        else:
-            path.unlink(missing_ok=True)
-            db.session.delete(row)
-        db.session.commit()
-        result.file = row.original_name or row.path
-        results.append(result)
-    return results

@@ -174,6 +174,9 @@ class QuarantinedObject(db.Model):
     reason: Mapped[str] = mapped_column(Text)
     detail: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str | None] = mapped_column(String(64))  # "cli", "scp:<AE>", "qr:<node>"
+    calling_ae: Mapped[str | None] = mapped_column(String(16))  # the sender's AE title, for received objects
+    # The same bytes are quarantined once: a folder imported again, or an object sent again, finds this row.
+    content_sha256: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
     sop_instance_uid: Mapped[str | None] = mapped_column(String(128), index=True)
     sop_class_uid: Mapped[str | None] = mapped_column(String(128))
     study_instance_uid: Mapped[str | None] = mapped_column(String(128))

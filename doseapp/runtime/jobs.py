@@ -78,7 +78,10 @@ def _execute(job_id: int, rq_id: str | None) -> dict | None:
         _finish(row, "failed", f"Failed: {exc}")
         raise  # RQ records the failure too, and retries where the job was enqueued with retries
     row.result = result
-    _finish(row, "finished", row.message or "Done.")
+    if ctx.failure is not None:
+        _finish(row, "failed", ctx.failure)
+    else:
+        _finish(row, "finished", row.message or "Done.")
     return result
 
 

@@ -13,4 +13,20 @@ JOB_KINDS = {
     "qr_query": "doseapp.dicomnet.qr_jobs:query_job",
     "qr_retrieve": "doseapp.dicomnet.qr_jobs:retrieve_job",
     "qr_schedule": "doseapp.dicomnet.qr_jobs:schedule_job",
+    "quarantine_retry": "doseapp.ingest.quarantine:retry_job",
+}
+
+# What the Jobs page calls each kind.
+KIND_NAMES = {
+    "import_file": "Import",
+    "export": "Export",
+    "size_import": "Patient size import",
+    "qr_query": "Query",
+    "qr_retrieve": "Retrieve",
+    "quarantine_retry": "Quarantine retry",
+    "reprocess_dual": "Re-sort Dual systems",
+    "system_check": "System check",
+    "housekeeping": "Housekeeping",
+    "qr_schedule": "Scheduled queries check",
+    "scp_storage_cleanup": "Received objects cleanup",
 }

@@ -89,11 +89,20 @@ def push(rows: list[Job]) -> None:
         get_queue(name).enqueue_many(datas)
 
 
+QUEUE_DOWN_MESSAGE = "Not started: the job queue (Redis) was not answering."
+
+
 def enqueue(kind: str, **options) -> Job:
-    """Record a job and put it on RQ (one commit). Options as add_job."""
+    """Record a job and put it on RQ (one commit). Options as add_job. Raises redis.RedisError when
+    Redis is down, after marking the row failed (it would never run)."""
     row = add_job(kind, **options)
     db.session.commit()
-    push([row])
+    try:
+        push([row])
+    except redis.RedisError:
+        row.status, row.message, row.ended_at = "failed", QUEUE_DOWN_MESSAGE, utcnow()
+        db.session.commit()
+        raise
     return row
 
 
@@ -116,6 +125,12 @@ class JobContext:
 
     def __init__(self, row: Job):
         self.row = row
+        self.failure: str | None = None
+
+    def fail(self, message: str) -> None:
+        """Record the job as failed, with `message`, once the function returns. For an outcome the job
+        has dealt with (a bad file is in quarantine): raising instead would have RQ retry it."""
+        self.failure = message
 
     @property
     def parameters(self) -> dict:

@@ -196,3 +196,48 @@ def test_storage_limit_reached_answers_out_of_resources(app, scp_env, procs, mak
     _assert_each_imported_once(small)
     kept = [p for p in (instance / "objects" / "SMALLDISK").rglob("*.dcm")]
     assert len(kept) == 6 and sop_uid(big[1]) not in {sop_uid(p) for p in kept}
+
+
+def test_import_worker_killed_mid_import_is_queued_again_within_minutes(app, scp_env, procs, make_node, tmp_path):
+    """The import worker runs jobs in place (--no-fork): killed, it leaves no work horse whose death
+    RQ would see. Its job is found by its missing heartbeats and queued again, not after the job's
+    one-hour timeout. The heartbeat is shortened to 1 s here (DOSEAPP_JOB_HEARTBEAT_SECONDS)."""
+    import pydicom
+    from rq.registry import StartedJobRegistry
+
+    from doseapp.runtime.queues import get_queue
+
+    procs.env = dict(scp_env, DOSEAPP_JOB_HEARTBEAT_SECONDS="1")
+    files = rdsr_copies(tmp_path / "sent", 3)
+    node = make_node("INPLACE")
+    procs.supervisor()
+    wait_running(node)
+    assert storescu(node.port, "INPLACE", files).returncode == 0
+    instance = Path(scp_env["DOSEAPP_INSTANCE"])
+    uids = [str(pydicom.dcmread(f).StudyInstanceUID) for f in files]
+    registry = StartedJobRegistry(queue=get_queue("import"))
+    with _import_lock(instance, uids):
+        worker = procs.start("worker", "--queues", "import", "--no-fork", name="worker")
+        started = wait_until(lambda: db.session.scalar(select(Job).where(Job.kind == "import_file",
+                                                                         Job.status == "started")),
+                             60, what="an import job started")
+        # Alive and waiting inside the import for longer than three heartbeats: not abandoned.
+        time.sleep(5)
+        registry.cleanup()
+        assert started.rq_id in registry.get_job_ids(cleanup=False)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+        # What `doseapp run` does when a child dies: end what it left in its process group (RQ's
+        # scheduler process), so nothing of the dead worker lingers.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(worker.pid, signal.SIGTERM)
+        killed = time.monotonic()
+        time.sleep(4)
+        assert started.rq_id in registry.get_expired_job_ids()  # three heartbeats missed: abandoned
+    # The worker started again (as `doseapp run` restarts it) finds the abandoned job and retries it.
+    procs.start("worker", "--queues", "import", "--no-fork", name="worker-again")
+    wait_until(lambda: len(imported_sop_uids()) == 3, 180, interval=0.5, what="all three imported")
+    wait_until(lambda: db.session.get(Job, started.id).status == "finished", 60, what="the killed job finished")
+    assert time.monotonic() - killed < 150
+    _assert_each_imported_once(files)
+    assert _spool_leftovers(instance, "INPLACE") == []

@@ -51,7 +51,22 @@ def _sample_rows() -> dict[str, object]:
     db.session.commit()
     return {"equipment_id": eq.id, "study_id": study.id, "pattern_id": pattern.id,
             "study_instance_uid": study.study_instance_uid, "size_import_id": _size_import_sample(), **_scp_samples(),
-            "export_id": _export_sample(), "fmt": "csv", **_qr_samples()}
+            "export_id": _export_sample(), "fmt": "csv", **_qr_samples(), "quarantined_id": _quarantine_sample()}
+
+
+def _quarantine_sample() -> int:
+    """An object in quarantine with its file, for the /quarantine/<id>/... routes."""
+    from flask import current_app
+
+    from doseapp.models import QuarantinedObject
+
+    path = current_app.config["INSTANCE"] / "quarantine" / "route-test.dcm"
+    path.write_bytes(b"not DICOM")
+    row = QuarantinedObject(path=str(path), original_name="route-test.dcm", reason="not a readable DICOM file",
+                            source="cli")
+    db.session.add(row)
+    db.session.commit()
+    return row.id
 
 
 
