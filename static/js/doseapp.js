@@ -4,10 +4,10 @@
 (function () {
   "use strict";
 
-  // A form with data-confirm asks first (e.g. deleting a DICOM node).
+  // A form, or the button that submits it, with data-confirm asks first (e.g. deleting a DICOM node).
   document.addEventListener("submit", function (ev) {
-    var form = ev.target.closest("form[data-confirm]");
-    if (form && !window.confirm(form.dataset.confirm)) ev.preventDefault();
+    var asker = ev.submitter && ev.submitter.dataset.confirm ? ev.submitter : ev.target.closest("form[data-confirm]");
+    if (asker && !window.confirm(asker.dataset.confirm)) ev.preventDefault();
   });
 
   document.addEventListener("click", function (ev) {

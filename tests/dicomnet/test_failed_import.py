@@ -86,6 +86,8 @@ def test_failed_import_is_a_failed_job_in_quarantine_and_counted(app, client, sc
     latest = _import_jobs()[-1]
     assert latest.status == "failed" and f"already in quarantine (object {row.id})" in latest.message
     assert count(QuarantinedObject) == 1
-    assert list((Path(scp_env["DOSEAPP_INSTANCE"]) / "spool" / "FAILSTORE").iterdir()) == []
+    # Nothing left in the spool (its .incoming folder is where objects stream in while they arrive).
+    spool = Path(scp_env["DOSEAPP_INSTANCE"]) / "spool" / "FAILSTORE"
+    assert [p for p in spool.rglob("*") if p.is_file()] == []
     stats = node_stats(db.session.get(DicomStoreScp, node.id))
     assert (stats["errors_today"], stats["failed_imports_total"], stats["in_quarantine"]) == (2, 2, 1)
