@@ -16,6 +16,7 @@ from doseapp import filters, roles
 from doseapp.models import Study, db
 from doseapp.models.ct import CtEvent
 from doseapp.models.users import UserPreferences
+from doseapp.studies import study_reports
 
 bp = Blueprint("studies", __name__)
 
@@ -126,7 +127,7 @@ def load_study(study_id: int, mod: str | None = None) -> Study:
     study = db.session.scalar(
         select(Study).where(Study.id == study_id)
         .options(selectinload(Study.ct_events).selectinload(CtEvent.sources), selectinload(Study.xray_events),
-                 selectinload(Study.planes), selectinload(Study.breast_doses)))
+                 selectinload(Study.planes), selectinload(Study.breast_doses), selectinload(Study.objects)))
     if study is None or (mod is not None and study.modality != mod):
         abort(404)
     return study
@@ -154,8 +155,10 @@ def detail(modality: str, study_id: int):
     back = request.args.get("back") or url_for("studies.study_list", modality=modality)
     if not back.startswith("/") or back.startswith("//") or "\\" in back:  # only our own pages
         back = url_for("studies.study_list", modality=modality)
+    reports = study_reports(study)
     return render_template("studies/detail.html", study=study, modality=modality, mod=mod, name=NAMES[mod],
-                           fluoro=fluoro_summary(study) if mod in ("RF", "DX") else None, back=back)
+                           fluoro=fluoro_summary(study) if mod in ("RF", "DX") else None, back=back,
+                           reports=reports, report_of={r["id"]: r["label"] for r in reports if len(reports) > 1})
 
 
 # --- display helpers: stored units in, display units out ----------------------------------------
