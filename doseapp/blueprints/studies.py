@@ -116,7 +116,8 @@ def study_list(modality: str):
     ctx = dict(modality=modality, mod=mod, name=NAMES[mod], q=q, rows=rows, count=count, page=page,
                pages=pages, per_page=per_page, per_page_choices=PER_PAGE_CHOICES, link=link,
                sort_link=sort_link, page_links=page_links(page, pages), show_delete=show_delete, delete_endpoint=delete_endpoint,
-               form_filters=filters.filters_for(mod, current_user), list_url=request.full_path.rstrip("?"))
+               form_filters=filters.filters_for(mod, current_user), list_url=request.full_path.rstrip("?"),
+               date_limits=(filters.FIRST_DATE, filters.LAST_DATE))
     htmx = request.headers.get("HX-Request") and not request.headers.get("HX-History-Restore-Request")
     resp = current_app.make_response(render_template("studies/_list.html" if htmx else "studies/list.html", **ctx))
     resp.headers["Vary"] = "HX-Request"

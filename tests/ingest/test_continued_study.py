@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pydicom
 import pytest
@@ -27,32 +28,40 @@ FLASH_DLP = (11.51, 1.2, 3.61, 708.2)
 CONTINUED = ["CT-RDSR-Siemens-Continued-1.dcm", "CT-RDSR-Siemens-Continued-2.dcm"]
 
 
-def split_flash(tmp_path) -> list[tuple[str, str]]:
-    """The Flash report as two reports of its study, events 1-2 and events 3-4, each with its own
-    SOP Instance UID and CT Accumulated Dose Data (event count and DLP total) as a system sends them.
-    Returns (path, SOP Instance UID) for each."""
+def split_report(name: str, groups, tmp_path, totals) -> list[tuple[str, str]]:
+    """A real report as several reports of its study, one per group of event indexes, each with its
+    own SOP Instance UID; `totals(container, kept)` rewrites an accumulated container for the events
+    kept, as a system sends them. Returns (path, SOP Instance UID) for each."""
     parts = []
-    for n, keep in enumerate(((0, 1), (2, 3)), start=1):
-        ds = pydicom.dcmread(TESTDATA / FLASH)
-        assert ds.StudyInstanceUID == FLASH_UID
-        events = [i for i in ds.ContentSequence if i.ConceptNameCodeSequence[0].CodeValue == "113819"]
-        assert len(events) == 4
+    for n, keep in enumerate(groups, start=1):
+        ds = pydicom.dcmread(TESTDATA / name)
+        events = [i for i in ds.ContentSequence if i.ConceptNameCodeSequence[0].CodeValue in ("113819", "113706")]
         drop = {id(e) for k, e in enumerate(events) if k not in keep}
         ds.ContentSequence = [i for i in ds.ContentSequence if id(i) not in drop]
         for item in ds.ContentSequence:
-            if item.ConceptNameCodeSequence[0].CodeValue == "113811":
-                for total in item.ContentSequence:
-                    code = total.ConceptNameCodeSequence[0].CodeValue
-                    if code == "113812":
-                        total.MeasuredValueSequence[0].NumericValue = "2"
-                    elif code == "113813":
-                        total.MeasuredValueSequence[0].NumericValue = f"{sum(FLASH_DLP[k] for k in keep):.2f}"
+            if item.ConceptNameCodeSequence[0].CodeValue in ("113811", "113702"):
+                totals(item, keep)
         ds.SOPInstanceUID = generate_uid()
         ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        path = tmp_path / f"flash-part{n}.dcm"
+        path = tmp_path / f"{Path(name).stem}-part{n}.dcm"
         ds.save_as(path, enforce_file_format=True)
         parts.append((str(path), ds.SOPInstanceUID))
     return parts
+
+
+def _set(container, values: dict) -> None:
+    for item in container.ContentSequence:
+        code = item.ConceptNameCodeSequence[0].CodeValue
+        if code in values:
+            item.MeasuredValueSequence[0].NumericValue = values[code]
+
+
+def split_flash(tmp_path) -> list[tuple[str, str]]:
+    """The Flash report as two reports of its study, events 1-2 and events 3-4, each with its own
+    CT Accumulated Dose Data (event count and DLP total)."""
+    def totals(container, keep):
+        _set(container, {"113812": str(len(keep)), "113813": f"{sum(FLASH_DLP[k] for k in keep):.2f}"})
+    return split_report(FLASH, ((0, 1), (2, 3)), tmp_path, totals)
 
 
 def _studies(uid: str) -> list[Study]:
@@ -140,9 +149,10 @@ def test_study_page_export_and_command_line_show_one_exam(app, imp, tmp_path, ap
                          r'<td class="num">(\d+)</td><td class="num">([\d.]+)</td></tr>', page)
     # numbered in the order they arrived: the second half came first
     assert reports == [("R1", parts[1][1], "2", "711.81"), ("R2", parts[0][1], "2", "12.71")]
-    events = re.findall(r'<tr class="event">.*?<td class="num">([\d.]+)</td><td class="num">[\d.—]+</td>.*?'
-                        r'<td class="report-ref">(R\d)</td>', page, re.S)
-    assert sorted(events) == [("1.20", "R2"), ("11.51", "R2"), ("3.61", "R1"), ("708.20", "R1")]
+    # each event names its report, under its protocol
+    events = re.findall(r'<tr class="event">\s*<td>[^<]+<br><small class="report-ref">from (R\d)</small></td>.*?'
+                        r'<td class="num">([\d.]+)</td><td class="num">[\d.—]+</td>', page, re.S)
+    assert sorted(events) == [("R1", "3.61"), ("R1", "708.20"), ("R2", "1.20"), ("R2", "11.51")]
 
     out = tmp_path / "ct.csv"
     assert run_export("CT", "csv", {}, out=out)["records"] == 1
@@ -160,3 +170,44 @@ def test_study_page_export_and_command_line_show_one_exam(app, imp, tmp_path, ap
         [(parts[0][1], 11.51), (parts[0][1], 1.2), (parts[1][1], 3.61), (parts[1][1], 708.2)])
     text = run_cli(["study", "show", FLASH_UID], app_env).stdout
     assert text.count("number_of_events ") == 1 and f"report R2 {parts[0][1]}: 2 events, total DLP 12.71" in text
+
+
+# Philips Allura: a Fluoroscopy event, then two Stationary Acquisitions (DAP Gy·m², dose at RP Gy).
+ALLURA = "RF-RDSR-Philips_Allura.dcm"
+ALLURA_DAP = (1.0558274005e-05, 6.4148712533e-05, 7.8861653634e-05)
+ALLURA_RP = (0.00029308116866, 0.00178446054343, 0.00219373863859)
+SPLIT_CODES = {"113726", "113728", "113730", "113727", "113729", "113855"}
+
+
+def test_a_continued_fluoroscopy_exam_is_one_rf_study(app, imp, tmp_path):
+    """The acquisitions' report first (radiography on its own), then the fluoroscopy's: one exam,
+    fluoroscopy, its plane totals the sum of both reports' planes, each event marked with its report."""
+    def totals(container, keep):
+        container.ContentSequence = [i for i in container.ContentSequence
+                                     if i.ConceptNameCodeSequence[0].CodeValue not in SPLIT_CODES]
+        _set(container, {"113722": f"{sum(ALLURA_DAP[k] for k in keep):.10g}",  # DS: 16 characters at most
+                         "113725": f"{sum(ALLURA_RP[k] for k in keep):.10g}"})
+    (fluoro, fluoro_sop), (acquisitions, acq_sop) = split_report(ALLURA, ((0,), (1, 2)), tmp_path, totals)
+    first = imp(acquisitions)
+    assert first.status == "imported" and first.study["modality"] == "DX"
+    second = imp(fluoro)
+    assert second.status == "imported" and second.study["id"] == first.study["id"]
+    (study,) = db.session.scalars(select(Study)).all()
+    assert study.modality == "RF" and study.number_of_events == 3
+    assert (study.fluoro_event_count, study.acquisition_count) == (1, 2)
+    assert study.total_dap_gym2 == pytest.approx(sum(ALLURA_DAP), rel=1e-9)
+    assert study.total_dose_rp_gy == pytest.approx(sum(ALLURA_RP), rel=1e-9)
+    assert study.fluoro_dap_total_gym2 == pytest.approx(ALLURA_DAP[0], rel=1e-9)
+    assert study.acquisition_dap_total_gym2 == pytest.approx(ALLURA_DAP[1] + ALLURA_DAP[2], rel=1e-9)
+    assert {p.report.sop_instance_uid: p.dap_total_gym2 for p in study.planes} == {
+        fluoro_sop: pytest.approx(ALLURA_DAP[0], rel=1e-9), acq_sop: pytest.approx(ALLURA_DAP[1] + ALLURA_DAP[2], rel=1e-9)}
+
+    app.config["TEST_USER_IDS"] = {"viewer": create_user("viewer", "long-enough-1", ["viewer"]).id}
+    page = client_for(app, "viewer").get(f"/rf/{study.id}").get_data(as_text=True)
+    reports = re.findall(r'<tr class="report"><td>(R\d)</td><td class="uid">([^<]+)</td><td>[^<]+</td>'
+                         r'<td class="num">(\d+)</td><td class="num">([\d.]+)</td></tr>', page)
+    # DAP as sent, in cGy·cm²
+    assert reports == [("R1", acq_sop, "2", "143.01"), ("R2", fluoro_sop, "1", "10.56")]
+    events = re.findall(r'<tr class="event">\s*<td class="nowrap">[^<]*<br><small class="report-ref">from (R\d)'
+                        r'</small></td>\s*<td>([^<]+)</td>', page)
+    assert sorted(events) == [("R1", "Stationary Acquisition"), ("R1", "Stationary Acquisition"), ("R2", "Fluoroscopy")]

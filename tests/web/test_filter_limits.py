@@ -61,6 +61,8 @@ def test_list_page_shows_the_banner(ct, param, value):
     html = resp.get_data(as_text=True)
     assert "Not understood, so not applied" in html and f"{param} (needs" in html
     assert re.search(r"There (?:is|are) <strong>3</strong>", html)
+    # the form's date pickers offer only the dates a filter may name
+    assert 'name="date_until" value="" min="1900-01-01" max="2999-12-31"' in html
 
 
 @pytest.mark.parametrize("param,value", BAD, ids=IDS)
