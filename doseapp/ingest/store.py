@@ -149,7 +149,8 @@ def _store_locked(report: DoseReport) -> StoreOutcome:
                             f"study {study.id}")
         else:
             warnings.append(f"shares events with study {study.id}; added its {added} new event(s) to that study")
-        if study.modality == "DX" and decide_modality(report, study.equipment.user_defined_modality) == "RF":
+        user_defined = study.equipment.user_defined_modality if study.equipment else None
+        if study.modality == "DX" and decide_modality(report, user_defined) == "RF":
             study.modality = "RF"  # an exam with fluoroscopy anywhere is a fluoroscopy exam
         summarise(study)  # totals now span several reports: sums of events (CT), of planes per plane
         _take_over(study, from_images, warnings)

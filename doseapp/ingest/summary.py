@@ -70,10 +70,20 @@ def _event_kind(event) -> str | None:
     return "acquisition" if "acquisition" in kind else None
 
 
+def _plane_total(planes: list, events: list, columns: tuple) -> float | None:
+    """One report's total in one plane: what its accumulated planes say, else its events' sum."""
+    plane_column, event_column, kind = columns
+    reported = _sum(getattr(p, plane_column) for p in planes)
+    if reported is not None:
+        return reported
+    return _sum(getattr(e, event_column) for e, k in events if kind is None or k == kind)
+
+
 def _summarise_projection(study: Study) -> None:
-    """Each plane's totals as the system accumulated them (TID 10002/10004) where it reported them,
-    else summed over that plane's events, the fluoroscopy and acquisition totals over the events of
-    that type: a system that sends only a plane's DAP total still gets its split, by event type."""
+    """Each plane's totals, per report, as the system accumulated them (TID 10002/10004) where it
+    reported them, else summed over that report's events in the plane, the fluoroscopy and
+    acquisition totals over the events of that type (a system that sends only a plane's DAP total
+    still gets its split, by event type); then summed over the reports of the study."""
     events = study.xray_events
     kinds = [_event_kind(e) for e in events]
     study.number_of_events = len(events)
@@ -81,13 +91,16 @@ def _summarise_projection(study: Study) -> None:
     study.acquisition_count = kinds.count("acquisition")
     per_plane: dict[str, dict] = {}
     for letter in ("a", "b"):
-        planes = [p for p in study.planes if _plane_letter(p.acquisition_plane) == letter]
-        mine = [(e, k) for e, k in zip(events, kinds) if _plane_letter(e.acquisition_plane) == letter]
-        slot = per_plane[letter] = {}
-        for key, (plane_column, event_column, kind) in PLANE_TOTALS.items():
-            reported = _sum(getattr(p, plane_column) for p in planes)
-            slot[key] = reported if reported is not None else \
-                _sum(getattr(e, event_column) for e, k in mine if kind is None or k == kind)
+        # report (object id; None for rows stored before reports were recorded) -> (planes, events)
+        sent: dict[int | None, tuple[list, list]] = {}
+        for p in study.planes:
+            if _plane_letter(p.acquisition_plane) == letter:
+                sent.setdefault(p.object_id, ([], []))[0].append(p)
+        for e, k in zip(events, kinds):
+            if _plane_letter(e.acquisition_plane) == letter:
+                sent.setdefault(e.object_id, ([], []))[1].append((e, k))
+        per_plane[letter] = {key: _sum(_plane_total(planes, mine, columns) for planes, mine in sent.values())
+                             for key, columns in PLANE_TOTALS.items()}
     a, b = per_plane["a"], per_plane["b"]
     study.dap_a_gym2, study.dap_b_gym2 = a["dap"], b["dap"]
     study.dose_rp_a_gy, study.dose_rp_b_gy = a["rp"], b["rp"]

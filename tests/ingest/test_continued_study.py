@@ -211,3 +211,23 @@ def test_a_continued_fluoroscopy_exam_is_one_rf_study(app, imp, tmp_path):
     events = re.findall(r'<tr class="event">\s*<td class="nowrap">[^<]*<br><small class="report-ref">from (R\d)'
                         r'</small></td>\s*<td>([^<]+)</td>', page)
     assert sorted(events) == [("R1", "Stationary Acquisition"), ("R1", "Stationary Acquisition"), ("R2", "Fluoroscopy")]
+
+
+def test_each_report_gives_its_own_split(imp, tmp_path):
+    """The fluoroscopy report sends its plane's fluoroscopy/acquisition DAP split (its acquisition DAP
+    0), the acquisitions' report none: the exam's acquisition DAP is 0 from the first plus the second's
+    acquisition events, not the first report's 0 alone."""
+    def totals(container, keep):
+        reported = {"113726", "113727"} if keep == (0,) else set()
+        container.ContentSequence = [i for i in container.ContentSequence
+                                     if i.ConceptNameCodeSequence[0].CodeValue not in SPLIT_CODES - reported]
+        _set(container, {"113722": f"{sum(ALLURA_DAP[k] for k in keep):.10g}", "113725": f"{sum(ALLURA_RP[k] for k in keep):.10g}",
+                         "113726": f"{ALLURA_DAP[0]:.10g}", "113727": "0"})
+    parts = split_report(ALLURA, ((0,), (1, 2)), tmp_path, totals)
+    assert [imp(p).status for p, _ in parts] == ["imported", "imported"]
+    (study,) = db.session.scalars(select(Study)).all()
+    assert study.fluoro_dap_total_gym2 == pytest.approx(ALLURA_DAP[0], rel=1e-9)
+    assert study.acquisition_dap_total_gym2 == pytest.approx(ALLURA_DAP[1] + ALLURA_DAP[2], rel=1e-9)
+    assert study.fluoro_dose_rp_total_gy == pytest.approx(ALLURA_RP[0], rel=1e-9)
+    assert study.acquisition_dose_rp_total_gy == pytest.approx(ALLURA_RP[1] + ALLURA_RP[2], rel=1e-9)
+    assert study.total_dap_gym2 == pytest.approx(sum(ALLURA_DAP), rel=1e-9)
