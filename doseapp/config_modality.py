@@ -1,15 +1,16 @@
 """Display names and user-defined modality: relabelling studies when an admin changes a system's
 modality, and re-sorting the studies of Dual (or automatic) systems into DX and RF.
 
-A stored study keeps no acquisition device type, so re-sorting uses what is stored: the Azurion
-rule, then fluoroscopy totals of the accumulated planes, then the event types: the same order as
-extract.classify.decide_modality after its device-type step.
+A stored study keeps no acquisition device type, so re-sorting applies the import's own rule
+(extract.classify.projection_modality) to what is stored: the model, the accumulated planes and
+the events' types.
 """
 from __future__ import annotations
 
 from sqlalchemy import select, update
 
 from doseapp import audit
+from doseapp.extract.classify import projection_modality
 from doseapp.models import Equipment, Study, db
 
 # What the edit form offers, in the seed's words; "" leaves the value unchanged.
@@ -22,24 +23,6 @@ MODALITY_CHOICES = (
 )
 # Only projection studies move: a CT or mammography study stays where it is (seed §3.2.4).
 PROJECTION = ("DX", "RF")
-
-
-def projection_modality(model_name: str | None, planes, event_types) -> str:
-    """DX or RF for a projection study from stored facts. `planes` are objects or dicts with
-    fluoro_dap_total_gym2, fluoro_dose_rp_total_gy and total_fluoro_time_s; `event_types` the
-    events' types ("Fluoroscopy", "Stationary Acquisition"...). Pure: no database."""
-    if "azurion" in (model_name or "").lower():
-        return "RF"
-    planes = list(planes)
-    if planes:
-        for p in planes:
-            get = p.get if isinstance(p, dict) else (lambda k, _p=p: getattr(_p, k, None))
-            if get("fluoro_dap_total_gym2") or get("fluoro_dose_rp_total_gy") or get("total_fluoro_time_s"):
-                return "RF"
-        return "DX"
-    if any((t or "").lower() == "fluoroscopy" for t in event_types):
-        return "RF"
-    return "DX"
 
 
 def decide_stored_study(study: Study) -> str:

@@ -13,6 +13,7 @@ so no join is needed to filter.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -299,12 +300,28 @@ class StudyQuery:
         return select(func.count()).select_from(Study).where(*self.where)
 
 
+# The dates a filter may name. No dose record predates X-rays (1895), and the last day must leave a
+# next day to end on (date_until is compared as "before the next midnight"): 9999-12-31 has none, so
+# without a bound it overflowed into an HTTP 500 on every list, chart, API and export.
+FIRST_DATE, LAST_DATE = dt.date(1900, 1, 1), dt.date(2999, 12, 31)
+PROBLEMS = {"date": f"a date as yyyy-mm-dd from {FIRST_DATE} to {LAST_DATE}", "range": "a number",
+            "text": "text without NUL characters", "choice": "text without NUL characters"}
+
+
 def _number(text: str) -> float:
-    return float(text.strip().replace(",", "."))
+    # float() takes "inf", "nan" and "1e400" (inf): no filter bound means anything with them, and
+    # NaN reaches SQLite as NULL, which silently matches nothing.
+    value = float(text.strip().replace(",", "."))
+    if not math.isfinite(value):
+        raise ValueError(f"{text!r} is not a finite number")
+    return value
 
 
 def _date(text: str) -> dt.date:
-    return dt.date.fromisoformat(text.strip())
+    day = dt.date.fromisoformat(text.strip())
+    if not FIRST_DATE <= day <= LAST_DATE:
+        raise ValueError(f"{day} is outside {FIRST_DATE} to {LAST_DATE}")
+    return day
 
 
 def study_query(modality: str | None, args, user=None) -> StudyQuery:
@@ -331,7 +348,7 @@ def study_query(modality: str | None, args, user=None) -> StudyQuery:
             clause = _clause(f, given, modality)
         except ValueError:
             for p in given:
-                q.errors[p] = "a date as yyyy-mm-dd" if f.kind == "date" else "a number"
+                q.errors[p] = PROBLEMS[f.kind]
                 q.values.pop(p, None)
             continue
         if clause is not None:
@@ -346,6 +363,9 @@ def study_query(modality: str | None, args, user=None) -> StudyQuery:
 
 def _clause(f: Filter, given: dict, modality: str):
     if f.kind in ("text", "choice"):
+        if "\x00" in given[f.name]:
+            # PostgreSQL text cannot hold NUL: the query would fail (HTTP 500), not match nothing.
+            raise ValueError("NUL in a text filter")
         clause = f.clause(given[f.name], modality)
     elif f.kind == "date":
         # On study_datetime (date + time, midnight when the time is unknown, None only without a

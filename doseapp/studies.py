@@ -66,15 +66,36 @@ def study_summary(study: Study, *, patterns: bool = False) -> dict:
     return summary
 
 
-def _columns(row, skip=("id", "study_id", "event_id")) -> dict:
+def study_reports(study: Study) -> list[dict]:
+    """The objects (dose reports, images) the study's data came from, in the order they arrived,
+    labelled R1, R2…, with their own totals as sent (DAP: the sum of the report's planes)."""
+    out = []
+    for n, obj in enumerate(study.objects, start=1):
+        daps = [p.dap_total_gym2 for p in study.planes if p.object_id == obj.id and p.dap_total_gym2 is not None]
+        out.append({"label": f"R{n}", "id": obj.id, "sop_instance_uid": obj.sop_instance_uid,
+                    "sop_class_uid": obj.sop_class_uid, "imported_at": _iso(obj.imported_at),
+                    "event_count": obj.event_count, "total_dlp_mGy_cm": obj.total_dlp_mgycm,
+                    "total_dap_Gy_m2": sum(daps) if daps else None})
+    return out
+
+
+def _columns(row, skip=("id", "study_id", "event_id", "object_id")) -> dict:
     return {c.key: _iso(getattr(row, c.key)) for c in sa_inspect(row).mapper.column_attrs if c.key not in skip}
 
 
 def study_detail(study: Study, *, patterns: bool = False) -> dict:
-    """The summary plus every stored event (CT events with their X-ray sources), plane and breast dose."""
+    """The summary, the reports it came from (see study_reports), and every stored event (CT events
+    with their X-ray sources), plane and breast dose, each naming the report that sent it."""
     detail = study_summary(study, patterns=patterns)
-    detail["ct_events"] = [_columns(e) | {"sources": [_columns(s) for s in e.sources]} for e in study.ct_events]
-    detail["xray_events"] = [_columns(e) for e in study.xray_events]
-    detail["planes"] = [_columns(p) for p in study.planes]
-    detail["breast_doses"] = [_columns(b) for b in study.breast_doses]
+    reports = study_reports(study)
+    sop = {r["id"]: r["sop_instance_uid"] for r in reports}
+
+    def row(r, **extra) -> dict:
+        return _columns(r) | {"report_sop_instance_uid": sop.get(r.object_id)} | extra
+
+    detail["reports"] = [{k: v for k, v in r.items() if k != "id"} for r in reports]
+    detail["ct_events"] = [row(e, sources=[_columns(s) for s in e.sources]) for e in study.ct_events]
+    detail["xray_events"] = [row(e) for e in study.xray_events]
+    detail["planes"] = [row(p) for p in study.planes]
+    detail["breast_doses"] = [row(b) for b in study.breast_doses]
     return detail

@@ -20,7 +20,7 @@ def test_upgrade_empty_database_matches_models(fresh_database, tmp_path, app_env
     app = _app_on(fresh_database, tmp_path, app_env)
     assert current_revision(app) is None
     upgrade(app)
-    assert current_revision(app) == head_revision(app) == "0006"
+    assert current_revision(app) == head_revision(app) == "0007"
     with app.app_context():
         inspector = sa.inspect(db.engine)
         tables = set(inspector.get_table_names())
@@ -78,3 +78,34 @@ def test_study_delete_cascades_to_events(app):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(CtEvent)) == 0
     assert db.session.scalar(sa.select(sa.func.count()).select_from(CtSource)) == 0
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Equipment)) == 1
+
+
+def test_report_provenance_migration_keeps_every_row(fresh_database, tmp_path, app_env):
+    """0007 down to 0003 and up again on a database holding a CT study: every event, X-ray source and
+    object stays (on SQLite a copied ct_event table would have cascade-deleted ct_source)."""
+    from flask_migrate import downgrade
+
+    from doseapp.ingest import import_file
+    from tests.conftest import TESTDATA
+
+    app = _app_on(fresh_database, tmp_path, app_env)
+    upgrade(app)
+    tables = ("study", "ct_event", "ct_source", "processed_object")
+    with app.app_context():
+        assert import_file(TESTDATA / "CT-RDSR-Siemens_Flash-TAP-SS.dcm").status == "imported"
+        db.session.remove()
+
+        def counts():
+            with db.engine.connect() as conn:
+                return {t: conn.scalar(sa.text(f"SELECT count(*) FROM {t}")) for t in tables}
+        before = counts()
+        assert before == {"study": 1, "ct_event": 4, "ct_source": 4, "processed_object": 1}
+        downgrade(directory=app.config["MIGRATIONS_DIR"], revision="0003")
+        assert "object_id" not in {c["name"] for c in sa.inspect(db.engine).get_columns("ct_event")}
+        assert counts() == before
+        upgrade(app)
+        assert counts() == before
+        with db.engine.connect() as conn:
+            # rows stored before 0007 name no report
+            assert conn.scalar(sa.text("SELECT count(*) FROM ct_event WHERE object_id IS NULL")) == 4
+        db.engine.dispose()

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from werkzeug.utils import secure_filename
 
 from doseapp.runtime import queues
-from doseapp.ingest.size_csv import SizeCsvError, log_folder, read_header
+from doseapp.ingest.size_csv import HEIGHT_CM, WEIGHT_KG, SizeCsvError, check_file, log_folder, read_header
 from doseapp.models import Job, db
 
 bp = Blueprint("imports", __name__, url_prefix="/imports/size")
@@ -56,7 +56,8 @@ def index():
     running = [j for j in jobs if j.active]
     done = [j for j in jobs if not j.active]
     return render_template("imports/size_index.html", running=running, done=done, pending=_pending(),
-                           can_upload=current_user.has_role("importsize"))
+                           can_upload=current_user.has_role("importsize"),
+                           ranges={"height": HEIGHT_CM, "weight": WEIGHT_KG})
 
 
 @bp.route("/upload", methods=["POST"])
@@ -74,7 +75,9 @@ def upload():
         return redirect(url_for("imports.index"))
     path.write_bytes(data)
     try:
-        read_header(path)
+        # The whole file, not just its header: a file refused later would fail as a job instead of
+        # being named here. Reading the largest upload (50 MB) takes about two seconds.
+        check_file(path)
     except (SizeCsvError, OSError) as exc:
         path.unlink(missing_ok=True)
         flash(f"That file cannot be used: {exc}")

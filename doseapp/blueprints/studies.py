@@ -17,6 +17,7 @@ from doseapp.models import Study, db
 from doseapp.models.ct import CtEvent
 from doseapp.models.users import UserPreferences
 from doseapp.security.safe_urls import same_site_or
+from doseapp.studies import study_reports
 
 bp = Blueprint("studies", __name__)
 
@@ -116,7 +117,8 @@ def study_list(modality: str):
     ctx = dict(modality=modality, mod=mod, name=NAMES[mod], q=q, rows=rows, count=count, page=page,
                pages=pages, per_page=per_page, per_page_choices=PER_PAGE_CHOICES, link=link,
                sort_link=sort_link, page_links=page_links(page, pages), show_delete=show_delete, delete_endpoint=delete_endpoint,
-               form_filters=filters.filters_for(mod, current_user), list_url=request.full_path.rstrip("?"))
+               form_filters=filters.filters_for(mod, current_user), list_url=request.full_path.rstrip("?"),
+               date_limits=(filters.FIRST_DATE, filters.LAST_DATE))
     htmx = request.headers.get("HX-Request") and not request.headers.get("HX-History-Restore-Request")
     resp = current_app.make_response(render_template("studies/_list.html" if htmx else "studies/list.html", **ctx))
     resp.headers["Vary"] = "HX-Request"
@@ -127,7 +129,7 @@ def load_study(study_id: int, mod: str | None = None) -> Study:
     study = db.session.scalar(
         select(Study).where(Study.id == study_id)
         .options(selectinload(Study.ct_events).selectinload(CtEvent.sources), selectinload(Study.xray_events),
-                 selectinload(Study.planes), selectinload(Study.breast_doses)))
+                 selectinload(Study.planes), selectinload(Study.breast_doses), selectinload(Study.objects)))
     if study is None or (mod is not None and study.modality != mod):
         abort(404)
     return study
@@ -153,8 +155,10 @@ def detail(modality: str, study_id: int):
     mod = SLUGS[modality]
     study = load_study(study_id, mod)
     back = same_site_or(request.args.get("back"), url_for("studies.study_list", modality=modality))
+    reports = study_reports(study)
     return render_template("studies/detail.html", study=study, modality=modality, mod=mod, name=NAMES[mod],
-                           fluoro=fluoro_summary(study) if mod in ("RF", "DX") else None, back=back)
+                           fluoro=fluoro_summary(study) if mod in ("RF", "DX") else None, back=back,
+                           reports=reports, report_of={r["id"]: r["label"] for r in reports if len(reports) > 1})
 
 
 # --- display helpers: stored units in, display units out ----------------------------------------

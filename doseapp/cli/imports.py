@@ -130,7 +130,9 @@ def study_group():
 @click.argument("study_instance_uid")
 @click.option("--json", "as_json", is_flag=True)
 def study_show(study_instance_uid, as_json):
-    """A study's summary and events (several studies may share a UID: continued studies)."""
+    """A study's summary, the reports it came from (R1, R2…: a continued study has several) and its
+    events. Studies stored before continued reports were joined into one exam may share a UID: each
+    is shown."""
     from doseapp.models import Study, db as database
     from doseapp.studies import study_detail
 
@@ -145,8 +147,16 @@ def study_show(study_instance_uid, as_json):
         return
     for d in details:
         for key, value in d.items():
-            if key not in ("ct_events", "xray_events", "planes", "breast_doses") and value is not None:
+            if key not in ("reports", "ct_events", "xray_events", "planes", "breast_doses") and value is not None:
                 click.echo(f"{key:<24} {value}")
+        label = {}
+        for r in d["reports"]:
+            label[r["sop_instance_uid"]] = r["label"]
+            totals = [f"{r['event_count']} events" if r["event_count"] is not None else "events not recorded"]
+            totals += [f"total {name} {r[key]:g} {unit}" for name, key, unit in (
+                ("DLP", "total_dlp_mGy_cm", "mGy·cm"), ("DAP", "total_dap_Gy_m2", "Gy·m²")) if r[key] is not None]
+            click.echo(f"report {r['label']} {r['sop_instance_uid']}: {', '.join(totals)}")
         for n, e in enumerate(d["ct_events"] or d["xray_events"], start=1):
-            keep = {k: v for k, v in e.items() if v not in (None, [], {})}
-            click.echo(f"event {n}: " + ", ".join(f"{k}={v}" for k, v in keep.items()))
+            keep = {k: v for k, v in e.items() if v not in (None, [], {}) and k != "report_sop_instance_uid"}
+            origin = label.get(e["report_sop_instance_uid"])
+            click.echo(f"event {n}{f' ({origin})' if origin else ''}: " + ", ".join(f"{k}={v}" for k, v in keep.items()))

@@ -159,12 +159,9 @@ def decide_modality(report: DoseReport, user_defined_modality: str | None = None
     """CT, MG, RF or DX for a report.
 
     A CT tree is CT, a mammography image MG and a radiography image DX, and a report whose procedure
-    reported mentions Mammography is MG, whatever the equipment says (a user-defined modality exists to sort projection systems). For projection
-    X-ray: a user-defined DX or RF on the equipment wins; otherwise ("Dual" included, which is
-    decided per study) the acquisition device type decides (fluoroscopy-guided -> RF, integrated
-    or cassette-based -> DX; Philips Azurion systems are fluoroscopy whatever they declare); then
-    fluoroscopy totals (dose, DAP or time above zero in any plane) -> RF; then accumulated data
-    without them -> DX; a report with events only is RF when an event is fluoroscopy.
+    reported mentions Mammography is MG, whatever the equipment says (a user-defined modality exists
+    to sort projection systems). For projection X-ray: a user-defined DX or RF on the equipment wins;
+    otherwise ("Dual" included, which is decided per study) `projection_modality` decides.
     """
     if report.tree == "ct":
         return "CT"
@@ -178,18 +175,27 @@ def decide_modality(report: DoseReport, user_defined_modality: str | None = None
         return "MG"
     if user_defined_modality in ("DX", "RF"):
         return user_defined_modality
-    device = (report.acquisition_device_type or "").lower()
-    model = (report.equipment.model_name or "").lower()
-    if "fluoroscopy-guided" in device or "azurion" in model:
+    return projection_modality(report.equipment.model_name, report.planes,
+                               (e.event_type for e in report.xray_events), report.acquisition_device_type)
+
+
+def projection_modality(model_name: str | None, planes, event_types, device_type: str | None = None) -> str:
+    """RF or DX for a projection X-ray report, from what it says (pure; also re-sorts stored studies,
+    which keep no device type). `planes` are records, rows or dicts with the accumulated fluoroscopy
+    totals; `event_types` the events' Irradiation Event Types.
+
+    RF when the device type is fluoroscopy-guided or the model a Philips Azurion (which declares
+    otherwise), or when the report shows fluoroscopy: an event of type Fluoroscopy, or fluoroscopy
+    dose, DAP or time above zero in a plane. Otherwise DX. A radiography device type ("Integrated",
+    "Cassette-based") does not overrule fluoroscopy in the report: fluoroscopy systems are known to
+    declare "Integrated Projection Radiography System", and no radiography system fluoroscopes.
+    """
+    if "fluoroscopy-guided" in (device_type or "").lower() or "azurion" in (model_name or "").lower():
         return "RF"
-    if "integrated" in device or "cassette-based" in device:
-        return "DX"
-    if report.planes:
-        for plane in report.planes:
-            if plane.fluoro_dap_total_gym2 or plane.fluoro_dose_rp_total_gy or \
-                    plane.total_fluoro_time_s:
-                return "RF"
-        return "DX"
-    if any((e.event_type or "").lower() == "fluoroscopy" for e in report.xray_events):
+    if any((t or "").strip().lower() == "fluoroscopy" for t in event_types):
         return "RF"
+    for plane in planes:
+        get = plane.get if isinstance(plane, dict) else (lambda k, _p=plane: getattr(_p, k, None))
+        if get("fluoro_dap_total_gym2") or get("fluoro_dose_rp_total_gy") or get("total_fluoro_time_s"):
+            return "RF"
     return "DX"

@@ -43,7 +43,6 @@ def _store_locked(report: DoseReport) -> StoreOutcome:
     if study is None:
         study = new_study(report, SystemSettings.get())
         db.session.add(study)
-        record_object(study, report)
         return StoreOutcome("imported", study, None, list(report.warnings))
 
     times = {e.date_time_started for e in study.xray_events if e.date_time_started is not None}
@@ -53,10 +52,9 @@ def _store_locked(report: DoseReport) -> StoreOutcome:
         return StoreOutcome("duplicate", study,
                             f"study {study.id} already has the exposure made at {started.isoformat()} "
                             "(a For Processing / For Presentation copy of the same exposure)")
-    add_events(study, report)
+    add_events(study, report, record_object(study, report))
     _fill_missing(study, report)
     summarise(study)
-    record_object(study, report)
     return StoreOutcome("imported", study, None, list(report.warnings))
 
 

@@ -9,8 +9,12 @@ Rules (seed §3.6/§3.7, OpenREM's ptsizecsv):
 - height is in cm in the file and stored in m; weight in kg;
 - values already in the database are never overwritten unless ``overwrite``;
 - an identifier repeated in the file: the first row wins, the later ones are logged;
-- rows without an identifier, with values that are not numbers (or not above zero), or that match
-  no study are logged; they never stop the import.
+- rows without an identifier, with values that are not numbers or outside a person's range
+  (HEIGHT_CM, WEIGHT_KG), or that match no study are logged; they never stop the import (a bad
+  height still lets the row's weight in, and the other way round);
+- a file that is not CSV text (a workbook, an image, binary data, a header that is not column
+  names, a value over 128 KB) is refused whole with the reason, before anything is written.
+  Encodings: UTF-8 with or without byte order mark, UTF-16 with one, else Windows-1252.
 
 Every outcome is written to a plain-text log (Windows line endings, as hospital users open these in
 Notepad). Progress is reported through ``progress(done, total, message)``, which a job uses to
@@ -18,9 +22,8 @@ update its bar and to learn of an abort (it raises, and the log says where it st
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -28,11 +31,18 @@ from typing import Callable
 from flask import current_app
 from sqlalchemy import and_, or_, select
 
+from doseapp.ingest import csv_text
 from doseapp.ingest.privacy import keyed_hash
 from doseapp.models import Study, SystemSettings, db
 
 LOG_FOLDER = "size_imports"
 _BATCH = 50  # rows between commits and progress reports
+MAX_NAME = 256  # characters: a longer "column name" is data, and the file has no header row
+# The values a person can have (docs/decisions.md): the smallest live-born babies measure about 25 cm
+# and 0.25 kg, the tallest person measured 272 cm, the heaviest about 635 kg. Anything outside is a
+# typo or another unit (metres, grams), and would skew every weight-based chart and filter.
+HEIGHT_CM = (20.0, 300.0)
+WEIGHT_KG = (0.2, 700.0)
 
 
 class SizeCsvError(ValueError):
@@ -67,45 +77,66 @@ def log_folder() -> Path:
 
 
 def read_header(path: Path) -> list[str]:
-    """The column names of a CSV file (its first row)."""
-    with _open(path) as fh:
-        reader = csv.reader(fh, _dialect(fh))
-        header = next(reader, None)
-    if not header or not any(h.strip() for h in header):
+    """The column names of a CSV file (its first row); SizeCsvError when it is not a size CSV."""
+    return _read(path, "header")[0]
+
+
+def check_file(path: Path) -> list[str]:
+    """The column names, once every line of the file has been read; SizeCsvError for the first
+    thing that makes it unusable (for refusing a file when it is uploaded, not when it is imported)."""
+    return _read(path, "check")[0]
+
+
+def read_table(path: Path) -> tuple[list[str], list[dict]]:
+    """The column names and every row (a dict by column name); SizeCsvError when any of it cannot
+    be read, so a file is refused whole before anything is written."""
+    return _read(path, "rows")
+
+
+def _read(path: Path, what: str) -> tuple[list[str], list[dict]]:
+    try:
+        text = csv_text.decode(Path(path).read_bytes())
+        records = csv_text.records(text, csv_text.dialect(text))
+        columns = _columns(next(records, None))
+        if what == "rows":
+            return columns, [dict(zip(columns, r)) for r in records if r]
+        if what == "check":
+            for _ in records:
+                pass
+        return columns, []
+    except csv_text.NotCsvError as exc:
+        raise SizeCsvError(str(exc)) from None
+
+
+def _columns(header: list[str] | None) -> list[str]:
+    names = [h.strip() for h in header or ()]
+    if not any(names):
         raise SizeCsvError("the file has no header row (the first row must name the columns)")
-    return [h.strip() for h in header]
+    if len(names) < 2:
+        raise SizeCsvError("its first row has one column only: a size CSV needs an identifier column and a "
+                           "height or weight column, separated by commas, semicolons or tabs")
+    longest = max(names, key=len)
+    if len(longest) > MAX_NAME:
+        raise SizeCsvError(f"its first row holds a value of {len(longest)} characters, which is not a column "
+                           "name (the first row must name the columns)")
+    return names
 
 
-def _open(path: Path):
-    raw = Path(path).read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("cp1252", "replace")  # spreadsheets saved on Windows
-    return io.StringIO(text, newline="")
-
-
-def _dialect(fh):
-    sample = fh.read(8192)
-    fh.seek(0)
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=",;\t")
-    except csv.Error:
-        return csv.excel
-
-
-def _number(text: str | None) -> tuple[float | None, bool]:
-    """(value, ok): empty gives (None, True); a number above zero (decimal comma allowed) gives it."""
+def _number(text: str | None, low: float, high: float, unit: str) -> tuple[float | None, str | None]:
+    """(value, problem): empty gives (None, None); a number from low to high (decimal comma allowed)
+    gives (value, None); anything else (None, why)."""
     text = (text or "").strip()
     if not text:
-        return None, True
+        return None, None
     try:
         value = float(text.replace(",", ".")) if text.count(",") == 1 and "." not in text else float(text)
     except ValueError:
-        return None, False
-    if value != value or value <= 0 or value == float("inf"):
-        return None, False
-    return value, True
+        return None, "not a number"
+    if not math.isfinite(value):
+        return None, "not a number"
+    if not low <= value <= high:
+        return None, f"outside {low:g} to {high:g} {unit}"
+    return value, None
 
 
 def import_sizes(csv_path, *, id_col: str, height_col: str | None, weight_col: str | None, si_uid: bool = False,
@@ -114,15 +145,12 @@ def import_sizes(csv_path, *, id_col: str, height_col: str | None, weight_col: s
                  echo: Callable[[str], None] | None = None) -> SizeImportResult:
     """Import heights and weights from ``csv_path``; commits as it goes. See the module docstring."""
     path = Path(csv_path)
-    columns = read_header(path)
+    columns, rows = read_table(path)
     for label, name in (("identifier", id_col), ("height", height_col), ("weight", weight_col)):
         if name and name not in columns:
             raise SizeCsvError(f"the {label} column {name!r} is not in the file (columns: {', '.join(columns)})")
     if not height_col and not weight_col:
         raise SizeCsvError("name a height column, a weight column, or both")
-    with _open(path) as fh:
-        rows = list(csv.DictReader(fh, dialect=_dialect(fh)))
-    rows = [{(k or "").strip(): v for k, v in row.items()} for row in rows]
 
     log_path = Path(log_path or log_folder() / f"size-import-{dt.datetime.now():%Y%m%d-%H%M%S-%f}.log")
     result = SizeImportResult(rows=len(rows), log_path=str(log_path))
@@ -177,13 +205,13 @@ def _row(n, row, id_col, height_col, weight_col, si_uid, hash_ids, overwrite, se
         note(f"Row {n}: {ident} appeared on an earlier row; only the first row is used")
         return
     seen.add(ident)
-    height, height_ok = _number(row.get(height_col)) if height_col else (None, True)
-    weight, weight_ok = _number(row.get(weight_col)) if weight_col else (None, True)
-    if not height_ok or not weight_ok:
+    height, height_bad = _number(row.get(height_col), *HEIGHT_CM, "cm") if height_col else (None, None)
+    weight, weight_bad = _number(row.get(weight_col), *WEIGHT_KG, "kg") if weight_col else (None, None)
+    if height_bad or weight_bad:
         result.bad_rows += 1
-        bad = [f"{label} {row.get(col)!r}" for label, col, ok in (("height", height_col, height_ok),
-                                                                   ("weight", weight_col, weight_ok)) if not ok]
-        note(f"Row {n}: {ident}: {' and '.join(bad)} not a number above zero; "
+        bad = [f"{label} {row.get(col)!r} {why}" for label, col, why in (("height", height_col, height_bad),
+                                                                         ("weight", weight_col, weight_bad)) if why]
+        note(f"Row {n}: {ident}: {' and '.join(bad)}; "
              + ("the other value is still used" if (height is not None or weight is not None) else "skipped"))
         if height is None and weight is None:
             return

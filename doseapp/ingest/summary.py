@@ -47,37 +47,71 @@ def _summarise_ct(study: Study, reported_total_dlp: float | None) -> None:
         setattr(study, column, n)
 
 
+# Per plane: summary key -> (the accumulated plane's column, the event column summed when the plane
+# does not report it, which events: None all, else the kind of _event_kind).
+PLANE_TOTALS = {
+    "dap": ("dap_total_gym2", "dap_gym2", None),
+    "rp": ("dose_rp_total_gy", "dose_rp_gy", None),
+    "fluoro_dap": ("fluoro_dap_total_gym2", "dap_gym2", "fluoroscopy"),
+    "fluoro_rp": ("fluoro_dose_rp_total_gy", "dose_rp_gy", "fluoroscopy"),
+    "fluoro_time": ("total_fluoro_time_s", "irradiation_duration_s", "fluoroscopy"),
+    "acq_dap": ("acquisition_dap_total_gym2", "dap_gym2", "acquisition"),
+    "acq_rp": ("acquisition_dose_rp_total_gy", "dose_rp_gy", "acquisition"),
+    "acq_time": ("total_acquisition_time_s", "irradiation_duration_s", "acquisition"),
+}
+
+
+def _event_kind(event) -> str | None:
+    """"fluoroscopy" or "acquisition" (stationary, stepping, rotational) by the event's own type;
+    None for an event without one."""
+    kind = (event.event_type or "").strip().lower()
+    if kind == "fluoroscopy":
+        return "fluoroscopy"
+    return "acquisition" if "acquisition" in kind else None
+
+
+def _plane_total(planes: list, events: list, columns: tuple) -> float | None:
+    """One report's total in one plane: what its accumulated planes say, else its events' sum."""
+    plane_column, event_column, kind = columns
+    reported = _sum(getattr(p, plane_column) for p in planes)
+    if reported is not None:
+        return reported
+    return _sum(getattr(e, event_column) for e, k in events if kind is None or k == kind)
+
+
 def _summarise_projection(study: Study) -> None:
+    """Each plane's totals, per report, as the system accumulated them (TID 10002/10004) where it
+    reported them, else summed over that report's events in the plane, the fluoroscopy and
+    acquisition totals over the events of that type (a system that sends only a plane's DAP total
+    still gets its split, by event type); then summed over the reports of the study."""
     events = study.xray_events
+    kinds = [_event_kind(e) for e in events]
     study.number_of_events = len(events)
-    fluoro = [e for e in events if (e.event_type or "").strip().lower() == "fluoroscopy"]
-    study.fluoro_event_count = len(fluoro)
-    study.acquisition_count = len(events) - len(fluoro)
-    per_plane: dict[str, dict] = {"a": {}, "b": {}}
-    if study.planes:
+    study.fluoro_event_count = kinds.count("fluoroscopy")
+    study.acquisition_count = kinds.count("acquisition")
+    per_plane: dict[str, dict] = {}
+    for letter in ("a", "b"):
+        # report (object id; None for rows stored before reports were recorded) -> (planes, events)
+        sent: dict[int | None, tuple[list, list]] = {}
         for p in study.planes:
-            slot = per_plane[_plane_letter(p.acquisition_plane)]
-            for key, value in (("dap", p.dap_total_gym2), ("rp", p.dose_rp_total_gy),
-                               ("fluoro_dap", p.fluoro_dap_total_gym2), ("fluoro_rp", p.fluoro_dose_rp_total_gy),
-                               ("fluoro_time", p.total_fluoro_time_s), ("acq_dap", p.acquisition_dap_total_gym2),
-                               ("acq_rp", p.acquisition_dose_rp_total_gy), ("acq_time", p.total_acquisition_time_s)):
-                slot[key] = _sum([slot.get(key), value])
-    else:
-        for letter in ("a", "b"):
-            mine = [e for e in events if _plane_letter(e.acquisition_plane) == letter]
-            if mine:
-                per_plane[letter] = {"dap": _sum(e.dap_gym2 for e in mine), "rp": _sum(e.dose_rp_gy for e in mine)}
+            if _plane_letter(p.acquisition_plane) == letter:
+                sent.setdefault(p.object_id, ([], []))[0].append(p)
+        for e, k in zip(events, kinds):
+            if _plane_letter(e.acquisition_plane) == letter:
+                sent.setdefault(e.object_id, ([], []))[1].append((e, k))
+        per_plane[letter] = {key: _sum(_plane_total(planes, mine, columns) for planes, mine in sent.values())
+                             for key, columns in PLANE_TOTALS.items()}
     a, b = per_plane["a"], per_plane["b"]
-    study.dap_a_gym2, study.dap_b_gym2 = a.get("dap"), b.get("dap")
-    study.dose_rp_a_gy, study.dose_rp_b_gy = a.get("rp"), b.get("rp")
-    study.total_dap_gym2 = _sum([a.get("dap"), b.get("dap")])
-    study.total_dose_rp_gy = _sum([a.get("rp"), b.get("rp")])
-    study.fluoro_dap_total_gym2 = _sum([a.get("fluoro_dap"), b.get("fluoro_dap")])
-    study.fluoro_dose_rp_total_gy = _sum([a.get("fluoro_rp"), b.get("fluoro_rp")])
-    study.fluoro_time_total_s = _sum([a.get("fluoro_time"), b.get("fluoro_time")])
-    study.acquisition_dap_total_gym2 = _sum([a.get("acq_dap"), b.get("acq_dap")])
-    study.acquisition_dose_rp_total_gy = _sum([a.get("acq_rp"), b.get("acq_rp")])
-    study.acquisition_time_total_s = _sum([a.get("acq_time"), b.get("acq_time")])
+    study.dap_a_gym2, study.dap_b_gym2 = a["dap"], b["dap"]
+    study.dose_rp_a_gy, study.dose_rp_b_gy = a["rp"], b["rp"]
+    study.total_dap_gym2 = _sum([a["dap"], b["dap"]])
+    study.total_dose_rp_gy = _sum([a["rp"], b["rp"]])
+    study.fluoro_dap_total_gym2 = _sum([a["fluoro_dap"], b["fluoro_dap"]])
+    study.fluoro_dose_rp_total_gy = _sum([a["fluoro_rp"], b["fluoro_rp"]])
+    study.fluoro_time_total_s = _sum([a["fluoro_time"], b["fluoro_time"]])
+    study.acquisition_dap_total_gym2 = _sum([a["acq_dap"], b["acq_dap"]])
+    study.acquisition_dose_rp_total_gy = _sum([a["acq_rp"], b["acq_rp"]])
+    study.acquisition_time_total_s = _sum([a["acq_time"], b["acq_time"]])
     _summarise_breasts(study)
 
 

@@ -6,10 +6,10 @@ import datetime as dt
 from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from doseapp.models.base import db
+from doseapp.models.base import FromReport, db
 
 
-class CtEvent(db.Model):
+class CtEvent(FromReport, db.Model):
     __tablename__ = "ct_event"
 
     id: Mapped[int] = mapped_column(primary_key=True)

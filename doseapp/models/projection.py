@@ -7,10 +7,10 @@ import datetime as dt
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from doseapp.models.base import db
+from doseapp.models.base import FromReport, db
 
 
-class XrayEvent(db.Model):
+class XrayEvent(FromReport, db.Model):
     __tablename__ = "xray_event"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -104,7 +104,7 @@ class XrayEvent(db.Model):
     )
 
 
-class AccumulatedPlane(db.Model):
+class AccumulatedPlane(FromReport, db.Model):
     """Accumulated dose for one plane (TID 10002/10004/10007), as the system reported it."""
     __tablename__ = "accumulated_plane"
 
@@ -126,7 +126,7 @@ class AccumulatedPlane(db.Model):
     study = relationship("Study", back_populates="planes")
 
 
-class BreastDose(db.Model):
+class BreastDose(FromReport, db.Model):
     """Accumulated average glandular dose for one breast (TID 10005)."""
     __tablename__ = "breast_dose"
 

@@ -98,8 +98,11 @@ class Study(db.Model):
                           passive_deletes=True, order_by="AccumulatedPlane.id")
     breast_doses = relationship("BreastDose", back_populates="study", cascade="all, delete-orphan",
                                 passive_deletes=True)
-    objects = relationship("ProcessedObject", back_populates="study", cascade="all, delete-orphan",
-                           passive_deletes=True)
+    # Never deleted by the ORM: a study's events point at its objects (FromReport), and deleting the
+    # objects first, by themselves, would leave them pointing at nothing. The database deletes both.
+    objects = relationship("ProcessedObject", back_populates="study", cascade="save-update, merge",
+                           passive_deletes="all",
+                           order_by=lambda: (ProcessedObject.imported_at, ProcessedObject.id))
 
     __table_args__ = (
         # The default list: one modality, newest first; date filters use the same index.
@@ -151,7 +154,8 @@ for _column in TRIGRAM_SEARCHED:
 
 
 class ProcessedObject(db.Model):
-    """SOP Instance UIDs already imported into a study: the first test for duplicates."""
+    """SOP Instance UIDs already imported into a study: the first test for duplicates, and each
+    report's provenance (its rows point here, see models.base.FromReport)."""
     __tablename__ = "processed_object"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -159,6 +163,10 @@ class ProcessedObject(db.Model):
     sop_instance_uid: Mapped[str] = mapped_column(String(128), index=True)
     sop_class_uid: Mapped[str | None] = mapped_column(String(128))
     imported_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # The report's own totals as it sent them (a study may hold several reports' events): its
+    # irradiation events, and for CT its accumulated DLP. None for objects recorded before these were.
+    event_count: Mapped[int | None] = mapped_column(Integer)
+    total_dlp_mgycm: Mapped[float | None] = mapped_column(Float)
 
     study = relationship("Study", back_populates="objects")
     __table_args__ = (UniqueConstraint("study_id", "sop_instance_uid"),)

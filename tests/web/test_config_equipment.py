@@ -116,7 +116,11 @@ def test_dual_reprocess_job_sorts_studies_into_dx_and_rf(app, client, app_env):
 
 def test_projection_modality_rule():
     assert projection_modality("Fluorospot", [{"fluoro_dap_total_gym2": 4e-7}], []) == "RF"
-    assert projection_modality("Fluorospot", [{"fluoro_dap_total_gym2": 0.0, "total_fluoro_time_s": 0}], ["Fluoroscopy"]) == "DX"
+    assert projection_modality("Fluorospot", [{"fluoro_dap_total_gym2": 0.0, "total_fluoro_time_s": 0}],
+                               ["Stationary Acquisition"]) == "DX"
+    # a Fluoroscopy event makes it fluoroscopy, whatever the plane's totals say
+    assert projection_modality("Fluorospot", [{"fluoro_dap_total_gym2": 0.0, "total_fluoro_time_s": 0}], ["Fluoroscopy"]) == "RF"
+    assert projection_modality("Fluorospot", [{"dap_total_gym2": 1e-5}], ["Fluoroscopy", "Fluoroscopy"]) == "RF"
     assert projection_modality("Fluorospot", [], ["Stationary Acquisition", "Fluoroscopy"]) == "RF"
     assert projection_modality("Fluorospot", [], ["Stationary Acquisition"]) == "DX"
     assert projection_modality("Azurion 7", [{"fluoro_dap_total_gym2": 0}], []) == "RF"

@@ -119,3 +119,36 @@ def test_mapping_must_name_columns_and_bad_files_are_refused(app, client, sized)
                                                    "id_col": "a"})
     assert resp.status_code == 400 and "a height column, a weight column, or both" in resp.get_data(as_text=True)
     assert db.session.scalar(select(Job).where(Job.kind == "size_import")) is None
+
+
+def _upload_bytes(client, data: bytes, name: str):
+    return client.post("/imports/size/upload", data={"csrf_token": _token(client),
+                                                     "csv_file": (io.BytesIO(data), name)},
+                       content_type="multipart/form-data")
+
+
+def test_upload_refuses_what_is_not_a_csv_in_plain_words(app, client, sized):
+    from tests.ingest.test_size_csv import PNG
+
+    _login(client, "sam")
+    uploads = Path(app.config["INSTANCE"]) / "size_imports" / "uploads"
+    before = set(uploads.glob("*.csv"))
+    for data, name, words in (
+            (PNG, "photo.png", "this is a PNG image, not a CSV file"),
+            (b"acc," + b"x" * 200_000 + b",weight\n1,2,3\n", "huge.csv", "line 1 has a value longer than 128 KB"),
+            (b"no separators here\n", "words.csv", "its first row has one column only")):
+        resp = _upload_bytes(client, data, name)
+        assert resp.status_code == 302 and resp.location == "/imports/size/", name
+        page = client.get("/imports/size/").get_data(as_text=True)
+        assert "That file cannot be used: " + words in page, name
+        assert client.get("/imports/size/map").get_data(as_text=True).count("<option") == 0
+    assert set(uploads.glob("*.csv")) == before  # refused uploads are not kept
+
+
+def test_utf16_upload_offers_its_column_names(app, client, sized):
+    _login(client, "sam")
+    data = "Patientenname,Größe,Gewicht,Accession\r\nMüller^Jörg,181,79,00938475\r\n".encode("utf-16")
+    assert _upload_bytes(client, data, "ris.csv").location == "/imports/size/map"
+    page = client.get("/imports/size/map").get_data(as_text=True)
+    for column in ("Patientenname", "Größe", "Gewicht", "Accession"):
+        assert f'<option value="{column}"' in page
