@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 from doseapp.exports.columns import short_material
+from doseapp.extract.units import shift
 
 HEADER = ["Survey number", "Patient number", "View code", "kV", "Anode", "Filter", "Thickness", "mAs",
           "large cassette used", "auto/man", "Auto mode", "Density setting", "Age", "Comment",
@@ -68,6 +69,6 @@ def study_rows(study, events, patient_number: int) -> list[list]:
         mode = (e.exposure_control_mode or "").lower()
         auto = "AUTO" if "auto" in mode else "MANUAL" if "manual" in mode else None
         rows.append([1, patient_number, code if seen[code] == 1 else f"{code}{seen[code]}", e.kvp, anode, filt,
-                     e.compression_thickness_mm, None if e.exposure_uas is None else e.exposure_uas / 1000,
+                     e.compression_thickness_mm, None if e.exposure_uas is None else shift(e.exposure_uas, -3),
                      None, auto, None, None, age, None, None])
     return rows
