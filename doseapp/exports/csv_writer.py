@@ -75,8 +75,13 @@ class CsvOut:
         self.writer = csv.writer(self.fh)
 
     def row(self, values) -> None:
-        # None is most cells: handled inline (the csv module writes it as an empty cell).
-        self.writer.writerow([v if v is None else cell(v) for v in values])
+        # None, text and numbers are most cells (every NHSBSP cell): handled inline as cell() would,
+        # a call per cell being most of the time (the csv module writes None as an empty cell).
+        self.writer.writerow([
+            v if v is None else ("'" + v if v and v[0] in FORMULA_START else v) if v.__class__ is str
+            else str(v) if v.__class__ is int
+            else (repr(v) if not v.is_integer() or not -1e15 < v < 1e15 else str(int(v))) if v.__class__ is float
+            else cell(v) for v in values])
 
     def rows(self, rows) -> None:
         self.writer.writerows(rows)
