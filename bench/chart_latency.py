@@ -25,6 +25,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchlib import database_url_from_env  # noqa: E402 (bench/ is the script's folder)
+
 VARIANTS = {
     "default": {},
     "median": {"average": "median"},
@@ -41,6 +43,7 @@ def main() -> None:
     ap.add_argument("--modalities", default="CT,DX,RF,MG")
     ap.add_argument("--only", help="only charts whose key contains this")
     args = ap.parse_args()
+    database_url_from_env()
 
     from sqlalchemy import func, select
 

@@ -1,6 +1,6 @@
 """Export speed and memory on a large database.
 
-Fills a database (SQLite in a temporary folder, or --database-url / DOSEAPP_DATABASE_URL, which must
+Fills a database (--database-url, else DOSEAPP_DATABASE_URL, else the instance's SQLite file; it must
 be empty or already filled by this script with the same --studies) with N CT studies of 4 events each
 (one X-ray source per event) and N mammography studies of 4 exposures each, by bulk insert; then runs
 `doseapp export` in a child process for each modality and format and reports the export time, wall and
@@ -12,7 +12,11 @@ second and the child's peak RSS (os.wait4 rusage of that child alone).
     psql -h 127.0.0.1 -U postgres -c 'create database exportbench'
     .venv/bin/python bench/export_rate.py --studies 100000 \
         --database-url postgresql://postgres@127.0.0.1:5432/exportbench
-A database that already holds the 2 x N studies is reused as it is (no second fill).
+A database that already holds the 2 x N studies is reused as it is (no second fill); a missing SQLite
+folder is created. The instance is DOSEAPP_INSTANCE when set, and is kept (with its database, for the
+next run); otherwise a temporary folder, removed at the end with everything in it. The exported files
+go to a temporary folder of their own, removed as each is measured and at the end.
+Formats: csv (mammography: one row per exposure), csv-wide and nhsbsp (mammography only), xlsx.
 Targets (issue 7): XLSX under 60 s, CSV at least 5,000 studies/s, peak RSS under 300 MB.
 """
 from __future__ import annotations
@@ -22,11 +26,16 @@ import datetime as dt
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchlib import make_sqlite_folder
+
+MG_ONLY = ("csv-wide", "nhsbsp")
 
 VIEWS = (("Right", "cranio-caudal"), ("Left", "cranio-caudal"), ("Right", "medio-lateral oblique"),
          ("Left", "medio-lateral oblique"))
@@ -116,16 +125,33 @@ def run_child(env: dict, modality: str, fmt: str, out: Path) -> tuple[float, flo
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--studies", type=int, default=100000, help="CT studies, and as many MG studies")
-    ap.add_argument("--formats", default="csv,xlsx,nhsbsp")
+    ap.add_argument("--formats", default="csv,csv-wide,xlsx,nhsbsp")
     ap.add_argument("--modalities", default="ct,mg")
-    ap.add_argument("--database-url", help="SQLAlchemy URL (default: DOSEAPP_DATABASE_URL, else a new SQLite file)")
+    ap.add_argument("--database-url", help="SQLAlchemy URL (default: DOSEAPP_DATABASE_URL, else the instance's "
+                                           "SQLite file)")
     args = ap.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="doseapp-export-bench-"))
-    env = dict(os.environ, DOSEAPP_INSTANCE=str(folder), DOSEAPP_LOG_LEVEL="WARNING")
+    made = []  # folders this run made, removed at the end
+    instance = os.environ.get("DOSEAPP_INSTANCE")
+    if not instance:
+        instance = tempfile.mkdtemp(prefix="doseapp-export-bench-")
+        made.append(instance)
+    outputs = Path(tempfile.mkdtemp(prefix="doseapp-export-bench-out-"))
+    made.append(outputs)
+    try:
+        measure(args, instance, outputs)
+    finally:
+        for folder in made:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def measure(args, instance: str, outputs: Path) -> None:
+    """Fill the database if it is empty, then run and time each export."""
+    env = dict(os.environ, DOSEAPP_INSTANCE=instance, DOSEAPP_LOG_LEVEL="WARNING")
     if args.database_url:
         env["DOSEAPP_DATABASE_URL"] = args.database_url
+    make_sqlite_folder(env.get("DOSEAPP_DATABASE_URL"))
     os.environ.update(env)
     from sqlalchemy import func, select
 
@@ -151,15 +177,16 @@ def main() -> None:
             print(f"filled {args.studies} CT studies x 4 events and {args.studies} MG studies x 4 exposures "
                   f"in {time.monotonic() - t:.0f} s ({kind})")
     print(f"load average before: {os.getloadavg()[0]:.1f} (2-core VM; others' work slows wall times)")
-    print(f"{'export':<12}{'studies':>9}{'export s':>10}{'wall s':>8}{'CPU s':>8}{'studies/s':>11}"
+    print(f"{'export':<13}{'studies':>9}{'export s':>10}{'wall s':>8}{'CPU s':>8}{'studies/s':>11}"
           f"{'peak RSS MB':>13}{'file MB':>9}")
     for modality in args.modalities.split(","):
         for fmt in filter(None, args.formats.split(",")):
-            if fmt == "nhsbsp" and modality != "mg":
+            if fmt in MG_ONLY and modality != "mg":
                 continue
-            out = folder / f"{modality}.{fmt}.{'xlsx' if fmt == 'xlsx' else 'csv'}"
+            out = outputs / f"{modality}-{fmt}.{'xlsx' if fmt == 'xlsx' else 'csv'}"
             secs, wall, cpu, rss, records = run_child(env, modality, fmt, out)
-            print(f"{modality + ' ' + fmt:<12}{records:>9}{secs:>10.1f}{wall:>8.1f}{cpu:>8.1f}{records / secs:>11.0f}"
+            rate = records / secs if secs else float("inf")
+            print(f"{modality + ' ' + fmt:<13}{records:>9}{secs:>10.1f}{wall:>8.1f}{cpu:>8.1f}{rate:>11.0f}"
                   f"{rss:>13.0f}{out.stat().st_size / 1e6:>9.1f}  (load {os.getloadavg()[0]:.1f})", flush=True)
             out.unlink()
 

@@ -1,6 +1,7 @@
 """Fill a doseapp database with N synthetic but realistic studies, fast.
 
-    DOSEAPP_DATABASE_URL=sqlite:////tmp/big.db .venv/bin/python bench/make_db.py 500000
+    DOSEAPP_DATABASE_URL=sqlite:////tmp/bench/big.db .venv/bin/python bench/make_db.py 500000
+    psql -h 127.0.0.1 -U postgres -c 'create database big'
     DOSEAPP_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/big .venv/bin/python bench/make_db.py 500000
 
 What it makes (seeded, so the same N gives the same data): 70 systems (CT, fluoroscopy, mammography,
@@ -12,8 +13,8 @@ scanners), radiography 1-3 exposures, mammography 4 views (some 5-8 with tomosyn
 test patients. Summary columns are filled exactly as ingest fills them (sums over the events).
 
 Rows go in with executemany (SQLite) or COPY (PostgreSQL) in batches, with explicit ids, then the
-planner's statistics are refreshed (ANALYZE; VACUUM ANALYZE on PostgreSQL). The schema is created or upgraded first. Existing rows
-are kept: new ids start after the largest.
+planner's statistics are refreshed (ANALYZE; VACUUM ANALYZE on PostgreSQL). The schema is created or
+upgraded first (and a missing SQLite folder). Existing rows are kept: new ids start after the largest.
 """
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from benchlib import database_url_from_env  # noqa: E402 (bench/ is the script's folder)
 
 SHARE = {"CT": 0.40, "DX": 0.40, "MG": 0.12, "RF": 0.08}
 HOSPITALS = ["Royal Infirmary", "County Hospital", "St Mary's", "Children's Hospital"]
@@ -287,6 +290,7 @@ def main() -> None:
     ap.add_argument("n", type=int, help="number of studies to add")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
+    database_url_from_env()
 
     from sqlalchemy import func, select, text
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -23,6 +24,8 @@ from pydicom.uid import generate_uid
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from benchlib import make_sqlite_folder  # noqa: E402 (bench/ is the script's folder)
 
 DAY = "20260115"
 
@@ -53,6 +56,7 @@ def main() -> None:
     from tests.qr.conftest import as_bytes, dose_object, image_series
     from tests.qr.orthanc import Orthanc
 
+    make_sqlite_folder(args.db_url)
     folder = Path(tempfile.mkdtemp(prefix="qr-bench-"))
     instance = folder / "instance"
     (instance / "logs").mkdir(parents=True)
@@ -100,6 +104,7 @@ def main() -> None:
         orthanc.stop()
         if not args.redis_url:
             embedded_redis.stop(instance)
+        shutil.rmtree(folder, ignore_errors=True)  # Orthanc's storage, the spool and the database
 
 
 if __name__ == "__main__":

@@ -1,13 +1,14 @@
 """Web latency: server time for the home page and each modality's study list, unfiltered and with
 each single filter, on the database DOSEAPP_DATABASE_URL points at (fill it with bench/make_db.py).
 
-    DOSEAPP_DATABASE_URL=sqlite:////tmp/big.db .venv/bin/python bench/web_latency.py [--repeat 20]
+    DOSEAPP_DATABASE_URL=sqlite:////tmp/bench/big.db .venv/bin/python bench/web_latency.py [--repeat 20]
 
 Server time = the time the app takes to answer a request (routing, access check, queries, template),
 measured in-process through Flask's test client, so network and browser time are left out. Each URL
-is asked once to warm caches, then --repeat times; p50 and p95 are printed per URL, and the worst p95
-at the end. Logged in as a user with the viewer and pid roles (made if missing), so the patient
-name and ID filters are measured too.
+is asked once to warm caches, then --repeat times; the median (p50) and the nearest-rank p95 are
+printed per URL, and the worst at the end. A p95 needs at least 20 timings: with fewer (as with
+--repeat 10) the column is the maximum and says "max". Logged in as a user with the viewer and pid roles
+(made if missing), so the patient name and ID filters are measured too.
 """
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from benchlib import database_url_from_env, slow_end, slow_end_label  # noqa: E402 (bench/ is the script's folder)
 
 SLUG = {"CT": "ct", "RF": "rf", "MG": "mg", "DX": "dx"}
 TEXT = {  # a term per modality that finds some of make_db's studies
@@ -67,9 +70,10 @@ def cases():
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--repeat", type=int, default=20)
+    ap.add_argument("--repeat", type=int, default=20, help="timed requests per URL (20 or more for a p95)")
     ap.add_argument("--only", help="only URLs whose label contains this")
     args = ap.parse_args()
+    database_url_from_env()
 
     from sqlalchemy import func, select
 
@@ -88,8 +92,9 @@ def main() -> None:
     client = app.test_client()
     with client.session_transaction() as sess:
         sess["_user_id"], sess["_fresh"] = str(uid), True
+    slow = slow_end_label(args.repeat)
     print(f"{dialect}, {n:,} studies, {args.repeat} timed requests per URL after one warm-up")
-    print(f"{'page':<34}{'p50 ms':>9}{'p95 ms':>9}{'studies':>10}")
+    print(f"{'page':<34}{'p50 ms':>9}{slow + ' ms':>9}{'studies':>10}")
     worst = (0.0, "")
     for label, url in cases():
         if args.only and args.only not in label:
@@ -102,12 +107,10 @@ def main() -> None:
             t = time.perf_counter()
             client.get(url)
             times.append((time.perf_counter() - t) * 1000)
-        times.sort()
-        p50 = statistics.median(times)
-        p95 = times[min(len(times) - 1, int(round(0.95 * len(times) + 0.5)) - 1)]
-        worst = max(worst, (p95, label))
-        print(f"{label:<34}{p50:>9.1f}{p95:>9.1f}{(m.group(1).decode() if m else ''):>10}", flush=True)
-    print(f"worst p95: {worst[0]:.1f} ms ({worst[1]})")
+        p50, high = statistics.median(times), slow_end(times)
+        worst = max(worst, (high, label))
+        print(f"{label:<34}{p50:>9.1f}{high:>9.1f}{(m.group(1).decode() if m else ''):>10}", flush=True)
+    print(f"worst {slow}: {worst[0]:.1f} ms ({worst[1]})")
 
 
 if __name__ == "__main__":

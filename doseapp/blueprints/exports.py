@@ -17,14 +17,14 @@ from doseapp import audit, filters
 from doseapp.runtime import queues
 from doseapp.exports.jobs import (KIND, QUEUE, export_folder, may_export_pid, parameters,
                                   record_identifier_export)
-from doseapp.exports.run import TYPE_LABELS
+from doseapp.exports.run import MG_ONLY, TYPE_LABELS
 from doseapp.models import Job, db
 
 bp = Blueprint("exports", __name__, url_prefix="/exports")
 
 SLUGS = {"ct": "CT", "rf": "RF", "mg": "MG", "dx": "DX"}
 MODALITY_URL = "<any(ct,rf,mg,dx):modality>"
-FORMAT_URL = "<any(csv,xlsx,nhsbsp):fmt>"
+FORMAT_URL = "<any(csv,'csv-wide',xlsx,nhsbsp):fmt>"
 MIMETYPES = {".csv": "text/csv", ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
@@ -77,8 +77,8 @@ def tables():
 
 def _start(modality: str, fmt: str, name: bool, pat_id: bool):
     mod = SLUGS[modality]
-    if fmt == "nhsbsp" and mod != "MG":
-        flash("The NHSBSP dose audit export is for mammography only.")
+    if fmt in MG_ONLY and mod != "MG":
+        flash(f"The {TYPE_LABELS[fmt]} is for mammography only.")
         return redirect(url_for("exports.index"))
     # The list's filter arguments, as the list page sends them (form fields or query string).
     given = {**request.args.to_dict(), **request.form.to_dict()}

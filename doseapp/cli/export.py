@@ -10,7 +10,9 @@ from doseapp.exports.run import FORMATS
 
 @click.command("export")
 @click.option("--modality", required=True, type=click.Choice(["ct", "rf", "dx", "mg"], case_sensitive=False))
-@click.option("--format", "fmt", required=True, type=click.Choice(FORMATS, case_sensitive=False))
+@click.option("--format", "fmt", required=True, type=click.Choice(FORMATS, case_sensitive=False),
+              help="csv: one row per study (mammography: one row per exposure, OpenREM's layout); "
+                   "csv-wide: mammography, one row per study; xlsx; nhsbsp: mammography dose audit.")
 @click.option("--with-names", is_flag=True, help="Add patient names (and date of birth).")
 @click.option("--with-id", is_flag=True, help="Add patient IDs (and date of birth).")
 @click.option("--date-from", help="First study date, yyyy-mm-dd.")

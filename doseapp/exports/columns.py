@@ -12,12 +12,15 @@ record has `eq_<attr>` (the study's equipment row) and, for CT events, `s1_<attr
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from operator import attrgetter
 from typing import Callable
 
-# Stored DAP is Gy·m²; exports give cGy·cm² as OpenREM did (and as the lists and filters show).
-DAP_CGYCM2_PER_GYM2 = 1e6
+from doseapp.extract.units import shift, significant
+
+# Stored DAP is Gy·m²; exports give cGy·cm² as OpenREM did (and as the lists and filters show):
+# the decimal point moves 6 places (units.shift, so 0.00028933 prints 289.33, not 289.33000000000004).
+DAP_CGYCM2_PLACES = 6
 
 EQ = "eq_"
 SOURCES = ("s1_", "s2_")
@@ -47,8 +50,8 @@ def D(header: str, fn: Callable, reads: tuple, kind: str = "num") -> Col:
     return Col(header, lambda o: fn(*[g(o) for g in getters]), kind, tuple(reads), None, fn)
 
 
-def _dap_cgycm2(v):
-    return None if v is None else v * DAP_CGYCM2_PER_GYM2
+def dap_cgycm2(v):
+    return None if v is None else shift(v, DAP_CGYCM2_PLACES)
 
 
 def _height_cm(h):
@@ -108,7 +111,7 @@ def mean_of(key: str) -> Callable:
         if series:
             vals = [float(v) for v in series if v not in (None, 0, 0.0)]
             if vals:
-                return sum(vals) / len(vals)
+                return significant(sum(vals) / len(vals))
         return stored
     return mean
 
@@ -165,7 +168,7 @@ def study_columns(modality: str, name: bool = False, pat_id: bool = False, patte
 
 
 def _dap(header: str, attr: str) -> Col:
-    return D(header, _dap_cgycm2, (attr,))
+    return D(header, dap_cgycm2, (attr,))
 
 
 STUDY_TOTALS: dict[str, list[Col]] = {
@@ -300,3 +303,26 @@ def event_header(modality: str, max_events: int) -> list[str]:
 def reads(cols) -> list[str]:
     """The attributes a set of columns reads, each once, in column order."""
     return list(dict.fromkeys(r for c in cols for r in c.reads))
+
+
+# OpenREM's mammography CSV (testdata/README.md), one row per exposure: sites' spreadsheets look its
+# columns up by these names, so they are kept as OpenREM wrote them, without units (the README lists
+# the units) and without E<n> prefixes. Same values as the MG study and event columns above.
+MG_CSV_HEADERS = [
+    "Institution", "Manufacturer", "Model name", "Station name", "Display name", "Accession number", "Operator",
+    "Study date", "Study time", "Age", "Sex", "Test patient?", "Study description", "Requested procedure",
+    "Study Comments", "No. events", "View", "View Modifier", "Laterality", "Acquisition", "Thickness",
+    "Radiological thickness", "Force", "Mag", "Area", "Mode", "Target", "Filter", "Filter thickness",
+    "Focal spot size", "kVp", "mA", "ms", "uAs", "ESD", "AGD", "% Fibroglandular tissue", "Exposure mode description",
+]
+
+
+def mg_exposure_columns(name: bool = False, pat_id: bool = False,
+                        patterns: bool = True) -> tuple[list[Col], list[Col]]:
+    """The study and exposure columns of the one-row-per-exposure mammography CSV, under OpenREM's
+    names (identifier columns, when asked, keep theirs: Patient name, Patient ID, Date of birth);
+    `patterns` as in study_columns."""
+    ours = [c.header for c in study_columns("MG") + MG_EVENT]
+    renamed = dict(zip(ours, MG_CSV_HEADERS))
+    study = [replace(c, header=renamed.get(c.header, c.header)) for c in study_columns("MG", name, pat_id, patterns)]
+    return study, [replace(c, header=renamed[c.header]) for c in MG_EVENT]

@@ -8,7 +8,8 @@ averaged with zeros excluded by columns.mean_nonzero).
 """
 from __future__ import annotations
 
-from doseapp.exports.columns import DAP_CGYCM2_PER_GYM2, Col, filter_materials, filter_thickness, mean_nonzero
+from doseapp.exports.columns import Col, dap_cgycm2, filter_materials, filter_thickness, mean_nonzero
+from doseapp.extract.units import significant
 
 ANGLE_TOLERANCE_DEG = 5.0
 
@@ -30,7 +31,7 @@ VARYING: list[tuple[str, callable]] = ANGLES + [
     ("No. pulses", lambda e: e.number_of_pulses),
     ("Exposure time (ms)", lambda e: e.exposure_time_ms),
     ("Duration (s)", lambda e: e.irradiation_duration_s),
-    ("DAP (cGy.cm^2)", lambda e: None if e.dap_gym2 is None else e.dap_gym2 * DAP_CGYCM2_PER_GYM2),
+    ("DAP (cGy.cm^2)", lambda e: dap_cgycm2(e.dap_gym2)),
     ("Dose RP (Gy)", lambda e: e.dose_rp_gy),
 ]
 
@@ -74,5 +75,5 @@ def group_values(members: list) -> list:
     out.append(len(members))
     for _, get in VARYING:
         vals = [v for v in (get(m) for m in members) if v is not None]
-        out.extend((min(vals), max(vals), sum(vals) / len(vals)) if vals else (None, None, None))
+        out.extend((min(vals), max(vals), significant(sum(vals) / len(vals))) if vals else (None, None, None))
     return out

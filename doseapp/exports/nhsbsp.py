@@ -2,8 +2,14 @@
 from __future__ import annotations
 
 import math
+import re
+from functools import lru_cache
 
-from doseapp.exports.columns import short_material
+from doseapp.exports.columns import short_material as _short_material
+from doseapp.extract.units import shift
+
+# Materials repeat for every exposure of a system: remembered, a lookup instead of a parse per exposure.
+short_material = lru_cache(maxsize=1024)(_short_material)
 
 HEADER = ["Survey number", "Patient number", "View code", "kV", "Anode", "Filter", "Thickness", "mAs",
           "large cassette used", "auto/man", "Auto mode", "Density setting", "Age", "Comment",
@@ -19,6 +25,7 @@ VIEW_CODES = {
 }
 _VIEW_ORDER = {code: n for n, code in enumerate(dict.fromkeys(VIEW_CODES.values()))}
 EXCLUDE = ("scout", "postclip", "prefire", "biopsy", "postfire", "stereo", "specimen", "specimin", "artefact")
+_EXCLUDED = re.compile("|".join(EXCLUDE))  # one search for all the words (a protocol containing any)
 ANODES = {"W", "Mo", "Rh"}
 # What the rules below read: the export selects only these.
 STUDY_READS = ["patient_age_years"]
@@ -50,8 +57,7 @@ def study_rows(study, events, patient_number: int) -> list[list]:
     """The rows of one study (empty when every exposure is excluded), from its exposures `events`."""
     kept = []
     for e in events:
-        protocol = (e.acquisition_protocol or "").lower()
-        if any(word in protocol for word in EXCLUDE):
+        if e.acquisition_protocol and _EXCLUDED.search(e.acquisition_protocol.lower()):
             continue
         side, view = _side(e.laterality), _view(e.image_view)
         anode, filt = short_material(e.anode_target_material), _filter(e)
@@ -68,6 +74,6 @@ def study_rows(study, events, patient_number: int) -> list[list]:
         mode = (e.exposure_control_mode or "").lower()
         auto = "AUTO" if "auto" in mode else "MANUAL" if "manual" in mode else None
         rows.append([1, patient_number, code if seen[code] == 1 else f"{code}{seen[code]}", e.kvp, anode, filt,
-                     e.compression_thickness_mm, None if e.exposure_uas is None else e.exposure_uas / 1000,
+                     e.compression_thickness_mm, None if e.exposure_uas is None else shift(e.exposure_uas, -3),
                      None, auto, None, None, age, None, None])
     return rows

@@ -27,8 +27,12 @@ from doseapp.models.ct import CtEvent
 from doseapp.models.projection import XrayEvent
 from doseapp.studies import sees_patterns
 
-FORMATS = ("csv", "xlsx", "nhsbsp")
-TYPE_LABELS = {"csv": "CSV export", "xlsx": "XLSX export", "nhsbsp": "NHSBSP CSV export"}
+# "csv" is one row per study, except for mammography: one row per exposure, OpenREM's layout, with
+# the one-row-per-study layout of the other modalities as "csv-wide".
+FORMATS = ("csv", "csv-wide", "xlsx", "nhsbsp")
+MG_ONLY = ("csv-wide", "nhsbsp")
+TYPE_LABELS = {"csv": "CSV export", "csv-wide": "CSV export (one row per study)", "xlsx": "XLSX export",
+               "nhsbsp": "NHSBSP CSV export"}
 
 
 class ExportError(Exception):
@@ -36,10 +40,12 @@ class ExportError(Exception):
 
 
 def file_name(modality: str, fmt: str, now: dt.datetime | None = None) -> str:
-    """OpenREM's names: ctexport<YYYYMMDD-HHMMSSffffff>.csv, mg_nhsbsp_….csv."""
+    """OpenREM's names: ctexport<YYYYMMDD-HHMMSSffffff>.csv, mg_nhsbsp_….csv; and mg_wide_….csv."""
     stamp = (now or dt.datetime.now()).strftime("%Y%m%d-%H%M%S%f")
     if fmt == "nhsbsp":
         return f"mg_nhsbsp_{stamp}.csv"
+    if fmt == "csv-wide":
+        return f"mg_wide_{stamp}.csv"
     return f"{modality.lower()}export{stamp}.{fmt}"
 
 
@@ -57,8 +63,9 @@ def run_export(modality: str, fmt: str, args, *, out: Path | str, user=None, nam
     modality = modality.upper()
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}")
-    if fmt == "nhsbsp" and modality != "MG":
-        raise ExportError("the NHSBSP export is for mammography only")
+    if fmt in MG_ONLY and modality != "MG":
+        raise ExportError(f"the {TYPE_LABELS[fmt]} is for mammography only"
+                          + (" (the CSV of other modalities is one row per study)" if fmt == "csv-wide" else ""))
     q = filters.study_query(modality, args, user)
     patterns = sees_patterns(user)
     if q.errors:
@@ -72,7 +79,9 @@ def run_export(modality: str, fmt: str, args, *, out: Path | str, user=None, nam
     try:
         if fmt == "nhsbsp":
             records = _nhsbsp(q, part, bom, report, total, batch)
-        elif fmt == "csv":
+        elif fmt == "csv" and modality == "MG":
+            records = _csv_per_exposure(q, part, name, pat_id, bom, report, total, batch, patterns)
+        elif fmt in ("csv", "csv-wide"):
             records = _csv(q, modality, part, name, pat_id, bom, report, total, batch, patterns)
         else:
             records = _xlsx(q, modality, part, name, pat_id, date_format, report, total, batch, patterns)
@@ -108,6 +117,36 @@ def _csv(q, modality, path, name, pat_id, bom, report, total, batch, patterns) -
                           *blank * (n_ev - min(len(events), n_ev))] for s, events in part)
             else:
                 out.rows(study_cells(s) for s, _ in part)
+            done += len(part)
+            report(done, total)
+    finally:
+        out.close()
+    return done
+
+
+def _csv_per_exposure(q, path, name, pat_id, bom, report, total, batch, patterns) -> int:
+    """Mammography: a row per exposure, the study's columns repeated on each. A study without
+    exposures still gets its row (OpenREM's left it out), with the exposure columns blank."""
+    scols, ecols = C.mg_exposure_columns(name, pat_id, patterns)
+    layout = Layout("MG", C.reads(scols), C.reads(ecols))
+    study_cells = compile_cells(scols, layout.study)
+    event_cells = compile_cells(ecols, layout.event)
+    blank = (None,) * len(ecols)
+
+    def rows(part):
+        for s, events in part:
+            cells = study_cells(s)
+            if not events:
+                yield cells + blank
+            for e in events:
+                yield cells + event_cells(e)
+
+    out = CsvOut(path, bom)
+    try:
+        out.row([c.header for c in scols + ecols])
+        done = 0
+        for part in stream(q, layout, batch):
+            out.rows(rows(part))
             done += len(part)
             report(done, total)
     finally:

@@ -106,7 +106,9 @@ def number(ds, tag: int, ctx: Ctx, label: str, factor: float = 1.0) -> float | N
     if problem:
         ctx.warn(f"{label}: {problem}; not stored")
         return None
-    return value * factor if value is not None else None
+    if value is None or factor == 1.0:
+        return value
+    return units.scale(value, factor)
 
 
 def positive(value: float | None) -> float | None:

@@ -332,7 +332,7 @@ class Ctx:
             self.warn(f"{self._label(node)}: unit {node.unit!r} is not known for this quantity "
                       f"(stored in {units.stored_unit(kind)}); value {raw!r} not stored")
             return []
-        return [v * factor for v in values] if factor != 1.0 else values
+        return [units.scale(v, factor) for v in values] if factor != 1.0 else values
 
     def value(self, node: Node, kind: str) -> float | None:
         """A single value of a NUM node in the stored unit of ``kind``, or None."""

@@ -195,6 +195,53 @@ def combine(values: list[float], per_pulse: bool = False) -> tuple[float | None,
     return None, f"several different values {values!r} where one was expected"
 
 
+def shift(value: float, places: int) -> float:
+    """``value`` x 10**places, as the decimal the value stands for: 0.00028933 Gy·m² x 1e6 is
+    289.33 cGy·cm², where the binary product is 289.33000000000004.
+
+    A float is only the nearest binary number to its decimal (its shortest form, repr), and a
+    product or quotient adds a rounding of its own, so unit conversions print artefacts a quarter of
+    the time (x1e-3) to half of it (x1e-5). Moving the decimal point in the shortest form and reading
+    that back is exact: the result is the float nearest to the decimal meant, whose repr is that
+    decimal. A whole number needs no text: it and a power of ten are exact, so one multiplication or
+    division (each correctly rounded) gives the same float, faster."""
+    if value.__class__ is int or value.is_integer():
+        return value * 10.0 ** places if places >= 0 else value / 10.0 ** -places
+    if value - value:  # infinity or NaN: nothing to move
+        return value
+    text = repr(value)
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        return float(f"{mantissa}e{int(exponent) + places}")
+    return float(f"{text}e{places}")
+
+
+def scale(value: float, factor: float) -> float:
+    """``value`` x ``factor``: exactly as decimals (shift()) when the factor is a power of ten, as
+    most unit factors are (mGy -> Gy, ms -> s, dGy·cm² -> Gy·m²); others (minutes, radians) multiply."""
+    places = _POWERS_OF_TEN.get(factor)
+    if places is None:
+        places = round(math.log10(factor)) if factor > 0 else None
+        # The factor tables multiply prefixes (0.1 x 1e-4 is 1.0000000000000001e-05): near is enough.
+        if places is not None and not math.isclose(factor, 10.0 ** places, rel_tol=1e-12):
+            places = None
+        _POWERS_OF_TEN[factor] = places
+    return value * factor if places is None else shift(value, places)
+
+
+_POWERS_OF_TEN: dict[float, int | None] = {}
+
+
+def significant(value: float, digits: int = 12) -> float:
+    """``value`` rounded to ``digits`` significant digits: for the results of arithmetic (means,
+    sums), whose last bits are rounding noise (the mean of 1.1 and 2.2 is 1.6500000000000001).
+    Twelve digits is far beyond any measurement's precision, and far above that noise for sums
+    of up to millions of values."""
+    if value - value:
+        return value
+    return float(f"{value:.{digits}g}")
+
+
 def as_integer(value: float) -> tuple[int | None, str | None]:
     """An integral decimal as int; a fraction gives None and a problem description."""
     if value == int(value):

@@ -59,11 +59,11 @@ def _expected(modality: str, name: bool, pat_id: bool) -> list[list[str]]:
     return rows
 
 
-@pytest.mark.parametrize("modality", ["CT", "DX", "MG"])
-def test_csv_rows_equal_the_column_specs_read_plainly(app, tmp_path, modality):
+@pytest.mark.parametrize("modality,fmt", [("CT", "csv"), ("DX", "csv"), ("MG", "csv-wide")])
+def test_csv_rows_equal_the_column_specs_read_plainly(app, tmp_path, modality, fmt):
     load(*FILES)
     out = tmp_path / "x.csv"
-    run_export(modality, "csv", {}, out=out, name=True, pat_id=True, batch=2)
+    run_export(modality, fmt, {}, out=out, name=True, pat_id=True, batch=2)
     got = read_csv(out)[1:]
     expected = _expected(modality, True, True)
     assert len(got) == len(expected) >= 3
@@ -74,6 +74,23 @@ def test_csv_rows_equal_the_column_specs_read_plainly(app, tmp_path, modality):
     if modality == "MG":  # several filter materials in one export, each remembered apart
         header = read_csv(out)[0]
         assert len({r[header.index("E1 Filter")] for r in got} - {""}) >= 2
+
+
+def test_mammography_csv_rows_equal_the_column_specs_read_plainly(app, tmp_path):
+    """The one-row-per-exposure layout: each exposure's row is its study's cells then its own."""
+    load(*FILES)
+    out = tmp_path / "x.csv"
+    run_export("MG", "csv", {}, out=out, name=True, pat_id=True, batch=2)
+    scols, ecols = C.mg_exposure_columns(True, True)
+    expected = []
+    for s in db.session.scalars(filters.study_query("MG", {}).select()):
+        study = [cell(c.get(_study(s))) for c in scols]
+        events = sorted(s.xray_events, key=lambda e: e.id)
+        expected += [study + [cell(c.get(_event(e))) for c in ecols] for e in events] or [study + [""] * len(ecols)]
+    got = read_csv(out)
+    assert got[0] == [c.header for c in scols + ecols]
+    assert len(got) - 1 == len(expected) >= 10
+    assert got[1:] == expected
 
 
 def test_xlsx_protocol_rows_equal_the_column_specs_read_plainly(app, tmp_path):

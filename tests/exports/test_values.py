@@ -101,14 +101,14 @@ def test_default_xlsx_date_format_is_openrems(app, tmp_path):
     assert sheet.cell(row=2, column=header.index("Study date") + 1).number_format == "dd/mm/yyyy"
 
 
-def test_mammography_csv_row_for_ge_senographe_ds(app, tmp_path):
+def test_mammography_wide_csv_row_for_ge_senographe_ds(app, tmp_path):
     load("MG-Im-GE-SenDS-scaled.dcm")
     out = tmp_path / "mg.csv"
-    run_export("MG", "csv", {}, out=out, bom=True)
+    run_export("MG", "csv-wide", {}, out=out, bom=True)  # one row per study (tests/exports/test_mg_csv.py: the CSV)
     assert out.read_bytes().startswith(b"\xef\xbb\xbf")  # BOM: Excel reads the Chinese text right
     rows = read_csv(out, encoding="utf-8-sig")
     header, row = rows[0], rows[1]
-    assert len(header) == 38 and len(row) == 38  # OpenREM's 38 columns for a one-exposure study
+    assert len(header) == 38 and len(row) == 38  # 16 study columns, then E1's 22 for a one-exposure study
     assert header[15] == "No. events" and header[16] == "E1 View" and header[-1] == "E1 Exposure mode description"
     assert row[0] == "中心医院" and row[15] == "1"
     assert row[16:37] == ["cranio-caudal", "", "Left", "ROUTINE", "53", "45", "50", "1", "0.043739", "AUTOMATIC",

@@ -200,3 +200,44 @@ def test_number_sent_as_text_is_reported():
     node = Node("122130", "DCM", "Dose Area Product", "TEXT", "0.5", None, [])
     assert ctx.value(node, "dap_gym2") is None
     assert "sent as TEXT" in ctx.warnings[0]
+
+
+@pytest.mark.parametrize("text,unit,kind,stored", [
+    ("15745", "ms", "time_s", "15.745"),          # Philips CT exposure time: was 15.745000000000001
+    ("110.13", "cGy.cm2", "dap_gym2", "0.00011013"),  # was 0.00011013000000000002
+    ("1.1", "Gy.cm2", "dap_gym2", "0.00011"),     # was 0.00011000000000000002
+    ("11.7317", "mGy", "dose_gy", "0.0117317"),
+])
+def test_converted_value_is_the_decimal_sent(text, unit, kind, stored):
+    ctx = Ctx(TextDecoder(None))
+    assert repr(ctx.value(_num(text, unit), kind)) == stored
+
+
+@pytest.mark.parametrize("value,places,expected", [
+    (0.00028933, 6, "289.33"),            # Canon Alphenix acquisition DAP (Gy·m²) in cGy·cm²
+    (0.00011013, 6, "110.13"),            # Carestream DR 7500 DAP
+    (4e-07, 6, "0.4"),                    # Dual-RDSR-RF fluoro DAP: was 0.39999999999999997
+    (2.954178618e-05, 6, "29.54178618"),  # was 29.541786180000003
+    (20138.40039062, -3, "20.13840039062"),  # GE fluoroscopy µAs in mAs: was 20.138400390620003
+    (51800.0, -3, "51.8"),
+    (35600, -3, "35.6"),
+    (-1.5e-07, 6, "-0.15"),
+    (0.0, 6, "0.0"),
+    (1e-300, 6, "1e-294"),
+])
+def test_shift_moves_the_decimal_point(value, places, expected):
+    assert repr(units.shift(value, places)) == expected
+
+
+def test_scale_is_exact_for_powers_of_ten_and_multiplies_otherwise():
+    assert repr(units.scale(15745.0, units.unit_factor("ms", "time_s"))) == "15.745"
+    assert repr(units.scale(0.7, units.unit_factor("dGy.cm2", "dap_gym2"))) == "7e-06"
+    assert units.scale(2.5, 60.0) == 150.0  # minutes -> s: not a power of ten
+    assert units.scale(1.0, units.unit_factor("{pulse}/min", "rate_per_s")) == 1 / 60.0
+
+
+def test_significant_rounds_arithmetic_noise():
+    assert repr(units.significant((1.1 + 2.2) / 2)) == "1.65"  # 1.6500000000000001 before rounding
+    assert repr(units.significant(110.13000000000001)) == "110.13"
+    assert repr(units.significant(100 / 3)) == "33.3333333333"
+    assert units.significant(-9.3) == -9.3

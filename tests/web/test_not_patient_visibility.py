@@ -105,3 +105,28 @@ def test_xlsx_export_for_a_non_admin_has_no_pattern(loaded, flagged, tmp_path):
     book = openpyxl.load_workbook(tmp_path / "v.xlsx", read_only=True)
     cells = {str(c) for ws in book.worksheets for row in ws.iter_rows(values_only=True) for c in row if c}
     assert pattern not in cells and "Yes" in cells
+
+
+def test_mammography_csvs_for_a_non_admin_have_no_pattern(loaded, tmp_path):
+    """Both mammography CSV layouts (one row per exposure, and one per study) say only Yes to a viewer."""
+    pattern = "name: *phy*"
+    with loaded.app_context():
+        study = db.session.scalars(select(Study).where(Study.modality == "MG").order_by(Study.id)).first()
+        before, study.not_patient_indicator = study.not_patient_indicator, pattern
+        db.session.commit()
+        try:
+            users = {who: db.session.get(User, loaded.config["TEST_USER_IDS"][who]) for who in ("viewer", "adminviewer")}
+            seen = {}
+            for who in users:
+                for fmt in ("csv", "csv-wide"):
+                    out = tmp_path / f"{who}-{fmt}.csv"
+                    run_export("MG", fmt, {}, out=out, user=users[who])
+                    with open(out, encoding="utf-8", newline="") as fh:
+                        rows = list(csv.reader(fh))
+                    where = rows[0].index("Test patient?")
+                    seen[who, fmt] = {r[where] for r in rows[1:]} - {""}
+        finally:
+            study.not_patient_indicator = before
+            db.session.commit()
+    assert seen["viewer", "csv"] == seen["viewer", "csv-wide"] == {"Yes"}
+    assert pattern in seen["adminviewer", "csv"] and pattern in seen["adminviewer", "csv-wide"]
