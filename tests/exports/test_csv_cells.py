@@ -16,7 +16,7 @@ from doseapp.exports.csv_writer import CsvOut, cell
 from doseapp.exports.run import run_export
 from doseapp.ingest import import_file
 from doseapp.users import create_user
-from tests.conftest import TESTDATA
+from tests.conftest import TESTDATA, session_login
 from tests.exports.helpers import as_dicts, load, read_csv
 
 # What a modality or PACS could send, one for each character Excel and LibreOffice start a formula with.
@@ -155,8 +155,7 @@ def test_chart_csv_neutralises_text_and_prints_clean_averages(app, tmp_path):
     load("DX-Im-Date-Missing.dcm", "MG-RDSR-Hologic_mix.dcm")
     user = create_user("charts", "long-enough-1", ["viewer"])
     client = app.test_client()
-    with client.session_transaction() as sess:
-        sess["_user_id"], sess["_fresh"] = str(user.id), True
+    session_login(client, user)
 
     def table(url):
         got = client.get(url)
