@@ -2,6 +2,9 @@
 charts and exports never aggregate events at read time."""
 from __future__ import annotations
 
+import math
+
+from doseapp.extract.units import significant
 from doseapp.models import Study
 
 CT_TYPE_COLUMNS = {
@@ -15,8 +18,11 @@ CT_TYPE_COLUMNS = {
 
 
 def _sum(values) -> float | None:
+    """The sum of the values given, as the decimal it means: summing 100.03 and 16.58 in binary gives
+    116.60999999999999, which lists and exports would print; rounding to twelve significant digits
+    drops that noise and nothing a dose report measures."""
     present = [v for v in values if v is not None]
-    return sum(present) if present else None
+    return significant(math.fsum(present)) if present else None
 
 
 def _plane_letter(plane: str | None) -> str:
