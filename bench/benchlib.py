@@ -1,4 +1,4 @@
-"""What several bench scripts share: the SQLite folder a database URL names, and the slow end of a
+"""What several bench scripts share: the SQLite folder a database URL names, a logged-in test client, and the slow end of a
 set of timings said honestly (a p95 needs at least 20 samples; with fewer, the nearest-rank p95 is
 the maximum, and is printed as such)."""
 from __future__ import annotations
@@ -38,3 +38,10 @@ def slow_end(values: list[float]) -> float:
     """The nearest-rank 95th percentile of `values` (the maximum below 20 values: slow_end_label)."""
     ordered = sorted(values)
     return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+
+
+def log_in(client, session_id: str) -> None:
+    """Log a Flask test client in as the user whose `User.get_id()` is `session_id` (the user id with
+    the user's session token: an id alone no longer makes a session)."""
+    with client.session_transaction() as sess:
+        sess["_user_id"], sess["_fresh"] = session_id, True

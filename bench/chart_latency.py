@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchlib import database_url_from_env  # noqa: E402 (bench/ is the script's folder)
+from benchlib import database_url_from_env, log_in  # noqa: E402 (bench/ is the script's folder)
 
 VARIANTS = {
     "default": {},
@@ -58,12 +58,11 @@ def main() -> None:
         user = db.session.scalar(select(User).where(User.username == "chartbench"))
         if user is None:
             user = create_user("chartbench", "bench-password", ["viewer"])
-        uid = user.id
+        uid, session_id = user.id, user.get_id()  # the id with its session token
         counts = dict(db.session.execute(select(Study.modality, func.count()).group_by(Study.modality)).all())
         dialect = db.engine.dialect.name
     client = app.test_client()
-    with client.session_transaction() as sess:
-        sess["_user_id"], sess["_fresh"] = str(uid), True
+    log_in(client, session_id)
     print(f"{dialect}: " + ", ".join(f"{m} {n:,}" for m, n in sorted(counts.items())) + " studies; "
           f"median of {args.repeat} after one warm-up")
     print(f"{'chart':<40}{'variant':<9}{'wall ms':>9}{'cpu ms':>9}{'n':>10}")

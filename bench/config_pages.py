@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchlib import database_url_from_env, slow_end, slow_end_label
+from benchlib import database_url_from_env, log_in, slow_end, slow_end_label
 
 MODALITIES = ("CT", "DX", "RF", "MG")
 
@@ -87,7 +87,7 @@ def measure(args) -> None:
         one_study = db.session.scalar(db.select(Study.id).order_by(Study.id.desc()))
         print(f"filled {args.studies} studies, {args.audit} audit entries in {time.perf_counter() - t:.1f} s "
               f"({db.engine.dialect.name})")
-        admin_id = admin.id
+        admin_id = admin.get_id()  # the id with its session token
         if db.engine.dialect.name == "postgresql":
             # Steady state: autovacuum would have run on a live server (index-only scans need it).
             with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -96,8 +96,7 @@ def measure(args) -> None:
             db.session.execute(db.text("ANALYZE"))
             db.session.commit()
     client = app.test_client()
-    with client.session_transaction() as sess:
-        sess["_user_id"], sess["_fresh"] = str(admin_id), True
+    log_in(client, admin_id)
     pages = {
         "display names (view/select)": "/config/display-names",
         "display names edit (3 rows)": "/config/display-names/edit?ids=1&ids=2&ids=3",

@@ -23,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchlib import database_url_from_env, slow_end, slow_end_label  # noqa: E402 (bench/ is the script's folder)
+from benchlib import database_url_from_env, log_in, slow_end, slow_end_label  # noqa: E402 (bench/ is the script's folder)
 
 SLUG = {"CT": "ct", "RF": "rf", "MG": "mg", "DX": "dx"}
 TEXT = {  # a term per modality that finds some of make_db's studies
@@ -86,12 +86,11 @@ def main() -> None:
         user = db.session.scalar(select(User).where(User.username == "bench"))
         if user is None:
             user = create_user("bench", "bench-password", ["viewer", "pid"])
-        uid = user.id
+        uid = user.get_id()  # the id with its session token
         n = db.session.scalar(select(func.count(Study.id)))
         dialect = db.engine.dialect.name
     client = app.test_client()
-    with client.session_transaction() as sess:
-        sess["_user_id"], sess["_fresh"] = str(uid), True
+    log_in(client, uid)
     slow = slow_end_label(args.repeat)
     print(f"{dialect}, {n:,} studies, {args.repeat} timed requests per URL after one warm-up")
     print(f"{'page':<34}{'p50 ms':>9}{slow + ' ms':>9}{'studies':>10}")
