@@ -44,8 +44,9 @@ class Column:
 
     @property
     def label(self) -> str:
-        """Plain words for the 'not recorded' line."""
-        return self.title or self.header
+        """Plain words for the 'not recorded' line, within a sentence (kVp and DAP keep their case)."""
+        words = self.title or self.header
+        return words[0].lower() + words[1:] if words[1:2].islower() else words
 
 
 TIME = Column("Time", "time", "date_time_started")
@@ -149,7 +150,8 @@ def event_table(modality: str, events) -> EventTable:
     shown, missing, same = [], [], []
     for col in COLUMNS[modality]:
         if not col.always and not any(col.recorded(e) for e in events):
-            missing.append(col)
+            if col is not TIME:  # the table's heading says so (the order is then the report's)
+                missing.append(col)
             continue
         values = {getattr(e, col.attr) for e in events} if col.varies else ()
         if len(values) == 1:

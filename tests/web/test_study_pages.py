@@ -22,7 +22,8 @@ CARESTREAM = ["DX-Im-Carestream_DR7500-1.dcm", "DX-Im-Carestream_DR7500-2.dcm"]
 HOLOGIC_MIX = "MG-RDSR-Hologic_mix.dcm"  # 7 exposures, listed out of time order
 RF_316 = "RF-Pat-Orientation-Modifier-Missing.dcm"  # 316 events, listed out of time order
 GE_RF = "RF-RDSR-GE.dcm"  # 8 events, each its own DAP
-FILES = [CANON, *GE_XR220, *CARESTREAM, HOLOGIC_MIX, RF_316, GE_RF]
+FLASH = "CT-RDSR-Siemens_Flash-TAP-SS.dcm"  # its events carry no time
+FILES = [CANON, *GE_XR220, *CARESTREAM, HOLOGIC_MIX, RF_316, GE_RF, FLASH]
 
 
 @pytest.fixture(scope="module")
@@ -64,9 +65,9 @@ def test_radiography_page_shows_the_canon_cxdi_exposure_factors(loaded):
         "mAs": "0.80 (800 µAs)", "Time (ms)": "5.0", "DAP (cGy·cm²)": "10.700"}
     assert 'title="Exposure time (ms)">Time (ms)</abbr>' in html
     # What it does not record is said once, in words, instead of a column of dashes.
-    assert ("Not recorded for any event of this study: View, Patient position, Filter, Exposure index, "
-            "Target exposure index, Deviation index, Source to image (detector) distance (mm), Grid, "
-            "Entrance dose (mGy).") in html
+    assert ("Not recorded for any event of this study: view, patient position, filter, exposure index, "
+            "target exposure index, deviation index, source to image (detector) distance (mm), grid, "
+            "entrance dose (mGy).") in html
     assert "Summary by irradiation type" not in html and "Pulse rate" not in html
 
 
@@ -166,7 +167,21 @@ def test_events_of_the_same_time_keep_their_stored_order_and_events_without_time
 def test_a_plane_every_event_shares_is_said_once(loaded):
     html = _page(loaded, "rf", GE_RF)
     assert "Plane" not in read_table(html, "events").headings
-    assert "The same for every event: Plane: Single Plane." in html
+    assert "The same for every event: plane Single Plane." in html
+
+
+def test_ct_events_without_times_in_the_reports_order(loaded):
+    html = _page(loaded, "ct", FLASH)
+    table = read_table(html, "events")
+    assert table.headings == ["Protocol", "Type", "CTDIvol (mGy)", "DLP (mGy·cm)", "Length (mm)", "kVp", "mA",
+                              "Max mA", "Rotation (s)", "Pitch", "Exposure time (s)", "Slice", "Total", "Modulation"]
+    assert table.column("Protocol") == [e.acquisition_protocol for e in
+                                        extract(pydicom.dcmread(TESTDATA / FLASH)).ct_events]
+    assert table.column("DLP (mGy·cm)") == ["11.51", "1.20", "3.61", "708.20"]
+    assert table.rows[3]["Max mA"].text == "560.0" and table.rows[3]["CTDIvol (mGy)"].text == "9.91 body"
+    assert table.rows[3]["CTDIvol (mGy)"].titles == ["IEC Body Dosimetry Phantom"]
+    assert "In the order the report lists them: no event records its time." in html
+    assert "Not recorded for any event" not in html
 
 
 @pytest.mark.parametrize("name, short", [
