@@ -13,6 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from doseapp import filters, roles
+from doseapp.event_tables import event_table
+from doseapp.materials import short_material
 from doseapp.models import Study, db
 from doseapp.models.ct import CtEvent
 from doseapp.models.users import UserPreferences
@@ -156,8 +158,9 @@ def detail(modality: str, study_id: int):
     study = load_study(study_id, mod)
     back = same_site_or(request.args.get("back"), url_for("studies.study_list", modality=modality))
     reports = study_reports(study)
+    table = event_table(mod, study.ct_events if mod == "CT" else study.xray_events)
     return render_template("studies/detail.html", study=study, modality=modality, mod=mod, name=NAMES[mod],
-                           fluoro=fluoro_summary(study) if mod in ("RF", "DX") else None, back=back,
+                           fluoro=fluoro_summary(study) if mod == "RF" else None, back=back, table=table,
                            reports=reports, report_of={r["id"]: r["label"] for r in reports if len(reports) > 1})
 
 
@@ -169,6 +172,9 @@ def num(value, digits: int = 2) -> str:
     if value is None:
         return "—"
     return f"{value:.{digits}f}"
+
+
+bp.add_app_template_filter(short_material, "short_material")
 
 
 @bp.app_template_filter("dap_cgycm2")

@@ -17,6 +17,7 @@ from operator import attrgetter
 from typing import Callable
 
 from doseapp.extract.units import shift, significant
+from doseapp.materials import short_material
 
 # Stored DAP is Gy·m²; exports give cGy·cm² as OpenREM did (and as the lists and filters show):
 # the decimal point moves 6 places (units.shift, so 0.00028933 prints 289.33, not 289.33000000000004).
@@ -56,19 +57,6 @@ def dap_cgycm2(v):
 
 def _height_cm(h):
     return None if h is None else round(h * 100, 3)
-
-
-SHORT_MATERIALS = {"aluminum": "Al", "aluminium": "Al", "copper": "Cu", "rhodium": "Rh", "silver": "Ag",
-                   "molybdenum": "Mo", "tungsten": "W", "tin": "Sn", "niobium": "Nb", "europium": "Eu",
-                   "lead": "Pb", "tantalum": "Ta", "titanium": "Ti"}
-
-
-def short_material(name: str | None) -> str | None:
-    """'Aluminum or Aluminum compound' -> 'Al'; anything unknown is kept as sent."""
-    if not name:
-        return None
-    first = name.strip().split()[0].lower()
-    return SHORT_MATERIALS.get(first, name.strip())
 
 
 def _sig4(x: float) -> float:

@@ -90,10 +90,13 @@ class Study(db.Model):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     equipment = relationship("Equipment", lazy="joined")
-    ct_events = relationship("CtEvent", back_populates="study", cascade="all, delete-orphan",
-                             passive_deletes=True, order_by="CtEvent.id")
-    xray_events = relationship("XrayEvent", back_populates="study", cascade="all, delete-orphan",
-                               passive_deletes=True, order_by="XrayEvent.id")
+    # Events in the order they were made (a report may list them otherwise), then as stored; events
+    # with no time last, on SQLite as on PostgreSQL (which disagree on where NULL sorts).
+    ct_events = relationship("CtEvent", back_populates="study", cascade="all, delete-orphan", passive_deletes=True,
+                             order_by="[CtEvent.date_time_started.is_(None), CtEvent.date_time_started, CtEvent.id]")
+    xray_events = relationship("XrayEvent", back_populates="study", cascade="all, delete-orphan", passive_deletes=True,
+                               order_by="[XrayEvent.date_time_started.is_(None), XrayEvent.date_time_started, "
+                                        "XrayEvent.id]")
     planes = relationship("AccumulatedPlane", back_populates="study", cascade="all, delete-orphan",
                           passive_deletes=True, order_by="AccumulatedPlane.id")
     breast_doses = relationship("BreastDose", back_populates="study", cascade="all, delete-orphan",

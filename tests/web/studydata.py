@@ -11,9 +11,9 @@ USERS = {"viewer": ["viewer"], "pid": ["pid"], "admin": ["admin"], "adminviewer"
 PASSWORD = "password-123"
 
 
-def load_testdata(app) -> None:
+def load_testdata(app, files=FILES) -> None:
     """Empty the database, then: names stored plain, IDs stored as keyed hashes, OpenREM's legacy
-    not-patient patterns, every test file imported, and the USERS made."""
+    not-patient patterns, the test `files` (default every one) imported, and the USERS made."""
     from doseapp.ingest import import_file
     from doseapp.ingest.privacy import add_legacy_patterns
     from doseapp.models import SystemSettings, db
@@ -26,7 +26,7 @@ def load_testdata(app) -> None:
         db.session.commit()
         add_legacy_patterns()
         db.session.commit()
-        for path in FILES:
+        for path in files:
             import_file(path)
         ids = {name: create_user(name, PASSWORD, r).id for name, r in USERS.items()}
         db.session.remove()

@@ -39,7 +39,10 @@ def test_ct_detail_shows_events_with_sources(loaded):
     assert len(re.findall(r'<tr class="event">', html)) == 4
     for protocol in ("Monitoring", "PreMonitoring", "TAP", "testæøå"):
         assert f"<td>{protocol}</td>" in html
-    assert "CTDIvol (mGy)" in text and "Exposure time per rotation (s)" in text and "X-ray modulation type" in text
+    assert "CTDIvol (mGy)" in text and "Rotation (s)" in text and "Modulation" in text
+    # Short headings, the full words on hover.
+    assert '<abbr title="Exposure time per rotation (s)">Rotation (s)</abbr>' in html
+    assert '<abbr title="X-ray modulation type">Modulation</abbr>' in html
     assert "Possible test data? No" in text
     assert "SMITH" not in text  # names are never shown
 
@@ -92,8 +95,9 @@ def test_per_pulse_values_are_listed(loaded):
 def test_mammography_and_radiography_details(loaded):
     client = client_for(loaded, "viewer")
     s = _study(loaded, patient_name="OpenREM^Filters")
-    text = _text(client.get(f"/mg/{s.id}").get_data(as_text=True))
-    assert "medio-lateral oblique" in text and "Compressed thickness (mm)" in text and "3.58" in text
+    html = client.get(f"/mg/{s.id}").get_data(as_text=True)
+    assert "medio-lateral oblique" in _text(html) and "3.58" in _text(html)
+    assert '<abbr title="Compressed thickness (mm)">Thickness (mm)</abbr>' in html
     s = _study(loaded, patient_name="Maessen^Aytac")
     text = _text(client.get(f"/dx/{s.id}").get_data(as_text=True))
     assert "CR THORAX" in text and "THORAX AP 90kv-0,9mAs" in text and "10.70" in text  # DAP cGy·cm²
