@@ -13,8 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from doseapp import filters, roles
-from doseapp.event_tables import event_table
-from doseapp.materials import short_material
+from doseapp.display.event_tables import event_table
+from doseapp.display.materials import short_material
 from doseapp.models import Study, db
 from doseapp.models.ct import CtEvent
 from doseapp.models.users import UserPreferences

@@ -17,7 +17,7 @@ from operator import attrgetter
 from typing import Callable
 
 from doseapp.extract.units import shift, significant
-from doseapp.materials import short_material
+from doseapp.display.materials import short_material
 
 # Stored DAP is Gy·m²; exports give cGy·cm² as OpenREM did (and as the lists and filters show):
 # the decimal point moves 6 places (units.shift, so 0.00028933 prints 289.33, not 289.33000000000004).

@@ -5,7 +5,7 @@ import math
 import re
 from functools import lru_cache
 
-from doseapp.materials import short_material as _short_material
+from doseapp.display.materials import short_material as _short_material
 from doseapp.extract.units import shift
 
 # Materials repeat for every exposure of a system: remembered, a lookup instead of a parse per exposure.

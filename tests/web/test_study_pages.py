@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from doseapp.extract.classify import extract
-from doseapp.materials import short_material
+from doseapp.display.materials import short_material
 from doseapp.models import Study, XrayEvent, db
 from doseapp.studies import study_detail
 from tests.conftest import TESTDATA, _empty_all_tables
