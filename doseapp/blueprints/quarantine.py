@@ -16,6 +16,7 @@ from doseapp.ingest import quarantine
 from doseapp.models import Job, QuarantinedObject, db
 from doseapp.models.base import utcnow
 from doseapp.runtime import queues
+from doseapp.display.timefmt import plural
 
 bp = Blueprint("quarantine", __name__, url_prefix="/quarantine")
 
@@ -75,7 +76,7 @@ def retry():
     else:
         job = queues.enqueue(quarantine.KIND, title=f"Retry {len(ids)} quarantined objects", user_id=current_user.id,
                              parameters={"ids": ids})
-        flash(f"Retrying {len(ids)} objects in the background (job {job.id}); its progress is below.")
+        flash(f"Retrying {plural(len(ids), 'object')} in the background (job {job.id}); its progress is below.")
     return _back(selection)
 
 
@@ -85,5 +86,5 @@ def delete():
     if not ids:
         flash("Tick the objects to delete first.")
     else:
-        flash(f"Deleted {quarantine.delete(ids)} object(s) from the quarantine (recorded in the audit log).")
+        flash(f"Deleted {plural(quarantine.delete(ids), 'object')} from the quarantine (recorded in the audit log).")
     return _back(selection)

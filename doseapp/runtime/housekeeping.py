@@ -9,6 +9,7 @@ from sqlalchemy import delete, select
 from doseapp.models import Job, db
 from doseapp.models.base import utcnow
 from doseapp.runtime.queues import redis_connection
+from doseapp.display.timefmt import plural
 
 # A queued job younger than this may not be in Redis yet (enqueue commits the row first).
 GRACE = dt.timedelta(minutes=2)
@@ -72,5 +73,5 @@ def run_job(ctx) -> dict:
 
     fixed = reconcile_jobs()
     pruned = prune_jobs(current_app.config["JOB_HISTORY_DAYS"])
-    ctx.row.message = f"{fixed} stale job(s) marked failed; {pruned} old job(s) removed from the list."
+    ctx.row.message = f"{plural(fixed, 'stale job')} marked failed; {plural(pruned, 'old job')} removed from the list."
     return {"stale_jobs_marked": fixed, "old_jobs_removed": pruned}
