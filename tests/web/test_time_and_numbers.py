@@ -26,7 +26,7 @@ ZONES = {
 
 
 @pytest.fixture
-def zone(app, monkeypatch, request):
+def zone(app, monkeypatch):
     """The app's display zone for this test (the setting as load() leaves it in the config)."""
     def use(name: str) -> None:
         monkeypatch.setitem(app.config, "TIMEZONE", timefmt.check_zone_name(name))
@@ -128,7 +128,8 @@ def test_recorded_times_are_shown_in_the_zone(app, client, zone, name):
     # The day filters mean days where the users are: the winter instant is on its local day only.
     day = want["winter_day"]
     other = "2026-01-16" if day == "2026-01-15" else "2026-01-15"
-    assert '<p id="quarantine-count">1 object matches.</p>' in client.get(f"/quarantine/?from={day}&to={day}").get_data(as_text=True)
+    on_day = client.get(f"/quarantine/?from={day}&to={day}").get_data(as_text=True)
+    assert '<p id="quarantine-count">1 object matches.</p>' in on_day
     assert "Nothing matches." in client.get(f"/quarantine/?from={other}&to={other}").get_data(as_text=True)
 
 
@@ -238,11 +239,13 @@ def test_counts_on_list_pages_agree_with_their_numbers(app, client):
     db.session.commit()
     page = client.get("/quarantine/").get_data(as_text=True)
     assert "1 object in quarantine." in page and '<p id="quarantine-count">1 object.</p>' in page
-    assert '<p id="quarantine-count">1 object matches.</p>' in client.get("/quarantine/?source=cli").get_data(as_text=True)
+    matching = client.get("/quarantine/?source=cli").get_data(as_text=True)
+    assert '<p id="quarantine-count">1 object matches.</p>' in matching
     db.session.add(QuarantinedObject(path="/nowhere/b.dcm", reason="bad", source="cli"))
     db.session.commit()
     assert "2 objects in quarantine." in client.get("/quarantine/").get_data(as_text=True)
-    assert '<p id="quarantine-count">2 objects match.</p>' in client.get("/quarantine/?source=cli").get_data(as_text=True)
+    matching = client.get("/quarantine/?source=cli").get_data(as_text=True)
+    assert '<p id="quarantine-count">2 objects match.</p>' in matching
 
     db.session.add(DicomTransaction(direction="in", operation="C-ECHO", status="success"))
     db.session.commit()
@@ -268,7 +271,8 @@ def test_equipment_review_and_study_delete_show_dap_in_cgycm2(app, client):
     assert f'<tr><th>Total DAP (cGy·cm²)</th><td data-value="dap">{shown}</td>' in delete
     assert "<tr><th>Date</th><td>18 Aug 2016 19:25</td></tr>" in delete
     # The same number as the study page shows.
-    assert f"<tr><th>Total DAP (cGy·cm²)</th><td>{shown}</td></tr>" in client.get(f"/dx/{study.id}").get_data(as_text=True)
+    study_page = client.get(f"/dx/{study.id}").get_data(as_text=True)
+    assert f"<tr><th>Total DAP (cGy·cm²)</th><td>{shown}</td></tr>" in study_page
 
 
 def test_dap_conversion_of_the_issue_example():
