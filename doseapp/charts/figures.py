@@ -35,7 +35,10 @@ const s = cb_data.source, i = s.selected.indices[0];
 if (i !== undefined && s.data.url && s.data.url[i]) { window.location.href = s.data.url[i]; }"""
 STAT_LABEL = {"mean": "Mean", "median": "Median"}
 PIE_MAX = 30
-LEGEND_MAX = 12  # more series than this: the legend is a scrolling list on the page, not Bokeh's
+# More series than this, or a longer name: the legend is a list on the page (beside the plot, or under
+# it in a narrow grid cell, scrolling past its height), not Bokeh's, which would squeeze the plot.
+LEGEND_MAX = 6
+LEGEND_LABEL_MAX = 18
 LOG_KINDS = ("bar", "line", "scatter")  # charts with a value axis that may be logarithmic
 NAN = float("nan")
 
@@ -71,22 +74,32 @@ def _legend(p) -> None:
 class _Series:
     """Names and legend entries of one chart's series: Bokeh's legend for a few, a list of
     (label, colour) for the page past LEGEND_MAX."""
-    def __init__(self, labels: list[str]):
+    def __init__(self, labels: list[str], legend: bool = True):
         self.labels = labels
         self.colours = palette(len(labels))
-        self.own_legend = len(labels) > LEGEND_MAX
+        self.own_legend = len(labels) > 1 and (
+            len(labels) > LEGEND_MAX or max(len(t) for t in labels) > LEGEND_LABEL_MAX)
+        self.bokeh_legend = legend and not self.own_legend
 
-    def kw(self, i: int, label: str | None = None) -> dict:
+    def kw(self, i: int) -> dict:
         """Renderer keywords for series i: its name, and its legend label when Bokeh draws the legend."""
         out = {"name": f"series-{i}"}
-        if not self.own_legend:
-            out["legend_label"] = label if label is not None else self.labels[i]
+        if self.bokeh_legend:
+            out["legend_label"] = self.labels[i]
         return out
 
     def drawn(self, layout, p, log: bool = False) -> Drawn:
-        if not self.own_legend:
+        if self.bokeh_legend:
             _legend(p)
         return Drawn(layout, len(self.labels), list(zip(self.labels, self.colours)) if self.own_legend else [], log)
+
+
+def _stat_label(stat: str, chart) -> str:
+    """"Mean DLP", "Median number of events": the statistic before the value's name."""
+    name = chart.value_label
+    if name[:1].isupper() and name[1:2].islower():  # a word, not an abbreviation such as DLP or kVp
+        name = name[0].lower() + name[1:]
+    return f"{STAT_LABEL[stat]} {name}"
 
 
 def count_axis(axis) -> None:
@@ -130,12 +143,14 @@ def _bar(data: ChartData, link, log: bool = False):
                                                         if (s == "mean" and opts.wants_mean) or (s == "median" and opts.wants_median)]
     series = [(s, st) for s in systems for st in stats]
     unit = f" ({chart.unit})" if chart.unit else ""
-    p = _figure(f"{chart.title} (n = {data.total})", x_range=cats or ["(no data)"],
-                y_axis_label=f"{chart.value_label}{unit}", y_axis_type="log" if log else "linear")
-    width = 0.8 / max(len(series), 1)
     labels = [" · ".join(t for t in (system, STAT_LABEL.get(stat, "")) if t) or STAT_LABEL.get(stat, chart.value_label)
               or "all" for system, stat in series]
-    named = _Series(labels)
+    # One series: no legend (it would only say "Mean", taking a fifth of the width); the axis says it.
+    one = len(series) == 1 and stats[0] in STAT_LABEL
+    p = _figure(f"{chart.title} (n = {data.total})", x_range=cats or ["(no data)"],
+                y_axis_label=(_stat_label(stats[0], chart) if one else chart.value_label) + unit, y_axis_type="log" if log else "linear")
+    width = 0.8 / max(len(series), 1)
+    named = _Series(labels, legend=len(series) > 1)
     colours = named.colours
     stat_keys = ("mean", "median", "min", "max", "q1", "q3")
     bottom = _log_floor(r.get(k) for r in data.rows for k in stat_keys) if log else 0
@@ -191,6 +206,8 @@ def _histogram(data: ChartData, link):
     h.add_tools(HoverTool(tooltips=[("Range", "@left{0.00} – @right{0.00}"), ("Frequency", "@top")]))
     h.y_range.start = 0
     count_axis(h.yaxis)
+    if chart.counts:  # a histogram of numbers of events: whole numbers along the bottom too
+        count_axis(h.xaxis)
     pick = Select(title="Histogram of", value=first, options=choices, name="histogram-choice")
     pick.js_on_change("value", CustomJS(args=dict(src=src, all=per_choice, fig=h, what=chart.value_label),
                                         code="src.data = all[cb_obj.value]; fig.title.text = `Histogram of ${what}: ${cb_obj.value}`;"))
@@ -232,7 +249,7 @@ def _line(data: ChartData, link, log: bool = False):
     cats = list(dict.fromkeys(r["cat"] for r in data.rows))
     unit = f" ({chart.unit})" if chart.unit else ""
     p = _figure(f"{chart.title} (n = {data.total})", x_axis_type="datetime",
-                y_axis_label=f"{STAT_LABEL[stat]} {chart.value_label}{unit}", y_axis_type="log" if log else "linear")
+                y_axis_label=f"{_stat_label(stat, chart)}{unit}", y_axis_type="log" if log else "linear")
     named = _Series(cats)
     for i, cat in enumerate(cats):
         colour = named.colours[i]
@@ -296,15 +313,12 @@ def _scatter(data: ChartData, link, log: bool = False):
     note = ", points binned" if data.gridded else ""
     p = _figure(f"{chart.title} (n = {data.total}{note})", x_axis_label=chart.x_label,
                 y_axis_label=f"{chart.value_label}{unit}", y_axis_type="log" if log else "linear")
-    named = _Series([s or chart.value_label for s in systems])
+    named = _Series([s or chart.value_label for s in systems], legend=bool(data.series))
     for i, system in enumerate(systems):
         mine = [r for r in data.rows if r.get("sys") == system] if system else data.rows
         src = ColumnDataSource({"x": [r["x"] for r in mine], "y": _positive([r["val"] for r in mine], log),
                                 "n": [r["n"] for r in mine], "sys": [r.get("sys") or "" for r in mine]})
-        kw = named.kw(i) if system else {"name": f"series-{i}"}
-        p.scatter(x="x", y="y", source=src, color=named.colours[i], alpha=0.5, size=5, **kw)
+        p.scatter(x="x", y="y", source=src, color=named.colours[i], alpha=0.5, size=5, **named.kw(i))
     tips = [(chart.x_label, "@x{0.0}"), (f"{chart.value_label}{unit}", "@y{0.00}"), ("Events", "@n")]
     p.add_tools(HoverTool(tooltips=tips + ([("System", "@sys")] if data.series else [])))
-    if not data.series:
-        return Drawn(p, 1, [], log)
     return named.drawn(p, p, log)

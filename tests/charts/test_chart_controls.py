@@ -98,17 +98,30 @@ def test_few_series_keep_bokehs_legend_that_hides_on_click():
     assert legend.click_policy == "hide" and len(legend.items) == 5
 
 
+def test_long_names_get_the_page_legend_too():
+    rows = [{"cat": "Thorax^Thorax_NON_CON (Adult)", "n": 3, "percent": 60.0},
+            {"cat": "CT Chest", "n": 2, "percent": 40.0}]
+    drawn = figures.build(_data("study_frequency", rows), _no_link)
+    assert [label for label, _ in drawn.legend] == [r["cat"] for r in rows] and not drawn.layout.legend
+
+
 def test_count_axes_have_whole_number_ticks(loaded):  # noqa: F811
     with loaded.app_context():
         q = filters.study_query("CT", {})
         data = compute(catalog.chart("CT", "acquisition_dlp"), q.where, ChartOptions(histograms=True, bins=5))
+        events = compute(catalog.chart("CT", "study_events"), q.where, ChartOptions(histograms=True, bins=20))
         work = compute(catalog.chart("CT", "workload"), q.where, ChartOptions())
     histogram = figures.build(data, _no_link).layout.children[-1]
     assert histogram.yaxis[0].axis_label == "Frequency"
+    events_histogram = figures.build(events, _no_link).layout.children[-1]
+    assert events_histogram.xaxis[0].axis_label == "Number of events"
     hours = figures.build(work, _no_link).layout.children[-1]
-    for axis in (histogram.yaxis[0], hours.yaxis[0], hours.xaxis[0]):
+    for axis in (histogram.yaxis[0], events_histogram.xaxis[0], events_histogram.yaxis[0], hours.yaxis[0],
+                 hours.xaxis[0]):
         assert isinstance(axis.ticker, BasicTicker) and axis.ticker.min_interval == 1
         assert isinstance(axis.formatter, NumeralTickFormatter) and "." not in axis.formatter.format
+    # A dose is not a count: its histogram's value axis keeps Bokeh's own ticks.
+    assert not isinstance(histogram.xaxis[0].formatter, NumeralTickFormatter)
 
 
 def test_log_scale_bars_start_below_the_smallest_value_and_skip_zero():
