@@ -100,10 +100,10 @@ def chart(modality: str, chart: str):
     query = "?" + urlencode(args) if args else ""
     here = url_for("charts.chart", modality=modality, chart=chart)
     toggled = args if log else {**args, "scale": "log"}  # the same chart with the other value axis
+    scale_url = here + ("?" + urlencode(toggled) if toggled else "")
     return render_template("charts/_chart.html", data=data, script=script, div=div, drawn=drawn,
                            csv_url=url_for("charts.csv_download", modality=modality, chart=chart) + query,
-                           scale_url=here + ("?" + urlencode(toggled) if toggled else ""), can_log=spec.kind in figures.LOG_KINDS,
-                           drill=_drill_rows(data, link))
+                           scale_url=scale_url, can_log=spec.kind in figures.LOG_KINDS, drill=_drill_rows(data, link))
 
 
 def _drill_rows(data: ChartData, link) -> list[str]:

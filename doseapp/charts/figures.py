@@ -148,7 +148,8 @@ def _bar(data: ChartData, link, log: bool = False):
     # One series: no legend (it would only say "Mean", taking a fifth of the width); the axis says it.
     one = len(series) == 1 and stats[0] in STAT_LABEL
     p = _figure(f"{chart.title} (n = {data.total})", x_range=cats or ["(no data)"],
-                y_axis_label=(_stat_label(stats[0], chart) if one else chart.value_label) + unit, y_axis_type="log" if log else "linear")
+                y_axis_label=(_stat_label(stats[0], chart) if one else chart.value_label) + unit,
+                y_axis_type="log" if log else "linear")
     width = 0.8 / max(len(series), 1)
     named = _Series(labels, legend=len(series) > 1)
     colours = named.colours
@@ -200,7 +201,8 @@ def _histogram(data: ChartData, link):
     first = choices[0]
     src = ColumnDataSource(dict(per_choice[first]))
     unit = f" ({chart.unit})" if chart.unit else ""
-    h = _figure(f"Histogram of {chart.value_label}", height=300, name="chart-part", x_axis_label=f"{chart.value_label}{unit}",
+    h = _figure(f"Histogram of {chart.value_label}", height=300, name="chart-part",
+                x_axis_label=f"{chart.value_label}{unit}",
                 y_axis_label="Frequency")
     h.quad(left="left", right="right", top="top", bottom=0, source=src, fill_color="#4c78a8", line_color="white")
     h.add_tools(HoverTool(tooltips=[("Range", "@left{0.00} – @right{0.00}"), ("Frequency", "@top")]))

@@ -1,6 +1,7 @@
 """Charts in a real browser: headless Chromium opens the CT list with charts on, BokehJS (served by
 doseapp, never a CDN) draws them after the list, and tapping a bar opens the list filtered to exactly
-that bar's studies; the chart grid, lazy loading, full screen and hide/show all. Uses the web server and driver of tests/browser/test_ui.py."""
+that bar's studies; the chart grid, lazy loading, full screen and hide/show all. Uses the web server
+and driver of tests/browser/test_ui.py."""
 from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
