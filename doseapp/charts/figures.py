@@ -5,7 +5,8 @@ or histogram bin opens the study list filtered to it: each source carries a `url
 where no filter can select the item) that the tap follows.
 
 Series: every renderer of series i is named `series-i`, so static/js/charts.js can hide or show
-them all (the "Hide all" / "Show all" buttons, and our own legend). Up to LEGEND_MAX series the
+them all (the "Hide all" / "Show all" buttons, and our own legend); a pie's slices are one renderer
+named `slices`, hidden one by one through their `alpha` column. Up to LEGEND_MAX series the
 legend is Bokeh's, beside the plot (a click hides a series); past that it would be cut off at the
 plot's height, so the page draws it as a scrolling list instead (`Drawn.legend`). Colours come from
 charts/palette.py and never repeat within a chart. Axes that count things (histogram frequencies,
@@ -32,6 +33,7 @@ TOOLS = "pan,xbox_zoom,box_zoom,wheel_zoom,reset,save"
 # A Bokeh model belongs to one document, so each figure gets its own copy of the callback.
 FOLLOW_JS = """
 const s = cb_data.source, i = s.selected.indices[0];
+if (i !== undefined && s.data.alpha && s.data.alpha[i] === 0) { return; }  // a hidden pie slice
 if (i !== undefined && s.data.url && s.data.url[i]) { window.location.href = s.data.url[i]; }"""
 STAT_LABEL = {"mean": "Mean", "median": "Median"}
 PIE_MAX = 30
@@ -218,7 +220,9 @@ def _histogram(data: ChartData, link):
 
 
 def _pie(data: ChartData, link):
-    """One wedge renderer per slice, so a legend entry (Bokeh's or ours) hides its own slice."""
+    """One wedge renderer for all slices (named "slices"; a renderer per slice cost ~10 ms of Bokeh
+    models each, 300 ms for a full pie), so its legend is always the page's own list, whose entries
+    hide a slice by its `alpha` (static/js/charts.js)."""
     chart = data.chart
     rows = data.rows
     if len(rows) > PIE_MAX:  # the smallest slices as one: past that, slices are too thin to see or tap
@@ -226,21 +230,24 @@ def _pie(data: ChartData, link):
         rows = rows[:PIE_MAX - 1] + [{"cat": f"Other ({len(rest)} categories)", "n": sum(r["n"] for r in rest),
                                       "percent": sum(r["percent"] for r in rest), "other": True}]
     total = sum(r["n"] for r in rows) or 1
-    named = _Series([r["cat"] for r in rows])
+    colours = palette(len(rows))[:len(rows)]
+    start, starts, ends = 0.0, [], []
+    for r in rows:
+        starts.append(start)
+        start += 2 * pi * r["n"] / total
+        ends.append(start)
+    any_case = data.options.case_insensitive
+    src = ColumnDataSource({"cat": [r["cat"] for r in rows], "n": [r["n"] for r in rows],
+                            "percent": [r["percent"] for r in rows], "start": starts, "end": ends,
+                            "colour": colours, "alpha": [1.0] * len(rows),
+                            "url": ["" if r.get("other") else _url(link, drill_args(chart, r, any_case)) for r in rows]})
     p = _figure(f"{chart.title} (n = {data.total})", match_aspect=True)
-    start = 0.0
-    for i, r in enumerate(rows):
-        end = start + 2 * pi * r["n"] / total
-        url = "" if r.get("other") else _url(link, drill_args(chart, r, data.options.case_insensitive))
-        src = ColumnDataSource({"cat": [r["cat"]], "n": [r["n"]], "percent": [r["percent"]], "start": [start],
-                                "end": [end], "url": [url]})
-        p.wedge(x=0, y=0, radius=1, start_angle="start", end_angle="end", fill_color=named.colours[i],
-                line_color="white", source=src, **named.kw(i))
-        start = end
+    p.wedge(x=0, y=0, radius=1, start_angle="start", end_angle="end", fill_color="colour", fill_alpha="alpha",
+            line_color="white", line_alpha="alpha", source=src, name="slices")
     p.add_tools(HoverTool(tooltips=[("Category", "@cat"), ("n", "@n"), ("%", "@percent{0.0}")]))
     p.axis.visible = False
     p.grid.grid_line_color = None
-    return named.drawn(p, p)
+    return Drawn(p, len(rows), [(r["cat"], c) for r, c in zip(rows, colours)])
 
 
 def _line(data: ChartData, link, log: bool = False):

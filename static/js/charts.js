@@ -16,38 +16,56 @@
     return null;
   }
 
-  // Every renderer of the chart's series, by series number (figures.py names them series-<i>).
-  function seriesRenderers(fig) {
-    var doc = bokehDocument(fig), out = {};
+  // Every renderer of the chart's series, by series number (figures.py names them series-<i>), and
+  // the data source of a pie's slices (one renderer named "slices"; a slice is hidden by its alpha).
+  function parts(fig) {
+    var doc = bokehDocument(fig), out = {series: {}, slices: null};
     if (!doc) return out;
     doc.all_models.forEach(function (m) {
-      var match = typeof m.name === "string" && /^series-(\d+)$/.exec(m.name);
-      if (match && "visible" in m) (out[match[1]] = out[match[1]] || []).push(m);
+      if (typeof m.name !== "string" || !("visible" in m)) return;
+      if (m.name === "slices") { out.slices = m.data_source; return; }
+      var match = /^series-(\d+)$/.exec(m.name);
+      if (match) (out.series[match[1]] = out.series[match[1]] || []).push(m);
     });
     return out;
   }
 
-  // Our own legend shows which series are visible (Bokeh's legend follows by itself).
-  function syncLegend(fig, renderers) {
+  function shown(p, index) {
+    if (p.slices) return p.slices.data.alpha[index] > 0;
+    return (p.series[index] || []).some(function (r) { return r.visible; });
+  }
+
+  // Our own legend shows which series or slices are visible (Bokeh's legend follows by itself).
+  function syncLegend(fig, p) {
     fig.querySelectorAll(".legend-item[data-series]").forEach(function (item) {
-      var rs = renderers[item.dataset.series] || [];
-      item.setAttribute("aria-pressed", rs.some(function (r) { return r.visible; }) ? "true" : "false");
+      item.setAttribute("aria-pressed", shown(p, item.dataset.series) ? "true" : "false");
     });
+  }
+
+  function setSlices(src, alpha) {  // a new data object, so BokehJS sees the change and redraws
+    var data = Object.assign({}, src.data);
+    data.alpha = alpha;
+    src.data = data;
   }
 
   function setAll(fig, visible) {
-    var renderers = seriesRenderers(fig);
-    Object.keys(renderers).forEach(function (k) {
-      renderers[k].forEach(function (r) { r.visible = visible; });
+    var p = parts(fig);
+    Object.keys(p.series).forEach(function (k) {
+      p.series[k].forEach(function (r) { r.visible = visible; });
     });
-    syncLegend(fig, renderers);
+    if (p.slices) setSlices(p.slices, p.slices.data.alpha.map(function () { return visible ? 1 : 0; }));
+    syncLegend(fig, p);
   }
 
   function toggleSeries(fig, index) {
-    var renderers = seriesRenderers(fig), rs = renderers[index] || [];
-    var show = !rs.some(function (r) { return r.visible; });
-    rs.forEach(function (r) { r.visible = show; });
-    syncLegend(fig, renderers);
+    var p = parts(fig), show = !shown(p, index);
+    if (p.slices) {
+      var alpha = Array.from(p.slices.data.alpha);
+      alpha[Number(index)] = show ? 1 : 0;
+      setSlices(p.slices, alpha);
+    }
+    (p.series[index] || []).forEach(function (r) { r.visible = show; });
+    syncLegend(fig, p);
   }
 
   // Full screen: the plot grows to the screen's height, and back to its own height after.

@@ -84,12 +84,23 @@ return {columns: getComputedStyle(grid).gridTemplateColumns.split(' ').length,
         drawn: slots.map(s => !!s.querySelector('figure.chart [data-root-id]')),
         asked: performance.getEntriesByType('resource').map(e => e.name)
                  .filter(u => u.includes('/ct/charts/')).map(u => new URL(u).pathname.split('/').pop())};"""
-# Visibility of each series' renderers of one chart (figures.py names them series-<i>).
+# What is shown of one chart: each series renderer's visibility (figures.py names them series-<i>),
+# or, for a pie, whether each slice is drawn (alpha > 0 in the "slices" renderer's source); and the
+# page legend's pressed states.
 SERIES_VISIBLE = """
 const fig = document.querySelector(`figure.chart[data-chart="${arguments[0]}"]`);
 const id = fig.querySelector('[data-root-id]').dataset.rootId;
 const doc = Bokeh.documents.find(d => d.get_model_by_id(id));
-return [...doc.all_models].filter(m => typeof m.name === 'string' && m.name.startsWith('series-')).map(m => m.visible);"""
+const models = [...doc.all_models].filter(m => typeof m.name === 'string');
+const slices = models.find(m => m.name === 'slices');
+let shown = [];
+if (slices) shown = [...slices.data_source.data.alpha].map(a => a > 0);
+else for (const m of models.filter(m => /^series-\\d+$/.test(m.name))) {
+  const i = Number(m.name.slice(7));  // a series may have several renderers (a line and its dots)
+  shown[i] = (shown[i] || false) || m.visible;
+}
+const legend = [...fig.querySelectorAll('.legend-item')].map(b => b.getAttribute('aria-pressed') === 'true');
+return {shown, legend};"""
 
 
 def _open_ct_charts(browser, server, size):
@@ -124,18 +135,25 @@ def test_chart_grid_lazy_loading_full_screen_and_hide_all(server, browser, tmp_p
             wait_for(browser, lambda d: d.execute_script(GRID)["drawn"][-1], "the last chart, once scrolled to")
             assert keys[-1] in browser.execute_script(GRID)["asked"]
 
-            # Hide all / show all on a chart with several series (the study description pie).
-            fig = f'figure.chart[data-chart="study_frequency"]'
-            slot = browser.find_element("css selector", '.chart-slot[data-chart="study_frequency"]')
-            browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", slot)
-            wait_for(browser, lambda d: d.find_elements("css selector", fig + " [data-root-id]"), "the pie")
-            wait_for(browser, lambda d: d.execute_script(SERIES_VISIBLE, "study_frequency"), "the pie's slices")
-            visible = browser.execute_script(SERIES_VISIBLE, "study_frequency")
-            assert len(visible) > 1 and all(visible)
-            browser.find_element("css selector", fig + " .chart-hide-all").click()
-            assert not any(browser.execute_script(SERIES_VISIBLE, "study_frequency"))
-            browser.find_element("css selector", fig + " .chart-show-all").click()
-            assert all(browser.execute_script(SERIES_VISIBLE, "study_frequency"))
+            # Hide all / show all, and a legend entry, on a pie (slices) and a line chart (series).
+            for key in ("study_frequency", "study_dlp_over_time"):
+                fig = f'figure.chart[data-chart="{key}"]'
+                slot = browser.find_element("css selector", f'.chart-slot[data-chart="{key}"]')
+                browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", slot)
+                wait_for(browser, lambda d: d.find_elements("css selector", fig + " [data-root-id]"), key)
+                wait_for(browser, lambda d: d.execute_script(SERIES_VISIBLE, key)["shown"], f"{key}'s series")
+                state = browser.execute_script(SERIES_VISIBLE, key)
+                assert len(state["shown"]) > 1 and all(state["shown"]) and state["legend"] == state["shown"]
+                browser.find_element("css selector", fig + " .chart-hide-all").click()
+                state = browser.execute_script(SERIES_VISIBLE, key)
+                assert not any(state["shown"]) and not any(state["legend"])
+                browser.find_element("css selector", fig + " .chart-show-all").click()
+                assert all(browser.execute_script(SERIES_VISIBLE, key)["shown"])
+                browser.find_element("css selector", fig + ' .legend-item[data-series="1"]').click()
+                state = browser.execute_script(SERIES_VISIBLE, key)
+                assert state["shown"][1] is False and sum(state["shown"]) == len(state["shown"]) - 1
+                assert state["legend"] == state["shown"]
+                browser.find_element("css selector", fig + " .chart-show-all").click()
 
             # Full screen: the chart's figure fills the window, and its data table is hidden.
             browser.find_element("css selector", fig + " .chart-fullscreen").click()

@@ -83,19 +83,24 @@ def test_pie_with_many_categories_has_a_scrolling_legend_of_distinct_colours():
     assert drawn.series == 25 and len(drawn.legend) == 25
     assert [label for label, _ in drawn.legend] == [r["cat"] for r in rows]
     assert len({colour for _, colour in drawn.legend}) == 25
-    # No Bokeh legend (it would be cut off at the plot's height); each slice its own renderer.
+    # No Bokeh legend (it would be cut off at the plot's height); one renderer draws the slices, in
+    # the legend's colours, each shown until its alpha is set to 0 (charts.js).
     assert not drawn.layout.legend
-    assert sorted(_named(drawn.layout)) == sorted(f"series-{i}" for i in range(25))
-    fills = [r.glyph.fill_color for i in range(25) for r in _named(drawn.layout)[f"series-{i}"]]
-    assert fills == [colour for _, colour in drawn.legend]
+    (slices,) = [m for m in drawn.layout.references() if getattr(m, "name", None) == "slices"]
+    assert slices.data_source.data["colour"] == [colour for _, colour in drawn.legend]
+    assert slices.data_source.data["alpha"] == [1.0] * 25 and slices.glyph.fill_alpha == "alpha"
 
 
 def test_few_series_keep_bokehs_legend_that_hides_on_click():
-    rows = [{"cat": f"Protocol {i}", "n": 10 - i, "percent": 10.0} for i in range(5)]
-    drawn = figures.build(_data("acquisition_frequency", rows), _no_link)
-    assert drawn.series == 5 and drawn.legend == []
+    rows = [{"cat": "Head", "sys": s, "n": 2, "mean": 10.0 + i} for i, s in enumerate(("CT A", "CT B", "CT C"))]
+    data = ChartData(catalog.chart("CT", "study_dlp"), ChartOptions(series_per_system=True), [], rows,
+                     series=["CT A", "CT B", "CT C"])
+    drawn = figures.build(data, _no_link)
+    assert drawn.series == 3 and drawn.legend == []
     legend = drawn.layout.legend[0]
-    assert legend.click_policy == "hide" and len(legend.items) == 5
+    assert legend.click_policy == "hide" and [i.label.value for i in legend.items] == [
+        "CT A · Mean", "CT B · Mean", "CT C · Mean"]
+    assert sorted(_named(drawn.layout)) == ["series-0", "series-1", "series-2"]
 
 
 def test_long_names_get_the_page_legend_too():
