@@ -198,7 +198,7 @@ def _bar_link(client, url: str, category: str) -> tuple[str, int]:
 
 def _listed(client, href: str) -> tuple[int, list[int]]:
     page = client.get(href + "&per_page=200").get_data(as_text=True)
-    count = int(re.search(r'id="list-count">There (?:is|are) <strong>(\d+)</strong>', page).group(1))
+    count = int(re.search(r'id="list-count">[^<]*<strong>([\d,]+)</strong>', page).group(1).replace(",", ""))
     return count, [int(i) for i in re.findall(r'data-study-id="(\d+)"', page)]
 
 
