@@ -4,18 +4,18 @@ activity. The queries are in doseapp.display.dashboard; this module adds who may
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import urlencode
 
-from flask import Blueprint, render_template, request, url_for
+from flask import Blueprint, g, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
 from doseapp import listing, roles
 from doseapp.blueprints.jobs import _visible as visible_jobs
-from doseapp.display import dashboard, study_totals
+from doseapp.display import dashboard, study_counts
 from doseapp.display.dashboard import MODALITY_NAMES, SLUGS
 from doseapp.display.sparkline import sparkline
 from doseapp.models import Job, db
-from doseapp.models.study import MODALITIES
 
 bp = Blueprint("home", __name__)
 
@@ -45,7 +45,7 @@ def ago(when: dt.datetime | None, now: dt.datetime) -> str:
 
 def clear_cache() -> None:
     """Forget the kept study counts (tests that change studies behind doseapp's back)."""
-    study_totals.clear()
+    study_counts.clear()
 
 
 def _sorted(rows: list[dict], key: str) -> list[dict]:
@@ -68,8 +68,14 @@ def failed_imports(today: dt.date) -> dict:
 
 
 def _list_url(mod: str, first: dt.date | None = None, last: dt.date | None = None, **more) -> str:
+    """A modality's study list, filtered to the days from `first` to `last` and by `more`."""
+    # The page has a few hundred of these: the list's address is built once per modality.
+    bases = g.setdefault("home_list_urls", {})
+    if mod not in bases:
+        bases[mod] = url_for("studies.study_list", modality=SLUGS[mod])
     dates = {"date_from": first.isoformat(), "date_until": last.isoformat()} if first else {}
-    return url_for("studies.study_list", modality=SLUGS[mod], **dates, **more)
+    query = urlencode({**dates, **more})
+    return f"{bases[mod]}?{query}" if query else bases[mod]
 
 
 @bp.route("/")
@@ -103,6 +109,5 @@ def _imports_if_allowed(today: dt.date) -> dict | None:
 @bp.route("/home/counts")
 def modality_counts():
     """HTMX partial: the study counts, refreshed without reloading the page."""
-    found = study_totals.counts()
-    counts = {m: sum(n for (mod, _), n in found.items() if mod == m) for m in MODALITIES}
+    counts = dashboard.modality_counts()
     return render_template("home/_counts.html", counts=counts, names=MODALITY_NAMES)

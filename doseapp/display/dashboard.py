@@ -1,12 +1,10 @@
 """The home page's dashboard: per modality the studies of today, this week and this month with a
 sparkline of the last 12 weeks; the systems that have gone quiet; and per modality a table of systems.
 
-Three queries, each answered from an index, whatever the number of studies:
-- activity: studies per (modality, equipment row, day) over the last 90 days, one GROUP BY over a
-  range of ix_study_modality_equipment_datetime per system (the equipment ids are a small list);
-- latest: each equipment row's latest study per modality, a max() that reads one index entry each;
-- totals: the all-time count per (modality, equipment row), kept between requests (study_totals).
-Display names are read with the latest studies, on every request: a rename shows at once."""
+The counts of studies per system, all time and per day over the last 90 days, come from
+study_counts (kept between requests, checked against the database on each); each equipment row's
+display name and latest study per modality are read on every request (a max() per row and modality,
+one index entry each): a rename shows at once."""
 from __future__ import annotations
 
 import datetime as dt
@@ -14,7 +12,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 
-from doseapp.display import study_totals
+from doseapp.display import study_counts
 from doseapp.models import Equipment, Study, db
 from doseapp.models.study import MODALITIES
 
@@ -55,7 +53,9 @@ class SystemRow:
     latest: dt.datetime | None = None
     today: int = 0
     week: int = 0
-    days: set = field(default_factory=set)  # days with studies in the last HISTORY_DAYS
+    # Per equipment row of this name: (its days with studies in the last HISTORY_DAYS, oldest
+    # first; the longest pause between them in days, None with fewer than two).
+    history: list = field(default_factory=list)
 
 
 @dataclass
@@ -79,29 +79,6 @@ class Dashboard:
 
 def week_start(day: dt.date) -> dt.date:
     return day - dt.timedelta(days=day.weekday())
-
-
-def _day(value) -> dt.date:
-    # date() gives a date on PostgreSQL and 'yyyy-mm-dd' text on SQLite.
-    return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
-
-
-def activity(first: dt.date, today: dt.date) -> list[tuple[str, int | None, dt.date, int]]:
-    """(modality, equipment_id, day, studies) from `first` to `today`, both included."""
-    start = dt.datetime.combine(first, dt.time())
-    end = dt.datetime.combine(today + dt.timedelta(days=1), dt.time())
-    day = func.date(Study.study_datetime)
-    # `equipment_id IN (every equipment id)` turns one range over all systems into a range per
-    # system on the (modality, equipment_id, study_datetime) index, which holds every column read
-    # here; studies without equipment (none are made so, but the column allows it) are added apart.
-    known = select(Equipment.id).scalar_subquery()
-    rows = []
-    for where in (Study.equipment_id.in_(known), Study.equipment_id.is_(None)):
-        rows += db.session.execute(
-            select(Study.modality, Study.equipment_id, day, func.count())
-            .where(Study.modality.in_(MODALITIES), where, Study.study_datetime >= start, Study.study_datetime < end)
-            .group_by(Study.modality, Study.equipment_id, day)).all()
-    return [(m, e, _day(d), n) for m, e, d, n in rows]
 
 
 def latest_and_names() -> tuple[dict[int, str], dict[tuple[str, int | None], dt.datetime]]:
@@ -139,6 +116,11 @@ def spark_weeks(today: dt.date) -> list[Period]:
     return weeks
 
 
+def longest_pause(days: list[dt.date]) -> int | None:
+    """The most days between one day with studies and the next (None for fewer than two days)."""
+    return max(((b - a).days for a, b in zip(days, days[1:])), default=None)
+
+
 def quiet_rule(mod: str, row: SystemRow, today: dt.date) -> QuietSystem | None:
     """Quiet: no study for more than QUIET_FLOOR_DAYS days and for longer than the longest pause
     between the system's study days in the last HISTORY_DAYS days. Retired (returned too, told
@@ -146,20 +128,67 @@ def quiet_rule(mod: str, row: SystemRow, today: dt.date) -> QuietSystem | None:
     if row.latest is None:
         return None
     silent = (today - row.latest.date()).days
-    days = sorted(d for d in row.days if d <= today)
-    gaps = [(b - a).days for a, b in zip(days, days[1:])]
-    usual = max(gaps) if gaps else None
+    if len(row.history) == 1:
+        usual = row.history[0][1]
+    else:  # several equipment rows (e.g. before and after an upgrade) are one system
+        usual = longest_pause(sorted(set().union(*(days for days, _ in row.history))))
     if silent > HISTORY_DAYS or silent > max(QUIET_FLOOR_DAYS, usual or 0):
         return QuietSystem(mod, row.name, row.latest, silent, usual)
     return None
 
 
+def first_day(today: dt.date) -> dt.date:
+    """The first day the daily counts need: the history, the 12 weeks and this month all start after it."""
+    return min(today - dt.timedelta(days=HISTORY_DAYS), spark_weeks(today)[0].first, today.replace(day=1))
+
+
+def modality_counts(today: dt.date | None = None) -> dict[str, int]:
+    """All studies per modality."""
+    today = today or dt.date.today()
+    totals = study_counts.counts(first_day(today), today).totals
+    return {m: sum(n for (mod, _), n in totals.items() if mod == m) for m in MODALITIES}
+
+
+@dataclass(frozen=True)
+class _Summary:
+    """What the page needs from the daily counts, per equipment row and per modality: worked out
+    once per set of counts (thousands of (system, day) entries), not on every request."""
+    systems: dict  # (modality, equipment_id) -> ((days with studies, longest pause), studies today, in the last 7 days)
+    periods: dict  # modality -> studies in each of periods() then each of spark_weeks()
+
+
+_last_summary: list = [None, None]  # [the Counts it was made from, the _Summary]
+
+
+def _summary(counted: study_counts.Counts, today: dt.date) -> _Summary:
+    if _last_summary[0] is counted:
+        return _last_summary[1]
+    seven_days = today - dt.timedelta(days=6)
+    days: dict = {}
+    recent: dict = {}
+    per_day: dict[str, dict[dt.date, int]] = {m: {} for m in MODALITIES}
+    for (mod, eq_id, day), n in counted.days.items():
+        per_day[mod][day] = per_day[mod].get(day, 0) + n
+        days.setdefault((mod, eq_id), []).append(day)
+        n_today, n_week = recent.get((mod, eq_id), (0, 0))
+        recent[(mod, eq_id)] = (n_today + n * (day == today), n_week + n * (day >= seven_days))
+    systems = {}
+    for k, found in days.items():
+        found.sort()
+        systems[k] = ((tuple(found), longest_pause(found)), *recent[k])
+    spans = [(p.first, p.last) for p in periods(today) + spark_weeks(today)]
+    found = _Summary(systems, {m: [sum(n for d, n in per_day[m].items() if a <= d <= b) for a, b in spans]
+                               for m in MODALITIES})
+    _last_summary[:] = [counted, found]
+    return found
+
+
 def build(today: dt.date | None = None) -> Dashboard:
     """Everything the home page shows about studies, as of `today` (default: the server's date)."""
     today = today or dt.date.today()
-    first = min(today - dt.timedelta(days=HISTORY_DAYS), spark_weeks(today)[0].first, today.replace(day=1))
     names, latest = latest_and_names()
-    totals = study_totals.counts()
+    counted = study_counts.counts(first_day(today), today)
+    summary = _summary(counted, today)
 
     tables: dict[str, dict[str, SystemRow]] = {m: {} for m in MODALITIES}
 
@@ -167,28 +196,23 @@ def build(today: dt.date | None = None) -> Dashboard:
         name = names.get(eq_id, UNKNOWN_SYSTEM)
         return tables[mod].setdefault(name, SystemRow(name))
 
-    for (mod, eq_id), n in totals.items():
+    for (mod, eq_id), n in counted.totals.items():
         if mod in tables:
             row_for(mod, eq_id).total += n
     for (mod, eq_id), when in latest.items():
         row = row_for(mod, eq_id)
         row.latest = when if row.latest is None else max(row.latest, when)
-
-    per_day: dict[str, dict[dt.date, int]] = {m: {} for m in MODALITIES}
-    seven_days = today - dt.timedelta(days=6)
-    for mod, eq_id, day, n in activity(first, today):
-        per_day[mod][day] = per_day[mod].get(day, 0) + n
+    for (mod, eq_id), (history, n_today, n_week) in summary.systems.items():
         row = row_for(mod, eq_id)
-        row.days.add(day)
-        row.today += n if day == today else 0
-        row.week += n if day >= seven_days else 0
+        row.history.append(history)
+        row.today += n_today
+        row.week += n_week
 
     cards = []
     for mod in CARD_ORDER:
-        days = per_day[mod]
         card = Card(mod, MODALITY_NAMES[mod], SLUGS[mod], periods(today), spark_weeks(today))
-        for p in card.periods + card.weeks:
-            p.count = sum(n for d, n in days.items() if p.first <= d <= p.last)
+        for p, n in zip(card.periods + card.weeks, summary.periods[mod]):
+            p.count = n
         cards.append(card)
 
     quiet, retired = [], []
