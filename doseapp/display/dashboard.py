@@ -1,16 +1,15 @@
 """The home page's dashboard: per modality the studies of today, this week and this month with a
 sparkline of the last 12 weeks; the systems that have gone quiet; and per modality a table of systems.
 
-The counts of studies per system, all time and per day over the last 90 days, come from
-study_counts (kept between requests, checked against the database on each); each equipment row's
-display name and latest study per modality are read on every request (a max() per row and modality,
-one index entry each): a rename shows at once."""
+The counts of studies per system (all time, its latest study, per day over the last 90 days) come
+from study_counts (kept between requests, checked against the database on each); the display names
+are read on every request: a rename shows at once."""
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from doseapp.display import study_counts
 from doseapp.models import Equipment, Study, db
@@ -79,26 +78,6 @@ class Dashboard:
 
 def week_start(day: dt.date) -> dt.date:
     return day - dt.timedelta(days=day.weekday())
-
-
-def latest_and_names() -> tuple[dict[int, str], dict[tuple[str, int | None], dt.datetime]]:
-    """Every equipment row's display name, and its latest study per modality: one max() per row and
-    modality, each read from the end of a (modality, equipment_id) range of the index."""
-    def latest(mod):
-        return (select(func.max(Study.study_datetime)).where(Study.modality == mod, Study.equipment_id == Equipment.id)
-                .correlate(Equipment).scalar_subquery())
-    names, found = {}, {}
-    for eq_id, name, *per_mod in db.session.execute(select(Equipment.id, Equipment.display_name,
-                                                           *(latest(m) for m in MODALITIES))):
-        names[eq_id] = name
-        for mod, when in zip(MODALITIES, per_mod):
-            if when is not None:
-                found[(mod, eq_id)] = when
-    for mod, when in db.session.execute(select(Study.modality, func.max(Study.study_datetime))
-                                        .where(Study.equipment_id.is_(None)).group_by(Study.modality)):
-        if when is not None:
-            found[(mod, None)] = when
-    return names, found
 
 
 def periods(today: dt.date) -> list[Period]:
@@ -186,7 +165,7 @@ def _summary(counted: study_counts.Counts, today: dt.date) -> _Summary:
 def build(today: dt.date | None = None) -> Dashboard:
     """Everything the home page shows about studies, as of `today` (default: the server's date)."""
     today = today or dt.date.today()
-    names, latest = latest_and_names()
+    names = dict(db.session.execute(select(Equipment.id, Equipment.display_name)).all())
     counted = study_counts.counts(first_day(today), today)
     summary = _summary(counted, today)
 
@@ -199,7 +178,7 @@ def build(today: dt.date | None = None) -> Dashboard:
     for (mod, eq_id), n in counted.totals.items():
         if mod in tables:
             row_for(mod, eq_id).total += n
-    for (mod, eq_id), when in latest.items():
+    for (mod, eq_id), when in counted.latest.items():
         row = row_for(mod, eq_id)
         row.latest = when if row.latest is None else max(row.latest, when)
     for (mod, eq_id), (history, n_today, n_week) in summary.systems.items():

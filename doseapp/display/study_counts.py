@@ -39,11 +39,12 @@ class Marks:
 
 @dataclass(frozen=True)
 class Counts:
-    """Studies per (modality, equipment_id) over all time, and per (modality, equipment_id, day)
-    from `first` to `last` (both included)."""
+    """Studies per (modality, equipment_id) over all time with the latest one's date and time, and
+    per (modality, equipment_id, day) from `first` to `last` (both included)."""
     first: dt.date
     last: dt.date
     totals: dict
+    latest: dict
     days: dict
 
 
@@ -66,17 +67,19 @@ def clear() -> None:
 def _marks() -> Marks:
     newest = select(func.max(Study.id)).scalar_subquery()
     row = db.session.execute(select(
-        newest, select(func.max(ProcessedObject.id)).scalar_subquery(), select(func.max(AuditEntry.id)).scalar_subquery(),
+        newest, select(func.max(ProcessedObject.id)).scalar_subquery(),
+        select(func.max(AuditEntry.id)).scalar_subquery(),
         select(Study.created_at).where(Study.id == newest).scalar_subquery())).one()
     return Marks(row[0] or 0, row[1] or 0, row[2] or 0, row[3])
 
 
-def _totals(where=()) -> dict:
-    # Grouped in the order of ix_study_modality_equipment_datetime, which holds both columns: the
-    # count reads that index alone.
-    rows = db.session.execute(select(Study.modality, Study.equipment_id, func.count()).where(*where)
-                              .group_by(Study.modality, Study.equipment_id)).all()
-    return {(m, e): n for m, e, n in rows}
+def _totals(where=()) -> tuple[dict, dict]:
+    """{(modality, equipment_id): studies} and {(modality, equipment_id): latest study_datetime}."""
+    # Grouped in the order of ix_study_modality_equipment_datetime, which holds every column read:
+    # the count reads that index alone.
+    rows = db.session.execute(select(Study.modality, Study.equipment_id, func.count(), func.max(Study.study_datetime))
+                              .where(*where).group_by(Study.modality, Study.equipment_id)).all()
+    return {(m, e): n for m, e, n, _ in rows}, {(m, e): t for m, e, _, t in rows if t is not None}
 
 
 def _day(value) -> dt.date:
@@ -126,20 +129,22 @@ def counts(first: dt.date, last: dt.date) -> Counts:
     with _lock:  # one count at a time per process; a request that waited may find it done
         kept = _kept.get(key)
         if kept is None or time.monotonic() - kept.at >= MAX_AGE:
-            found = Counts(first, last, _totals(), _days(first, last))
+            found = Counts(first, last, *_totals(), _days(first, last))
             _kept[key] = _Kept(marks, found, time.monotonic())
             return found
-        totals, days = kept.counts.totals, kept.counts.days
+        totals, latest, days = kept.counts.totals, kept.counts.latest, kept.counts.days
         new_window = (kept.counts.first, kept.counts.last) != (first, last)  # another day
         if kept.marks != marks:
             new = _added_since(kept, marks)
             if new is None:
-                found = Counts(first, last, _totals(), _days(first, last))
+                found = Counts(first, last, *_totals(), _days(first, last))
                 _kept[key] = _Kept(marks, found, time.monotonic())
                 return found
-            totals = _merged(totals, _totals(new))
+            added, added_latest = _totals(new)
+            totals = _merged(totals, added)
+            latest = {**latest, **{k: max(t, latest.get(k, t)) for k, t in added_latest.items()}}
             days = days if new_window else _merged(days, _days(first, last, new))
-        found = Counts(first, last, totals, _days(first, last) if new_window else days)
+        found = Counts(first, last, totals, latest, _days(first, last) if new_window else days)
         _kept[key] = _Kept(marks, found, kept.at)
         return found
 

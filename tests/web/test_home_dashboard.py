@@ -164,7 +164,8 @@ def test_quiet_systems_by_their_own_history(app, client):
 def _failures() -> None:
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     today_start = dt.datetime.combine(TODAY, dt.time())
-    for when, kind, status in ((now, "import_file", "failed"), (today_start - dt.timedelta(hours=3), "import_file", "failed"),
+    for when, kind, status in ((now, "import_file", "failed"),
+                               (today_start - dt.timedelta(hours=3), "import_file", "failed"),
                                (today_start - dt.timedelta(days=3), "import_file", "failed"),
                                (now, "import_file", "finished"), (now, "export", "failed")):
         db.session.add(Job(kind=kind, queue="import", status=status, title=f"{kind} {status}", created_at=when,
@@ -240,7 +241,8 @@ def test_rename_modality_change_delete_and_import_show_at_once(app, client):
     html = client.get("/").get_data(as_text=True)
     assert _systems_table(html, "CT")[0].startswith("Scanner A 18 ")
     assert "CT one" not in html and 'href="/ct/?display_name=Scanner+A"' in html
-    post(client, "/config/display-names/edit", {"ids": [quiet.id], "display_name": "Room Q", "user_defined_modality": ""},
+    post(client, "/config/display-names/edit",
+         {"ids": [quiet.id], "display_name": "Room Q", "user_defined_modality": ""},
          form_page=f"/config/display-names/edit?ids={quiet.id}")
     html = client.get("/").get_data(as_text=True)
     assert "Room Q Mammography" in _text(html.split('id="quiet-systems"')[1].split("</table>")[0])
