@@ -87,20 +87,26 @@ def _day(value) -> dt.date:
     return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
 
 
-def _days(first: dt.date, last: dt.date, where=()) -> dict:
-    """{(modality, equipment_id, day): studies} from `first` to `last`."""
+def _days(first: dt.date, last: dt.date, new=None) -> dict:
+    """{(modality, equipment_id, day): studies} from `first` to `last`; of the `new` studies only
+    (a condition on their ids), when given."""
     start = dt.datetime.combine(first, dt.time())
     end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time())
     day = func.date(Study.study_datetime)
+    if new is not None:
+        # A few new studies: found by their ids (the primary key), whatever their systems.
+        picks = [new]
+    else:
+        # `equipment_id IN (every equipment id)` turns one range over all systems into a range per
+        # system on the (modality, equipment_id, study_datetime) index, which holds every column
+        # read; studies without equipment (none are made so, but the column allows it) come apart.
+        picks = [[Study.equipment_id.in_(select(Equipment.id).scalar_subquery())], [Study.equipment_id.is_(None)]]
     found = {}
-    # `equipment_id IN (every equipment id)` turns one range over all systems into a range per
-    # system on the (modality, equipment_id, study_datetime) index, which holds every column read
-    # here; studies without equipment (none are made so, but the column allows it) are added apart.
-    for which in (Study.equipment_id.in_(select(Equipment.id).scalar_subquery()), Study.equipment_id.is_(None)):
+    for where in picks:
         for m, e, d, n in db.session.execute(
                 select(Study.modality, Study.equipment_id, day, func.count())
-                .where(Study.modality.in_(MODALITIES), which, Study.study_datetime >= start,
-                       Study.study_datetime < end, *where)
+                .where(Study.modality.in_(MODALITIES), Study.study_datetime >= start, Study.study_datetime < end,
+                       *where)
                 .group_by(Study.modality, Study.equipment_id, day)):
             found[(m, e, _day(d))] = n
     return found
