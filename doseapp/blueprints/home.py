@@ -11,7 +11,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from doseapp import listing, roles
-from doseapp.blueprints.jobs import _visible as visible_jobs
+from doseapp.blueprints.jobs import _visible as visible_jobs  # the Jobs page's rule: admins all, others theirs
 from doseapp.display import dashboard, study_counts
 from doseapp.display.dashboard import MODALITY_NAMES, SLUGS
 from doseapp.display.sparkline import sparkline

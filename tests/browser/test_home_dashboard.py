@@ -38,7 +38,9 @@ def test_home_dashboard_at_1366(app, app_env, tmp_path, browser):
         assert len(seen["sparks"]) == 4 and all(w >= 100 and h >= 25 for w, h in seen["sparks"]), seen["sparks"]
         assert seen["links"] and all(w > 0 and left >= 0 and right <= seen["inner"] for left, right, w in seen["links"])
         browser.save_screenshot(str(tmp_path / "home-1366x768.png"))
-        print(f"screenshot: {tmp_path / 'home-1366x768.png'}")
+        browser.execute_script("document.getElementById('quiet').scrollIntoView()")
+        browser.save_screenshot(str(tmp_path / "home-1366x768-quiet.png"))
+        print(f"screenshots: {tmp_path / 'home-1366x768.png'}, {tmp_path / 'home-1366x768-quiet.png'}")
 
         # The sparkline's own words, and a week of it opening that week's studies.
         label = browser.find_element(By.CSS_SELECTOR, "#card-CT svg.sparkline").get_attribute("aria-label")
