@@ -15,7 +15,8 @@ from tests.web.test_home_dashboard import CT_TODAY, CT_WEEKS, _failures, _fill
 
 
 def _list_count(driver) -> int:
-    return int(re.search(r"There (?:is|are) (\d+) stud", driver.find_element(By.ID, "list-count").text).group(1))
+    text = driver.find_element(By.ID, "list-count").text
+    return int(re.search(r"([\d,]+) stud", text).group(1).replace(",", ""))
 
 
 def test_home_dashboard_at_1366(app, app_env, tmp_path, browser):

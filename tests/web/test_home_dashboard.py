@@ -96,7 +96,7 @@ def _weeks(card: str) -> list[tuple[str, str, int]]:
 
 def _list_count(client, url: str) -> int:
     page = client.get(url).get_data(as_text=True)
-    return int(re.search(r'id="list-count">There (?:is|are) <strong>(\d+)</strong>', page).group(1))
+    return int(re.search(r'id="list-count">[^<]*<strong>([\d,]+)</strong>', page).group(1).replace(",", ""))
 
 
 def test_periods_and_sparkline_per_modality(app, client):
