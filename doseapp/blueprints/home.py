@@ -15,6 +15,7 @@ from doseapp.blueprints.jobs import _visible as visible_jobs  # the Jobs page's 
 from doseapp.display import dashboard, study_counts
 from doseapp.display.dashboard import MODALITY_NAMES, SLUGS
 from doseapp.display.sparkline import sparkline
+from doseapp.display.timefmt import local_now, local_today
 from doseapp.models import Job, db
 
 bp = Blueprint("home", __name__)
@@ -82,12 +83,12 @@ def _list_url(mod: str, first: dt.date | None = None, last: dt.date | None = Non
 def index():
     if not roles.allowed(current_user, roles.BROWSE):
         return render_template("home/index.html", board=None, counts=None, names=MODALITY_NAMES,
-                               imports=_imports_if_allowed(dt.date.today()))
+                               imports=_imports_if_allowed(local_today()))
     order = request.args.get("o", "name")
     if order.lstrip("-") not in SYSTEM_SORTS:
         order = "name"
     board = dashboard.build()
-    now = dt.datetime.now()
+    now = local_now().replace(tzinfo=None)  # the hospital's wall clock, as the studies' times are
     tables = {}
     for mod, rows in board.tables.items():
         tables[mod] = _sorted([{"name": r.name, "total": r.total, "latest": r.latest, "today": r.today,

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from doseapp.display import study_counts
+from doseapp.display.timefmt import local_today
 from doseapp.models import Equipment, Study, db
 from doseapp.models.study import MODALITIES
 
@@ -123,7 +124,7 @@ def first_day(today: dt.date) -> dt.date:
 
 def modality_counts(today: dt.date | None = None) -> dict[str, int]:
     """All studies per modality."""
-    today = today or dt.date.today()
+    today = today or local_today()
     totals = study_counts.counts(first_day(today), today).totals
     return {m: sum(n for (mod, _), n in totals.items() if mod == m) for m in MODALITIES}
 
@@ -163,8 +164,8 @@ def _summary(counted: study_counts.Counts, today: dt.date) -> _Summary:
 
 
 def build(today: dt.date | None = None) -> Dashboard:
-    """Everything the home page shows about studies, as of `today` (default: the server's date)."""
-    today = today or dt.date.today()
+    """Everything the home page shows about studies, as of `today` (default: today in the display zone)."""
+    today = today or local_today()
     names = dict(db.session.execute(select(Equipment.id, Equipment.display_name)).all())
     counted = study_counts.counts(first_day(today), today)
     summary = _summary(counted, today)

@@ -10,6 +10,7 @@ import re
 from sqlalchemy import delete, select
 
 from doseapp.display import study_counts
+from doseapp.display.timefmt import day
 from doseapp.models import Equipment, Job, QuarantinedObject, Study, db
 from doseapp.models.equipment import identity_hash
 from tests.web.config_helpers import imp, login, post
@@ -139,13 +140,13 @@ def test_quiet_systems_by_their_own_history(app, client):
     html = client.get("/").get_data(as_text=True)
     quiet = html.split('id="quiet-systems"')[1].split("</table>")[0]
     rows = [_text(r) for r in re.findall(r"<tr>\s*<td>.*?</tr>", quiet, re.S)]
-    assert rows == [f"Quiet room Mammography {_ago(20)} 20 days 2 days"]
+    assert rows == [f"Quiet room Mammography {day(_ago(20))} 20 days 2 days"]
     assert 'href="/mg/?display_name=Quiet+room"' in quiet
     for name in ("Busy room", "Van", "CT one"):
         assert name not in quiet
     retired = html.split('id="retired"')[1].split("</details>")[0]
     assert "1 system with nothing for more than 90 days" in _text(retired)
-    assert f"Old room (Mammography), last study {_ago(300)}" in _text(retired)
+    assert f"Old room (Mammography), last study {day(_ago(300))}" in _text(retired)
     assert 'href="/mg/?display_name=Old+room"' in retired
     # The rule, in words, on the page.
     assert "more than 7 days old and older than the longest pause between its days with studies in the last 90 days" \
@@ -158,7 +159,7 @@ def test_quiet_systems_by_their_own_history(app, client):
     study_counts.clear()  # a delete behind doseapp's back (no audit entry)
     quiet = client.get("/").get_data(as_text=True).split('id="quiet-systems"')[1].split("</table>")[0]
     assert [_text(r) for r in re.findall(r"<tr>\s*<td>.*?</tr>", quiet, re.S)] == [
-        f"Van Mammography {_ago(31)} 31 days 30 days", f"Quiet room Mammography {_ago(20)} 20 days 2 days"]
+        f"Van Mammography {day(_ago(31))} 31 days 30 days", f"Quiet room Mammography {day(_ago(20))} 20 days 2 days"]
 
 
 def _failures() -> None:
