@@ -8,6 +8,7 @@ import datetime as dt
 from pathlib import Path
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from markupsafe import Markup
 from flask_login import current_user
 from sqlalchemy import or_, select
 
@@ -85,5 +86,6 @@ def delete():
     if not ids:
         flash("Tick the objects to delete first.")
     else:
-        flash(f"Deleted {quarantine.delete(ids)} object(s) from the quarantine (recorded in the audit log).")
+        flash(Markup('Deleted {} object(s) from the quarantine (recorded in the <a href="{}">audit log</a>).')
+              .format(quarantine.delete(ids), url_for("config.audit_log")))
     return _back(selection)
