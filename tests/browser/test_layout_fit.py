@@ -64,7 +64,7 @@ for (const table of tables) {
     if (h.left < -1 || h.right > vw + 1 || h.top < -1 || h.bottom > vh + 1)
       problems.push(`${label}: not in the window after scrolling (${h.left},${h.top}..${h.right},${h.bottom})`);
   }
-  if (frame) frame.scrollLeft = 0;
+  if (frame) { frame.scrollLeft = 0; frame.scrollTop = 0; }
 }
 window.scrollTo(0, 0);
 const bar = document.getElementById('topbar');
