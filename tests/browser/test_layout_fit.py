@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import func, select
 
 from doseapp.models import DicomRemoteNode, DicomScheduledQuery, DicomStoreScp, Equipment, NotPatientPattern, Study, User, db
-from tests.browser.test_ui import chromium, login, web_server
+from tests.browser.test_ui import chromium, login, wait_for, web_server
 from tests.conftest import _empty_all_tables
 from tests.web import studydata
 
@@ -184,5 +184,52 @@ def test_every_page_fits_the_window(fit_site, tmp_path, size):
             for problem in problems:  # the same problem on many pages is told once, with its pages
                 found.setdefault(problem, []).append(path)
         assert not found, f"at {width}x{height}: " + "; ".join(f"{p} (on {', '.join(where)})" for p, where in found.items())
+    finally:
+        driver.quit()
+
+
+def test_settings_menu_works_from_the_keyboard(fit_site, tmp_path):
+    """The Settings menu (a <details>) is reached with Tab, opens with Enter, its entries follow in the
+    tab order, Enter opens one; Escape closes the menu (focus back on it), and so does a click elsewhere."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    base, _ = fit_site
+    driver = chromium(tmp_path / "profile", 1366, 768)
+    try:
+        login(driver, base, "adminviewer")
+        driver.get(base + "/config/")
+        active = lambda: driver.execute_script(  # noqa: E731
+            "const a = document.activeElement; return [a.tagName, a.textContent.trim(), a.closest('#settings-menu') !== null]")
+        is_open = lambda: driver.execute_script("return document.getElementById('settings-menu').open")  # noqa: E731
+        keys = ActionChains(driver)
+        for _ in range(30):
+            keys.send_keys(Keys.TAB).perform()
+            if active()[0] == "SUMMARY":
+                break
+        assert active() == ["SUMMARY", "Settings", True] and not is_open()
+        assert not driver.find_element(By.LINK_TEXT, "Remote nodes").is_displayed()
+        keys.send_keys(Keys.ENTER).perform()
+        assert is_open() and driver.find_element(By.LINK_TEXT, "Remote nodes").is_displayed()
+        seen = []
+        for _ in range(20):
+            keys.send_keys(Keys.TAB).perform()
+            seen.append(active()[1])
+            if seen[-1] == "Remote nodes":
+                break
+        assert seen[0] == "Config" and seen[-1] == "Remote nodes", seen
+        keys.send_keys(Keys.ENTER).perform()
+        wait_for(driver, lambda d: d.current_url == base + "/qr/admin/remotes", "the remote nodes page")
+        assert driver.find_element(By.TAG_NAME, "h1").text.startswith("Remote nodes")
+        summary = driver.find_element(By.CSS_SELECTOR, "#settings-menu > summary")
+        summary.click()
+        assert is_open()
+        keys.send_keys(Keys.ESCAPE).perform()
+        assert not is_open() and active()[0] == "SUMMARY"
+        summary.click()
+        assert is_open()
+        driver.find_element(By.TAG_NAME, "h1").click()
+        assert not is_open()
     finally:
         driver.quit()
