@@ -8,6 +8,8 @@ every column heading can be brought into view by scrolling its table's frame; th
 the footer are on screen. A screenshot of each page at each size goes to the test's tmp folder, and to
 the folder DOSEAPP_SCREENSHOTS names when it is set.
 
+Also: the Settings menu from the keyboard, and the print layout of study lists and pages.
+
 One web server for the module, one browser per window size, reused across the pages."""
 from __future__ import annotations
 
@@ -232,5 +234,31 @@ def test_settings_menu_works_from_the_keyboard(fit_site, tmp_path):
         assert is_open()
         driver.find_element(By.TAG_NAME, "h1").click()
         assert not is_open()
+    finally:
+        driver.quit()
+
+
+def test_study_pages_print_without_the_frame(fit_site, tmp_path):
+    """Printed (print media), a study list and a study page lose the top bar, breadcrumbs, filter,
+    buttons and footer; their tables take the full width and are not cut by scroll frames."""
+    base, pages = fit_site
+    driver = chromium(tmp_path / "profile", 1366, 768)
+    try:
+        login(driver, base, "adminviewer")
+        for path, table in (("/ct/", "studies"), (dict(pages)["ct-study"], "events")):
+            driver.get(base + path)
+            _settle(driver, path)
+            driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+            seen = driver.execute_script("""
+                const hidden = sel => Array.from(document.querySelectorAll(sel)).every(e => getComputedStyle(e).display === 'none');
+                const t = document.getElementById(arguments[0]), frame = t.parentElement, main = document.querySelector('main');
+                return {frame: hidden('#topbar') && hidden('#footer') && hidden('.breadcrumbs') && hidden('button')
+                               && hidden('.filter-panel') && hidden('.export-panel'),
+                        overflow: getComputedStyle(frame).overflowX, maxHeight: getComputedStyle(frame).maxHeight,
+                        table: t.getBoundingClientRect().width, main: main.clientWidth};""", table)
+            driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+            assert seen["frame"], (path, seen)
+            assert (seen["overflow"], seen["maxHeight"]) == ("visible", "none"), (path, seen)
+            assert seen["table"] >= seen["main"] - 1, (path, seen)
     finally:
         driver.quit()
