@@ -2,6 +2,7 @@
 counts, the product version in the footer, the favicon and the help page."""
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import time
 
@@ -53,6 +54,7 @@ def nav_modalities() -> list[dict]:
             for code, slug, name in NAV_MODALITIES]
 
 
+@functools.cache  # read from the package metadata on disk once per process
 def product_version() -> str:
     """The installed package's version; the source's own when it runs uninstalled (PYTHONPATH)."""
     try:
