@@ -10,6 +10,7 @@ from flask import Blueprint, current_app, g, render_template, send_from_director
 from flask_login import current_user
 
 from doseapp import __version__, roles
+from doseapp.blueprints.home import modality_study_counts
 from doseapp.models import db
 
 bp = Blueprint("site", __name__)
@@ -31,8 +32,6 @@ def clear_counts_cache() -> None:
 
 def modality_counts() -> dict[str, int]:
     """Studies per modality, from the per-process cache when it is recent, else one GROUP BY."""
-    from doseapp.blueprints.home import modality_study_counts
-
     if "nav_counts" in g:
         return g.nav_counts
     key = str(db.engine.url)
