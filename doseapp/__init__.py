@@ -14,12 +14,14 @@ def create_app(config: dict | None = None) -> Flask:
     from doseapp.access import init_access
     from doseapp.security.request_limits import init_request_limits
     from doseapp.security.headers import init_security_headers
+    from doseapp.display import timefmt
 
     app = Flask(__name__, root_path=str(config_module.REPO_ROOT), template_folder="templates",
                 static_folder="static")
     app.config.update(config_module.load(**(config or {})))
     init_extensions(app)
     register_blueprints(app)
+    timefmt.register(app)
     init_access(app)
     init_request_limits(app)
     init_security_headers(app)

@@ -23,6 +23,8 @@ SETTINGS = {
     "DOSEAPP_QUEUE_PREFIX": "Prefix for RQ queue names, to share one Redis between instances (default none).",
     "DOSEAPP_COOKIE_SECURE": "Send the session cookie over HTTPS only: 1 behind TLS (default 0).",
     "DOSEAPP_LOG_LEVEL": "Log level for every process (default INFO).",
+    "DOSEAPP_TIMEZONE": "Time zone (IANA name, e.g. Europe/London) that pages show recorded times in (default the "
+                        "machine's zone, else UTC); study times are shown as the modality sent them.",
     "DOSEAPP_XLSX_DATE_FORMAT": "Excel number format for dates in XLSX exports (default dd/mm/yyyy, as OpenREM).",
     "DOSEAPP_JOB_HISTORY_DAYS": "Days the job list keeps finished and cancelled jobs (default 30; failed jobs are kept).",
     "DOSEAPP_MAX_UPLOAD_MB": "Largest file a logged-in user may upload, in MB (the patient size CSV; default 50). Requests of users not logged in are limited to 64 KB.",
@@ -86,6 +88,7 @@ def _secret_key(instance: Path) -> str:
 
 def load(env=None, **overrides) -> dict:
     """Build the Flask config mapping from the environment plus explicit overrides."""
+    from doseapp.display.timefmt import check_zone_name
     from doseapp.security.request_limits import limits
 
     env = dict(os.environ if env is None else env)
@@ -104,6 +107,7 @@ def load(env=None, **overrides) -> dict:
         "WORKERS": int(env.get("DOSEAPP_WORKERS", "2")),
         "QUEUE_PREFIX": env.get("DOSEAPP_QUEUE_PREFIX", ""),
         "LOG_LEVEL": env.get("DOSEAPP_LOG_LEVEL", "INFO").upper(),
+        "TIMEZONE": check_zone_name(env.get("DOSEAPP_TIMEZONE")),
         "XLSX_DATE_FORMAT": env.get("DOSEAPP_XLSX_DATE_FORMAT") or "dd/mm/yyyy",
         "JOB_HISTORY_DAYS": int(env.get("DOSEAPP_JOB_HISTORY_DAYS", "30")),
         **limits(int(env.get("DOSEAPP_MAX_UPLOAD_MB", "50"))),
@@ -122,4 +126,5 @@ def load(env=None, **overrides) -> dict:
         # SQLite locks the whole file; waiting beats failing when web and worker write together.
         cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 30}}
     cfg.update(overrides)
+    cfg["TIMEZONE"] = check_zone_name(cfg["TIMEZONE"])  # an override is checked as the setting is
     return cfg

@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from doseapp import audit
 from doseapp.extract.classify import projection_modality
 from doseapp.models import Equipment, Study, db
+from doseapp.display.timefmt import plural
 
 # What the edit form offers, in the seed's words; "" leaves the value unchanged.
 MODALITY_CHOICES = (
@@ -56,7 +57,7 @@ def resort(ctx) -> dict:
     study_ids = studies_to_resort(ids)
     total = len(study_ids)
     counts = {"DX": 0, "RF": 0, "changed": 0}
-    ctx.progress(0, total, f"Re-sorting {total} studies")
+    ctx.progress(0, total, f"Re-sorting {plural(total, 'study')}")
     batch = 200
     for start in range(0, total, batch):
         chunk = study_ids[start:start + batch]
@@ -71,6 +72,7 @@ def resort(ctx) -> dict:
     names = db.session.scalars(select(Equipment.display_name).where(Equipment.id.in_(ids))).all()
     audit.record("equipment.reprocess", ", ".join(sorted(set(names))),
                  {"equipment_ids": ids, **counts}, user=ctx.row.user)
-    ctx.row.message = f"{counts['DX']} studies are DX, {counts['RF']} RF ({counts['changed']} moved)."
+    ctx.row.message = (f"{plural(counts['DX'], 'study')} {'is' if counts['DX'] == 1 else 'are'} DX, {counts['RF']} RF "
+                       f"({counts['changed']} moved).")
     db.session.commit()
     return counts

@@ -2,7 +2,10 @@
 turn request arguments into a SELECT of Study through `study_query()`, so a filter means the same
 thing everywhere.
 
-Conventions (OpenREM's, seed §5.2): text filters are case-insensitive "contains"; ranges are
+Conventions (OpenREM's, seed §5.2): text filters are case-insensitive "contains", and two exact
+forms (`text_match()`): `"AP"` in double quotes is the whole value ignoring case, `=AP` the whole
+value exactly as written (chart drill-down links use it, so the "AP" bar does not also list "AP
+Chest"); ranges are
 `<name>_min` / `<name>_max` in the units shown on the form (converted here to stored units); dates
 are `date_from` / `date_until` (yyyy-mm-dd, either or both); ordering is `o=<column>` or
 `o=-<column>` for descending. Filters on events (acquisition protocol, mammography view, compressed
@@ -43,8 +46,38 @@ def contains(column, value: str):
     return column.icontains(value, autoescape=True)
 
 
+# The exact forms of a text filter: `=AP` (the whole value, same case) and `"AP"` (the whole value,
+# ignoring case). Anything else is a contains-search.
+CONTAINS, EXACT, EXACT_ANY_CASE = "contains", "exact", "exact-any-case"
+
+
+def text_match(value: str) -> tuple[str, str]:
+    """(how, term) for a text filter's value: `=AP` -> (EXACT, "AP"), `"AP"` -> (EXACT_ANY_CASE, "AP"),
+    anything else (CONTAINS, value). A lone `=` or `""` is a contains-search for itself."""
+    if value.startswith("=") and len(value) > 1:
+        return EXACT, value[1:]
+    if len(value) > 2 and value.startswith('"') and value.endswith('"'):
+        return EXACT_ANY_CASE, value[1:-1]
+    return CONTAINS, value
+
+
+def exact_value(value: str) -> str:
+    """The filter value that selects exactly `value` (same case): what drill-down links carry."""
+    return "=" + value
+
+
+def matches(column, value: str):
+    """The WHERE clause of a text filter on `column` (contains, or one of the exact forms)."""
+    how, term = text_match(value)
+    if how == EXACT:
+        return column == term
+    if how == EXACT_ANY_CASE:
+        return func.lower(column) == term.lower()
+    return contains(column, term)
+
+
 def _equipment(column) -> Callable[[str], object]:
-    return lambda v: Study.equipment_id.in_(select(Equipment.id).where(contains(column, v)))
+    return lambda v: Study.equipment_id.in_(select(Equipment.id).where(matches(column, v)))
 
 
 # Low-cardinality text (study descriptions, procedures, protocols: hundreds of values over millions
@@ -76,11 +109,17 @@ def distinct_values(column, modality: str | None) -> list[str] | None:
 
 
 def _lookup_contains(column, value: str, modality: str | None):
+    """A text filter on a low-cardinality column: the matching distinct values, then IN."""
     values = distinct_values(column, modality)
     if values is None:
-        return contains(column, value)
-    term = value.lower()
-    return column.in_([v for v in values if term in v.lower()])
+        return matches(column, value)
+    how, term = text_match(value)
+    if how == EXACT:
+        return column.in_([v for v in values if v == term])
+    low = term.lower()
+    if how == EXACT_ANY_CASE:
+        return column.in_([v for v in values if v.lower() == low])
+    return column.in_([v for v in values if low in v.lower()])
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
+from doseapp.display.timefmt import utc_start_of
 from doseapp.models import db
 
 
@@ -35,12 +36,13 @@ def days_asked(values) -> tuple[dt.date | None, dt.date | None, list[str]]:
 
 
 def day_range(column, first: dt.date | None, last: dt.date | None) -> list:
-    """Conditions for `column` (a timestamp) falling on `first` to `last`, both days included."""
+    """Conditions for `column` (an instant stored as naive UTC) falling on `first` to `last`, both days
+    included, days as the pages show them: in the display time zone (DOSEAPP_TIMEZONE)."""
     where = []
     if first is not None:
-        where.append(column >= dt.datetime.combine(first, dt.time()))
+        where.append(column >= utc_start_of(first))
     if last is not None:
-        where.append(column < dt.datetime.combine(last + dt.timedelta(days=1), dt.time()))
+        where.append(column < utc_start_of(last + dt.timedelta(days=1)))
     return where
 
 

@@ -1,9 +1,11 @@
 """Charts under each study list, and each user's chart options.
 
-The list page asks for the chart panel by HTMX once the list is on screen (hx-trigger="load"), and
-the panel asks for each chart the same way, so the list never waits for a chart and the charts come
-in side by side. Every chart request carries the list's filter arguments and reads them through
-doseapp/filters.py, so a chart shows exactly the list's studies."""
+The list page asks for the chart panel by HTMX once the list is on screen (hx-trigger="load"); the
+panel lays the charts out in a grid and asks for the first EAGER_CHARTS at once and each of the
+others when it scrolls into view (hx-trigger="intersect once"), so the list never waits for a chart
+and charts nobody scrolls to cost nothing. Every chart request carries the list's filter arguments
+and reads them through doseapp/filters.py, so a chart shows exactly the list's studies; `scale=log`
+draws its value axis logarithmic."""
 from __future__ import annotations
 
 import csv
@@ -28,6 +30,7 @@ from doseapp.security.headers import allow_bokeh
 
 bp = Blueprint("charts", __name__)
 BOKEH_SCRIPTS = ("bokeh.min.js", "bokeh-widgets.min.js")
+EAGER_CHARTS = 2  # the first row of the grid loads with the panel; the rest as they scroll into view
 
 
 def user_options(user_id: int | None = None) -> chart_options.ChartOptions:
@@ -46,9 +49,10 @@ def chart_panel_url(modality: str, values: dict) -> str | None:
 
 @bp.app_template_global()
 def bokeh_script_urls() -> list[str]:
-    """BokehJS for a page that draws charts (which also relaxes its Content-Security-Policy for Bokeh)."""
+    """The scripts of a page that draws charts: BokehJS and our chart controls (static/js/charts.js).
+    Also relaxes the page's Content-Security-Policy for Bokeh."""
     allow_bokeh()
-    return [url_for("bokehjs.file", filename=f) for f in BOKEH_SCRIPTS]
+    return [url_for("bokehjs.file", filename=f) for f in BOKEH_SCRIPTS] + [url_for("static", filename="js/charts.js")]
 
 
 def _filtered(modality: str):
@@ -80,7 +84,7 @@ def panel(modality: str):
     args = {k: v for k, v in q.values.items() if k != "o"}
     shown = [catalog.chart(mod, k) for k in opts.shows(mod)] if opts.enabled else []
     return render_template("charts/_panel.html", modality=modality, name=NAMES[mod], charts=shown, args=args,
-                           opts=opts, list_url=_list_link(modality, q)({}))
+                           opts=opts, list_url=_list_link(modality, q)({}), eager=EAGER_CHARTS)
 
 
 @bp.route(f"/{MODALITY_URL}/charts/<chart>")
@@ -89,18 +93,25 @@ def chart(modality: str, chart: str):
     spec = _chart_or_404(mod, chart)
     data = compute(spec, q.where, user_options())
     link = _list_link(modality, q)
-    script, div = components(figures.build(data, link))
+    log = request.args.get("scale") == "log" and spec.kind in figures.LOG_KINDS
+    drawn = figures.build(data, link, log=log)
+    script, div = components(drawn.layout)
     args = {k: v for k, v in q.values.items() if k != "o"}
-    csv_url = url_for("charts.csv_download", modality=modality, chart=chart) + ("?" + urlencode(args) if args else "")
-    return render_template("charts/_chart.html", data=data, script=script, div=div, csv_url=csv_url,
-                           drill=_drill_rows(data, link))
+    query = "?" + urlencode(args) if args else ""
+    here = url_for("charts.chart", modality=modality, chart=chart)
+    toggled = args if log else {**args, "scale": "log"}  # the same chart with the other value axis
+    scale_url = here + ("?" + urlencode(toggled) if toggled else "")
+    return render_template("charts/_chart.html", data=data, script=script, div=div, drawn=drawn,
+                           csv_url=url_for("charts.csv_download", modality=modality, chart=chart) + query,
+                           scale_url=scale_url, can_log=spec.kind in figures.LOG_KINDS, drill=_drill_rows(data, link))
 
 
 def _drill_rows(data: ChartData, link) -> list[str]:
     """Each table row's drill-down URL ("" where none): the same URLs the chart's taps open."""
     out = []
     for r in data.rows:
-        args = drill_args(data.chart, r) if data.chart.kind in ("bar", "pie", "line") else None
+        args = drill_args(data.chart, r, data.options.case_insensitive) \
+            if data.chart.kind in ("bar", "pie", "line") else None
         out.append(link(args) if args is not None else "")
     return out
 
@@ -141,14 +152,20 @@ def csv_download(modality: str, chart: str):
 def _options_page(user: User, endpoint_args: dict):
     prefs = db.session.get(UserPreferences, user.id)
     if request.method == "POST":
+        opts, errors = chart_options.from_form(request.form)
+        if errors:
+            # Refused as a whole: nothing saved, the form shown again with what was typed and why.
+            return render_template("charts/options.html", user=user, opts=opts, errors=errors,
+                                   typed=request.form, catalog=catalog.CHARTS, names=NAMES, choices=chart_options,
+                                   next=same_site_path(request.form.get("next")) or ""), 400
         if prefs is None:
             prefs = UserPreferences(user_id=user.id)
             db.session.add(prefs)
-        chart_options.save(prefs, chart_options.from_form(request.form))
+        chart_options.save(prefs, opts)
         db.session.commit()
         flash(f"Chart options of {user.username} saved.")
         return redirect(same_site_or(request.form.get("next"), url_for(request.endpoint, **endpoint_args)))
-    return render_template("charts/options.html", user=user, opts=chart_options.load(prefs),
+    return render_template("charts/options.html", user=user, opts=chart_options.load(prefs), errors={}, typed={},
                            catalog=catalog.CHARTS, names=NAMES, choices=chart_options,
                            next=same_site_path(request.args.get("next")) or "")
 

@@ -11,6 +11,7 @@ from doseapp.runtime import queues
 from doseapp.blueprints.config import bp
 from doseapp.config_modality import MODALITY_CHOICES, relabel, studies_to_resort
 from doseapp.models import Equipment, Study, db
+from doseapp.display.timefmt import plural
 
 # The five tables of the view page (seed §3.2.3), with their jump-link anchors.
 TABLES = (("CT", "CT", "ct"), ("MG", "Mammography", "mg"), ("DX", "DX and CR", "dx"),
@@ -85,7 +86,7 @@ def _apply_changes(chosen: list[Equipment], new_name: str, new_modality: str):
         for e in chosen:
             e.display_name = new_name
         audit.record("equipment.rename", new_name, {"equipment_ids": ids, "before": before, "after": new_name})
-        flash(f"{len(chosen)} system(s) now named {new_name}.")
+        flash(f"{plural(len(chosen), 'system')} now named {new_name}.")
     job = None
     if new_modality:
         stored = None if new_modality == "auto" else new_modality
@@ -95,7 +96,7 @@ def _apply_changes(chosen: list[Equipment], new_name: str, new_modality: str):
         details = {"equipment_ids": ids, "before": before, "after": stored}
         if stored in ("DX", "RF"):
             details["studies_relabelled"] = moved = relabel(ids, stored)
-            flash(f"User defined modality set to {stored}; {moved} stud{'y' if moved == 1 else 'ies'} relabelled.")
+            flash(f"User defined modality set to {stored}; {plural(moved, 'study')} relabelled.")
         audit.record("equipment.modality", ", ".join(sorted({e.display_name for e in chosen})), details)
     db.session.commit()
     if new_modality in ("Dual", "auto"):
@@ -169,11 +170,11 @@ def equipment_delete_studies(equipment_id: int):
     if entry_removed:
         db.session.delete(eq)
     db.session.commit()
-    msg = f"Deleted {deleted} stud{'y' if deleted == 1 else 'ies'} of {name}."
+    msg = f"Deleted {plural(deleted, 'study')} of {name}."
     if with_entry:
         msg += (" The table entry was removed." if entry_removed else
-                f" The table entry was kept: {remaining} stud{'y' if remaining == 1 else 'ies'} of other "
-                "modalities remain.")
+                f" The table entry was kept: {plural(remaining, 'study')} of other "
+                f"modalities {'remains' if remaining == 1 else 'remain'}.")
     flash(msg)
     if entry_removed:
         return redirect(url_for("config.display_names"))

@@ -9,6 +9,7 @@ from doseapp import audit
 from doseapp.blueprints.config import bp
 from doseapp.ingest import privacy
 from doseapp.models import NotPatientPattern, SystemSettings, db
+from doseapp.display.timefmt import plural
 
 FIELDS = {"id": "patient ID", "name": "patient name"}
 MAX_PATTERN = 255
@@ -107,7 +108,7 @@ def patterns_legacy():
         added = privacy.add_legacy_patterns()  # commits; the audit entry follows in a commit of its own
         audit.record("pattern.load_legacy", "patterns of OpenREM 0.7", {"added": added})
         db.session.commit()
-        flash(f"Added {added} pattern(s) that reproduce OpenREM 0.7's test-patient check.")
+        flash(f"Added {plural(added, 'pattern')} that reproduce OpenREM 0.7's test-patient check.")
         return redirect(url_for("config.patterns"))
     return render_template("config/patterns_legacy.html", legacy=privacy.LEGACY_PATTERNS, fields=FIELDS)
 

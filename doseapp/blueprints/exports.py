@@ -19,6 +19,7 @@ from doseapp.exports.jobs import (KIND, QUEUE, export_folder, may_export_pid, pa
                                   record_identifier_export)
 from doseapp.exports.run import MG_ONLY, TYPE_LABELS
 from doseapp.models import Job, db
+from doseapp.display.timefmt import plural
 
 bp = Blueprint("exports", __name__, url_prefix="/exports")
 
@@ -157,5 +158,5 @@ def delete():
         db.session.delete(job)
         removed += 1
     db.session.commit()
-    flash(f"{removed} export(s) deleted." if removed else "Tick the exports to delete first.")
+    flash(f"{plural(removed, 'export')} deleted." if removed else "Tick the exports to delete first.")
     return redirect(url_for("exports.index"))

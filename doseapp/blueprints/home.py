@@ -1,32 +1,26 @@
-"""Home page: studies per modality, and per modality a table of systems with their activity.
-
-The system tables come from one GROUP BY over (modality, equipment_id, study_datetime), which the
-index ix_study_modality_equipment_datetime covers, so the page stays quick with years of studies;
-rows sharing a display name are merged, as the display name is what people call a system."""
+"""Home page: the dashboard (per modality today / this week / this month and 12 weeks of studies,
+systems gone quiet, failed imports and quarantine) and per modality a table of systems with their
+activity. The queries are in doseapp.display.dashboard; this module adds who may see what."""
 from __future__ import annotations
 
 import datetime as dt
-import time
+from urllib.parse import urlencode
 
-from flask import Blueprint, render_template, request, url_for
+from flask import Blueprint, g, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 
-from doseapp import roles
-from doseapp.models import Study, db
-from doseapp.models.equipment import Equipment
-from doseapp.models.study import MODALITIES
+from doseapp import listing, roles
+from doseapp.blueprints.jobs import _visible as visible_jobs  # the Jobs page's rule: admins all, others theirs
+from doseapp.display import dashboard, study_counts
+from doseapp.display.dashboard import MODALITY_NAMES, SLUGS
+from doseapp.display.sparkline import sparkline
+from doseapp.models import Job, db
 
 bp = Blueprint("home", __name__)
 
-MODALITY_NAMES = {"CT": "CT", "RF": "Fluoroscopy", "MG": "Mammography", "DX": "Radiography"}
 SYSTEM_SORTS = ("name", "total", "latest", "today", "week")
-
-
-def modality_study_counts() -> dict[str, int]:
-    rows = db.session.execute(select(Study.modality, func.count()).group_by(Study.modality)).all()
-    found = dict(rows)
-    return {m: found.get(m, 0) for m in MODALITIES}
+IMPORT_KIND = "import_file"
 
 
 def ago(when: dt.datetime | None, now: dt.datetime) -> str:
@@ -49,52 +43,9 @@ def ago(when: dt.datetime | None, now: dt.datetime) -> str:
     return f"{delta.seconds // 60} minutes ago"
 
 
-# The per-system table is computed at most once a minute per process: counting every study takes a
-# full index scan, and the page says when it was computed.
-CACHE_SECONDS = 60
-_cache: dict = {}
-
-
 def clear_cache() -> None:
-    _cache.clear()
-
-
-def system_tables(today: dt.date | None = None) -> tuple[dict[str, list[dict]], dt.datetime]:
-    """Per modality, one row per display name: total studies, latest study, studies today and in
-    the last 7 days (today and the six days before); and when this was computed."""
-    today = today or dt.date.today()
-    key = (str(db.engine.url), today)
-    hit = _cache.get(key)
-    if hit and time.monotonic() - hit[0] < CACHE_SECONDS:
-        return hit[1], hit[2]
-    midnight = dt.datetime.combine(today, dt.time())
-    week_start = midnight - dt.timedelta(days=6)
-    # Totals and latest from the covering (modality, equipment_id, study_datetime) index; the recent
-    # counts from a range of the (modality, study_datetime) index, a small part of it.
-    totals = db.session.execute(select(Study.modality, Study.equipment_id, func.count(), func.max(Study.study_datetime))
-                                .group_by(Study.modality, Study.equipment_id)).all()
-    recent = {(m, e): (int(t or 0), int(w or 0)) for m, e, t, w in db.session.execute(
-        select(Study.modality, Study.equipment_id, func.sum(case((Study.study_datetime >= midnight, 1), else_=0)),
-               func.count()).where(Study.modality.in_(MODALITIES), Study.study_datetime >= week_start)
-        .group_by(Study.modality, Study.equipment_id))}
-    names = dict(db.session.execute(select(Equipment.id, Equipment.display_name)).all())
-    tables: dict[str, dict[str, dict]] = {m: {} for m in MODALITIES}
-    for mod, eq_id, total, latest in totals:
-        if mod not in tables:
-            continue
-        name = names.get(eq_id, "Unknown system")
-        row = tables[mod].setdefault(name, {"name": name, "total": 0, "latest": None, "today": 0, "week": 0})
-        n_today, n_week = recent.get((mod, eq_id), (0, 0))
-        row["total"] += total
-        row["today"] += n_today
-        row["week"] += n_week
-        if latest is not None and (row["latest"] is None or latest > row["latest"]):
-            row["latest"] = latest
-    result = {m: list(rows.values()) for m, rows in tables.items() if rows}
-    computed = dt.datetime.now()
-    _cache.clear()
-    _cache[key] = (time.monotonic(), result, computed)
-    return result, computed
+    """Forget the kept study counts (tests that change studies behind doseapp's back)."""
+    study_counts.clear()
 
 
 def _sorted(rows: list[dict], key: str) -> list[dict]:
@@ -106,30 +57,57 @@ def _sorted(rows: list[dict], key: str) -> list[dict]:
     return sorted(rows, key=lambda r: (r[key] if r[key] is not None else oldest), reverse=desc)
 
 
+def failed_imports(today: dt.date) -> dict:
+    """Failed import jobs made today and since yesterday, among the jobs this user sees (as the Jobs
+    page counts them, so each number is what its link shows)."""
+    yesterday = today - dt.timedelta(days=1)
+    base = visible_jobs(select(func.count()).select_from(Job)).where(Job.kind == IMPORT_KIND, Job.status == "failed")
+    return {"today": db.session.scalar(base.where(*listing.day_range(Job.created_at, today, None))) or 0,
+            "since_yesterday": db.session.scalar(base.where(*listing.day_range(Job.created_at, yesterday, None))) or 0,
+            "first_day": today, "yesterday": yesterday}
+
+
+def _list_url(mod: str, first: dt.date | None = None, last: dt.date | None = None, **more) -> str:
+    """A modality's study list, filtered to the days from `first` to `last` and by `more`."""
+    # The page has a few hundred of these: the list's address is built once per modality.
+    bases = g.setdefault("home_list_urls", {})
+    if mod not in bases:
+        bases[mod] = url_for("studies.study_list", modality=SLUGS[mod])
+    dates = {"date_from": first.isoformat(), "date_until": last.isoformat()} if first else {}
+    query = urlencode({**dates, **more})
+    return f"{bases[mod]}?{query}" if query else bases[mod]
+
+
 @bp.route("/")
 def index():
     if not roles.allowed(current_user, roles.BROWSE):
-        return render_template("home/index.html", counts=None, names=MODALITY_NAMES)
+        return render_template("home/index.html", board=None, counts=None, names=MODALITY_NAMES,
+                               imports=_imports_if_allowed(dt.date.today()))
     order = request.args.get("o", "name")
     if order.lstrip("-") not in SYSTEM_SORTS:
         order = "name"
-    tables, computed = system_tables()
-    tables = {m: [dict(r) for r in rows] for m, rows in tables.items()}  # the cached rows stay as they are
-    counts = {m: sum(r["total"] for r in tables.get(m, [])) for m in MODALITIES}
-    now = computed
-    slugs = {"CT": "ct", "RF": "rf", "MG": "mg", "DX": "dx"}
-    for mod, rows in tables.items():
-        for r in rows:
-            r["ago"] = ago(r["latest"], now)
-            r["url"] = url_for("studies.study_list", modality=slugs[mod], display_name=r["name"])
-        tables[mod] = _sorted(rows, order)
-    return render_template("home/index.html", counts=counts, names=MODALITY_NAMES, tables=tables, order=order,
-                           now=now, slugs=slugs)
+    board = dashboard.build()
+    now = dt.datetime.now()
+    tables = {}
+    for mod, rows in board.tables.items():
+        tables[mod] = _sorted([{"name": r.name, "total": r.total, "latest": r.latest, "today": r.today,
+                                "week": r.week, "ago": ago(r.latest, now), "url": _list_url(mod, display_name=r.name)}
+                               for r in rows], order)
+    sparks = {c.modality: sparkline([w.count for w in c.weeks]) for c in board.cards}
+    return render_template("home/index.html", board=board, counts=board.counts, names=MODALITY_NAMES,
+                           tables=tables, order=order, now=now, slugs=SLUGS, sparks=sparks, list_url=_list_url,
+                           imports=_imports_if_allowed(board.today), quiet_floor=dashboard.QUIET_FLOOR_DAYS,
+                           history_days=dashboard.HISTORY_DAYS)
+
+
+def _imports_if_allowed(today: dt.date) -> dict | None:
+    # Failed imports are shown to those who may open the quarantine (admins): everyone's import jobs
+    # are theirs to see. Others' own failed jobs are in the "needs attention" line.
+    return failed_imports(today) if roles.allowed(current_user, roles.ACCESS["quarantine.index"]) else None
 
 
 @bp.route("/home/counts")
 def modality_counts():
     """HTMX partial: the study counts, refreshed without reloading the page."""
-    tables, _ = system_tables()
-    counts = {m: sum(r["total"] for r in tables.get(m, [])) for m in MODALITIES}
+    counts = dashboard.modality_counts()
     return render_template("home/_counts.html", counts=counts, names=MODALITY_NAMES)

@@ -15,6 +15,7 @@ from doseapp.runtime.kinds import KIND_NAMES
 from doseapp.runtime.scheduler import PERIODIC
 from doseapp.models import Job, db
 from doseapp.models.jobs import JOB_STATUSES
+from doseapp.display.timefmt import local_today, utc_start_of
 
 bp = Blueprint("jobs", __name__, url_prefix="/jobs")
 
@@ -49,14 +50,14 @@ def _job_or_404(job_id: int) -> Job:
 
 def failures_since() -> dt.date:
     """The first day the top bar's count of failed jobs covers (yesterday: a night's failures show)."""
-    return dt.date.today() - dt.timedelta(days=1)
+    return local_today() - dt.timedelta(days=1)
 
 
 def problem_counts() -> dict[str, int]:
     """What needs someone's attention, among what this user may act on: jobs of theirs (everyone's,
     for admins) that failed since yesterday; for admins, the objects in quarantine. Counted once a request."""
     if "problem_counts" not in g:
-        since = dt.datetime.combine(failures_since(), dt.time())
+        since = utc_start_of(failures_since())
         failed = db.session.scalar(_visible(select(func.count()).select_from(Job))
                                    .where(Job.status == "failed", Job.ended_at >= since)) or 0
         g.problem_counts = {"failed_jobs": failed,

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from doseapp.runtime import queues
 from doseapp.dicomnet.qr_filter import MODALITY_CHOICES, MODALITY_LABELS, QueryOptions, terms
 from doseapp.models import DicomQuery, DicomRemoteNode, DicomStoreScp, Job, db
+from doseapp.display.timefmt import local_today
 
 bp = Blueprint("qr", __name__, url_prefix="/qr")
 
@@ -102,7 +103,7 @@ def query_page():
         else:
             query = new_query(remote.id, store.id, options, method=method, user_id=current_user.id)
             return redirect(url_for("qr.query_detail", query_id=query.id))
-    yesterday = (dt.date.today() - dt.timedelta(days=1)).isoformat()
+    yesterday = (local_today() - dt.timedelta(days=1)).isoformat()
     values = form if request.method == "POST" else {"date_from": yesterday, "remove_duplicates": "on", "method": "move"}
     return render_template("qr/query.html", remotes=remotes, stores=stores, error=error, o=values,
                            choices=MODALITY_CHOICES, labels=MODALITY_LABELS), (400 if error else 200)

@@ -17,6 +17,7 @@ from doseapp.ingest import quarantine
 from doseapp.models import Job, QuarantinedObject, db
 from doseapp.models.base import utcnow
 from doseapp.runtime import queues
+from doseapp.display.timefmt import plural
 
 bp = Blueprint("quarantine", __name__, url_prefix="/quarantine")
 
@@ -76,7 +77,7 @@ def retry():
     else:
         job = queues.enqueue(quarantine.KIND, title=f"Retry {len(ids)} quarantined objects", user_id=current_user.id,
                              parameters={"ids": ids})
-        flash(f"Retrying {len(ids)} objects in the background (job {job.id}); its progress is below.")
+        flash(f"Retrying {plural(len(ids), 'object')} in the background (job {job.id}); its progress is below.")
     return _back(selection)
 
 
@@ -86,6 +87,6 @@ def delete():
     if not ids:
         flash("Tick the objects to delete first.")
     else:
-        flash(Markup('Deleted {} object(s) from the quarantine (recorded in the <a href="{}">audit log</a>).')
-              .format(quarantine.delete(ids), url_for("config.audit_log")))
+        flash(Markup('Deleted {} from the quarantine (recorded in the <a href="{}">audit log</a>).')
+              .format(plural(quarantine.delete(ids), "object"), url_for("config.audit_log")))
     return _back(selection)

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
-import time
 
 from flask import Blueprint, current_app, g, render_template, send_from_directory
 from flask_login import current_user
 
 from doseapp import __version__, roles
-from doseapp.blueprints.home import modality_study_counts
-from doseapp.models import db
+from doseapp.display import dashboard
 
 bp = Blueprint("site", __name__)
 
@@ -19,28 +17,13 @@ bp = Blueprint("site", __name__)
 NAV_MODALITIES = (("CT", "ct", "CT"), ("RF", "rf", "Fluoroscopy"), ("MG", "mg", "Mammography"),
                   ("DX", "dx", "Radiography"))
 
-# Counting studies per modality is one GROUP BY over the modality index, yet on every page of every
-# user it would add up on a large database: the counts are kept this long per process (a new study
-# shows in the top bar within this time; the home page has its own figures).
-COUNTS_SECONDS = 30
-_counts_cache: dict = {}
-
-
-def clear_counts_cache() -> None:
-    _counts_cache.clear()
-
 
 def modality_counts() -> dict[str, int]:
-    """Studies per modality, from the per-process cache when it is recent, else one GROUP BY."""
-    if "nav_counts" in g:
-        return g.nav_counts
-    key = str(db.engine.url)
-    hit = _counts_cache.get(key)
-    if hit is None or time.monotonic() - hit[0] >= COUNTS_SECONDS:
-        hit = (time.monotonic(), modality_study_counts())
-        _counts_cache.clear()
-        _counts_cache[key] = hit
-    g.nav_counts = hit[1]
+    """Studies per modality, once a request: the home page's kept counts (doseapp/display/study_counts.py),
+    checked against the database on each request (a millisecond), so the bar is never out of date
+    and never counts every study itself."""
+    if "nav_counts" not in g:
+        g.nav_counts = dashboard.modality_counts()
     return g.nav_counts
 
 

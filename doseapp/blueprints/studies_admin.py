@@ -6,6 +6,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 
 from doseapp import audit
 from doseapp.models import Study, db
+from doseapp.display.timefmt import day
 from doseapp.security.safe_urls import same_site_or
 
 bp = Blueprint("studyadmin", __name__)
@@ -30,7 +31,7 @@ def delete(study_id: int):
         if request.form.get("confirm") != "yes":
             return redirect(back)
         eq = study.equipment
-        what = (f"the {study.modality} study of {study.study_date or 'unknown date'} from "
+        what = (f"the {study.modality} study of {day(study.study_date, 'unknown date')} from "
                 f"{eq.display_name if eq else 'an unknown system'}")
         audit.record("study.delete", study.study_instance_uid,
                      {"study_id": study.id, "modality": study.modality,

@@ -21,6 +21,8 @@ CATEGORY_LABEL = {
     "study_description": "Study description",
     "requested_procedure": "Requested procedure",
 }
+# Values that count things: their histograms have whole-number ticks.
+COUNT_VALUES = {"number_of_events"}
 # Study-level values that a list range filter selects (histogram bins link to value ranges).
 RANGE_FILTER = {"total_dlp_mgycm": "dlp", "total_dap_gym2": "dap", "agd_both_mgy": "agd"}
 
@@ -46,6 +48,11 @@ class Chart:
     @property
     def title(self) -> str:
         return self.label
+
+    @property
+    def counts(self) -> bool:
+        """The value counts things (events per study): whole numbers."""
+        return self.value in COUNT_VALUES
 
     @property
     def drill_filter(self) -> str | None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from doseapp.charts import aggregate
 from doseapp.charts.catalog import CATEGORY_LABEL, Chart
 from doseapp.charts.options import ChartOptions
+from doseapp.filters import exact_value
 
 WEEKDAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
 PERIOD_DAYS = {"day": 1, "week": 7}
@@ -154,14 +155,16 @@ def _scatter(chart: Chart, where: list, opts: ChartOptions) -> ChartData:
 
 # --- drill-down: the list filters that select a bar's, slice's, point's or bin's studies ----------
 
-def drill_args(chart: Chart, row: dict) -> dict | None:
+def drill_args(chart: Chart, row: dict, any_case: bool = False) -> dict | None:
     """Filter arguments (added to the list's own) for one row of a bar, pie or line chart; None
-    where no list filter can select it (the 'Blank' category)."""
+    where no list filter can select it (the 'Blank' category). Exact matches (filters.text_match):
+    the "AP" bar lists the studies whose protocol is AP, not also "THORAX AP". `any_case`: the
+    chart merged categories that differ only in case (they are shown in lower case)."""
     if chart.drill_filter is None or row.get("cat") in (None, aggregate.BLANK, aggregate.BLANK.lower()):
         return None
-    args = {chart.drill_filter: row["cat"]}
+    args = {chart.drill_filter: f'"{row["cat"]}"' if any_case else exact_value(row["cat"])}
     if row.get("sys"):
-        args["display_name"] = row["sys"]
+        args["display_name"] = exact_value(row["sys"])
     if row.get("period"):
         start = dt.date.fromisoformat(row["period"])
         last = _period_end(start, row) - dt.timedelta(days=1)
@@ -178,10 +181,11 @@ def _period_end(start: dt.date, row: dict) -> dt.date:
     return (start.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
 
 
-def bin_args(chart: Chart, category: str, system: str | None, lo: float, hi: float) -> dict | None:
+def bin_args(chart: Chart, category: str, system: str | None, lo: float, hi: float,
+             any_case: bool = False) -> dict | None:
     """Filter arguments for one histogram bin: the category, and the value range where the value
     is a study summary the list can filter on (event values have no list filter)."""
-    args = drill_args(chart, {"cat": category, "sys": system})
+    args = drill_args(chart, {"cat": category, "sys": system}, any_case)
     if args is None:
         return None
     if chart.range_filter:

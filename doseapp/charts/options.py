@@ -81,15 +81,52 @@ def validated(opts: ChartOptions) -> ChartOptions:
     return opts
 
 
-def from_form(form) -> ChartOptions:
-    """Options from the chart options form (checkbox names: `<modality>-<chart key>`)."""
+LABELS = {"average": "Average to use", "sort": "Sort by", "direction": "Sorting direction",
+          "period": "Time period", "bins": "Number of histogram bins"}
+
+
+def from_form(form) -> tuple[ChartOptions, dict[str, str]]:
+    """Options from the chart options form (checkbox names: `<modality>-<chart key>`) and the
+    problems found, field name -> plain-words message. A value the form did not send takes the
+    default; a value sent but out of range or not among the choices is a problem, never replaced
+    silently (bins = 5000 is refused, not saved as 40). With problems, nothing may be saved."""
+    errors: dict[str, str] = {}
+    choices = {"average": AVERAGES, "sort": SORTS, "direction": DIRECTIONS, "period": PERIODS}
+    picked = {}
+    for name, allowed in choices.items():
+        value = form.get(name)
+        if value is None:
+            picked[name] = getattr(DEFAULTS, name)
+        elif value in {c for c, _ in allowed}:
+            picked[name] = value
+        else:
+            picked[name] = value
+            errors[name] = f"Choose one of: {', '.join(t for _, t in allowed)}."
+    bins, problem = parse_bins(form.get("bins"))
+    if problem:
+        errors["bins"] = problem
     opts = ChartOptions(
-        enabled=form.get("enabled") == "on", average=form.get("average"), sort=form.get("sort"),
-        direction=form.get("direction"), series_per_system=form.get("series_per_system") == "on",
-        histograms=form.get("histograms") == "on", bins=form.get("bins"),
-        case_insensitive=form.get("case_insensitive") == "on", period=form.get("period"),
+        enabled=form.get("enabled") == "on", series_per_system=form.get("series_per_system") == "on",
+        histograms=form.get("histograms") == "on", bins=bins,
+        case_insensitive=form.get("case_insensitive") == "on", **picked,
         charts={m: [c.key for c in cs if form.get(f"{m}-{c.key}") == "on"] for m, cs in CHARTS.items()})
-    return validated(opts)
+    return opts, errors
+
+
+def parse_bins(text) -> tuple[int, str | None]:
+    """(bins, problem): a whole number from BINS_RANGE[0] to BINS_RANGE[1]; not sent: the default."""
+    lo, hi = BINS_RANGE
+    if text is None:
+        return DEFAULTS.bins, None
+    text = str(text).strip()
+    want = f"a whole number from {lo} to {hi}"
+    try:
+        bins = int(text)
+    except ValueError:
+        return DEFAULTS.bins, f"Needs {want}; “{text}” is not one." if text else f"Needs {want}."
+    if not lo <= bins <= hi:
+        return bins, f"Needs {want}; {bins} is {'too many' if bins > hi else 'too few'}."
+    return bins, None
 
 
 def save(prefs, opts: ChartOptions) -> None:

@@ -6,6 +6,7 @@ import sys
 import click
 
 from doseapp.exports.run import FORMATS
+from doseapp.display.timefmt import plural
 
 
 @click.command("export")
@@ -65,4 +66,4 @@ def export_command(modality, fmt, with_names, with_id, date_from, date_until, ex
             click.echo(f"Error: {exc}", err=True)
             sys.exit(2)
     click.echo("", err=True)
-    click.echo(f"{result['records']} studies written to {result['path']} in {result['seconds']:.1f} s.")
+    click.echo(f"{plural(result['records'], 'study')} written to {result['path']} in {result['seconds']:.1f} s.")

@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 
 from doseapp.models import DicomPendingObject, DicomStoreScp, DicomTransaction, Job, QuarantinedObject, db
 from doseapp.models.base import utcnow
+from doseapp.display.timefmt import local_today, utc_start_of
 
 OK_STATUSES = ("success", "accepted")
 STALE_HEARTBEAT = dt.timedelta(seconds=30)
@@ -19,7 +20,7 @@ def _count(*where, model=DicomTransaction) -> int:
 def node_stats(node: DicomStoreScp) -> dict:
     """Status and counts for one node, as plain values (JSON-ready)."""
     now = utcnow()
-    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    today = utc_start_of(local_today())  # "today" where the users are
     stores = (DicomTransaction.scp_id == node.id, DicomTransaction.operation == "C-STORE",
               DicomTransaction.status == "success")
     errors = (DicomTransaction.scp_id == node.id, DicomTransaction.status.notin_(OK_STATUSES))

@@ -23,6 +23,7 @@ from doseapp.models import (DicomQuery, DicomQueryImage, DicomQuerySeries, Dicom
                             DicomTransaction, ProcessedObject, Study, db)
 from doseapp.models.base import utcnow
 from doseapp.runtime.queues import JobCancelled
+from doseapp.display.timefmt import plural
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,7 @@ class QrClient:
                 answers.append(self.answer(ds))
         words = "success" if status == 0x0000 else ("no response" if status is None else f"0x{status:04X}")
         log_operation(self.remote, "C-FIND", words, started, study_instance_uid=identifier.get("StudyInstanceUID") or None,
-                      message=f"{what}: {len(answers)} response(s)")
+                      message=f"{what}: {plural(len(answers), 'response')}")
         if status != 0x0000:
             raise QrError(f"C-FIND ({what}) to {self.remote.name} ended with status {words}.")
         return answers
@@ -231,7 +232,7 @@ def run_query(query: DicomQuery, ctx=None, client_cls: type[QrClient] = QrClient
             for modality in options.dicom_modalities():
                 _set_stage(query, f"Querying {remote.name} for {modality} studies", ctx)
                 studies += client.find_studies(options, modality)
-            _set_stage(query, f"{len(studies)} study response(s); filtering", ctx)
+            _set_stage(query, f"{plural(len(studies), 'study response')}; filtering", ctx)
             qr_filter.run(studies, options, client.find_series, client.find_images, imported_sop_uids,
                           progress=lambda stage: _set_stage(query, stage, ctx))
     except QrError as exc:  # committed with the transaction-log rows, the failing C-FIND's included
@@ -248,7 +249,7 @@ def run_query(query: DicomQuery, ctx=None, client_cls: type[QrClient] = QrClient
     kept = [s for s in studies if s.excluded_reason is None]
     query.complete = True
     query.stage = "Query complete"
-    query.message = (f"{len(kept)} of {len({s.study_instance_uid for s in studies})} studies selected"
+    query.message = (f"{len(kept)} of {plural(len({s.study_instance_uid for s in studies}), 'study')} selected"
                      + (": " + ", ".join(f"{qr_filter.MODALITY_LABELS.get(k, k)} {v}" for k, v in query.summary.items())
                         if kept else ""))
     db.session.commit()

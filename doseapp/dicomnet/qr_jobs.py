@@ -16,6 +16,7 @@ from sqlalchemy import select
 from doseapp.dicomnet.qr_filter import QueryOptions
 from doseapp.models import DicomQuery, DicomScheduledQuery, Job, db
 from doseapp.models.base import utcnow
+from doseapp.display.timefmt import local_today, plural
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ def options_for_run(saved: DicomScheduledQuery, today: dt.date) -> QueryOptions:
 def start_due(now: dt.datetime | None = None, today: dt.date | None = None) -> list[DicomQuery]:
     """Start every enabled scheduled query that is due and not still running; returns the runs."""
     now = now or utcnow()
-    today = today or dt.date.today()
+    today = today or local_today()  # the scanners' calendar day, for the date range
     started = []
     due = db.session.scalars(select(DicomScheduledQuery).where(
         DicomScheduledQuery.enabled.is_(True),
@@ -114,5 +115,5 @@ def start_due(now: dt.datetime | None = None, today: dt.date | None = None) -> l
 def schedule_job(ctx) -> dict:
     """The scheduler's periodic pass over scheduled queries."""
     runs = start_due()
-    ctx.row.message = f"{len(runs)} scheduled query run(s) started."
+    ctx.row.message = f"{plural(len(runs), 'scheduled query run')} started."
     return {"started": [q.id for q in runs]}

@@ -24,6 +24,7 @@ from doseapp.dicomnet.scp import Receiver
 from doseapp.extract.classify import ROUTES
 from doseapp.models import DicomQuery, DicomQueryStudy, DicomRemoteNode, DicomStoreScp, DicomTransaction, db
 from doseapp.runtime.queues import JobCancelled
+from doseapp.display.timefmt import plural
 
 PENDING = (0xFF00, 0xFF01)
 SUCCESS, WARNING = 0x0000, 0xB000
@@ -127,7 +128,7 @@ def retrieve(query: DicomQuery, method: str = "move", ctx=None) -> dict:
     query.retrieve_method = method
     query.objects_requested = sum(r.expected or 0 for r in requests)
     query.objects_received = query.objects_failed = 0
-    query.stage = f"Retrieving {len(requests)} request(s) by C-{method.upper()}"
+    query.stage = f"Retrieving {plural(len(requests), 'request')} by C-{method.upper()}"
     db.session.commit()
 
     ae = new_ae(remote)
@@ -172,15 +173,15 @@ def retrieve(query: DicomQuery, method: str = "move", ctx=None) -> dict:
             if final not in (SUCCESS, WARNING) or failed:
                 failures.append(f"{req.level} {req.sop_uid or req.series_uid}: status "
                                 f"{'none' if final is None else f'0x{final:04X}'}, {failed} failed")
-            query.stage = f"Retrieved {query.objects_received} of {query.objects_requested} object(s)"
+            query.stage = f"Retrieved {query.objects_received} of {plural(query.objects_requested, 'object')}"
             job_row = getattr(ctx, "row", None)
             if job_row is not None:  # the page shows the counts per modality while the retrieve runs
                 job_row.result = {"by_modality": dict(by_modality)}
             db.session.commit()
     except JobCancelled:
         query.stage = "Retrieve aborted"
-        query.message = (f"Aborted by a user after {query.objects_received} of {query.objects_requested} "
-                         "object(s) were received.")
+        query.message = (f"Aborted by a user after {query.objects_received} of "
+                         f"{plural(query.objects_requested, 'object')} had been received.")
         db.session.commit()
         raise
     finally:
@@ -189,8 +190,8 @@ def retrieve(query: DicomQuery, method: str = "move", ctx=None) -> dict:
         ae.shutdown()
     query.move_complete = not failures
     query.stage = ("Retrieve complete" if not failures else "Retrieve finished with failures")
-    query.message = (f"{query.objects_received} of {query.objects_requested} object(s) received by C-{method.upper()}"
-                     + (f"; {len(failures)} request(s) failed" if failures else ""))
+    query.message = (f"{query.objects_received} of {plural(query.objects_requested, 'object')} received by "
+                     f"C-{method.upper()}" + (f"; {plural(len(failures), 'request')} failed" if failures else ""))
     db.session.commit()
     return {"requests": len(requests), "requested": query.objects_requested, "received": query.objects_received,
             "failed": query.objects_failed, "by_modality": by_modality, "failures": failures[:50],

@@ -12,7 +12,8 @@ An object is acknowledged once it is on disk and its import job row is committed
 durable record that the import is owed (the Redis queue keeps nothing on disk anyway). With Redis
 down, the group's job rows are replaced by pending rows, which the supervisor's sweeper queues once
 Redis is back. If the process dies between the commit and the push, housekeeping finds the job rows
-missing from RQ and marks them failed, and the spool-orphan sweep then queues their files (upkeep.py).
+missing from RQ and puts them on it again (the files are in the spool); the spool-orphan sweep
+(upkeep.py) queues any file that has no job at all.
 With the database down, the handlers get the error and answer a failure; the files are removed.
 """
 from __future__ import annotations
@@ -117,7 +118,8 @@ class Recorder:
     def _commit(self, group: list[Received]) -> list[Job]:
         fsync_folder(self.spool)
         try:
-            jobs = [queues.add_job("import_file", queue="import", title=item.title, retries=3,
+            jobs = [queues.add_job("import_file", queue="import", title=item.title,
+                                   retries=queues.RECEIVED_IMPORT_RETRIES, timeout=queues.RECEIVED_IMPORT_TIMEOUT,
                                    parameters=item.parameters) for item in group]
             db.session.add_all([item.log_row for item in group])
             db.session.commit()

@@ -13,6 +13,7 @@ from sqlalchemy import delete, exists, select
 
 from doseapp.dicomnet import storage
 from doseapp.models import DicomPendingObject, DicomStoreScp, Job, db
+from doseapp.display.timefmt import plural
 
 log = logging.getLogger(__name__)
 
@@ -109,5 +110,5 @@ def cleanup_job(ctx) -> dict:
     """The hourly job: delete objects kept by Store SCP nodes past each node's retention period."""
     report = cleanup_kept()
     removed = sum(r["files_removed"] for r in report.values())
-    ctx.row.message = f"{removed} kept object(s) past retention removed."
+    ctx.row.message = f"{plural(removed, 'kept object')} past retention removed."
     return report

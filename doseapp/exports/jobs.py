@@ -8,6 +8,7 @@ from flask import current_app
 from doseapp import audit, filters, roles
 from doseapp.exports.run import TYPE_LABELS, file_name, run_export
 from doseapp.models import User, db
+from doseapp.display.timefmt import plural
 
 QUEUE = "export"
 KIND = "export"
@@ -51,7 +52,7 @@ def run_job(ctx) -> dict:
     result = run_export(p["modality"], p["format"], p.get("args") or {}, out=out, user=user, name=name,
                         pat_id=pat_id, bom=p.get("bom", False),
                         date_format=current_app.config.get("XLSX_DATE_FORMAT", "dd/mm/yyyy"),
-                        progress=lambda done, total: ctx.progress(done, total, f"{done} of {total} studies"))
+                        progress=lambda done, total: ctx.progress(done, total, f"{done} of {plural(total, 'study')}"))
     ctx.row.result_path = result["path"]
-    ctx.row.message = f"{result['records']} studies exported ({TYPE_LABELS[p['format']]})."
+    ctx.row.message = f"{plural(result['records'], 'study')} exported ({TYPE_LABELS[p['format']]})."
     return {"records": result["records"], "seconds": result["seconds"], "file": out.name}

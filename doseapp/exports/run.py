@@ -246,8 +246,10 @@ def _xlsx(q, modality, path, name, pat_id, date_format, report, total, batch, pa
 def _summary(book: XlsxOut, ws, n: int, *tables: Counter) -> None:
     from importlib.metadata import version
 
+    from doseapp.display.timefmt import local_now
+
     book.row(ws, [f"XLSX export from doseapp version {version('doseapp')} on "
-                  f"{dt.datetime.now():%Y-%m-%d %H:%M}"], ["text"])
+                  f"{local_now():%Y-%m-%d %H:%M}"], ["text"])
     book.row(ws, ["Total number of exams", n], ["text", "num"])
     for sheet, left_out in book.overflow.items():
         book.row(ws, [f"Sheet '{sheet}' reached Excel's limit of {MAX_ROWS:,} rows: {left_out:,} rows left out "

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 from rq.job import Job as RQJob
 from sqlalchemy import delete, select
 
 from doseapp.models import Job, db
 from doseapp.models.base import utcnow
-from doseapp.runtime.queues import redis_connection
+from doseapp.runtime.queues import (RECEIVED_IMPORT_RETRIES, RECEIVED_IMPORT_TIMEOUT, push,
+                                     redis_connection)
+from doseapp.display.timefmt import plural
 
 # A queued job younger than this may not be in Redis yet (enqueue commits the row first).
 GRACE = dt.timedelta(minutes=2)
@@ -17,14 +20,16 @@ GRACE = dt.timedelta(minutes=2)
 RECONCILE_BATCH = 500
 
 
-def reconcile_jobs() -> int:
-    """Mark rows 'failed' whose RQ job failed, was stopped or vanished. Returns how many changed.
+def reconcile_jobs(grace: dt.timedelta = GRACE) -> int:
+    """Mark rows 'failed' whose RQ job failed, was stopped or vanished; an import of a received file
+    that vanished from the queue while still waiting is put on it again instead. Returns how many
+    changed.
 
     A busy receiver leaves one queued import row per object, so a backlog can be tens of thousands
     of rows: their RQ jobs are read RECONCILE_BATCH at a time in one Redis round trip each."""
     conn = redis_connection()
     changed = 0
-    cutoff = utcnow() - GRACE
+    cutoff = utcnow() - grace
     waiting = db.session.execute(select(Job.id, Job.rq_id).where(Job.status.in_(("queued", "started")),
                                                                 Job.created_at < cutoff).order_by(Job.id)).all()
     for start in range(0, len(waiting), RECONCILE_BATCH):
@@ -38,6 +43,9 @@ def reconcile_jobs() -> int:
             row = db.session.get(Job, job_id)
             if row is None or row.status not in ("queued", "started"):
                 continue  # it moved on meanwhile
+            if status is None and _requeue_received_import(row):
+                changed += 1
+                continue
             row.status = "cancelled" if row.cancel_requested else "failed"
             row.message = ("The worker running this job stopped before it finished." if status
                            else "The job was lost from the queue (Redis restarted?).")
@@ -45,6 +53,23 @@ def reconcile_jobs() -> int:
             changed += 1
         db.session.commit()
     return changed
+
+
+REQUEUED_MESSAGE = "Put on the queue again: it was lost from the queue before it ran."
+
+
+def _requeue_received_import(row: Job) -> bool:
+    """An import of a received object whose job never reached RQ (the receiver died between the
+    commit and the push, after answering Success) or that Redis lost before it ran: the object is
+    owed, so its job goes on the queue again rather than showing a failure. Once only."""
+    path = (row.parameters or {}).get("path")
+    if (row.kind != "import_file" or row.status != "queued" or row.cancel_requested
+            or row.message == REQUEUED_MESSAGE or not path or not os.path.isfile(path)):
+        return False
+    row.rq_spec = (row.queue, row.id, row.rq_id, row.kind, RECEIVED_IMPORT_TIMEOUT, RECEIVED_IMPORT_RETRIES)
+    push([row])
+    row.message = REQUEUED_MESSAGE
+    return True
 
 
 # Periodic jobs that did nothing are not worth a day of history each (one every minute or five).
@@ -72,5 +97,6 @@ def run_job(ctx) -> dict:
 
     fixed = reconcile_jobs()
     pruned = prune_jobs(current_app.config["JOB_HISTORY_DAYS"])
-    ctx.row.message = f"{fixed} stale job(s) marked failed; {pruned} old job(s) removed from the list."
+    ctx.row.message = (f"{plural(fixed, 'stale job')} marked failed or queued again; "
+                       f"{plural(pruned, 'old job')} removed from the list.")
     return {"stale_jobs_marked": fixed, "old_jobs_removed": pruned}

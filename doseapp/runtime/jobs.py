@@ -13,6 +13,7 @@ from doseapp.models import db, Job
 from doseapp.models.base import utcnow
 from doseapp.runtime.kinds import JOB_KINDS
 from doseapp.runtime.queues import JobCancelled, JobContext
+from doseapp.display.timefmt import plural
 
 log = logging.getLogger(__name__)
 
@@ -107,5 +108,5 @@ def system_check(ctx: JobContext) -> dict:
     for n, table in enumerate(tables, start=1):
         counts[table.name] = db.session.scalar(select(func.count()).select_from(table))
         ctx.progress(n, len(tables), f"Counted {table.name}")
-    ctx.row.message = f"{sum(counts.values())} rows in {len(counts)} tables."
+    ctx.row.message = f"{plural(sum(counts.values()), 'row')} in {plural(len(counts), 'table')}."
     return {"row_counts": counts, "worker_pid": os.getpid()}

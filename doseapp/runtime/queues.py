@@ -56,6 +56,12 @@ def get_queue(name: str, app=None) -> Queue:
     return Queue(queue_name(name, app), connection=redis_connection(app))
 
 
+# An import of a received object: retried (the file is on disk, the import is idempotent), and
+# put on RQ again by housekeeping if it is lost from the queue before it runs.
+RECEIVED_IMPORT_RETRIES = 3
+RECEIVED_IMPORT_TIMEOUT = 3600
+
+
 def add_job(kind: str, *, queue: str = "default", title: str | None = None, user_id: int | None = None,
             parameters: dict | None = None, modality: str | None = None, retries: int = 0,
             timeout: int = 3600) -> Job:

@@ -150,11 +150,11 @@ def test_quarantine_page(site, browser, tmp_path):
         browser.find_element(By.CSS_SELECTOR, f"#object-{second} input.pick").click()
         browser.find_element(By.ID, "delete-picked").click()
         browser.switch_to.alert.accept()
-        wait_for(browser, lambda d: "Deleted 1 object(s)" in d.page_source, "one deleted")
+        wait_for(browser, lambda d: "Deleted 1 object from the quarantine" in d.page_source, "one deleted")
         assert _left() == [third] and _query(browser) == {"source": "scp:STORE1"}
         browser.find_element(By.ID, "delete-all").click()
         browser.switch_to.alert.accept()
-        wait_for(browser, lambda d: "Deleted 1 object(s)" in d.page_source and "Nothing matches" in d.page_source,
+        wait_for(browser, lambda d: "Deleted 1 object from the quarantine" in d.page_source and "Nothing matches" in d.page_source,
                  "all matching deleted")
         assert _left() == [] and not any(f.exists() for f in files)
         db.session.rollback()

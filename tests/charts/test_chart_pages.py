@@ -145,11 +145,15 @@ def test_user_sets_own_options_and_admin_sets_anyones(loaded):
         assert prefs.chart_options["charts"]["DX"] == []
     panel = viewer.get("/ct/charts").get_data(as_text=True)
     assert re.findall(r'hx-get="/ct/charts/(\w+)', panel) == ["study_events", "workload"]
-    # Bins are kept within 2-40 and unknown choices fall back to the defaults.
-    viewer.post("/charts/options", data={**form, "bins": "400", "average": "bogus"})
+    # Bins outside 2-40 and unknown choices are refused with a reason, and nothing is saved (they
+    # were once clamped to 40 and replaced by the default without a word).
+    refused = viewer.post("/charts/options", data={**form, "bins": "400", "average": "bogus"})
+    assert refused.status_code == 400
+    page = refused.get_data(as_text=True)
+    assert "Needs a whole number from 2 to 40; 400 is too many." in page and "Choose one of: Mean, Median" in page
     with loaded.app_context():
         prefs = db.session.get(UserPreferences, loaded.config["TEST_USER_IDS"]["viewer"])
-        assert (prefs.chart_options["bins"], prefs.chart_options["average"]) == (40, "mean")
+        assert (prefs.chart_options["bins"], prefs.chart_options["average"]) == (12, "median")
     # An admin sets the viewer's options; a viewer cannot set anyone else's.
     admin = client_for(loaded, "admin")
     uid = loaded.config["TEST_USER_IDS"]["viewer"]

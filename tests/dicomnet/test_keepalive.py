@@ -3,10 +3,12 @@
 responding"; after a crash and restart the error is shown as past once the node answers again."""
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import threading
 import time
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -78,5 +80,8 @@ def test_first_echo_as_soon_as_the_node_is_up_and_an_error_is_past_once_it_answe
     assert (status["echo_status"], status["last_error"], status["last_error_past"]) == ("alive", "exit status -9",
                                                                                          True)
     page = admin_client.get(f"/dicom/nodes/{node.id}/dashboard").get_data(as_text=True)
-    when = row.last_error_at.strftime("%Y-%m-%d %H:%M:%S")
-    assert f"none now <span class=\"message\">(at {when} UTC, before the node answered again: exit status -9)" in page
+    # Shown in the display zone (DOSEAPP_TIMEZONE), as "3 Dec 2026 14:05:09".
+    zone = ZoneInfo(admin_client.application.config["TIMEZONE"])
+    at = row.last_error_at.replace(tzinfo=dt.timezone.utc).astimezone(zone)
+    when = f"{at.day} {at:%b %Y %H:%M:%S}"
+    assert f"none now <span class=\"message\">(at {when}, before the node answered again: exit status -9)" in page

@@ -160,13 +160,14 @@ def test_the_answer_waits_for_the_job_row_not_for_redis(app, tmp_path, monkeypat
 
 
 def test_an_object_recorded_but_never_pushed_is_imported_later(app, tmp_path):
-    """The receiver died between the commit and the RQ push: housekeeping marks the job lost, and the
-    spool sweep queues the file again, so the acknowledged object is still imported."""
+    """The receiver died between the commit and the RQ push (after answering Success): housekeeping
+    puts the job on the queue again, once, and it imports the object; were it lost a second time, the
+    job fails and the spool sweep queues the file again, so the acknowledged object is still imported."""
     import datetime as dt
     import shutil
 
     from doseapp.dicomnet import storage, upkeep
-    from doseapp.runtime.housekeeping import reconcile_jobs
+    from doseapp.runtime.housekeeping import REQUEUED_MESSAGE, reconcile_jobs
     from doseapp.runtime.jobs import execute
     from doseapp.models import ProcessedObject
     from doseapp.models.base import utcnow
@@ -185,6 +186,15 @@ def test_an_object_recorded_but_never_pushed_is_imported_later(app, tmp_path):
     queue = queues.get_queue("import")
     queue.empty()
 
+    assert reconcile_jobs() == 1
+    requeued = db.session.get(Job, job.id)
+    assert (requeued.status, requeued.message) == ("queued", REQUEUED_MESSAGE)
+    assert queue.get_job_ids() == [job.rq_id]
+    assert upkeep.recover_orphans(now=time.time() + upkeep.ORPHAN_AGE_SECONDS + 1) == 0  # it has a job
+    assert reconcile_jobs() == 0  # on its queue now
+
+    # Lost again (Redis emptied): once is enough; it fails, and the sweep finds the file.
+    queue.empty()
     assert reconcile_jobs() == 1
     assert db.session.get(Job, job.id).status == "failed"
     assert upkeep.recover_orphans(now=time.time() + upkeep.ORPHAN_AGE_SECONDS + 1) == 1

@@ -31,9 +31,11 @@ def test_export_from_list_complete_and_delete(server, browser, tmp_path, _sessio
         assert "XLSX export" in row.text and "CT" in row.text
         assert row.find_elements(By.CSS_SELECTOR, "td.num")[0].text == str(want)
         browser.find_element(By.ID, "export-select-all").click()
-        assert all(b.is_selected() for b in browser.find_elements(By.CSS_SELECTOR, "input.export-delete"))
+        ticked = browser.find_elements(By.CSS_SELECTOR, "input.export-delete")
+        assert all(b.is_selected() for b in ticked)
         browser.find_element(By.CSS_SELECTOR, "#export-delete-form button[type=submit]").click()
-        wait_for(browser, lambda d: "export(s) deleted" in d.page_source, "the deletion message")
+        said = f"{len(ticked)} export{'' if len(ticked) == 1 else 's'} deleted."
+        wait_for(browser, lambda d: said in d.page_source, "the deletion message")
         assert not browser.find_elements(By.CSS_SELECTOR, "table.exports-done")
     with _session_app.app_context():
         assert db.session.query(Job).filter(Job.kind == "export").count() == 0

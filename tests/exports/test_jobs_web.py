@@ -200,7 +200,7 @@ def test_command_line_export(app, app_env, tmp_path):
     done = run_cli(["export", "--modality", "ct", "--format", "csv", "--with-id", "--filter", "manufacturer=siemens",
                     "--date-from", "1990-01-01", "--out", str(out)], app_env)
     assert done.returncode == 0, done.stderr
-    assert "1 studies written" in done.stdout
+    assert "1 study written" in done.stdout
     rows = as_dicts(read_csv(out))
     assert [r["Accession number"] for r in rows] == ["ACC12345601"] and "Patient ID" in rows[0]
     bad = run_cli(["export", "--modality", "ct", "--format", "csv", "--filter", "nope=1", "--out", str(out)], app_env)

@@ -27,11 +27,11 @@ def test_cli_exit_status_is_zero_only_when_everything_selected_was_retrieved(nod
     # C-MOVE while our Store SCP is not running: the PACS cannot deliver, so the run failed.
     done = run_cli(["qr", "Test PACS", "QR store", *ct], app_env)
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "0 of 2 object(s) received by C-MOVE; 2 request(s) failed" in done.stdout
+    assert "0 of 2 objects received by C-MOVE; 2 requests failed" in done.stdout
 
     done = run_cli(["qr", "Test PACS", "QR store", *ct, "--get"], app_env)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "2 of 2 object(s) received by C-GET" in done.stdout and "Series query 1 of 3" in done.stderr
+    assert "2 of 2 objects received by C-GET" in done.stdout and "Series query 1 of 3" in done.stderr
     work(app)
     assert imported_sop_uids() == {pacs.sop("ct_rdsr"), pacs.sop("ct_philips")}
     assert study_by_uid(pacs.uid("ct_philips")).total_dlp_mgycm == pytest.approx(1102.446, abs=0.01)
@@ -72,7 +72,7 @@ def test_web_query_page_submit_review_retrieve(nodes, pacs, store_scp, importqr_
     assert importqr_client.post(f"/qr/queries/{query_id}/retrieve").status_code == 302
     work(app)
     done = importqr_client.get(f"/qr/queries/{query_id}/progress").get_data(as_text=True)
-    assert "3 of 3 object(s) received" in done and ">Retrieve</button>" not in done
+    assert "3 of 3 objects received" in done and ">Retrieve</button>" not in done
     assert imported_sop_uids() == {pacs.sop("mg", 0), pacs.sop("mg", 1), pacs.sop("dx")}
     query = db.session.get(DicomQuery, query_id)
     assert db.session.get(Job, query.retrieve_job_id).status == "finished" and query.move_complete

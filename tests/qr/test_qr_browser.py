@@ -55,7 +55,7 @@ def test_query_review_retrieve_in_the_browser(nodes, pacs, store_scp, app, app_e
         browser.find_element(By.CSS_SELECTOR, "#qr-progress button[name=retrieve]").click()
 
         WebDriverWait(browser, WAIT_RETRIEVE, poll_frequency=0.2).until(
-            lambda d: "3 of 3 object(s) received" in _text(d, "#qr-progress")
+            lambda d: "3 of 3 objects received" in _text(d, "#qr-progress")
             and "finished" in _text(d, "#qr-progress"), message="the retrieve's count")
         assert not browser.find_elements(By.CSS_SELECTOR, "#qr-progress button[name=retrieve]")
         wait_for(browser, lambda d: imported_sop_uids() == {pacs.sop("mg", 0), pacs.sop("mg", 1), pacs.sop("dx")},

@@ -253,7 +253,7 @@ def test_abort_stops_a_running_query_and_a_running_retrieve(nodes, pacs, app):
         retrieve(query, "get", AbortAfterFirstRequest(job))
     db.session.rollback()
     assert query.stage == "Retrieve aborted" and query.objects_received == 1 and not query.move_complete
-    assert query.message == "Aborted by a user after 1 of 6 object(s) were received."
+    assert query.message == "Aborted by a user after 1 of 6 objects had been received."
     work(app)
     assert len(imported_sop_uids()) == 1
 
@@ -280,4 +280,4 @@ def test_counts_are_what_arrived_never_more_than_requested(nodes, pacs, app, met
     assert (result["requested"], result["received"], result["failed"]) == (6, 6, 0)
     if method == "get":
         assert result["stored_by_us"] == 6
-    assert query.message == f"6 of 6 object(s) received by C-{method.upper()}"
+    assert query.message == f"6 of 6 objects received by C-{method.upper()}"

@@ -146,7 +146,7 @@ def test_source_review_counts_and_both_delete_options(app, client, monkeypatch):
     assert resp.status_code == 302
     assert studies_of(DUAL_DX) == [] and [s.modality for s in studies_of(DUAL_RF)] == ["RF"]
     assert _equipment("dRFMax-1234") is not None
-    assert b"The table entry was kept: 1 study of other modalities remain." in client.get(resp.location).data
+    assert b"The table entry was kept: 1 study of other modalities remains." in client.get(resp.location).data
     # Without confirm=yes nothing happens (the confirmation page again).
     url = f"/config/equipment/{dual.id}/delete-studies?modality=RF&table_entry=1"
     assert post(client, url, {}, form_page=url).status_code == 200

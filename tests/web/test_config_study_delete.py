@@ -17,8 +17,8 @@ def test_confirm_cancel_and_delete_return_to_the_list(app, client):
     back = "/studies/dx?display_name=CANON&page=2"
     url = f"/studies/{dx_id}/delete?next=/studies/dx%3Fdisplay_name%3DCANON%26page%3D2"
     page = client.get(url).get_data(as_text=True)
-    # The summary, with the total DAP (Gy·m²) for DX as the seed asks.
-    assert f'<td data-value="dap">{dap:.6g}</td>' in page
+    # The summary, with the total DAP for DX as the seed asks, in cGy·cm² like every page (stored Gy·m²).
+    assert f'<tr><th>Total DAP (cGy·cm²)</th><td data-value="dap">{dap * 1e6:.2f}</td>' in page
     assert dap > 0 and uid in page and "<td>DX</td>" in page
     assert f'href="{back.replace("&", "&amp;")}">Cancel</a>' in page
     # Cancel: a POST without the confirmation goes back and deletes nothing.
