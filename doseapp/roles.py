@@ -41,6 +41,9 @@ ACCESS: dict[str, object] = {
     "static": PUBLIC,
     "bokehjs.file": PUBLIC,
     "api.health": PUBLIC,
+    # The favicon and the help page (what the pages are, the roles, where to get help) are for anyone.
+    "site.favicon": PUBLIC,
+    "site.help_page": PUBLIC,
     "auth.login": PUBLIC,
     "auth.logout": LOGIN,
     "auth.password": LOGIN,

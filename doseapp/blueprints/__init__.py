@@ -6,8 +6,8 @@ from flask import Flask
 
 def register_blueprints(app: Flask) -> None:
     from doseapp.blueprints import (api, api_v1, auth, bokehjs, charts, config, home, imports, jobs, studies,
-                                    studies_admin, dicomnet, exports, qr, qr_admin, quarantine, unavailable)
+                                    studies_admin, dicomnet, exports, qr, qr_admin, quarantine, site, unavailable)
 
     for module in (api, api_v1, auth, bokehjs, charts, config, home, imports, jobs, studies, studies_admin, dicomnet,
-                   exports, qr, qr_admin, quarantine, unavailable):
+                   exports, qr, qr_admin, quarantine, site, unavailable):
         app.register_blueprint(module.bp)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from markupsafe import Markup
 from sqlalchemy import select
 
 from doseapp import audit
@@ -70,7 +71,10 @@ def remote_delete(remote_id: int):
     scheduled = db.session.scalars(select(DicomScheduledQuery.name)
                                    .where(DicomScheduledQuery.remote_node_id == remote.id)).all()
     if scheduled:  # a schedule silently vanishing with its node would be a surprise
-        flash(f"{remote.name} is used by scheduled queries ({', '.join(scheduled)}): delete or change those first.")
+        # Markup: the message links the page it names (the escaped names stay plain text).
+        flash(Markup("{} is used by scheduled queries ({}): delete or change those first on the "
+                     '<a href="{}">Scheduled queries</a> page.').format(remote.name, ", ".join(scheduled),
+                                                                       url_for("qradmin.schedules")))
         return redirect(url_for("qradmin.remotes"))
     audit.record_change("qr.remote_delete", remote.name, settings(remote), {})
     db.session.delete(remote)  # its queries stay in the history, without their node

@@ -8,6 +8,7 @@ import datetime as dt
 from pathlib import Path
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from markupsafe import Markup
 from flask_login import current_user
 from sqlalchemy import or_, select
 
@@ -86,5 +87,6 @@ def delete():
     if not ids:
         flash("Tick the objects to delete first.")
     else:
-        flash(f"Deleted {plural(quarantine.delete(ids), 'object')} from the quarantine (recorded in the audit log).")
+        flash(Markup('Deleted {} from the quarantine (recorded in the <a href="{}">audit log</a>).')
+              .format(plural(quarantine.delete(ids), "object"), url_for("config.audit_log")))
     return _back(selection)

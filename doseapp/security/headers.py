@@ -18,7 +18,7 @@ import secrets
 from flask import Flask, g, request
 
 # Static files may be cached; every page, fragment, download and API answer may hold identifiers.
-CACHEABLE_ENDPOINTS = {"static", "bokehjs.file"}
+CACHEABLE_ENDPOINTS = {"static", "bokehjs.file", "site.favicon"}
 
 
 def csp_nonce() -> str:

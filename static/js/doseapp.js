@@ -19,6 +19,21 @@
     }
   });
 
+  // Drop-down menus of the top bar are <details>: they open and close by mouse or keyboard without
+  // script; this only closes an open one when the user clicks elsewhere or presses Escape.
+  document.addEventListener("click", function (ev) {
+    document.querySelectorAll("details.menu[open]").forEach(function (menu) {
+      if (!menu.contains(ev.target)) menu.open = false;
+    });
+  });
+  document.addEventListener("keydown", function (ev) {
+    if (ev.key !== "Escape") return;
+    document.querySelectorAll("details.menu[open]").forEach(function (menu) {
+      menu.open = false;
+      if (menu.contains(document.activeElement)) menu.querySelector("summary").focus();
+    });
+  });
+
   document.addEventListener("change", function (ev) {
     // A "select all" box ticks or unticks every box of the class named in data-select-all.
     var all = ev.target.closest("input[data-select-all]");

@@ -70,8 +70,8 @@ def server(_session_app, app_env, tmp_path_factory):
     _empty_all_tables(_session_app)
 
 
-@pytest.fixture
-def browser(tmp_path):
+def chromium(profile, width: int = 1400, height: int = 1000):
+    """A headless Chromium (Selenium driver) with its profile in the folder `profile`; quit it after use."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -79,10 +79,16 @@ def browser(tmp_path):
     opts.binary_location = "/usr/bin/chromium"
     for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", "--window-size=1400,1000", f"--user-data-dir={tmp_path / 'profile'}"):
+                 "--no-first-run", f"--window-size={width},{height}", f"--user-data-dir={profile}"):
         opts.add_argument(flag)
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
     driver.implicitly_wait(0)
+    return driver
+
+
+@pytest.fixture
+def browser(tmp_path):
+    driver = chromium(tmp_path / "profile")
     yield driver
     driver.quit()
 

@@ -117,7 +117,8 @@ def test_study_detail_back_link(client, ct_study, attack):
     login(client, "ada", ["viewer"])
     page = client.get(f"/ct/{ct.id}?back={_q(attack)}").get_data(as_text=True)
     _assert_links_stay_on_site(page)
-    assert 'href="/ct/">« Back to the CT list' in page
+    # The breadcrumb trail's list link is the way back (it replaced the "« Back to the CT list" link).
+    assert '<li><a href="/ct/">CT studies</a></li>' in page
 
 
 @pytest.mark.parametrize("attack", ROUTE_ATTACKS)
