@@ -135,7 +135,7 @@ def fit_site(_session_app, app_env, tmp_path_factory):
         ("schedules", "/qr/admin/scheduled"), ("schedule", f"/qr/admin/scheduled/{ids['schedule']}"),
         ("query-history", "/qr/history"), ("size-imports", "/imports/size/"), ("quarantine", "/quarantine/"),
         ("jobs", "/jobs/"), ("exports", "/exports/"), ("study-delete", f"/studies/{studies['CT']}/delete"),
-        ("help", "/help"), ("password", "/account/password"),
+        ("help", "/help"), ("password", "/account/password"), ("home", "/"), ("chart-options", "/charts/options"),
     ]
     with web_server(app_env, tmp_path_factory.mktemp("web")) as base:
         yield base, pages
