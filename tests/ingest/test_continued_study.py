@@ -145,7 +145,7 @@ def test_study_page_export_and_command_line_show_one_exam(app, imp, tmp_path, ap
     page = client.get(f"/ct/{study.id}").get_data(as_text=True)
     assert "<tr><th>Number of events</th><td>4</td></tr>" in page
     assert "<tr><th>Total DLP (mGy·cm)</th><td>724.52</td></tr>" in page
-    reports = re.findall(r'<tr class="report"><td>(R\d)</td><td class="uid">([^<]+)</td><td>[^<]+</td>'
+    reports = re.findall(r'<tr class="report"><td>(R\d)</td><td class="uid">([^<]+)</td><td class="nowrap">[^<]+</td>'
                          r'<td class="num">(\d+)</td><td class="num">([\d.]+)</td></tr>', page)
     # numbered in the order they arrived: the second half came first
     assert reports == [("R1", parts[1][1], "2", "711.81"), ("R2", parts[0][1], "2", "12.71")]
@@ -204,7 +204,7 @@ def test_a_continued_fluoroscopy_exam_is_one_rf_study(app, imp, tmp_path):
 
     app.config["TEST_USER_IDS"] = {"viewer": create_user("viewer", "long-enough-1", ["viewer"]).id}
     page = client_for(app, "viewer").get(f"/rf/{study.id}").get_data(as_text=True)
-    reports = re.findall(r'<tr class="report"><td>(R\d)</td><td class="uid">([^<]+)</td><td>[^<]+</td>'
+    reports = re.findall(r'<tr class="report"><td>(R\d)</td><td class="uid">([^<]+)</td><td class="nowrap">[^<]+</td>'
                          r'<td class="num">(\d+)</td><td class="num">([\d.]+)</td></tr>', page)
     # DAP as sent, in cGy·cm²
     assert reports == [("R1", acq_sop, "2", "143.01"), ("R2", fluoro_sop, "1", "10.56")]
