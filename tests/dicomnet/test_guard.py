@@ -61,8 +61,10 @@ def test_idle_connections_do_not_lock_out_an_allowed_sender(app, scp_env, procs,
     opened = time.monotonic()
     idle = _idle_connections(node.port, 12)
     try:
-        # Beyond four from 127.0.0.2 the node closes the connection at once.
-        refused = _closed_within(idle, 1.0, opened)
+        # Beyond four from 127.0.0.2 the node closes the connection at once: within 2 s on a loaded
+        # machine (1 s was once missed by 36 ms with two test suites running), still well before the
+        # 3 s the four it holds are given to ask.
+        refused = _closed_within(idle, 2.0, opened)
         assert len(refused) == 8, refused
         started = time.monotonic()
         echoed = echoscu(node.port, "GUARDED", "GOODSCU")
