@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
-from sqlalchemy import String, Text
+from sqlalchemy import Boolean, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from doseapp.models.base import db, utcnow
@@ -44,6 +44,9 @@ class Equipment(db.Model):
     display_name: Mapped[str] = mapped_column(String(255), index=True)
     # None: modality comes from the objects; DX / RF force it; Dual: sorted per study.
     user_defined_modality: Mapped[str | None] = mapped_column(String(8))
+    # Skin dose maps for this system: None follows the vendor geometry table
+    # (doseapp.skin.vendors), True/False is an admin's decision (openSkin's safe list).
+    skin_map_trusted: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     @staticmethod

@@ -27,8 +27,8 @@ class SystemSettings(db.Model):
     accession_hashed: Mapped[bool] = mapped_column(Boolean, default=False)
     dob_stored: Mapped[bool] = mapped_column(Boolean, default=False)
     # Skin dose maps (seed §7.2).
-    enable_skin_dose_maps: Mapped[bool] = mapped_column(Boolean, default=False)
-    calc_skin_dose_on_import: Mapped[bool] = mapped_column(Boolean, default=False)
+    enable_skin_dose_maps: Mapped[bool] = mapped_column(Boolean, default=True)
+    calc_skin_dose_on_import: Mapped[bool] = mapped_column(Boolean, default=True)
     # First-run admin questions answered (OpenREM's AdminTaskQuestions).
     not_patient_question_answered: Mapped[bool] = mapped_column(Boolean, default=False)
 

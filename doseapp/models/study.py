@@ -81,6 +81,8 @@ class Study(db.Model):
     acquisition_time_total_s: Mapped[float | None] = mapped_column(Float)
     acquisition_count: Mapped[int | None] = mapped_column(Integer)
     fluoro_event_count: Mapped[int | None] = mapped_column(Integer)
+    # Peak skin dose (Gy) of the study's skin dose map (doseapp.skin); None when there is no map.
+    peak_skin_dose_gy: Mapped[float | None] = mapped_column(Float, index=True)
     # Mammography: accumulated average glandular dose per breast.
     agd_left_mgy: Mapped[float | None] = mapped_column(Float)
     agd_right_mgy: Mapped[float | None] = mapped_column(Float)

@@ -1,0 +1,112 @@
+"""The database edge of skin dose maps: compute a study's map, keep it, read it back.
+
+The engine stays pure; this module turns a study's rows into its inputs and its result into a
+``SkinDoseMap`` row (the array zlib-compressed float32) and the study's ``peak_skin_dose_gy``.
+"""
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+
+from doseapp.models import SkinDoseMap, Study, db
+from doseapp.models.base import utcnow
+from doseapp.skin.result import METHOD_VERSION, SkinMapResult
+
+
+def stored(study_id: int) -> SkinDoseMap | None:
+    """The kept map (or no-map reason) of a study, if one was computed."""
+    return db.session.execute(db.select(SkinDoseMap).filter_by(study_id=study_id)).scalar_one_or_none()
+
+
+def is_current(row: SkinDoseMap | None, study: Study) -> bool:
+    """True when the kept result still answers for the study: same method version and patient size."""
+    if row is None or row.method_version != METHOD_VERSION:
+        return False
+    return (_size(row.height_source, row.patient_height_m, study.patient_height_m)
+            and _size(row.mass_source, row.patient_mass_kg, study.patient_weight_kg))
+
+
+def _size(source: str | None, used: float | None, now: float | None) -> bool:
+    if source != "extracted":
+        return not now  # an assumed size stays right only while the study still has none
+    return now is not None and used is not None and abs(now - used) < 1e-9
+
+
+def trusted_for(study: Study) -> bool | None:
+    """The admin's decision for the study's system, or None to follow the vendor geometry table."""
+    return study.equipment.skin_map_trusted if study.equipment is not None else None
+
+
+def compute_for_study(study: Study, *, phantom: str = "doseapp") -> SkinDoseMap:
+    """Compute the study's map now and keep it (replacing any earlier one). Caller commits."""
+    from doseapp.skin import compute
+    result = compute(study, list(study.xray_events), study.equipment, phantom=phantom,
+                     trusted=trusted_for(study))
+    return save(study, result)
+
+
+def save(study: Study, result: SkinMapResult) -> SkinDoseMap:
+    """Keep a result as the study's map and copy its peak onto the study. Caller commits."""
+    row = stored(study.id) or SkinDoseMap(study_id=study.id)
+    row.status = "ok" if result.ok else "no_map"
+    row.reason = result.reason
+    row.method_version = result.method_version
+    row.trusted = result.trusted
+    for name in ("phantom", "phantom_description", "peak_skin_dose_gy", "peak_surface", "cells_over_3gy",
+                 "cells_over_5gy", "cells_over_10gy", "cell_size_cm", "patient_height_m", "patient_mass_kg",
+                 "height_source", "mass_source", "orientation", "orientation_source", "events_used",
+                 "dose_fraction", "geometry", "seconds"):
+        setattr(row, name, getattr(result, name))
+    row.events_skipped = result.events_skipped
+    row.skipped = list(result.skipped)
+    if result.ok and result.dose is not None:
+        row.rows, row.cols = (int(n) for n in result.dose.shape)
+        row.dose_map = zlib.compress(np.ascontiguousarray(result.dose, dtype="<f4").tobytes(), 6)
+    else:
+        row.rows = row.cols = None
+        row.dose_map = None
+    row.computed_at = utcnow()
+    if row.id is None:
+        db.session.add(row)
+    study.peak_skin_dose_gy = result.peak_skin_dose_gy if result.ok else None
+    return row
+
+
+def dose_array(row: SkinDoseMap) -> np.ndarray | None:
+    """The kept map as a (rows, cols) float array in Gy, or None when there is no map."""
+    if row.dose_map is None or not row.rows or not row.cols:
+        return None
+    return np.frombuffer(zlib.decompress(row.dose_map), dtype="<f4").reshape(row.rows, row.cols)
+
+
+def as_dict(row: SkinDoseMap) -> dict:
+    """The JSON the CLI (`doseapp skin-map --json`) and `GET /api/v1/studies/<id>/skin-map` return."""
+    return {
+        "ok": row.status == "ok",
+        "reason": row.reason,
+        "peak_skin_dose_Gy": row.peak_skin_dose_gy,
+        "peak_surface": row.peak_surface,
+        "cells_over_3Gy": row.cells_over_3gy,
+        "cells_over_5Gy": row.cells_over_5gy,
+        "cells_over_10Gy": row.cells_over_10gy,
+        "events_used": row.events_used,
+        "events_skipped": row.events_skipped,
+        "skipped": row.skipped or [],
+        "phantom": row.phantom,
+        "phantom_description": row.phantom_description,
+        "patient_height_m": row.patient_height_m,
+        "patient_mass_kg": row.patient_mass_kg,
+        "height_source": row.height_source,
+        "mass_source": row.mass_source,
+        "orientation": row.orientation,
+        "orientation_source": row.orientation_source,
+        "dose_fraction": row.dose_fraction,
+        "geometry": row.geometry,
+        "seconds": row.seconds,
+        "method_version": row.method_version,
+        "rows": row.rows,
+        "cols": row.cols,
+        "cell_size_cm": row.cell_size_cm,
+        "computed_at": row.computed_at.isoformat() if row.computed_at else None,
+    }
