@@ -77,6 +77,9 @@ ACCESS: dict[str, object] = {
     # Study lists, details and the JSON API (issue 6 items 1-3, 5).
     "studies.study_list": BROWSE,
     "studies.detail": BROWSE,
+    # The skin dose map section of a fluoroscopy study page and its data for the 3D view (issue 16).
+    "skinmaps.section": BROWSE,
+    "skinmaps.data": BROWSE,
     "api_v1.studies": BROWSE,
     "api_v1.study": BROWSE,
     # Charts (issue 9): under the lists for those who browse; chart options are each user's own,

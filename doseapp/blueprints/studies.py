@@ -15,7 +15,7 @@ from sqlalchemy.orm import selectinload
 from doseapp import filters, roles
 from doseapp.display.event_tables import event_table
 from doseapp.display.materials import short_material
-from doseapp.models import Study, db
+from doseapp.models import Study, SystemSettings, db
 from doseapp.models.ct import CtEvent
 from doseapp.models.users import UserPreferences
 from doseapp.security.safe_urls import same_site_or
@@ -159,7 +159,10 @@ def detail(modality: str, study_id: int):
     back = same_site_or(request.args.get("back"), url_for("studies.study_list", modality=modality))
     reports = study_reports(study)
     table = event_table(mod, study.ct_events if mod == "CT" else study.xray_events)
+    # Fluoroscopy: the skin dose map section loads after the page (its partial says when maps are off).
+    skin_map_url = url_for("skinmaps.section", study_id=study.id) if mod == "RF" else None
     return render_template("studies/detail.html", study=study, modality=modality, mod=mod, name=NAMES[mod],
+                           skin_map_url=skin_map_url, skin_maps_on=mod == "RF" and SystemSettings.get().enable_skin_dose_maps,
                            fluoro=fluoro_summary(study) if mod == "RF" else None, back=back, table=table,
                            reports=reports, report_of={r["id"]: r["label"] for r in reports if len(reports) > 1})
 

@@ -1,0 +1,93 @@
+"""The skin dose map section of the fluoroscopy study page (issue 16 item 4; seed §7.1-7.3).
+
+The study page asks for the section by HTMX once it is on screen. The section shows the stored map
+(2D Bokeh image, 3D view, the top-left text), the reason there is none, or, while the map is missing
+or out of date, a "Calculating" panel that starts the calculation (an RQ job) and polls this same
+partial until the stored map is current. The 3D view reads the map as JSON from its own route."""
+from __future__ import annotations
+
+import json
+
+from bokeh.embed import components
+from flask import Blueprint, abort, current_app, jsonify, render_template, request, url_for
+from flask_login import current_user
+
+from doseapp import roles
+from doseapp.blueprints.studies import load_study
+from doseapp.models import SystemSettings, db
+from doseapp.skin import display, figure, store
+
+bp = Blueprint("skinmaps", __name__)
+
+# The skin dose map settings page (jobs/settings helper); the config index if it does not exist.
+SETTINGS_ENDPOINTS = ("config.skin_dose_map_settings", "config.skin_map_settings", "config.skin_maps")
+POLL_SECONDS = 2
+SLOW_POLL_SECONDS = 10
+FAST_POLLS = 45  # then poll more slowly and point at the Jobs page
+
+
+def maps_enabled() -> bool:
+    return bool(SystemSettings.get().enable_skin_dose_maps)
+
+
+def settings_url() -> str:
+    endpoint = next((e for e in SETTINGS_ENDPOINTS if e in current_app.view_functions), "config.index")
+    return url_for(endpoint) if roles.allowed(current_user, roles.ACCESS[endpoint]) else ""
+
+
+def start_calculation(study) -> None:
+    """Queue the study's map calculation."""
+    try:
+        from doseapp.skin.jobs import enqueue_skin_map
+    except ImportError:
+        # TODO(lead): fallback until doseapp.skin.jobs.enqueue_skin_map is on main: computes in the request.
+        store.compute_for_study(study)
+        db.session.commit()
+        return
+    enqueue_skin_map(study.id)
+
+
+@bp.route("/rf/<int:study_id>/skin-map")
+def section(study_id: int):
+    study = load_study(study_id, "RF")
+    if not maps_enabled():
+        return render_template("studies/_skin_map.html", state="disabled", study=study, settings_url=settings_url())
+    row = store.stored(study.id)
+    if not store.is_current(row, study):
+        try:
+            polls = max(0, int(request.args.get("poll", 0)))
+        except ValueError:
+            polls = 0
+        if polls == 0:
+            start_calculation(study)
+            row = store.stored(study.id)
+        if not store.is_current(row, study):
+            return render_template("studies/_skin_map.html", state="calculating", study=study, polls=polls,
+                                   every=POLL_SECONDS if polls < FAST_POLLS else SLOW_POLL_SECONDS,
+                                   poll_url=url_for("skinmaps.section", study_id=study.id, poll=polls + 1))
+    if row.status != "ok" or row.dose_map is None:
+        return render_template("studies/_skin_map.html", state="no_map", study=study, row=row,
+                               reason=display.no_map_text(row))
+    dose = store.dose_array(row)
+    ph = display.phantom_of(row)
+    fig = figure.build(dose, ph.surface if ph is not None else None, cell_size_cm=row.cell_size_cm or 1.0)
+    script, div = components(fig)
+    low, high = figure.default_window(dose)
+    return render_template("studies/_skin_map.html", state="ok", study=study, row=row, script=script, div=div,
+                           lines=display.summary_lines(row), palettes=figure.PALETTES,
+                           palettes_json=json.dumps({k: list(c) for k, (_, c) in figure.PALETTES.items()}), palette=figure.DEFAULT_PALETTE,
+                           low=low, high=high, has_overlay=ph is not None,
+                           json_url=url_for("skinmaps.data", study_id=study.id))
+
+
+@bp.route("/rf/<int:study_id>/skin-map.json")
+def data(study_id: int):
+    study = load_study(study_id, "RF")
+    if not maps_enabled():
+        abort(404)
+    row = store.stored(study.id)
+    if row is None:
+        abort(404)
+    out = display.map_json(row)
+    out["current"] = store.is_current(row, study)
+    return jsonify(out)
