@@ -136,9 +136,13 @@ def overlay(surface: np.ndarray, min_cells: int = 20) -> dict:
             in_row = jj[np.abs(ii - mid_i) < 0.51]
             mid_j = float(np.median(in_row)) if in_row.size else float(np.median(jj))
             # A piece at the left or right edge (the front is split there) gets its label inside the edge.
-            align = "left" if jj.min() < 1 else "right" if jj.max() > cols - 1 else "center"
+            # A piece at the left or right edge only (the front is split there) gets its label inside
+            # that edge, a little lower than the others so that it does not run into its neighbour's.
+            at_left, at_right = jj.min() < 1, jj.max() > cols - 1
+            align = "left" if at_left and not at_right else "right" if at_right and not at_left else "center"
             x = 0.5 if align == "left" else cols - 0.5 if align == "right" else mid_j
-            labels.append({"text": name.capitalize(), "x": x, "y": mid_i, "align": align})
+            y = min(rows - 0.5, mid_i + 8) if align != "center" else mid_i
+            labels.append({"text": name.capitalize(), "x": x, "y": y, "align": align})
     return {"xs": xs, "ys": ys, "labels": labels}
 
 
