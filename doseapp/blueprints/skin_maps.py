@@ -31,8 +31,10 @@ def maps_enabled() -> bool:
 
 
 def settings_url() -> str:
+    """Where an admin switches maps on ("" for anyone else: they cannot)."""
     endpoint = next((e for e in SETTINGS_ENDPOINTS if e in current_app.view_functions), "config.index")
-    return url_for(endpoint) if roles.allowed(current_user, roles.ACCESS[endpoint]) else ""
+    admin = roles.allowed(current_user, roles.any_of("admin"))
+    return url_for(endpoint) if admin and roles.allowed(current_user, roles.ACCESS[endpoint]) else ""
 
 
 def start_calculation(study) -> None:
@@ -82,12 +84,14 @@ def section(study_id: int):
 
 @bp.route("/rf/<int:study_id>/skin-map.json")
 def data(study_id: int):
+    """The stored map for the 3D view. ``state``: "off" (maps switched off), "calculating" (none kept
+    yet, or out of date), "no_map" (with ``reason``) or "ok"."""
     study = load_study(study_id, "RF")
     if not maps_enabled():
-        abort(404)
+        return jsonify({"state": "off", "ok": False})
     row = store.stored(study.id)
-    if row is None:
-        abort(404)
+    if not store.is_current(row, study):
+        return jsonify({"state": "calculating", "ok": False})
     out = display.map_json(row)
-    out["current"] = store.is_current(row, study)
+    out["state"] = "ok" if out["ok"] else "no_map"
     return jsonify(out)
