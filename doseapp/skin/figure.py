@@ -160,7 +160,7 @@ def build(dose: np.ndarray, surface: np.ndarray | None = None, *, cell_size_cm: 
     plot_w = max(260, min(560, int((height - 90) * w / h) + 150))
     p = figure(name=PLOT_NAME, width=plot_w, height=height, x_range=Range1d(0, w), y_range=Range1d(h, 0),
                tools="", toolbar_location=None, match_aspect=True,
-               x_axis_label="Round the body from the front middle, towards the patient's left (cm)",
+               x_axis_label="Round the body from the front, to the left (cm)",
                y_axis_label="From the top of the head (cm)")
     source = ColumnDataSource({"image": [dose], "x": [0.0], "y": [0.0], "dw": [w], "dh": [h]})
     img = p.image(image="image", x="x", y="y", dw="dw", dh="dh", source=source, color_mapper=mapper,

@@ -299,6 +299,11 @@
     plot.addEventListener("pointerup", end); plot.addEventListener("pointercancel", end);
 
     function windowText() { return "Colours: " + state.palette + ", window " + fmt(state.low) + " to " + fmt(state.high) + " Gy"; }
+    // Where a point of the map (x round the body, y from the head, in cm) is on the page.
+    api.clientPoint = function (x, y) {
+      var view = bokehView(root), r = view.el.getBoundingClientRect();
+      return [r.left + view.frame.x_scale.compute(x), r.top + view.frame.y_scale.compute(y)];
+    };
     api.png = function (which) {
       var image;
       if (which === "3d") { if (!viewer) return null; viewer.draw(); image = viewer.canvas; }
