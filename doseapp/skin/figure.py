@@ -35,10 +35,10 @@ def _hot256() -> tuple[str, ...]:
 
 # key: (label for the menu, 256 colours from the lowest dose to the highest)
 PALETTES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "viridis": ("Viridis (even steps, colour-blind safe)", tuple(Viridis256)),
+    "viridis": ("Viridis (colour-blind safe)", tuple(Viridis256)),
     "hot": ("Hot (black, red, yellow, white)", _hot256()),
-    "grey": ("Greyscale (black 0, white high, as openSkin)", tuple(Greys256)),
-    "turbo": ("Rainbow (Turbo)", tuple(Turbo256)),
+    "grey": ("Greyscale (as openSkin)", tuple(Greys256)),
+    "turbo": ("Rainbow", tuple(Turbo256)),
 }
 DEFAULT_PALETTE = "viridis"
 
@@ -147,7 +147,7 @@ def overlay(surface: np.ndarray, min_cells: int = 20) -> dict:
 
 
 def build(dose: np.ndarray, surface: np.ndarray | None = None, *, cell_size_cm: float = 1.0,
-          palette: str = DEFAULT_PALETTE, height: int = 540):
+          palette: str = DEFAULT_PALETTE, height: int = 480):
     """The Bokeh figure of the unrolled map: head at the top, the anterior midline at the left edge.
     One image (the dose in Gy, one pixel per cell), a colour bar, the hover (dose in Gy and mGy, the
     cell's place) and, hidden until the page's toggle shows it, the region overlay."""

@@ -169,6 +169,11 @@
     var lh = p([0.62, 0.18, 0]), hd = p([0, -1.15, 0]), ft = p([0, 1.25, 0]), fr = p([0, -0.6, 1.0]);
     ctx.fillText("L", lh[0], lh[1]); ctx.fillText("Head", hd[0], hd[1]); ctx.fillText("Feet", ft[0], ft[1]);
     ctx.fillStyle = "#ffb347"; ctx.fillText("Front", fr[0], fr[1]);
+    // Which side of the patient faces the viewer, in words.
+    var side = [[R[8], "the front"], [-R[8], "the back"], [R[6], "the left"], [-R[6], "the right"], [-R[7], "the head end"], [R[7], "the feet end"]]
+      .sort(function (a, b) { return b[0] - a[0]; })[0][1];
+    ctx.fillStyle = "#e8edf2"; ctx.textAlign = "left";
+    ctx.fillText("Seen from " + side, ox - 44 * dpr, oy - 58 * dpr);
     ctx.restore();
   };
   // The colour scale down the right edge, with the window's ends.

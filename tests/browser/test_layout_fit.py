@@ -18,15 +18,18 @@ import shutil
 import time
 from pathlib import Path
 
+import pydicom
 import pytest
 from sqlalchemy import func, select
 
 from doseapp.models import DicomRemoteNode, DicomScheduledQuery, DicomStoreScp, Equipment, NotPatientPattern, Study, User, db
+from doseapp.skin import store
 from tests.browser.test_ui import chromium, login, wait_for, web_server
-from tests.conftest import _empty_all_tables
+from tests.conftest import TESTDATA, _empty_all_tables
 from tests.web import studydata
 
 SIZES = ((1366, 768), (1920, 1080), (2560, 1440))
+SKIN_MAP_STUDY_UID = pydicom.dcmread(TESTDATA / "RF-RDSR-Siemens-Zee.dcm", stop_before_pixels=True).StudyInstanceUID
 
 # What the page checks find, in the browser: a list of problems (empty when the page fits).
 LAYOUT_PROBLEMS_JS = r"""
@@ -114,12 +117,17 @@ def fit_site(_session_app, app_env, tmp_path_factory):
         for mod in ("CT", "RF", "MG", "DX"):
             studies[mod] = db.session.scalar(select(Study.id).where(Study.modality == mod)
                                              .order_by(Study.number_of_events.desc(), Study.id).limit(1))
+        # A fluoroscopy study with its skin dose map kept: the page with the map section.
+        zee = db.session.scalar(select(Study).where(Study.study_instance_uid == SKIN_MAP_STUDY_UID))
+        store.compute_for_study(zee)
+        db.session.commit()
+        studies["RF-skin-map"] = zee.id
         eq_id = db.session.scalar(select(func.min(Equipment.id)))
         user_id = db.session.scalar(select(User.id).where(User.username == "viewer"))
         ids = dict(node=node.id, remote=remote.id, pattern=pattern.id, schedule=schedule.id)
         db.session.remove()
     pages = [(f"{m.lower()}-list", f"/{m.lower()}/") for m in ("CT", "RF", "MG", "DX")]
-    pages += [(f"{m.lower()}-study", f"/{m.lower()}/{sid}") for m, sid in studies.items()]
+    pages += [(f"{m.lower()}-study", f"/{m[:2].lower()}/{sid}") for m, sid in studies.items()]
     pages += [
         ("config", "/config/"), ("users", "/config/users"), ("user-new", "/config/users/new"),
         ("user-edit", f"/config/users/{user_id}"), ("user-password", f"/config/users/{user_id}/password"),
