@@ -15,7 +15,7 @@
     return k < 0 ? 0 : k > n - 1 ? n - 1 : k;
   }
   function rgb(hex) { return [parseInt(hex.slice(1, 3), 16), parseInt(hex.slice(3, 5), 16), parseInt(hex.slice(5, 7), 16)]; }
-  function fmt(v) { return Number(v.toPrecision(4)).toString(); }
+  function fmt(v) { return Number(Number(v).toPrecision(4)).toString(); }
 
   // --- the Bokeh document of the 2D map ----------------------------------------------------------
   function bokehModel(root, name) {
@@ -168,7 +168,7 @@
     ctx.fillStyle = "#e8edf2"; ctx.font = (11 * dpr) + "px system-ui, sans-serif"; ctx.textAlign = "center"; ctx.textBaseline = "middle";
     var lh = p([0.62, 0.18, 0]), hd = p([0, -1.15, 0]), ft = p([0, 1.25, 0]), fr = p([0, -0.6, 1.0]);
     ctx.fillText("L", lh[0], lh[1]); ctx.fillText("Head", hd[0], hd[1]); ctx.fillText("Feet", ft[0], ft[1]);
-    ctx.fillStyle = "#ffb347"; ctx.fillText("Front", fr[0], fr[1]);
+    if (R[8] > -0.2) { ctx.fillStyle = "#ffb347"; ctx.fillText("Front", fr[0], fr[1]); }  // hidden behind the head otherwise
     // Which side of the patient faces the viewer, in words.
     var side = [[R[8], "the front"], [-R[8], "the back"], [R[6], "the left"], [-R[6], "the right"], [-R[7], "the head end"], [R[7], "the feet end"]]
       .sort(function (a, b) { return b[0] - a[0]; })[0][1];
