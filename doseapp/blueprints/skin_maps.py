@@ -72,7 +72,8 @@ def section(study_id: int):
                                reason=display.no_map_text(row))
     dose = store.dose_array(row)
     ph = display.phantom_of(row)
-    fig = figure.build(dose, ph.surface if ph is not None else None, cell_size_cm=row.cell_size_cm or 1.0)
+    fig = figure.build(dose, ph.surface if ph is not None else None, valid=ph.valid if ph is not None else None,
+                       cell_size_cm=row.cell_size_cm or 1.0)
     script, div = components(fig)
     low, high = figure.default_window(dose)
     return render_template("studies/_skin_map.html", state="ok", study=study, row=row, script=script, div=div,

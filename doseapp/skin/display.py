@@ -85,4 +85,6 @@ def map_json(row: SkinDoseMap) -> dict:
         out["normals"] = np.round(np.asarray(ph.normals, dtype=float), 3).ravel().tolist()
         index = {name: i for i, name in enumerate(SURFACES)}
         out["surface"] = [index.get(str(s), -1) for s in np.asarray(ph.surface).ravel()]
+        valid = getattr(ph, "valid", None)  # cells that are not skin (openSkin's unused head cells)
+        out["valid"] = [1] * len(out["surface"]) if valid is None else [int(v) for v in np.asarray(valid).ravel()]
     return out

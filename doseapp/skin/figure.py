@@ -146,17 +146,21 @@ def overlay(surface: np.ndarray, min_cells: int = 20) -> dict:
     return {"xs": xs, "ys": ys, "labels": labels}
 
 
-def build(dose: np.ndarray, surface: np.ndarray | None = None, *, cell_size_cm: float = 1.0,
-          palette: str = DEFAULT_PALETTE, height: int = 480):
-    """The Bokeh figure of the unrolled map: head at the top, the anterior midline at the left edge.
-    One image (the dose in Gy, one pixel per cell), a colour bar, the hover (dose in Gy and mGy, the
-    cell's place) and, hidden until the page's toggle shows it, the region overlay."""
+def build(dose: np.ndarray, surface: np.ndarray | None = None, *, valid: np.ndarray | None = None,
+          cell_size_cm: float = 1.0, palette: str = DEFAULT_PALETTE, height: int = 480):
+    """The Bokeh figure of the unrolled map: head at the top, columns round the body as the array has
+    them. One image (the dose in Gy, one pixel per cell; cells that are not skin, ``valid`` False,
+    left empty), a colour bar, the hover (dose in Gy and mGy, the cell's place) and, hidden until the
+    page's toggle shows it, the region overlay."""
     dose = np.asarray(dose, dtype=float)
+    low, high = default_window(dose)
+    if valid is not None and not np.all(valid):
+        dose = np.where(valid, dose, np.nan)
     rows, cols = dose.shape
     w, h = cols * cell_size_cm, rows * cell_size_cm
-    low, high = default_window(dose)
     mapper = LinearColorMapper(palette=list(PALETTES[palette][1]), low=low, high=high, name=MAPPER_NAME,
-                               low_color=PALETTES[palette][1][0], high_color=PALETTES[palette][1][-1])
+                               low_color=PALETTES[palette][1][0], high_color=PALETTES[palette][1][-1],
+                               nan_color="rgba(0, 0, 0, 0)")
     plot_w = max(260, min(560, int((height - 90) * w / h) + 150))
     p = figure(name=PLOT_NAME, width=plot_w, height=height, x_range=Range1d(0, w), y_range=Range1d(h, 0),
                tools="", toolbar_location=None, match_aspect=True,
@@ -178,7 +182,7 @@ def build(dose: np.ndarray, surface: np.ndarray | None = None, *, cell_size_cm: 
     p.add_layout(ColorBar(color_mapper=mapper, title="Gy", width=14, label_standoff=6, padding=4,
                           formatter=BasicTickFormatter(use_scientific=False)), "right")
     if surface is not None:
-        ov = overlay(surface)
+        ov = overlay(surface if valid is None else np.where(valid, surface, ""))
         lines = p.multi_line(xs=[[x * cell_size_cm for x in s] for s in ov["xs"]],
                              ys=[[y * cell_size_cm for y in s] for s in ov["ys"]], line_color="white",
                              line_width=1.5, line_alpha=0.9, name=OVERLAY_NAME, visible=False)

@@ -121,7 +121,9 @@
     var cx = W / 2, cy = H / 2, n = this.n, corners = this.corners, N = this.normals;
     ctx.fillStyle = "#20262e"; ctx.fillRect(0, 0, W, H);
     var count = 0;
+    var valid = this.data.valid;
     for (var c = 0; c < n; c++) {
+      if (valid && !valid[c]) continue;
       var nz = R[6] * N[c * 3] + R[7] * N[c * 3 + 1] + R[8] * N[c * 3 + 2];
       if (nz <= 0.02) continue;
       var z = 0;

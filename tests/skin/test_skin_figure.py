@@ -117,3 +117,15 @@ def test_the_overlay_follows_the_surface_and_starts_hidden():
     assert sorted(label_set.source.data["text"]) == sorted(t for t, _ in labels)
     # Without a phantom there is no overlay (and the page shows no toggle).
     assert not [m for m in figure.build(dose).references() if getattr(m, "name", None) == figure.OVERLAY_NAME]
+
+
+def test_cells_that_are_not_skin_are_left_empty():
+    dose, surface = synthetic()
+    valid = np.ones(dose.shape, bool)
+    valid[0:2, 12:] = False  # e.g. openSkin's unused head cells
+    p = figure.build(dose, surface, valid=valid)
+    shown = np.asarray(next(r for r in p.renderers if getattr(r, "name", None) == "skin-dose").data_source.data["image"][0])
+    assert np.isnan(shown[~valid]).all()
+    np.testing.assert_array_equal(shown[valid], dose[valid].astype(float))
+    mapper = next(m for m in _models(p, LinearColorMapper) if m.name == figure.MAPPER_NAME)
+    assert mapper.nan_color == "rgba(0, 0, 0, 0)" and (mapper.low, mapper.high) == (0.0, 2.5)

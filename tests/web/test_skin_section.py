@@ -140,6 +140,26 @@ def test_the_json_holds_the_stored_array_and_no_identifiers(loaded):
     assert identifiers and not [v for v in identifiers if v in text]
 
 
+def test_the_openskin_phantom_map_marks_the_cells_that_are_not_skin(loaded):
+    sid = _study_id(loaded, ZEE)
+    with loaded.app_context():
+        row = store.compute_for_study(db.session.get(Study, sid), phantom="openskin")
+        db.session.commit()
+        want = store.dose_array(row)
+        valid = display.phantom_of(row).valid
+    try:
+        data = _get(loaded, "viewer", f"/rf/{sid}/skin-map.json").get_json()
+        assert data["state"] == "ok" and (data["rows"], data["cols"]) == want.shape
+        np.testing.assert_array_equal(np.array(data["dose"]), want.astype(float))
+        assert np.array_equal(np.array(data["valid"], bool).reshape(want.shape), valid) and not valid.all()
+        html = _get(loaded, "viewer", f"/rf/{sid}/skin-map").get_data(as_text=True)
+        assert "Phantom: openSkin phantom" in html
+    finally:
+        with loaded.app_context():
+            store.compute_for_study(db.session.get(Study, sid))
+            db.session.commit()
+
+
 def test_out_of_date_or_missing_maps_show_the_calculating_panel(loaded):
     sid = _study_id(loaded, ZEE)
     with loaded.app_context():
