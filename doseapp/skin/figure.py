@@ -71,7 +71,8 @@ def window_from(level: float, width: float) -> tuple[float, float]:
 
 
 def _components(surface: np.ndarray, name: str) -> list[list[tuple[int, int]]]:
-    """The connected pieces (4-neighbour) of the cells named `name`."""
+    """The connected pieces of the cells named `name`: 4-neighbours, and the first and last columns
+    are neighbours too (the map is a surface cut open along one line round the body)."""
     rows, cols = surface.shape
     todo = surface == name
     pieces = []
@@ -83,18 +84,40 @@ def _components(surface: np.ndarray, name: str) -> list[list[tuple[int, int]]]:
         while queue:
             i, j = queue.popleft()
             piece.append((int(i), int(j)))
-            for a, b in ((i - 1, j), (i + 1, j), (i, j - 1), (i, j + 1)):
-                if 0 <= a < rows and 0 <= b < cols and todo[a, b]:
+            for a, b in ((i - 1, j), (i + 1, j), (i, (j - 1) % cols), (i, (j + 1) % cols)):
+                if 0 <= a < rows and todo[a, b]:
                     todo[a, b] = False
                     queue.append((a, b))
         pieces.append(piece)
     return pieces
 
 
+def _label(piece: list[tuple[int, int]], text: str, rows: int, cols: int) -> dict:
+    """Where a piece's label goes: the middle of its middle row; a piece cut by the map's edges is
+    labelled on its larger side, and a piece at an edge gets its label inside that edge, a little
+    lower, so that it does not run into the next label."""
+    ii = np.array([p[0] for p in piece]) + 0.5
+    jj = np.array([p[1] for p in piece]) + 0.5
+    spans_all = len(set(jj.tolist())) == cols
+    if not spans_all and jj.min() < 1 and jj.max() > cols - 1:
+        left = jj < cols / 2
+        keep = left if left.sum() >= (~left).sum() else ~left
+        ii, jj = ii[keep], jj[keep]
+    mid_i = float(np.median(ii))
+    in_row = jj[np.abs(ii - mid_i) < 0.51]
+    mid_j = float(np.median(in_row)) if in_row.size else float(np.median(jj))
+    at_left, at_right = jj.min() < 1, jj.max() > cols - 1
+    align = "left" if at_left and not at_right else "right" if at_right and not at_left else "center"
+    x = 0.5 if align == "left" else cols - 0.5 if align == "right" else mid_j
+    y = min(rows - 0.5, mid_i + 8) if align != "center" else mid_i
+    return {"text": text, "x": x, "y": y, "align": align}
+
+
 def overlay(surface: np.ndarray, min_cells: int = 20) -> dict:
     """The region overlay of the unrolled phantom: the boundary lines between differently named cells
-    (``xs``/``ys`` for a multi-line, in cell units: x = column, y = row) and a label at the middle of
-    each piece of a surface of at least ``min_cells`` cells (``labels``: [{"text", "x", "y"}])."""
+    (``xs``/``ys`` for a multi-line, in cell units: x = column, y = row) and one label per surface,
+    on its largest piece (of at least ``min_cells`` cells), not on every strip at the neck or the
+    crown (``labels``: [{"text", "x", "y", "align"}])."""
     surface = np.asarray(surface)
     rows, cols = surface.shape
     xs: list[list[float]] = []
@@ -126,23 +149,9 @@ def overlay(surface: np.ndarray, min_cells: int = 20) -> dict:
                 j += 1
     labels = []
     for name in SURFACES:
-        for piece in _components(surface, name):
-            if len(piece) < min_cells:
-                continue
-            ii = np.array([p[0] for p in piece]) + 0.5
-            jj = np.array([p[1] for p in piece]) + 0.5
-            # The middle row of the piece, and the middle of its columns in that row: inside the piece.
-            mid_i = float(np.median(ii))
-            in_row = jj[np.abs(ii - mid_i) < 0.51]
-            mid_j = float(np.median(in_row)) if in_row.size else float(np.median(jj))
-            # A piece at the left or right edge (the front is split there) gets its label inside the edge.
-            # A piece at the left or right edge only (the front is split there) gets its label inside
-            # that edge, a little lower than the others so that it does not run into its neighbour's.
-            at_left, at_right = jj.min() < 1, jj.max() > cols - 1
-            align = "left" if at_left and not at_right else "right" if at_right and not at_left else "center"
-            x = 0.5 if align == "left" else cols - 0.5 if align == "right" else mid_j
-            y = min(rows - 0.5, mid_i + 8) if align != "center" else mid_i
-            labels.append({"text": name.capitalize(), "x": x, "y": y, "align": align})
+        pieces = _components(surface, name)
+        if pieces and max(len(p) for p in pieces) >= min_cells:
+            labels.append(_label(max(pieces, key=len), name.capitalize(), rows, cols))
     return {"xs": xs, "ys": ys, "labels": labels}
 
 

@@ -98,14 +98,14 @@ def test_the_hover_shows_the_dose_in_gy_and_mgy():
 def test_the_overlay_follows_the_surface_and_starts_hidden():
     dose, surface = synthetic()
     ov = figure.overlay(surface)
-    labels = {(lb["text"], lb["align"]): (lb["x"], lb["y"]) for lb in ov["labels"]}
-    # The front is split at the edges of the unrolled map: two pieces, each labelled inside its edge.
-    assert set(labels) == {("Anterior", "left"), ("Anterior", "right"), ("Left", "center"), ("Posterior", "center"),
-                           ("Right", "center"), ("Superior", "center"), ("Inferior", "center")}
-    assert labels[("Posterior", "center")] == (12.0, 20.0)
-    assert labels[("Left", "center")][0] == 6.0 and labels[("Right", "center")][0] == 18.0
-    assert labels[("Anterior", "left")][0] == 0.5 and labels[("Anterior", "right")][0] == 23.5
-    assert labels[("Superior", "center")][1] == 1.0 and labels[("Inferior", "center")][1] == 39.0
+    labels = {lb["text"]: (lb["x"], lb["y"], lb["align"]) for lb in ov["labels"]}
+    assert len(ov["labels"]) == len(labels) == 6  # each surface named once
+    assert labels["Posterior"] == (12.0, 20.0, "center")
+    assert labels["Left"][::2] == (6.0, "center") and labels["Right"][::2] == (18.0, "center")
+    # The front is cut open at the map's edges (3 columns at the left, 3 at the right): one piece,
+    # labelled on its larger side (a tie: the left), inside the edge and a little lower.
+    assert labels["Anterior"] == (0.5, 28.0, "left")
+    assert labels["Superior"][1] == 1.0 and labels["Inferior"][1] == 39.0
     # Boundary lines: the four side boundaries (columns 3, 9, 15, 21) between rows 2 and 38, and the
     # head and feet rows across the whole width.
     segs = sorted(zip(map(tuple, ov["xs"]), map(tuple, ov["ys"])))
@@ -114,7 +114,7 @@ def test_the_overlay_follows_the_surface_and_starts_hidden():
     parts = [m for m in p.references() if getattr(m, "name", None) == figure.OVERLAY_NAME]
     assert len(parts) == 2 and not any(m.visible for m in parts)
     label_set = next(m for m in parts if isinstance(m, LabelSet))
-    assert sorted(label_set.source.data["text"]) == sorted(t for t, _ in labels)
+    assert sorted(label_set.source.data["text"]) == sorted(labels)
     # Without a phantom there is no overlay (and the page shows no toggle).
     assert not [m for m in figure.build(dose).references() if getattr(m, "name", None) == figure.OVERLAY_NAME]
 
@@ -129,3 +129,19 @@ def test_cells_that_are_not_skin_are_left_empty():
     np.testing.assert_array_equal(shown[valid], dose[valid].astype(float))
     mapper = next(m for m in _models(p, LinearColorMapper) if m.name == figure.MAPPER_NAME)
     assert mapper.nan_color == "rgba(0, 0, 0, 0)" and (mapper.low, mapper.high) == (0.0, 2.5)
+
+
+@pytest.mark.parametrize("kind", ["doseapp", "openskin"])
+def test_the_overlay_of_the_real_phantoms_names_each_surface_where_it_is(kind):
+    from doseapp.skin import phantom
+
+    ph = phantom.build(kind, 1.786, 73.2, "HFS")
+    surface = np.where(ph.valid, ph.surface, "")
+    ov = figure.overlay(surface)
+    texts = [lb["text"] for lb in ov["labels"]]
+    assert {"Anterior", "Posterior", "Left", "Right"} <= set(texts)
+    assert len(texts) == len(set(texts)), texts  # one label each, not one on every strip
+    for lb in ov["labels"]:
+        if lb["align"] == "center":  # a centred label sits on a cell of its own surface
+            assert surface[int(lb["y"]), int(lb["x"])] == lb["text"].lower(), lb
+    assert ov["xs"] and len(ov["xs"]) == len(ov["ys"])
