@@ -81,8 +81,8 @@ def map_json(row: SkinDoseMap) -> dict:
     out["dose"] = [[float(v) for v in r] for r in dose]
     ph = phantom_of(row)
     if ph is not None:
-        out["points"] = np.round(np.asarray(ph.points, dtype=float), 2).ravel().tolist()
-        out["normals"] = np.round(np.asarray(ph.normals, dtype=float), 3).ravel().tolist()
+        out["points"] = np.round(np.asarray(ph.points, dtype=float), 1).ravel().tolist()
+        out["normals"] = np.round(np.asarray(ph.normals, dtype=float), 2).ravel().tolist()
         index = {name: i for i, name in enumerate(SURFACES)}
         out["surface"] = [index.get(str(s), -1) for s in np.asarray(ph.surface).ravel()]
         valid = getattr(ph, "valid", None)  # cells that are not skin (openSkin's unused head cells)
