@@ -3,7 +3,8 @@ no framing, no MIME sniffing, referrers only to ourselves, and no caching of any
 
 Scripts run only from doseapp itself or, inline, with this request's nonce (base.html hands it to
 htmx, which gives it to the scripts of the parts it swaps in). Pages that draw Bokeh charts need two
-allowances, and only those pages get them (charts.bokeh_script_urls calls allow_bokeh()):
+allowances, and only those pages get them (charts.bokeh_script_urls calls allow_bokeh(); the study lists
+with charts and the fluoroscopy study page with its skin dose map):
 - 'unsafe-eval' in script-src: BokehJS compiles every CustomJS callback (chart taps, the histogram
   and weekday menus) with `new Function`, and has no other way to run them;
 - 'unsafe-inline' in style-src: BokehJS writes <style> elements into its shadow roots and offers no

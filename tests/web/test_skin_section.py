@@ -69,6 +69,20 @@ def test_the_study_page_loads_the_section_and_bokehjs_from_doseapp(loaded):
     assert "/static/css/skinmap.css" in html
 
 
+def test_only_the_fluoroscopy_page_with_maps_on_gets_the_bokeh_allowances(loaded):
+    sid = _study_id(loaded, ZEE)
+    with loaded.app_context():
+        dx = db.session.scalar(select(Study.id).where(Study.modality == "DX"))
+    policy = _get(loaded, "viewer", f"/rf/{sid}").headers["Content-Security-Policy"]
+    assert "'unsafe-eval'" in policy  # BokehJS compiles the hover's formatters
+    assert "'unsafe-eval'" not in _get(loaded, "viewer", f"/dx/{dx}").headers["Content-Security-Policy"]
+    _set_maps(loaded, False)
+    try:
+        assert "'unsafe-eval'" not in _get(loaded, "viewer", f"/rf/{sid}").headers["Content-Security-Policy"]
+    finally:
+        _set_maps(loaded, True)
+
+
 def test_the_section_shows_the_map_and_its_text(loaded):
     row = _row(loaded, ZEE)
     assert row.status == "ok" and row.peak_skin_dose_gy > 0
