@@ -221,6 +221,15 @@
       self.zoom = Math.max(0.3, Math.min(8, self.zoom * Math.exp(-e.deltaY * 0.0015)));
       redraw();
     }, {passive: false});
+    // From the keyboard too: arrows turn, + and - zoom.
+    canvas.addEventListener("keydown", function (e) {
+      var turn = {ArrowLeft: [-0.15, 0], ArrowRight: [0.15, 0], ArrowUp: [0, 0.15], ArrowDown: [0, -0.15]}[e.key];
+      if (turn) { self.yaw += turn[0]; self.pitch = Math.max(-1.55, Math.min(1.55, self.pitch + turn[1])); }
+      else if (e.key === "+" || e.key === "=") self.zoom = Math.min(8, self.zoom * 1.15);
+      else if (e.key === "-") self.zoom = Math.max(0.3, self.zoom / 1.15);
+      else return;
+      e.preventDefault(); redraw();
+    });
     if (window.ResizeObserver) new ResizeObserver(redraw).observe(canvas);
   };
 

@@ -106,6 +106,7 @@ def test_the_map_loads_from_doseapp_alone_and_its_controls_work(site, tmp_path):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.actions.wheel_input import ScrollOrigin
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
 
     base, ids, arrays = site
     assert ZEE in arrays, "the Siemens Zee file must have a map"
@@ -185,6 +186,29 @@ def test_the_map_loads_from_doseapp_alone_and_its_controls_work(site, tmp_path):
             ActionChains(driver).scroll_from_origin(ScrollOrigin.from_element(canvas), 0, -300).perform()
             wait_for(driver, lambda d: d.execute_script("return document.querySelector('.skin-map').skinMap.viewer().zoom") > 1.2, "the 3D view to zoom in")
             _save(driver, tmp_path / "skin-map-turned.png", driver.find_element(By.ID, "skin-map"))
+
+            # Touch: one finger turns, two fingers apart zoom in (real touch input, through CDP).
+            viewer = "document.querySelector('.skin-map').skinMap.viewer()"
+            yaw, zoom = driver.execute_script(f"const v = {viewer}; return [v.yaw, v.zoom]")
+            cx, cy = driver.execute_script("const r = arguments[0].getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]", canvas)
+
+            def touch(kind, points):
+                driver.execute_cdp_cmd("Input.dispatchTouchEvent", {
+                    "type": kind, "touchPoints": [{"x": x, "y": y, "id": n} for n, (x, y) in enumerate(points)]})
+            touch("touchStart", [(cx, cy)])
+            for step in range(1, 6):
+                touch("touchMove", [(cx + 12 * step, cy)])
+            touch("touchEnd", [])
+            assert driver.execute_script(f"return {viewer}.yaw") == pytest.approx(yaw + 0.6, abs=0.05)
+            touch("touchStart", [(cx - 30, cy), (cx + 30, cy)])
+            for step in range(1, 6):
+                touch("touchMove", [(cx - 30 - 10 * step, cy), (cx + 30 + 10 * step, cy)])
+            touch("touchEnd", [])
+            assert driver.execute_script(f"return {viewer}.zoom") == pytest.approx(zoom * 160 / 60, rel=0.05)
+            # The keyboard: arrows turn, - zooms out.
+            canvas.send_keys(Keys.ARROW_LEFT, Keys.ARROW_LEFT, "-")
+            yaw2, zoom2 = driver.execute_script(f"const v = {viewer}; return [v.yaw, v.zoom]")
+            assert yaw2 == pytest.approx(yaw + 0.6 - 0.3, abs=0.05) and zoom2 == pytest.approx(zoom * 160 / 60 / 1.15, rel=0.05)
 
             # Both PNG downloads: real PNGs, the picture under the text.
             for view in ("2d", "3d"):
