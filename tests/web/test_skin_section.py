@@ -196,6 +196,29 @@ def test_out_of_date_or_missing_maps_show_the_calculating_panel(loaded):
     assert "Calculating" not in _get(loaded, "viewer", f"/rf/{sid}/skin-map?poll=5").get_data(as_text=True)
 
 
+def test_the_first_look_at_a_study_without_a_kept_map_starts_it(loaded):
+    from doseapp.models import Job
+
+    sid = _study_id(loaded, ZEE)
+    with loaded.app_context():
+        db.session.execute(db.delete(SkinDoseMap).where(SkinDoseMap.study_id == sid))
+        db.session.commit()
+    try:
+        html = _get(loaded, "viewer", f"/rf/{sid}/skin-map").get_data(as_text=True)
+        with loaded.app_context():
+            row = store.stored(sid)
+            queued = [j for j in db.session.scalars(select(Job).where(Job.kind == "skin_map"))
+                      if (j.parameters or {}).get("study_id") == sid]
+        if row is None:  # queued as a job: the panel polls until the worker has kept it
+            assert "Calculating the skin dose map" in html and queued
+        else:  # computed there and then (no job queue to hand it to)
+            assert row.status == "ok" and "data-root-id" in html
+    finally:
+        with loaded.app_context():
+            store.compute_for_study(db.session.get(Study, sid))
+            db.session.commit()
+
+
 def test_maps_switched_off(loaded):
     sid = _study_id(loaded, ZEE)
     _set_maps(loaded, False)
