@@ -314,7 +314,10 @@
     function end() { drag = null; }
     plot.addEventListener("pointerup", end); plot.addEventListener("pointercancel", end);
 
-    function windowText() { return "Colours: " + state.palette + ", window " + fmt(state.low) + " to " + fmt(state.high) + " Gy"; }
+    function windowText() {
+      var sel = root.querySelector(".skin-palette"), name = sel.options[sel.selectedIndex] ? sel.options[sel.selectedIndex].text : state.palette;
+      return "Colours: " + name + ", from " + fmt(state.low) + " Gy to " + fmt(state.high) + " Gy";
+    }
     // Where a point of the map (x round the body, y from the head, in cm) is on the page.
     api.clientPoint = function (x, y) {
       var view = bokehView(root), r = view.el.getBoundingClientRect();
