@@ -130,6 +130,7 @@ RANGE_SOURCES = {
     "dap": lambda s: [s.total_dap_gym2],
     "dose_rp": lambda s: [s.total_dose_rp_gy],
     "agd": lambda s: [s.agd_both_mgy],
+    "psd": lambda s: [s.peak_skin_dose_gy],
     "thickness": lambda s: [e.compression_thickness_mm for e in s.xray_events],
 }
 
@@ -144,7 +145,9 @@ def _sweep_cases():
 # procedure or a weight): the sweep fills them in on two studies for its run, then puts them back.
 FILL_IN = {"procedure": ("procedure_code_meaning", "Knee Left 2 views", "Ankle"),
            "requested_procedure": ("requested_procedure_code_meaning", "XR Knee Left", "XR Foot"),
-           "weight": ("patient_weight_kg", 72.5, 91.0)}
+           "weight": ("patient_weight_kg", 72.5, 91.0),
+           # Skin dose maps are computed by their own jobs; should none have run, two studies get one.
+           "psd": ("peak_skin_dose_gy", 0.00171, 0.0123)}
 
 
 @pytest.fixture
@@ -247,7 +250,7 @@ def test_ordering_by_every_column(loaded, modality):
     numeric = {"date": lambda s: s.study_datetime, "events": lambda s: s.number_of_events,
                "age": lambda s: s.patient_age_years, "dlp": lambda s: s.total_dlp_mgycm,
                "dap": lambda s: s.total_dap_gym2, "dose_rp": lambda s: s.total_dose_rp_gy,
-               "agd": lambda s: s.agd_both_mgy}
+               "agd": lambda s: s.agd_both_mgy, "psd": lambda s: s.peak_skin_dose_gy}
     for key in filters.sort_keys(modality):
         _, asc = list_ids(client, modality, o=key)
         _, desc = list_ids(client, modality, o=f"-{key}")
