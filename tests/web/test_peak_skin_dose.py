@@ -183,3 +183,30 @@ def test_api_study_list_gives_and_filters_on_psd(_session_app, rf):
     assert {r["id"]: r["peak_skin_dose_Gy"] for r in everyone["results"]}[rf["ge"]] is None
     assert client.get("/api/v1/studies", query_string={"modality": "RF", "psd_min": "lots"},
                       headers=headers).status_code == 400
+
+
+def test_the_computed_map_reaches_list_filter_and_export(_session_app, rf, tmp_path):
+    """Zee's PSD from the real skin dose map computation (not set by hand), everywhere."""
+    from doseapp.skin.store import compute_for_study
+
+    with _session_app.app_context():
+        zee = db.session.get(Study, rf["zee"])
+        row = compute_for_study(zee)
+        db.session.commit()
+        psd, accession = zee.peak_skin_dose_gy, zee.accession_number
+        status, map_psd = row.status, row.peak_skin_dose_gy
+    try:
+        assert status == "ok" and psd == map_psd
+        assert 0.0014 < psd < 0.0018  # Monte Carlo 1.54 mGy; openSkin 1.717 mGy
+        client = _client(_session_app)
+        _, ids, html = _list(client, psd_max=repr(psd * 1.001), psd_min=repr(psd * 0.999))
+        assert ids == [rf["zee"]]
+        assert f'<td class="num psd">{psd:.4f}</td>' in html
+        with _session_app.app_context():
+            run_export("RF", "csv", {"psd_max": "0.002"}, out=tmp_path / "zee.csv")
+        (only,) = as_dicts(read_csv(tmp_path / "zee.csv"))
+        assert only["Accession number"] == accession and float(only["Peak skin dose (Gy)"]) == psd
+    finally:
+        with _session_app.app_context():
+            db.session.get(Study, rf["zee"]).peak_skin_dose_gy = PSD["zee"]
+            db.session.commit()
