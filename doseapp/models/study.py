@@ -129,6 +129,7 @@ class Study(db.Model):
         Index("ix_study_modality_dap", "modality", "total_dap_gym2"),
         Index("ix_study_modality_dose_rp", "modality", "total_dose_rp_gy"),
         Index("ix_study_modality_agd", "modality", "agd_both_mgy"),
+        Index("ix_study_modality_psd", "modality", "peak_skin_dose_gy"),
         Index("ix_study_modality_events", "modality", "number_of_events"),
         Index("ix_study_not_patient", "modality", "not_patient_indicator"),
         Index("ix_study_patient_id", "patient_id"),

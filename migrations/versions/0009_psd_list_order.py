@@ -1,6 +1,5 @@
-"""Fluoroscopy lists sorted by peak skin dose, highest first: the PostgreSQL-only DESC NULLS LAST
-index the other sortable summary columns have (0003). SQLite reads ix_study_peak_skin_dose_gy
-backwards for that order (it sorts NULL first), so it needs nothing new.
+"""Fluoroscopy lists filtered or sorted by peak skin dose: the (modality, column) index the other
+sortable summary columns have, and on PostgreSQL the highest-first DESC NULLS LAST one (as 0003).
 
 Revision ID: 0009
 Revises: 0008
@@ -14,6 +13,7 @@ depends_on = None
 
 
 def upgrade():
+    op.create_index("ix_study_modality_psd", "study", ["modality", "peak_skin_dose_gy"], unique=False)
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute("CREATE INDEX IF NOT EXISTS ix_study_modality_psd_desc_pg "
@@ -21,6 +21,6 @@ def upgrade():
 
 
 def downgrade():
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    op.execute("DROP INDEX IF EXISTS ix_study_modality_psd_desc_pg")
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP INDEX IF EXISTS ix_study_modality_psd_desc_pg")
+    op.drop_index("ix_study_modality_psd", table_name="study")
