@@ -210,3 +210,23 @@ def test_the_computed_map_reaches_list_filter_and_export(_session_app, rf, tmp_p
         with _session_app.app_context():
             db.session.get(Study, rf["zee"]).peak_skin_dose_gy = PSD["zee"]
             db.session.commit()
+
+
+def test_a_psd_histogram_bin_opens_the_list_of_its_studies(_session_app, rf):
+    from doseapp.charts.data import bin_args
+
+    chart = catalog.chart("RF", "study_psd")
+    client = _client(_session_app)
+    with _session_app.app_context():
+        data = compute(chart, filters.study_query("RF", {}).where, ChartOptions(histograms=True, bins=2))
+    checked = 0
+    for (category, system), hist in data.histograms.items():
+        for n, count in enumerate(hist["counts"]):
+            args = bin_args(chart, category, system, hist["edges"][n], hist["edges"][n + 1])
+            if args is None or not count:  # (a one-study category's empty bin spans the same value)
+                continue
+            assert "psd_min" in args and "psd_max" in args
+            listed, ids, _ = _list(client, **args)
+            assert listed == count, (category, n, args, _names(rf, ids))
+            checked += 1
+    assert checked
