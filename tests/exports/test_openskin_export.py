@@ -89,6 +89,8 @@ def test_zee_rows_hold_each_events_geometry_and_dose_in_openskins_units(app, cli
     assert "098765" not in text and "آدم" not in text and "1916" not in text  # nor the birth date
     assert "1234.5678" not in text  # nor the accession number
     assert not any("," in cell for r in rows for cell in r)
+    # So a reader that splits each line on commas (no CSV quoting rules) still finds 39 columns.
+    assert [len(line.split(",")) for line in text.splitlines()] == [39] * 8
 
 
 def test_text_is_neutralised_and_kept_to_one_cell(app, client, zee):
