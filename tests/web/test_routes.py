@@ -13,6 +13,8 @@ ANONYMOUS = "anonymous"
 WHO = [ANONYMOUS, *roles.ROLES]
 # The login page sends someone already logged in on to the home page.
 REDIRECTS_WHEN_LOGGED_IN = {"auth.login": "/"}
+# Routes about one fluoroscopy study (404 for the DX sample).
+FLUOROSCOPY_ONLY = {"exports.openskin", "skinmaps.section", "skinmaps.data"}
 
 
 @pytest.fixture
@@ -46,7 +48,8 @@ def _sample_rows() -> dict[str, object]:
 
     eq = Equipment(identity_hash="0" * 64, display_name="Route test room", manufacturer="ACME")
     study = Study(study_instance_uid="1.2.3.4", modality="DX", equipment=eq, total_dap_gym2=0.0001)
-    rf_study = Study(study_instance_uid="1.2.3.5", modality="RF", equipment=eq)  # the skin dose map routes
+    # Fluoroscopy-only routes (the openSkin export, the skin dose map) are asked about this one.
+    rf_study = Study(study_instance_uid="1.2.3.5", modality="RF", equipment=eq, total_dap_gym2=0.0001)
     pattern = NotPatientPattern(field="id", pattern="phy*")
     db.session.add_all([eq, study, rf_study, pattern])
     db.session.commit()
@@ -150,7 +153,7 @@ def _url(app, rule, role, jobs, target) -> str:
             "modality": "dx",  # the sample study above is a DX study
             "chart": "workload",  # a chart every modality has
         }[arg]
-    if rule.endpoint.startswith("skinmaps."):  # fluoroscopy only
+    if rule.endpoint in FLUOROSCOPY_ONLY:
         values["study_id"] = SAMPLES["rf_study_id"]
     with app.test_request_context():
         from flask import url_for
