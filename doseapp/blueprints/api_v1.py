@@ -108,8 +108,8 @@ def studies():
                                                   for s in rows], next=nxt)
 
 
-@bp.route("/studies/<path:key>/skin-map")
-def skin_map(key: str):
+@bp.route("/studies/<path:study_key>/skin-map")
+def skin_map(study_key: str):
     """The skin dose map summary of one fluoroscopy study (database id or Study Instance UID), as
     `doseapp skin-map --json` prints it; "ok": false with the reason when the study can have none.
     A study without a current kept map has it computed and kept in this request: the engine takes
@@ -118,7 +118,7 @@ def skin_map(key: str):
     from doseapp.skin import store
     from doseapp.skin.jobs import settings_allow
 
-    study = store.fluoroscopy_study(key)
+    study = store.fluoroscopy_study(study_key)
     if study is None:
         return _error(404, "not_found", "There is no fluoroscopy study with this id or Study Instance UID.")
     if not settings_allow():

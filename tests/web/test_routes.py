@@ -47,9 +47,11 @@ def _sample_rows() -> dict[str, object]:
     eq = Equipment(identity_hash="0" * 64, display_name="Route test room", manufacturer="ACME")
     study = Study(study_instance_uid="1.2.3.4", modality="DX", equipment=eq, total_dap_gym2=0.0001)
     pattern = NotPatientPattern(field="id", pattern="phy*")
-    db.session.add_all([eq, study, pattern])
+    # A fluoroscopy study without events, for the skin dose map API (it answers "no map" and why).
+    rf = Study(study_instance_uid="1.2.3.5", modality="RF", equipment=eq)
+    db.session.add_all([eq, study, pattern, rf])
     db.session.commit()
-    return {"equipment_id": eq.id, "study_id": study.id, "pattern_id": pattern.id,
+    return {"equipment_id": eq.id, "study_id": study.id, "pattern_id": pattern.id, "study_key": rf.study_instance_uid,
             "study_instance_uid": study.study_instance_uid, "size_import_id": _size_import_sample(), **_scp_samples(),
             "export_id": _export_sample(), "fmt": "csv", **_qr_samples(), "quarantined_id": _quarantine_sample()}
 
