@@ -136,3 +136,11 @@ def test_qr_query(tmp_path):
     assert re.search(r"C-GET: [1-9]\d* objects in [\d.]+ s", out)
     assert "query (second, duplicates removed)" in out
     assert not list((tmp_path / "tmp").iterdir())
+
+
+def test_skin_map(tmp_path):
+    out = run(["bench/skin_map.py", "--repeat", "1", "--phantoms", "openskin"], bench_env(tmp_path))
+    line = next(x for x in out.splitlines() if x.startswith("RF-RDSR-Siemens-Zee.dcm "))
+    assert "posterior" in line and float(line.split()[4]) == pytest.approx(1.72, abs=0.02)
+    assert "no map: no source-to-isocentre distance in 8 of 8 events" in out
+    assert re.search(r"slowest file: \d+\.\d{3} s", out)

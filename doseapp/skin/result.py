@@ -16,8 +16,9 @@ class SkinMapResult:
     """One study's skin dose map.
 
     ``dose`` is Gy per cell, shape (rows, cols): rows run along the patient from the top of the head
-    (row 0) to the feet, columns run round the body starting at the anterior midline and going
-    towards the patient's left, so the posterior midline is near the middle column. ``points`` and
+    (row 0) to the feet, columns run round the body from the right edge of the anterior surface
+    across it to the patient's left, down the left side, across the back and up the right side
+    (``doseapp.skin.phantom``), so the back is in the middle columns. ``points`` and
     ``normals`` (rows, cols, 3), in cm, place each cell on the phantom for the 3D view (x to the
     patient's left, y towards the feet, z anterior). ``surface`` (rows, cols) names each cell's
     surface, one of ``SURFACES``.
@@ -57,7 +58,7 @@ class SkinMapResult:
         return len(self.skipped)
 
     def summary(self) -> dict:
-        """The JSON the CLI and the API print (no arrays)."""
+        """The fields of the CLI/API JSON that a fresh result has (no arrays)."""
         return {
             "ok": self.ok,
             "reason": self.reason,
