@@ -11,7 +11,7 @@ from doseapp.runtime import queues
 from doseapp.runtime.jobs import execute
 from doseapp.skin import batch, jobs as skin_jobs
 from tests.conftest import TESTDATA, run_cli
-from tests.skin.conftest import ALLURA, DX, GE, UIDS, ZEE, map_of, set_maps
+from tests.skin.conftest import ALLURA, DX, GE, GE_REASON, UIDS, ZEE, ZEE_MC_PSD_GY, map_of, set_maps
 
 
 def _jobs(kind: str) -> list[Job]:
@@ -37,7 +37,9 @@ def test_a_worker_import_queues_the_map_and_a_real_worker_makes_it(app, app_env)
     study = db.session.scalar(select(Study).where(Study.study_instance_uid == UIDS[ZEE]))
     assert skin.status == "finished" and skin.parameters == {"study_id": study.id} and skin.queue == "default"
     row = map_of(study.id)
-    assert row.status == "ok" and row.peak_surface == "posterior" and row.peak_skin_dose_gy > 0
+    assert row.status == "ok" and row.peak_surface == "posterior"
+    assert row.peak_skin_dose_gy == pytest.approx(ZEE_MC_PSD_GY, rel=0.1)
+    assert (row.events_used, row.events_skipped, row.orientation, row.geometry) == (8, 0, "HFS", "Siemens Artis")
     assert skin.result["peak_skin_dose_Gy"] == row.peak_skin_dose_gy
     assert skin.message.startswith("Peak skin dose ")
     assert study.peak_skin_dose_gy == row.peak_skin_dose_gy
@@ -95,7 +97,8 @@ def test_size_csv_import_recomputes_the_map_with_the_new_height(app, app_env, im
     after = map_of(ids[ZEE])
     assert after.height_source == "extracted" and after.patient_height_m == pytest.approx(1.62)
     assert after.peak_skin_dose_gy != psd_before
-    assert map_of(ids[GE]).status == "no_map"  # recomputed too, still without geometry
+    ge = map_of(ids[GE])  # recomputed too, still without geometry, now for the measured height
+    assert (ge.status, ge.reason, ge.height_source, ge.patient_height_m) == ("no_map", GE_REASON, "extracted", pytest.approx(1.71))
 
 
 def test_batch_job_progress_and_stale_selection(app, imported):
