@@ -228,6 +228,9 @@ FILTERS: tuple[Filter, ...] = (
            scale=1 / DAP_DISPLAY_PER_STORED, unit="cGy·cm²"),
     Filter("dose_rp", "Study dose at reference point", "range", ("RF",), column=lambda m: Study.total_dose_rp_gy,
            unit="Gy"),
+    # Peak skin dose of the study's skin dose map (doseapp.skin); studies without a map have none, so
+    # any bound leaves them out.
+    Filter("psd", "Peak skin dose", "range", ("RF",), column=lambda m: Study.peak_skin_dose_gy, unit="Gy"),
     Filter("agd", "Study AGD (both breasts)", "range", ("MG",), column=lambda m: Study.agd_both_mgy, unit="mGy"),
     Filter("weight", "Patient weight", "range", column=lambda m: Study.patient_weight_kg, unit="kg"),
     Filter("view", "View", "text", ("MG",), clause=_event_text("image_view"), event=True),
@@ -269,9 +272,10 @@ SORTS: dict[str, Callable] = {
     "dlp": lambda: Study.total_dlp_mgycm,
     "dap": lambda: Study.total_dap_gym2,
     "dose_rp": lambda: Study.total_dose_rp_gy,
+    "psd": lambda: Study.peak_skin_dose_gy,
     "agd": lambda: Study.agd_both_mgy,
 }
-SORTS_FOR = {"CT": ("dlp",), "RF": ("dap", "dose_rp"), "DX": ("dap",), "MG": ("agd",)}
+SORTS_FOR = {"CT": ("dlp",), "RF": ("dap", "dose_rp", "psd"), "DX": ("dap",), "MG": ("agd",)}
 DEFAULT_ORDER = "-date"
 
 

@@ -137,6 +137,8 @@ ACCESS: dict[str, object] = {
     "exports.abort_export": EXPORT,
     "exports.download": EXPORT,
     "exports.delete": EXPORT,
+    # One fluoroscopy study as openSkin's CSV (issue 16): no identifiers in it, so exporter (or admin).
+    "exports.openskin": EXPORT,
     # The quarantine (issue 14): objects that could not be imported are the admins' to retry or delete;
     # the files themselves hold patient identifiers, so downloading one takes pid as well.
     "quarantine.index": any_of("admin"),

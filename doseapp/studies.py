@@ -57,6 +57,7 @@ def study_summary(study: Study, *, patterns: bool = False) -> dict:
         "fluoro_dap_Gy_m2": study.fluoro_dap_total_gym2,
         "acquisition_dap_Gy_m2": study.acquisition_dap_total_gym2,
         "total_fluoro_time_s": study.fluoro_time_total_s,
+        # Of the study's skin dose map (fluoroscopy); null when there is no map.
         "peak_skin_dose_Gy": study.peak_skin_dose_gy,
         "total_agd_left_mGy": study.agd_left_mgy,
         "total_agd_right_mGy": study.agd_right_mgy,

@@ -20,7 +20,7 @@ def test_upgrade_empty_database_matches_models(fresh_database, tmp_path, app_env
     app = _app_on(fresh_database, tmp_path, app_env)
     assert current_revision(app) is None
     upgrade(app)
-    assert current_revision(app) == head_revision(app) == "0008"
+    assert current_revision(app) == head_revision(app) == "0009"
     with app.app_context():
         inspector = sa.inspect(db.engine)
         tables = set(inspector.get_table_names())
@@ -28,7 +28,7 @@ def test_upgrade_empty_database_matches_models(fresh_database, tmp_path, app_env
         study_indexes = {ix["name"] for ix in inspector.get_indexes("study")}
         assert {"ix_study_modality_datetime", "ix_study_modality_dlp", "ix_study_equipment_datetime"} <= study_indexes
         # PostgreSQL's newest-first index exists there only.
-        pg_only = {"ix_study_modality_datetime_desc_pg", "ix_study_modality_dlp_desc_pg",
+        pg_only = {"ix_study_modality_datetime_desc_pg", "ix_study_modality_dlp_desc_pg", "ix_study_modality_psd_desc_pg",
                    "ix_study_accession_number_trgm_pg", "ix_study_patient_id_trgm_pg"}
         assert (pg_only & study_indexes) == (pg_only if db.engine.dialect.name == "postgresql" else set())
         with db.engine.connect() as conn:

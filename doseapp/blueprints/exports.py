@@ -9,16 +9,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from doseapp import audit, filters
 from doseapp.runtime import queues
 from doseapp.exports.jobs import (KIND, QUEUE, export_folder, may_export_pid, parameters,
                                   record_identifier_export)
+from doseapp.exports import openskin as openskin_csv
 from doseapp.exports.run import MG_ONLY, TYPE_LABELS
-from doseapp.models import Job, db
+from doseapp.models import Job, Study, db
 from doseapp.display.timefmt import plural
 
 bp = Blueprint("exports", __name__, url_prefix="/exports")
@@ -144,6 +146,30 @@ def download(export_id: int):
         db.session.commit()
     return send_file(path, mimetype=MIMETYPES.get(path.suffix, "application/octet-stream"), as_attachment=True,
                      download_name=path.name)
+
+
+@bp.app_template_global()
+def openskin_layout() -> dict:
+    """What the study page says about the openSkin file: the copper-only warning and the columns."""
+    return {"warning": openskin_csv.COPPER_WARNING, "columns": [c.header for c in openskin_csv.OPENSKIN_EVENT]}
+
+
+@bp.route("/openskin/<int:study_id>")
+def openskin(study_id: int):
+    """One fluoroscopy study as the CSV standalone openSkin reads (doseapp/exports/openskin.py): small,
+    so written here, not as a job; each download is in the audit log."""
+    study = db.session.scalar(select(Study).where(Study.id == study_id, Study.modality == "RF")
+                              .options(selectinload(Study.xray_events)))
+    if study is None:
+        abort(404)
+    name = openskin_csv.file_name()
+    body = openskin_csv.csv_text(study)
+    audit.record("export.openskin", f"RF study {study.id}",
+                 {"study_id": study.id, "study_instance_uid": study.study_instance_uid,
+                  "events": len(study.xray_events), "file": name})
+    db.session.commit()
+    return Response(body, mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @bp.route("/delete", methods=["POST"])

@@ -24,7 +24,8 @@ CATEGORY_LABEL = {
 # Values that count things: their histograms have whole-number ticks.
 COUNT_VALUES = {"number_of_events"}
 # Study-level values that a list range filter selects (histogram bins link to value ranges).
-RANGE_FILTER = {"total_dlp_mgycm": "dlp", "total_dap_gym2": "dap", "agd_both_mgy": "agd"}
+RANGE_FILTER = {"total_dlp_mgycm": "dlp", "total_dap_gym2": "dap", "agd_both_mgy": "agd",
+                "peak_skin_dose_gy": "psd"}
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ CTDI = dict(unit="mGy", value_label="CTDIvol")
 EVENTS = dict(unit="", value_label="Number of events")
 KVP = dict(unit="kV", value_label="kVp")
 MAS = dict(scale=1e-3, unit="mAs", value_label="mAs")  # exposure stored in µAs
+PSD = dict(unit="Gy", value_label="Peak skin dose")  # of the study's skin dose map (doseapp.skin)
 WORKLOAD = dict(kind="workload", table="study")
 
 CT = (
@@ -133,6 +135,13 @@ RF = (
     Chart("study_frequency", "Study description frequency", "pie", "study", "total_dap_gym2",
           "study_description", **DAP),
     Chart("workload", "Study workload", **WORKLOAD),
+    # Studies without a skin dose map have no peak skin dose and are left out, as blanks always are.
+    Chart("study_psd", "Peak skin dose per study description", "bar", "study", "peak_skin_dose_gy",
+          "study_description", **PSD),
+    Chart("request_psd", "Peak skin dose per requested procedure", "bar", "study", "peak_skin_dose_gy",
+          "requested_procedure", **PSD),
+    Chart("study_psd_over_time", "Peak skin dose over time, per study description", "line", "study",
+          "peak_skin_dose_gy", "study_description", **PSD),
 )
 
 THICKNESS = dict(kind="scatter", table="xray_event", x="compression_thickness_mm", x_label="Compressed thickness (mm)")

@@ -178,6 +178,9 @@ STUDY_TOTALS: dict[str, list[Col]] = {
         F("Acquisition dose RP total (Gy)", "acquisition_dose_rp_total_gy"),
         F("Acquisition time total (s)", "acquisition_time_total_s"),
         F("No. acquisitions", "acquisition_count"),
+        # The study's skin dose map (doseapp.skin); blank when there is none. Last, so the columns
+        # before it keep their places in sites' spreadsheets.
+        F("Peak skin dose (Gy)", "peak_skin_dose_gy"),
     ],
 }
 
@@ -314,3 +317,66 @@ def mg_exposure_columns(name: bool = False, pat_id: bool = False,
     renamed = dict(zip(ours, MG_CSV_HEADERS))
     study = [replace(c, header=renamed.get(c.header, c.header)) for c in study_columns("MG", name, pat_id, patterns)]
     return study, [replace(c, header=renamed[c.header]) for c in MG_EVENT]
+
+
+# --- openSkin ------------------------------------------------------------------------------------
+# The CSV that Jonathan Cole's standalone openSkin reads (seed §7.3-7.4): one row per irradiation
+# event, 39 columns in this order, no header row (openSkin reads columns by position, and OpenREM's
+# file, the one it was written against, has none). Units are those openSkin was written for, which
+# are our stored units: DAP Gy·m², dose at RP Gy, angles degrees, distances and table positions mm,
+# filter thickness mm, times ms (duration s), exposure µAs. The headers here document the layout
+# (the study page and the README list them); they are not written. No patient identifiers: the
+# name column is always "Anon". Only a copper filter is given (openSkin ignores other materials).
+
+def copper_filter(filters) -> dict:
+    """The event's copper filter (the last one listed, should there be several), else {}."""
+    found = [f for f in filters or [] if "copper" in (f.get("material") or "").lower()]
+    return found[-1] if found else {}
+
+
+def _copper(key: str) -> Callable:
+    return lambda filters: copper_filter(filters).get(key)
+
+
+OPENSKIN_EVENT: list[Col] = [
+    Col("Patient name (always Anon)", lambda e: "Anon", "text"),
+    F("Patient sex", "study.patient_sex", "text"),
+    F("Study Instance UID", "study.study_instance_uid", "text"),
+    Col("(blank)", lambda e: None, "text"),
+    F("Acquisition plane", "acquisition_plane", "text"),
+    F("Date and time started", "date_time_started", "datetime"),
+    F("Irradiation event type", "event_type", "text"),
+    F("Acquisition protocol", "acquisition_protocol", "text"),
+    F("Reference point definition", "reference_point_definition", "text"),
+    F("Irradiation event UID", "irradiation_event_uid", "text"),
+    F("DAP (Gy.m^2)", "dap_gym2"),
+    F("Dose at RP (Gy)", "dose_rp_gy"),
+    F("Positioner primary angle (deg)", "positioner_primary_angle_deg"),
+    F("Positioner secondary angle (deg)", "positioner_secondary_angle_deg"),
+    F("Positioner primary end angle (deg)", "positioner_primary_end_angle_deg"),
+    F("Positioner secondary end angle (deg)", "positioner_secondary_end_angle_deg"),
+    F("Column angulation (deg)", "column_angulation_deg"),
+    D("Copper filter type", _copper("type"), ("filters",), "text"),
+    D("Copper filter material", _copper("material"), ("filters",), "text"),
+    D("Copper filter thickness minimum (mm)", _copper("thickness_min_mm"), ("filters",)),
+    D("Copper filter thickness maximum (mm)", _copper("thickness_max_mm"), ("filters",)),
+    F("Fluoro mode", "fluoro_mode", "text"),
+    F("Pulse rate (/s)", "pulse_rate_per_s"),
+    F("Number of pulses", "number_of_pulses"),
+    _mean("kVp (kV)", "kvp"),
+    _mean("X-ray tube current (mA)", "tube_current_ma"),
+    F("Exposure time (ms)", "exposure_time_ms"),
+    _mean("Pulse width (ms)", "pulse_width_ms"),
+    _mean("Exposure (uAs)", "exposure_uas"),
+    F("Focal spot size (mm)", "focal_spot_size_mm"),
+    F("Irradiation duration (s)", "irradiation_duration_s"),
+    # Not kept apart from the X-ray tube current column (the mean over pulses): left blank.
+    Col("Average X-ray tube current (mA)", lambda e: None),
+    F("Distance source to detector (mm)", "distance_source_to_detector_mm"),
+    F("Distance source to isocentre (mm)", "distance_source_to_isocenter_mm"),
+    F("Table longitudinal position (mm)", "table_longitudinal_position_mm"),
+    F("Table lateral position (mm)", "table_lateral_position_mm"),
+    F("Table height position (mm)", "table_height_position_mm"),
+    F("Target region", "anatomical_structure", "text"),
+    F("Comment", "comment", "text"),
+]

@@ -129,6 +129,7 @@ class Study(db.Model):
         Index("ix_study_modality_dap", "modality", "total_dap_gym2"),
         Index("ix_study_modality_dose_rp", "modality", "total_dose_rp_gy"),
         Index("ix_study_modality_agd", "modality", "agd_both_mgy"),
+        Index("ix_study_modality_psd", "modality", "peak_skin_dose_gy"),
         Index("ix_study_modality_events", "modality", "number_of_events"),
         Index("ix_study_not_patient", "modality", "not_patient_indicator"),
         Index("ix_study_patient_id", "patient_id"),
@@ -143,7 +144,7 @@ class Study(db.Model):
 # cannot declare NULLS LAST in an index, hence PostgreSQL only (see doseapp.database.schema_objects).
 DESCENDING_SORTS = {"datetime": "study_datetime", "dlp": "total_dlp_mgycm", "dap": "total_dap_gym2",
                     "dose_rp": "total_dose_rp_gy", "agd": "agd_both_mgy", "events": "number_of_events",
-                    "age": "patient_age_years"}
+                    "age": "patient_age_years", "psd": "peak_skin_dose_gy"}
 for _name, _column in DESCENDING_SORTS.items():
     Index(f"ix_study_modality_{_name}_desc_pg", Study.modality, getattr(Study, _column).desc().nulls_last(),
           Study.id.desc()).ddl_if(dialect="postgresql")

@@ -98,7 +98,7 @@ return problems;
 def fit_site(_session_app, app_env, tmp_path_factory):
     """The test files imported, one row in each configuration table, a web server; and the pages
     to check as (name, path)."""
-    studydata.load_testdata(_session_app)
+    studydata.load_testdata(_session_app, skin_maps=True)  # the fluoroscopy list shows peak skin doses
     with _session_app.app_context():
         node = DicomStoreScp(name="Store one", aetitle="STORE1", port=11112, status="stopped")
         remote = DicomRemoteNode(name="Hospital PACS", aetitle="PACS", port=104, hostname="pacs.example.org")

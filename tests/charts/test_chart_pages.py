@@ -27,7 +27,7 @@ ALL = [pytest.param(m, c, id=f"{m}-{c.key}") for m, cs in catalog.CHARTS.items()
 
 @pytest.fixture(scope="module")
 def loaded(_session_app):
-    studydata.load_testdata(_session_app)
+    studydata.load_testdata(_session_app, skin_maps=True)  # the peak skin dose charts need maps
     _session_app.config["WTF_CSRF_ENABLED"] = False
     yield _session_app
     _session_app.config["WTF_CSRF_ENABLED"] = True

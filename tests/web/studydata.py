@@ -11,9 +11,11 @@ USERS = {"viewer": ["viewer"], "pid": ["pid"], "admin": ["admin"], "adminviewer"
 PASSWORD = "password-123"
 
 
-def load_testdata(app, files=FILES) -> None:
+def load_testdata(app, files=FILES, skin_maps: bool = False) -> None:
     """Empty the database, then: names stored plain, IDs stored as keyed hashes, OpenREM's legacy
-    not-patient patterns, the test `files` (default every one) imported, and the USERS made."""
+    not-patient patterns, the test `files` (default every one) imported, and the USERS made.
+    `skin_maps`: also compute each fluoroscopy study's skin dose map (its peak skin dose), as the
+    skin map job does (about 2 s for the test files)."""
     from doseapp.ingest import import_file
     from doseapp.ingest.privacy import add_legacy_patterns
     from doseapp.models import SystemSettings, db
@@ -28,6 +30,13 @@ def load_testdata(app, files=FILES) -> None:
         db.session.commit()
         for path in files:
             import_file(path)
+        if skin_maps:
+            from doseapp.models import Study
+            from doseapp.skin.store import compute_for_study
+
+            for study in db.session.scalars(db.select(Study).where(Study.modality == "RF")).all():
+                compute_for_study(study)
+            db.session.commit()
         ids = {name: create_user(name, PASSWORD, r).id for name, r in USERS.items()}
         db.session.remove()
     app.config["TEST_USER_IDS"] = ids

@@ -26,7 +26,7 @@ SLUG = {"CT": "ct", "RF": "rf", "MG": "mg", "DX": "dx"}
 
 @pytest.fixture(scope="module")
 def loaded(_session_app):
-    studydata.load_testdata(_session_app)
+    studydata.load_testdata(_session_app, skin_maps=True)  # the peak skin dose filter and sort need maps
     yield _session_app
     _empty_all_tables(_session_app)
 
@@ -130,6 +130,7 @@ RANGE_SOURCES = {
     "dap": lambda s: [s.total_dap_gym2],
     "dose_rp": lambda s: [s.total_dose_rp_gy],
     "agd": lambda s: [s.agd_both_mgy],
+    "psd": lambda s: [s.peak_skin_dose_gy],
     "thickness": lambda s: [e.compression_thickness_mm for e in s.xray_events],
 }
 
@@ -247,7 +248,7 @@ def test_ordering_by_every_column(loaded, modality):
     numeric = {"date": lambda s: s.study_datetime, "events": lambda s: s.number_of_events,
                "age": lambda s: s.patient_age_years, "dlp": lambda s: s.total_dlp_mgycm,
                "dap": lambda s: s.total_dap_gym2, "dose_rp": lambda s: s.total_dose_rp_gy,
-               "agd": lambda s: s.agd_both_mgy}
+               "agd": lambda s: s.agd_both_mgy, "psd": lambda s: s.peak_skin_dose_gy}
     for key in filters.sort_keys(modality):
         _, asc = list_ids(client, modality, o=key)
         _, desc = list_ids(client, modality, o=f"-{key}")

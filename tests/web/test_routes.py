@@ -13,6 +13,8 @@ ANONYMOUS = "anonymous"
 WHO = [ANONYMOUS, *roles.ROLES]
 # The login page sends someone already logged in on to the home page.
 REDIRECTS_WHEN_LOGGED_IN = {"auth.login": "/"}
+# Routes about one fluoroscopy study (404 for the DX sample).
+FLUOROSCOPY_ONLY = {"exports.openskin"}
 
 
 @pytest.fixture
@@ -46,12 +48,14 @@ def _sample_rows() -> dict[str, object]:
 
     eq = Equipment(identity_hash="0" * 64, display_name="Route test room", manufacturer="ACME")
     study = Study(study_instance_uid="1.2.3.4", modality="DX", equipment=eq, total_dap_gym2=0.0001)
+    # Fluoroscopy-only routes (the openSkin export) are asked about this one.
+    rf_study = Study(study_instance_uid="1.2.3.5", modality="RF", equipment=eq, total_dap_gym2=0.0001)
     pattern = NotPatientPattern(field="id", pattern="phy*")
-    # A fluoroscopy study without events, for the skin dose map API (it answers "no map" and why).
-    rf = Study(study_instance_uid="1.2.3.5", modality="RF", equipment=eq)
-    db.session.add_all([eq, study, pattern, rf])
+    db.session.add_all([eq, study, rf_study, pattern])
     db.session.commit()
-    return {"equipment_id": eq.id, "study_id": study.id, "pattern_id": pattern.id, "study_key": rf.study_instance_uid,
+    # The skin dose map API is asked about the fluoroscopy study (no events: it answers "no map" and why).
+    return {"equipment_id": eq.id, "study_id": study.id, "rf_study_id": rf_study.id, "pattern_id": pattern.id,
+            "study_key": rf_study.study_instance_uid,
             "study_instance_uid": study.study_instance_uid, "size_import_id": _size_import_sample(), **_scp_samples(),
             "export_id": _export_sample(), "fmt": "csv", **_qr_samples(), "quarantined_id": _quarantine_sample()}
 
@@ -151,6 +155,8 @@ def _url(app, rule, role, jobs, target) -> str:
             "modality": "dx",  # the sample study above is a DX study
             "chart": "workload",  # a chart every modality has
         }[arg]
+    if rule.endpoint in FLUOROSCOPY_ONLY:
+        values["study_id"] = SAMPLES["rf_study_id"]
     with app.test_request_context():
         from flask import url_for
 
