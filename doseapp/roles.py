@@ -73,6 +73,9 @@ ACCESS: dict[str, object] = {
     "config.dicom_delete_settings": any_of("admin"),
     "config.user_password": any_of("admin"),
     "config.audit_log": any_of("admin"),
+    # Skin dose maps (issue 16): the settings and recalculating every map are configuration.
+    "config.skin_map_settings": any_of("admin"),
+    "config.skin_maps_recalculate": any_of("admin"),
     "studyadmin.delete": any_of("admin"),
     # Study lists, details and the JSON API (issue 6 items 1-3, 5).
     "studies.study_list": BROWSE,
@@ -82,6 +85,7 @@ ACCESS: dict[str, object] = {
     "skinmaps.data": BROWSE,
     "api_v1.studies": BROWSE,
     "api_v1.study": BROWSE,
+    "api_v1.skin_map": BROWSE,
     # Charts (issue 9): under the lists for those who browse; chart options are each user's own,
     # and admins set them for anyone.
     "charts.panel": BROWSE,

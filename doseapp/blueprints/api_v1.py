@@ -108,6 +108,24 @@ def studies():
                                                   for s in rows], next=nxt)
 
 
+@bp.route("/studies/<path:study_key>/skin-map")
+def skin_map(study_key: str):
+    """The skin dose map summary of one fluoroscopy study (database id or Study Instance UID), as
+    `doseapp skin-map --json` prints it; "ok": false with the reason when the study can have none.
+    A study without a current kept map has it computed and kept in this request: the engine takes
+    well under a second per study (bench/skin_map.py), about what a chart costs, and the next
+    request reads it; queueing a job would only make the caller poll for it."""
+    from doseapp.skin import store
+    from doseapp.skin.jobs import settings_allow
+
+    study = store.fluoroscopy_study(study_key)
+    if study is None:
+        return _error(404, "not_found", "There is no fluoroscopy study with this id or Study Instance UID.")
+    if not settings_allow():
+        return _error(409, "skin_maps_off", "Skin dose maps are switched off in the settings (Config → Skin dose maps).")
+    return jsonify(store.as_dict(store.current(study)))
+
+
 @bp.route("/studies/<path:study_instance_uid>")
 def study(study_instance_uid: str):
     """One study by Study Instance UID: the summary with its events, planes and breast doses."""

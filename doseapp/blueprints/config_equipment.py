@@ -18,6 +18,11 @@ TABLES = (("CT", "CT", "ct"), ("MG", "Mammography", "mg"), ("DX", "DX and CR", "
           ("RF", "Fluoroscopy", "rf"), (None, "Others", "other"))
 MODALITY_NAMES = {"CT": "CT", "MG": "mammography", "DX": "DX (including CR)", "RF": "fluoroscopy"}
 REVIEW_PAGE_SIZE = 25
+# A system's skin dose maps (openSkin's safe list, seed §7): the form's value -> the stored decision.
+TRUST_CHOICES = (("", "Keep as it is"), ("vendor", "Follow the vendor geometry table"), ("trusted", "Trusted"),
+                 ("untrusted", "Not trusted"))
+TRUST_VALUES = {"vendor": None, "trusted": True, "untrusted": False}
+TRUST_WORDS = {None: "vendor table", True: "trusted", False: "not trusted"}
 
 
 def _equipment_or_404(equipment_id: int) -> Equipment:
@@ -50,7 +55,7 @@ def _tables() -> list[dict]:
 
 @bp.route("/display-names")
 def display_names():
-    return render_template("config/display_names.html", tables=_tables(),
+    return render_template("config/display_names.html", tables=_tables(), trust_words=TRUST_WORDS,
                            editable=current_user.has_role("admin"))
 
 
@@ -62,24 +67,29 @@ def display_names_edit():
     if request.method == "POST" and chosen:
         new_name = (request.form.get("display_name") or "").strip()
         new_modality = request.form.get("user_defined_modality", "")
+        new_trust = request.form.get("skin_map_trusted", "")
         if new_modality not in dict(MODALITY_CHOICES):
             error = "Choose one of the listed modality types."
+        elif new_trust not in dict(TRUST_CHOICES):
+            error = "Choose one of the listed skin dose map choices."
         elif len(new_name) > 255:
             error = "A display name is at most 255 characters."
-        elif not new_name and not new_modality:
-            error = "Nothing to change: enter a display name or choose a modality type."
+        elif not new_name and not new_modality and not new_trust:
+            error = "Nothing to change: enter a display name, or choose a modality type or skin dose map choice."
         else:
-            job = _apply_changes(chosen, new_name, new_modality)
+            job = _apply_changes(chosen, new_name, new_modality, new_trust)
             if job is not None:
                 return redirect(url_for("jobs.status", job_id=job.id))
             return redirect(url_for("config.display_names"))
     return render_template("config/display_names_edit.html", chosen=chosen, choices=MODALITY_CHOICES,
+                           trust_choices=TRUST_CHOICES, trust_words=TRUST_WORDS,
                            error=error), (400 if error else 200)
 
 
-def _apply_changes(chosen: list[Equipment], new_name: str, new_modality: str):
-    """Rename and/or set the modality of the chosen systems, with audit entries; DX/RF relabel
-    their studies at once, Dual and automatic start the re-sorting job (returned)."""
+def _apply_changes(chosen: list[Equipment], new_name: str, new_modality: str, new_trust: str = ""):
+    """Rename, set the modality and/or the skin dose map trust of the chosen systems, with audit
+    entries; DX/RF relabel their studies at once, Dual and automatic start the re-sorting job, a
+    trust change the recomputation of the systems' maps (the job returned)."""
     ids = [e.id for e in chosen]
     if new_name:
         before = sorted({e.display_name for e in chosen})
@@ -98,10 +108,29 @@ def _apply_changes(chosen: list[Equipment], new_name: str, new_modality: str):
             details["studies_relabelled"] = moved = relabel(ids, stored)
             flash(f"User defined modality set to {stored}; {plural(moved, 'study')} relabelled.")
         audit.record("equipment.modality", ", ".join(sorted({e.display_name for e in chosen})), details)
+    changed_trust = _set_trust(chosen, new_trust) if new_trust else []
     db.session.commit()
     if new_modality in ("Dual", "auto"):
         job = _start_resort(ids)
+    if changed_trust:
+        from doseapp.skin.jobs import after_trust_change
+
+        job = after_trust_change(changed_trust, user_id=current_user.id) or job
     return job
+
+
+def _set_trust(chosen: list[Equipment], new_trust: str) -> list[int]:
+    """Set the systems' skin dose map trust decision, audited; returns the ids of those it changed."""
+    stored = TRUST_VALUES[new_trust]
+    changed = [e for e in chosen if e.skin_map_trusted is not stored]
+    if changed:
+        before = {e.id: TRUST_WORDS[e.skin_map_trusted] for e in changed}
+        for e in changed:
+            e.skin_map_trusted = stored
+        audit.record("equipment.skin_map_trust", ", ".join(sorted({e.display_name for e in changed})),
+                     {"equipment_ids": [e.id for e in changed], "before": before, "after": TRUST_WORDS[stored]})
+        flash(f"Skin dose maps of {plural(len(changed), 'system')}: {TRUST_WORDS[stored]}.")
+    return [e.id for e in changed]
 
 
 def _start_resort(ids: list[int]):

@@ -86,7 +86,22 @@ def import_(paths, as_json, use_queue, retry_quarantine):
         if not as_json:  # after the progress bar, so lines and bar do not interleave
             for r in results:
                 report(r, False)
+        _skin_maps(results)
     sys.exit(1 if failed else 0)
+
+
+def _skin_maps(results) -> None:
+    """The skin dose maps of the fluoroscopy studies just imported, computed here (the command runs
+    in-process; a worker's import queues them instead). Said on standard error, so that standard
+    output keeps one line (or JSON object) per file."""
+    from doseapp.skin.jobs import compute_imported
+
+    outcome = compute_imported(results)
+    if outcome is None:
+        return
+    click.echo(f"Skin dose maps of {outcome.total} fluoroscopy studies: {outcome.words()}.", err=True)
+    for e in outcome.errors:
+        click.echo(f"  skin dose map of study {e['study_id']} failed: {e['error']}", err=True)
 
 
 class _nullbar:

@@ -28,7 +28,20 @@ def size_import(csv_file, id_col, height_col, weight_col, si_uid, overwrite, ver
                                   si_uid=si_uid, overwrite=overwrite, echo=click.echo if verbose else None)
         except SizeCsvError as exc:
             raise click.ClickException(str(exc))
+        maps = _recompute_maps(result.resized_study_ids)
     click.echo(f"{result.rows} rows: {result.matched_rows} matched a study; {result.heights_inserted} heights and "
                f"{result.weights_inserted} weights inserted; {result.kept_existing} existing values kept; "
                f"{result.unmatched_rows} unmatched, {result.bad_rows} bad, {result.repeated_rows} repeated rows.")
     click.echo(f"Log: {result.log_path}")
+    if maps is not None:
+        click.echo(f"Skin dose maps of {maps.total} studies with a new size recomputed: {maps.words()}.")
+
+
+def _recompute_maps(study_ids):
+    """The command runs in-process, as `doseapp import` does: maps the new sizes made out of date are
+    computed now, not queued."""
+    from doseapp.skin.batch import recompute
+    from doseapp.skin.jobs import settings_allow, sized_ids_with_maps
+
+    ids = sized_ids_with_maps(study_ids)
+    return recompute(ids) if ids and settings_allow() else None

@@ -20,6 +20,10 @@ def import_file(ctx) -> dict:
     else:
         result = do_import(p["path"], source=p.get("source", "cli"), owned=p.get("owned", False),
                            layout=p.get("layout"), calling_ae=p.get("calling_ae"))
+    if result.status == "imported":
+        from doseapp.skin.jobs import after_import
+
+        after_import(result)  # a fluoroscopy study's skin dose map, as its own job
     ctx.row.message = f"{result.status}: {result.reason}" if result.reason else result.status
     # One object: done is done. Written by the finishing commit, not a progress commit of its own
     # (a busy receiver queues tens of these a second).

@@ -124,6 +124,10 @@ def retry(row: QuarantinedObject):
         path.unlink(missing_ok=True)
         db.session.delete(row)
     db.session.commit()
+    if result.status == "imported":
+        from doseapp.skin.jobs import after_import
+
+        after_import(result)
     result.file = name
     return result
 

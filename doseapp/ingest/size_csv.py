@@ -62,10 +62,13 @@ class SizeImportResult:
     log_path: str | None = None
     aborted: bool = False
     messages: list[str] = field(default_factory=list)
+    # Studies whose height or weight this import changed: their skin dose maps are out of date.
+    resized_study_ids: set[int] = field(default_factory=set)
 
     def as_dict(self) -> dict:
         out = asdict(self)
         out.pop("messages")
+        out.pop("resized_study_ids")
         return out
 
 
@@ -238,6 +241,8 @@ def _set(study, column, value, words, unit, scale, overwrite, result, label, not
         note(f"{label}: {words.capitalize()} not inserted as {old * scale:g} {unit} is already in the database")
         return
     setattr(study, column, value)
+    if old != value:
+        result.resized_study_ids.add(study.id)
     if column == "patient_height_m":
         result.heights_inserted += 1
     else:
@@ -274,4 +279,13 @@ def run_job(ctx) -> dict:
         upload.unlink(missing_ok=True)  # the uploaded file is not kept once imported (or aborted)
     ctx.row.message = (f"{result.rows} rows: {result.heights_inserted} heights, {result.weights_inserted} weights "
                        f"inserted; {result.unmatched_rows} unmatched, {result.bad_rows} bad rows.")
-    return result.as_dict() | {"file": p.get("original_name") or upload.name}
+    out = result.as_dict() | {"file": p.get("original_name") or upload.name}
+    if result.resized_study_ids:
+        from doseapp.skin.jobs import after_size_change
+
+        # Raises when Redis is down: the sizes are in, and the failed job says their maps are not.
+        job = after_size_change(result.resized_study_ids, user_id=ctx.row.user_id)
+        if job is not None:
+            out["skin_map_job"] = job.id
+            ctx.row.message += f" Skin dose maps recomputed by job {job.id}."
+    return out

@@ -14,6 +14,8 @@ JOB_KINDS = {
     "qr_retrieve": "doseapp.dicomnet.qr_jobs:retrieve_job",
     "qr_schedule": "doseapp.dicomnet.qr_jobs:schedule_job",
     "quarantine_retry": "doseapp.ingest.quarantine:retry_job",
+    "skin_map": "doseapp.skin.jobs:map_job",
+    "skin_map_batch": "doseapp.skin.jobs:batch_job",
 }
 
 # What the Jobs page calls each kind.
@@ -29,4 +31,6 @@ KIND_NAMES = {
     "housekeeping": "Housekeeping",
     "qr_schedule": "Scheduled queries check",
     "scp_storage_cleanup": "Received objects cleanup",
+    "skin_map": "Skin dose map",
+    "skin_map_batch": "Skin dose maps",
 }

@@ -152,7 +152,7 @@ def compute(study, events, equipment=None, *, phantom: str = "doseapp", trusted:
         result.trusted = False
         who = " ".join(x for x in (manufacturer, model) if x) or "unknown manufacturer and model"
         return finish(f"this system ({who}) is not in the vendor geometry table; an administrator can "
-                      "mark it trusted on the equipment page")
+                      "mark it trusted on the display names page (Skin dose maps)")
     if not events:
         return finish("the study has no irradiation events")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
+from sqlalchemy.exc import IntegrityError
 
 from doseapp.models import SkinDoseMap, Study, db
 from doseapp.models.base import utcnow
@@ -44,6 +45,44 @@ def compute_for_study(study: Study, *, phantom: str = "doseapp") -> SkinDoseMap:
     result = compute(study, list(study.xray_events), study.equipment, phantom=phantom,
                      trusted=trusted_for(study))
     return save(study, result)
+
+
+def compute_and_commit(study: Study) -> SkinDoseMap:
+    """Compute and keep the study's map, committed. Two computations of one study at once (an API
+    request and a job) both insert a row: the loser's insert fails on the unique study id, so it
+    computes again onto the winner's row (the result is the same)."""
+    study_id = study.id
+    try:
+        row = compute_for_study(study)
+        db.session.commit()
+        return row
+    except IntegrityError:
+        db.session.rollback()
+        study = db.session.get(Study, study_id)
+        row = compute_for_study(study)
+        db.session.commit()
+        return row
+
+
+def current(study: Study, *, recompute: bool = False) -> SkinDoseMap:
+    """The study's kept map when it is current (and not `recompute`), else a new one, committed."""
+    row = stored(study.id)
+    if recompute or not is_current(row, study):
+        row = compute_and_commit(study)
+    return row
+
+
+def fluoroscopy_study(key: str) -> Study | None:
+    """The fluoroscopy study a user names: by database id (all digits) or Study Instance UID. Rows
+    stored before continued reports were joined may share a UID: the first RF one answers."""
+    from sqlalchemy import select
+
+    if key.isdigit():
+        study = db.session.get(Study, int(key))
+        if study is not None:
+            return study if study.modality == "RF" else None
+    return db.session.scalar(select(Study).where(Study.study_instance_uid == key, Study.modality == "RF")
+                             .order_by(Study.id).limit(1))
 
 
 def save(study: Study, result: SkinMapResult) -> SkinDoseMap:
@@ -85,6 +124,7 @@ def as_dict(row: SkinDoseMap) -> dict:
     return {
         "ok": row.status == "ok",
         "reason": row.reason,
+        "study_id": row.study_id,
         "peak_skin_dose_Gy": row.peak_skin_dose_gy,
         "peak_surface": row.peak_surface,
         "cells_over_3Gy": row.cells_over_3gy,

@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 # Admin-only entries of the settings menu (a viewer sees Config and Display names only).
 ADMIN_ENTRIES = {"/config/users": "Users", "/config/patient-id": "Patient ID", "/config/not-patient": "Not-patient indicators",
                  "/config/dicom-delete": "DICOM object deletion", "/config/audit": "Audit log",
+                 "/config/skin-maps": "Skin dose maps",
                  "/dicom/nodes": "DICOM nodes", "/dicom/transactions": "Transaction log",
                  "/qr/admin/remotes": "Remote nodes", "/qr/admin/scheduled": "Scheduled queries",
                  "/imports/size/": "Size imports", "/quarantine/": "Quarantine"}
