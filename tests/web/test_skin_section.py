@@ -228,7 +228,8 @@ def test_maps_switched_off(loaded):
         html = _get(loaded, "viewer", f"/rf/{sid}/skin-map").get_data(as_text=True)
         assert "Skin dose maps are switched off" in html and "<a " not in html
         admin = _get(loaded, "adminviewer", f"/rf/{sid}/skin-map").get_data(as_text=True)
-        assert "Skin dose maps are switched off" in admin and "Switch them on in the settings</a>" in admin
+        assert "Skin dose maps are switched off" in admin
+        assert '<a href="/config/skin-maps">Switch them on in the settings</a>' in admin  # Config → Skin dose maps
         assert _get(loaded, "viewer", f"/rf/{sid}/skin-map.json").get_json() == {"state": "off", "ok": False}
     finally:
         _set_maps(loaded, True)
