@@ -58,6 +58,15 @@ def batch_job(ctx) -> dict:
     return outcome.as_dict()
 
 
+def enqueue_skin_map(study_id: int, *, user_id: int | None = None):
+    """Queue one study's map (the study page's first look at a study without a current map).
+    Raises redis.RedisError when Redis is down."""
+    from doseapp.runtime.queues import enqueue
+
+    return enqueue(MAP_KIND, queue=QUEUE, title=f"Skin dose map of study {study_id}", user_id=user_id,
+                   parameters={"study_id": study_id})
+
+
 def enqueue_batch(title: str, *, user_id: int | None = None, **parameters):
     """Queue a batch job (parameters as batch_job's). Raises redis.RedisError when Redis is down."""
     from doseapp.runtime.queues import enqueue
@@ -88,7 +97,7 @@ def after_import(result) -> None:
     if not ids or not settings_allow(on_import=True):
         return
     try:
-        enqueue(MAP_KIND, queue=QUEUE, title=f"Skin dose map of study {ids[0]}", parameters={"study_id": ids[0]})
+        enqueue_skin_map(ids[0])
     except redis.RedisError as exc:
         log.warning("skin dose map of study %s not queued: %s", ids[0], exc)
         result.warnings.append(f"skin dose map not queued (the job queue did not answer: {exc}); "
