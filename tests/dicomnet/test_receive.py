@@ -30,12 +30,13 @@ def _summaries() -> list[dict]:
 
 
 def _file_import_summaries(files) -> list[dict]:
-    """The same files through the file importer, on an emptied database: the reference values."""
+    """The same files through the file importer, on an emptied database, with the skin dose maps
+    `doseapp import` computes after its files (received ones get theirs from a job): the reference."""
+    from doseapp.skin.jobs import compute_imported
     from tests.conftest import _empty_all_tables
 
     _empty_all_tables(current_app._get_current_object())
-    for f in files:
-        import_file(f, source="cli")
+    compute_imported([import_file(f, source="cli") for f in files])
     return _summaries()
 
 
