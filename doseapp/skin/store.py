@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from doseapp.models import SkinDoseMap, Study, db
 from doseapp.models.base import utcnow
+from doseapp.skin.engine import patient_size
 from doseapp.skin.result import METHOD_VERSION, SkinMapResult
 
 
@@ -21,17 +22,18 @@ def stored(study_id: int) -> SkinDoseMap | None:
 
 
 def is_current(row: SkinDoseMap | None, study: Study) -> bool:
-    """True when the kept result still answers for the study: same method version and patient size."""
+    """True when the kept result still answers for the study: same method version, and the patient
+    size the engine would take now (the study's, or the defaults when it has none it can use) is the
+    one the map used."""
     if row is None or row.method_version != METHOD_VERSION:
         return False
-    return (_size(row.height_source, row.patient_height_m, study.patient_height_m)
-            and _size(row.mass_source, row.patient_mass_kg, study.patient_weight_kg))
+    height, height_source, mass, mass_source = patient_size(study)
+    return (height_source, mass_source) == (row.height_source, row.mass_source) \
+        and _same(height, row.patient_height_m) and _same(mass, row.patient_mass_kg)
 
 
-def _size(source: str | None, used: float | None, now: float | None) -> bool:
-    if source != "extracted":
-        return not now  # an assumed size stays right only while the study still has none
-    return now is not None and used is not None and abs(now - used) < 1e-9
+def _same(now: float, used: float | None) -> bool:
+    return used is not None and abs(now - used) < 1e-9
 
 
 def trusted_for(study: Study) -> bool | None:

@@ -215,3 +215,35 @@ def test_cells_over_thresholds_count_square_centimetres():
     # The field on the back is a little over 100 cm²; every cell in it is over 3 Gy.
     assert 90 <= result.cells_over_3gy <= 140
     assert result.cells_over_10gy == 0
+
+
+def test_a_size_the_engine_cannot_use_keeps_the_map_current(app):
+    """A height in centimetres (170) is not a height in metres: the engine assumes the default, and
+    the kept map stays current instead of being recalculated on every look."""
+    from doseapp.models import Equipment, SkinDoseMap, Study, XrayEvent, db
+    from doseapp.skin import store
+
+    with app.app_context():
+        equipment = Equipment(identity_hash="skin-size-test", manufacturer="Siemens", model_name="AXIOM-Artis",
+                              display_name="Artis")
+        study = Study(study_instance_uid="1.2.3.4.5", modality="RF", equipment=equipment,
+                      patient_height_m=170.0, patient_weight_kg=80.0)
+        db.session.add(study)
+        db.session.flush()
+        event = _event()
+        db.session.add(XrayEvent(study_id=study.id, **{k: getattr(event, k) for k in (
+            "event_type", "dose_rp_gy", "dap_gym2", "kvp", "number_of_pulses", "filters",
+            "positioner_primary_angle_deg", "positioner_secondary_angle_deg", "table_longitudinal_position_mm",
+            "table_lateral_position_mm", "table_height_position_mm", "distance_source_to_isocenter_mm",
+            "patient_table_relationship", "patient_orientation_modifier")}))
+        db.session.flush()
+        db.session.refresh(study)
+        row = store.compute_for_study(study)
+        db.session.commit()
+        assert (row.status, row.height_source, row.patient_height_m) == ("ok", "assumed", 1.786)
+        assert (row.mass_source, row.patient_mass_kg) == ("extracted", 80.0)
+        assert store.is_current(row, study)
+        study.patient_weight_kg = 90.0
+        assert not store.is_current(row, study)
+        db.session.execute(db.delete(SkinDoseMap))
+        db.session.commit()
