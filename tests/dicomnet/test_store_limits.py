@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from doseapp.models import DicomStoreScp, DicomTransaction, db
 from tests.conftest import TESTDATA
-from tests.dicomnet.conftest import RDSR, PeakRss, big_object, sop_uid, storescu, stores, wait_running
+from tests.dicomnet.conftest import RDSR, PeakRss, big_object, sop_uid, storescu, stores, wait_running, wait_until
 
 RDSR_CLASS = "1.2.840.10008.5.1.4.1.1.88.67"
 
@@ -45,7 +45,9 @@ def test_a_uid_with_a_non_ascii_byte_is_refused_cleanly_and_logged(app, scp_env,
         assoc.release()
         ae.shutdown()
     assert (refused.Status, accepted.Status) == (0xC000, 0x0000)
-    rows = _rows(node.id, "C-STORE")
+    # The node writes its transaction log in batches: wait for both rows before comparing them.
+    rows = wait_until(lambda: (lambda r: r if len(r) >= 2 else None)(_rows(node.id, "C-STORE")), 10,
+                      what="two C-STORE rows in the node's log")
     assert [(r.status, r.sop_instance_uid, r.calling_aetitle) for r in rows] == [
         ("0xC000", "1.2.826.0.1.3680043.2.1125.7\\xe9", "UIDSCU"), ("success", str(good.SOPInstanceUID), "UIDSCU")]
     assert rows[0].error == ("the Affected SOP Instance UID 1.2.826.0.1.3680043.2.1125.7\\xe9 holds a space or a "
@@ -63,7 +65,7 @@ def test_association_with_no_acceptable_presentation_context_is_logged_as_refuse
     wait_running(node)
     sent = storescu(node.port, "RDSRONLY", [TESTDATA / "MG-Im-GE_Seno_1_ForPresentation.dcm"], calling="MAMMO1")
     assert sent.returncode != 0
-    rows = _rows(node.id, "ASSOCIATE")
+    rows = wait_until(lambda: _rows(node.id, "ASSOCIATE"), 10, what="the refused association in the node's log")
     assert [(r.calling_aetitle, r.status, r.error) for r in rows] == [
         ("MAMMO1", "rejected", "no acceptable presentation context: Digital Mammography X-Ray Image Storage - "
                                "For Presentation offered")]
