@@ -14,11 +14,12 @@ from doseapp.models.users import LoginAttempt, User, UserRole, UserPreferences
 from doseapp.models.audit import AuditEntry
 from doseapp.models.api_tokens import ApiToken
 from doseapp.models.skin import SkinDoseMap
+from doseapp.models.standards import ReferenceLevel, StandardName, StandardNameRule
 
 __all__ = [
     "db", "Equipment", "Study", "ProcessedObject", "QuarantinedObject", "CtEvent", "CtSource",
     "XrayEvent", "AccumulatedPlane", "BreastDose", "SystemSettings", "NotPatientPattern",
     "DicomStoreScp", "DicomRemoteNode", "DicomQuery", "DicomQueryStudy", "DicomQuerySeries",
     "DicomQueryImage", "DicomTransaction", "DicomAllowedAe", "DicomPendingObject", "DicomScheduledQuery", "Job", "User", "UserRole", "UserPreferences", "LoginAttempt",
-    "AuditEntry", "ApiToken", "SkinDoseMap",
+    "AuditEntry", "ApiToken", "SkinDoseMap", "StandardName", "StandardNameRule", "ReferenceLevel",
 ]

@@ -45,6 +45,13 @@ class CtEvent(FromReport, db.Model):
     ssde_mgy: Mapped[float | None] = mapped_column(Float)
     water_equivalent_diameter_mm: Mapped[float | None] = mapped_column(Float)
     ssde_method: Mapped[str | None] = mapped_column(Text)
+    # Standard name from the acquisition protocol (doseapp.standards).
+    standard_name_id: Mapped[int | None] = mapped_column(ForeignKey("standard_name.id"))
+    # Population estimate from DLP x a published coefficient (doseapp.standards); never the patient's
+    # dose. effective_dose_msv above is what the scanner reported, when it did.
+    effective_dose_estimate_msv: Mapped[float | None] = mapped_column(Float)
+    effective_dose_coefficient: Mapped[float | None] = mapped_column(Float)  # mSv/(mGy·cm)
+    effective_dose_region: Mapped[str | None] = mapped_column(Text)
 
     # NEMA XR-25 dose check (TID 10015).
     dose_check_dlp_alert_configured: Mapped[bool | None] = mapped_column(Boolean)
@@ -71,6 +78,7 @@ class CtEvent(FromReport, db.Model):
     __table_args__ = (
         # (protocol, study_id): the protocol filter reads matching studies from the index alone.
         Index("ix_ct_event_protocol", "acquisition_protocol", "study_id"),
+        Index("ix_ct_event_standard_name", "standard_name_id", "study_id"),
     )
 
 

@@ -91,12 +91,15 @@ class XrayEvent(FromReport, db.Model):
     target_exposure_index: Mapped[float | None] = mapped_column(Float)
     deviation_index: Mapped[float | None] = mapped_column(Float)
     relative_xray_exposure: Mapped[float | None] = mapped_column(Float)
+    # Standard name from the acquisition protocol (DX and MG events; doseapp.standards).
+    standard_name_id: Mapped[int | None] = mapped_column(ForeignKey("standard_name.id"))
 
     study = relationship("Study", back_populates="xray_events")
 
     __table_args__ = (
         # (protocol, study_id): the protocol filter reads matching studies from the index alone.
         Index("ix_xray_event_protocol", "acquisition_protocol", "study_id"),
+        Index("ix_xray_event_standard_name", "standard_name_id", "study_id"),
         # Mammography filters (view, exposure control mode, compressed thickness) read study ids here.
         Index("ix_xray_event_view", "image_view", "study_id"),
         Index("ix_xray_event_ecm", "exposure_control_mode", "study_id"),

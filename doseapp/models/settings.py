@@ -1,7 +1,7 @@
 """System-wide settings (one row) and the not-patient indicator patterns."""
 from __future__ import annotations
 
-from sqlalchemy import Boolean, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Float, Integer, String, Text, UniqueConstraint
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -29,6 +29,13 @@ class SystemSettings(db.Model):
     # Skin dose maps (seed §7.2).
     enable_skin_dose_maps: Mapped[bool] = mapped_column(Boolean, default=True)
     calc_skin_dose_on_import: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Diagnostic reference levels (doseapp.standards): the national sets in use (None: all shipped),
+    # the fewest studies a median is compared on, the factor over the DRL that marks one study, and
+    # the default comparison period in days.
+    drl_sets: Mapped[list | None] = mapped_column(JSON)
+    drl_min_sample: Mapped[int] = mapped_column(Integer, default=10)
+    drl_flag_factor: Mapped[float] = mapped_column(Float, default=1.5)
+    drl_period_days: Mapped[int] = mapped_column(Integer, default=365)
     # First-run admin questions answered (OpenREM's AdminTaskQuestions).
     not_patient_question_answered: Mapped[bool] = mapped_column(Boolean, default=False)
 

@@ -87,6 +87,17 @@ class Study(db.Model):
     agd_left_mgy: Mapped[float | None] = mapped_column(Float)
     agd_right_mgy: Mapped[float | None] = mapped_column(Float)
     agd_both_mgy: Mapped[float | None] = mapped_column(Float)
+    # Standard name (doseapp.standards): from the study's description, requested procedure or
+    # procedure, else from its events' acquisition protocols; None when no rule matches.
+    standard_name_id: Mapped[int | None] = mapped_column(ForeignKey("standard_name.id"))
+    # The study's highest quantity / applicable DRL (doseapp.standards); None when no DRL applies.
+    drl_ratio: Mapped[float | None] = mapped_column(Float)
+    # CT: mean CTDIvol and mean SSDE over the study's scans (spiral, sequenced, cone beam: not the
+    # localizers or bolus-tracking), how the SSDE was had, and the summed effective dose estimate.
+    mean_ctdivol_mgy: Mapped[float | None] = mapped_column(Float)
+    mean_ssde_mgy: Mapped[float | None] = mapped_column(Float)
+    ssde_method: Mapped[str | None] = mapped_column(Text)
+    effective_dose_msv: Mapped[float | None] = mapped_column(Float)
 
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -132,6 +143,10 @@ class Study(db.Model):
         Index("ix_study_modality_psd", "modality", "peak_skin_dose_gy"),
         Index("ix_study_modality_events", "modality", "number_of_events"),
         Index("ix_study_not_patient", "modality", "not_patient_indicator"),
+        # DRL comparison: one modality's studies grouped by standard name and system over a period.
+        Index("ix_study_modality_standard_name", "modality", "standard_name_id", "equipment_id", "study_datetime"),
+        Index("ix_study_modality_drl_ratio", "modality", "drl_ratio"),
+        Index("ix_study_modality_ssde", "modality", "mean_ssde_mgy"),
         Index("ix_study_patient_id", "patient_id"),
         Index("ix_study_patient_name", "patient_name"),
     )
