@@ -17,7 +17,7 @@ from doseapp import roles
 from doseapp.blueprints.studies import load_study
 from doseapp.models import SystemSettings, db
 from doseapp.skin import display, figure, store
-from doseapp.skin.jobs import enqueue_skin_map
+from doseapp.skin.jobs import enqueue_skin_map, waiting_map_job
 
 bp = Blueprint("skinmaps", __name__)
 
@@ -40,7 +40,10 @@ def settings_url() -> str:
 
 
 def start_calculation(study) -> None:
-    """Queue the study's map calculation (an RQ job; the section polls until it is kept)."""
+    """Queue the study's map calculation (an RQ job; the section polls until it is kept), unless
+    its job is already waiting or running."""
+    if waiting_map_job(study.id) is not None:
+        return
     try:
         enqueue_skin_map(study.id, user_id=getattr(current_user, "id", None))
     except redis.RedisError:

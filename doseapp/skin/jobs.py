@@ -58,6 +58,16 @@ def batch_job(ctx) -> dict:
     return outcome.as_dict()
 
 
+def waiting_map_job(study_id: int):
+    """The study's map job that is queued or running, if any (a page reloaded while it waits must
+    not queue a second one). Few map jobs are ever active at once, so they are read and matched here."""
+    from doseapp.models import Job
+
+    active = db.session.scalars(select(Job).where(Job.kind == MAP_KIND, Job.status.in_(("queued", "started")))
+                                .order_by(Job.id.desc()).limit(200))
+    return next((j for j in active if (j.parameters or {}).get("study_id") == study_id), None)
+
+
 def enqueue_skin_map(study_id: int, *, user_id: int | None = None):
     """Queue one study's map (the study page's first look at a study without a current map).
     Raises redis.RedisError when Redis is down."""

@@ -205,6 +205,8 @@ def test_the_first_look_at_a_study_without_a_kept_map_starts_it(loaded):
         db.session.commit()
     try:
         html = _get(loaded, "viewer", f"/rf/{sid}/skin-map").get_data(as_text=True)
+        # Reloading the page while the job waits finds that job: no second one is queued.
+        _get(loaded, "viewer", f"/rf/{sid}/skin-map")
         with loaded.app_context():
             row = store.stored(sid)
             queued = [j for j in db.session.scalars(select(Job).where(Job.kind == "skin_map"))
