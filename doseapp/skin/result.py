@@ -59,27 +59,23 @@ class SkinMapResult:
 
     def summary(self) -> dict:
         """The fields of the CLI/API JSON that a fresh result has (no arrays)."""
-        return {
-            "ok": self.ok,
-            "reason": self.reason,
-            "peak_skin_dose_Gy": self.peak_skin_dose_gy,
-            "peak_surface": self.peak_surface,
-            "cells_over_3Gy": self.cells_over_3gy,
-            "cells_over_5Gy": self.cells_over_5gy,
-            "cells_over_10Gy": self.cells_over_10gy,
-            "events_used": self.events_used,
-            "events_skipped": self.events_skipped,
-            "skipped": self.skipped,
-            "phantom": self.phantom,
-            "phantom_description": self.phantom_description,
-            "patient_height_m": self.patient_height_m,
-            "patient_mass_kg": self.patient_mass_kg,
-            "height_source": self.height_source,
-            "mass_source": self.mass_source,
-            "orientation": self.orientation,
-            "orientation_source": self.orientation_source,
-            "dose_fraction": self.dose_fraction,
-            "geometry": self.geometry,
-            "seconds": self.seconds,
-            "method_version": self.method_version,
-        }
+        return {"ok": self.ok, **summary_fields(self)}
+
+
+# The CLI/API JSON keys and the attribute each comes from: the same on a fresh SkinMapResult and on
+# a kept SkinDoseMap row (doseapp.skin.store.as_dict), so both answers have one shape.
+SUMMARY_FIELDS = (
+    ("reason", "reason"), ("peak_skin_dose_Gy", "peak_skin_dose_gy"), ("peak_surface", "peak_surface"),
+    ("cells_over_3Gy", "cells_over_3gy"), ("cells_over_5Gy", "cells_over_5gy"),
+    ("cells_over_10Gy", "cells_over_10gy"), ("events_used", "events_used"), ("events_skipped", "events_skipped"),
+    ("skipped", "skipped"), ("phantom", "phantom"), ("phantom_description", "phantom_description"),
+    ("patient_height_m", "patient_height_m"), ("patient_mass_kg", "patient_mass_kg"),
+    ("height_source", "height_source"), ("mass_source", "mass_source"), ("orientation", "orientation"),
+    ("orientation_source", "orientation_source"), ("dose_fraction", "dose_fraction"), ("geometry", "geometry"),
+    ("seconds", "seconds"), ("method_version", "method_version"),
+)
+
+
+def summary_fields(source) -> dict:
+    """SUMMARY_FIELDS read from a result or a kept row."""
+    return {key: getattr(source, attr) for key, attr in SUMMARY_FIELDS}

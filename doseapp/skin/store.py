@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from doseapp.models import SkinDoseMap, Study, db
 from doseapp.models.base import utcnow
 from doseapp.skin.engine import patient_size
-from doseapp.skin.result import METHOD_VERSION, SkinMapResult
+from doseapp.skin.result import METHOD_VERSION, SkinMapResult, summary_fields
 
 
 def stored(study_id: int) -> SkinDoseMap | None:
@@ -123,32 +123,8 @@ def dose_array(row: SkinDoseMap) -> np.ndarray | None:
 
 def as_dict(row: SkinDoseMap) -> dict:
     """The JSON the CLI (`doseapp skin-map --json`) and `GET /api/v1/studies/<id>/skin-map` return."""
-    return {
-        "ok": row.status == "ok",
-        "reason": row.reason,
-        "study_id": row.study_id,
-        "peak_skin_dose_Gy": row.peak_skin_dose_gy,
-        "peak_surface": row.peak_surface,
-        "cells_over_3Gy": row.cells_over_3gy,
-        "cells_over_5Gy": row.cells_over_5gy,
-        "cells_over_10Gy": row.cells_over_10gy,
-        "events_used": row.events_used,
-        "events_skipped": row.events_skipped,
-        "skipped": row.skipped or [],
-        "phantom": row.phantom,
-        "phantom_description": row.phantom_description,
-        "patient_height_m": row.patient_height_m,
-        "patient_mass_kg": row.patient_mass_kg,
-        "height_source": row.height_source,
-        "mass_source": row.mass_source,
-        "orientation": row.orientation,
-        "orientation_source": row.orientation_source,
-        "dose_fraction": row.dose_fraction,
-        "geometry": row.geometry,
-        "seconds": row.seconds,
-        "method_version": row.method_version,
-        "rows": row.rows,
-        "cols": row.cols,
-        "cell_size_cm": row.cell_size_cm,
-        "computed_at": row.computed_at.isoformat() if row.computed_at else None,
-    }
+    fields = summary_fields(row)
+    fields["skipped"] = row.skipped or []
+    return {"ok": row.status == "ok", "reason": row.reason, "study_id": row.study_id, **fields,
+            "rows": row.rows, "cols": row.cols, "cell_size_cm": row.cell_size_cm,
+            "computed_at": row.computed_at.isoformat() if row.computed_at else None}
