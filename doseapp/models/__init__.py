@@ -15,6 +15,7 @@ from doseapp.models.audit import AuditEntry
 from doseapp.models.api_tokens import ApiToken
 from doseapp.models.skin import SkinDoseMap
 from doseapp.models.standards import ReferenceLevel, StandardName, StandardNameRule
+from doseapp.models.alerts import Alert, AlertRule, AlertSubscription, EmailMessage, EmailMessageAlert
 
 __all__ = [
     "db", "Equipment", "Study", "ProcessedObject", "QuarantinedObject", "CtEvent", "CtSource",
@@ -22,4 +23,5 @@ __all__ = [
     "DicomStoreScp", "DicomRemoteNode", "DicomQuery", "DicomQueryStudy", "DicomQuerySeries",
     "DicomQueryImage", "DicomTransaction", "DicomAllowedAe", "DicomPendingObject", "DicomScheduledQuery", "Job", "User", "UserRole", "UserPreferences", "LoginAttempt",
     "AuditEntry", "ApiToken", "SkinDoseMap", "StandardName", "StandardNameRule", "ReferenceLevel",
+    "Alert", "AlertRule", "AlertSubscription", "EmailMessage", "EmailMessageAlert",
 ]

@@ -36,6 +36,15 @@ class SystemSettings(db.Model):
     drl_min_sample: Mapped[int] = mapped_column(Integer, default=10)
     drl_flag_factor: Mapped[float] = mapped_column(Float, default=1.5)
     drl_period_days: Mapped[int] = mapped_column(Integer, default=365)
+    # Outgoing e-mail for alerts: the SMTP server, its security (none, starttls, tls), credentials
+    # and the sender address; and the hour (server local time) the daily digest goes out.
+    smtp_host: Mapped[str | None] = mapped_column(String(255))
+    smtp_port: Mapped[int | None] = mapped_column(Integer)
+    smtp_security: Mapped[str] = mapped_column(String(8), default="starttls")
+    smtp_username: Mapped[str | None] = mapped_column(Text)
+    smtp_password: Mapped[str | None] = mapped_column(Text)
+    smtp_sender: Mapped[str | None] = mapped_column(String(254))
+    alert_digest_hour: Mapped[int] = mapped_column(Integer, default=7)
     # First-run admin questions answered (OpenREM's AdminTaskQuestions).
     not_patient_question_answered: Mapped[bool] = mapped_column(Boolean, default=False)
 

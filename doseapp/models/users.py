@@ -41,6 +41,8 @@ class User(UserMixin, db.Model):
     # Part of every session's user id (get_id): a new token ends every session made with the old
     # one. Session cookies are signed, not stored, so this is the only way to end one elsewhere.
     session_token: Mapped[str] = mapped_column(String(64), default=new_session_token)
+    # Where alert e-mails go (doseapp alerts); None: none are sent to this user.
+    email: Mapped[str | None] = mapped_column(String(254))
 
     role_rows = relationship("UserRole", cascade="all, delete-orphan", passive_deletes=True,
                              lazy="selectin")
