@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import and_, func, or_, select
 
+from doseapp.ingest.privacy import keyed_hash
 from doseapp.models import Study, SystemSettings, db
 from doseapp.models.equipment import Equipment
 
@@ -39,8 +40,6 @@ class PatientKey:
                         else (Study.patient_name, Study.patient_name_hashed))
         if self.hashed:
             return and_(column == self.value, flag.is_(True))
-        from doseapp.ingest.privacy import keyed_hash
-
         same = and_(column == self.value, flag.isnot(True))
         later = and_(column == keyed_hash(self.value), flag.is_(True))
         clause = or_(same, later)
@@ -76,8 +75,6 @@ class Candidate:
 def _matching(term: str):
     """The studies whose stored ID or name is the search term: IDs exactly, names ignoring case;
     hashed ones through the keyed hash of the whole term."""
-    from doseapp.ingest.privacy import keyed_hash
-
     digest = keyed_hash(term)
     by_id = or_(and_(Study.patient_id == term, Study.patient_id_hashed.isnot(True)),
                 and_(Study.patient_id == digest, Study.patient_id_hashed.is_(True)))
@@ -101,6 +98,10 @@ def find_patients(term: str) -> tuple[list[Candidate], bool]:
                    PatientKey("name", name, bool(name_h)) if name else None)
             if key is not None:
                 keys[key] = max(keys.get(key, 0), sid)
+    # A clear key's history holds the studies stored as its keyed hash (after a settings change):
+    # those are the same patient, not a second one to choose.
+    covered = {PatientKey(k.field, keyed_hash(k.value), True) for k in keys if not k.hashed}
+    keys = {k: sid for k, sid in keys.items() if k not in covered}
     more = len(keys) > MAX_CANDIDATES
     out = []
     for key, sid in list(keys.items())[:MAX_CANDIDATES]:

@@ -339,3 +339,55 @@ def test_a_patient_with_no_other_studies_and_an_unknown_study(loaded):
     assert re.search(r'<tr id="totals-all"><th>All time</th><td class="num">0</td>', html)
     assert 'id="history-chart"' not in html  # nothing to draw: no fluoroscopy or CT
     assert client.get("/patients/history?study=999999999").status_code == 404
+
+
+def test_a_big_history_is_paged_and_its_totals_cover_every_study(app, tmp_path):
+    """300 fluoroscopy studies of one patient (rows as ingest writes them): the table shows 100 a page,
+    newest first, the totals are over all 300, and the page answers quickly."""
+    import time
+
+    from doseapp.models import Equipment
+    from doseapp.users import create_user
+
+    s = SystemSettings.get()
+    s.id_stored, s.id_hashed = True, False
+    eq = Equipment(identity_hash="1" * 64, display_name="Big room", manufacturer="ACME")
+    start = dt.datetime(2020, 1, 1, 9, 0)
+    rows = [Study(study_instance_uid=f"1.2.826.0.1.{i}", modality="RF", equipment=eq, patient_id="BIG-1",
+                  study_date=(start + dt.timedelta(days=i)).date(), study_time=start.time(),
+                  study_datetime=start + dt.timedelta(days=i), total_dap_gym2=0.0001 * (i + 1),
+                  total_dose_rp_gy=0.001 * (i + 1)) for i in range(300)]
+    db.session.add_all(rows)
+    db.session.commit()
+    app.config["HISTORY_USER_IDS"] = {"pid": create_user("h-pid", "password-123", ["pid"]).id}
+    ids = [r.id for r in rows]
+    client = client_for(app, "pid")
+    began = time.perf_counter()
+    html = client.get(f"/patients/history?study={ids[0]}").get_data(as_text=True)
+    assert time.perf_counter() - began < 5
+    assert [int(i) for i in re.findall(r'<tr data-study-id="(\d+)"', html)] == ids[::-1][:100]
+    every = _cells(html, "totals-all")
+    assert every["rp"] == f"{sum(0.001 * (i + 1) for i in range(300)):.4f}"
+    assert every["dap"] == f"{sum(0.0001 * (i + 1) for i in range(300)) * DAP_DISPLAY_PER_STORED:.2f}"
+    assert '<nav class="pager"' in html
+    page3 = client.get(f"/patients/history?study={ids[0]}&page=3").get_data(as_text=True)
+    assert [int(i) for i in re.findall(r'<tr data-study-id="(\d+)"', page3)] == ids[::-1][200:]
+
+
+def test_an_id_kept_in_clear_also_finds_the_studies_stored_after_switching_to_hashes(app):
+    """Settings changed from clear to hashed IDs: the patient's older studies hold the ID, the newer the
+    keyed hash of it; a history from an older study has both."""
+    from doseapp.ingest.privacy import keyed_hash
+    from doseapp.patients import history
+
+    old = Study(study_instance_uid="1.2.3.100", modality="CT", patient_id="P-7", study_date=dt.date(2020, 1, 1))
+    new = Study(study_instance_uid="1.2.3.101", modality="RF", patient_id=keyed_hash("P-7"), patient_id_hashed=True,
+                study_date=dt.date(2021, 1, 1))
+    other = Study(study_instance_uid="1.2.3.102", modality="RF", patient_id="P-8")
+    db.session.add_all([old, new, other])
+    db.session.commit()
+    assert [r.id for r in history.studies(history.key_of(old))] == [new.id, old.id]
+    assert [r.id for r in history.studies(history.key_of(new))] == [new.id]
+    found, more = history.find_patients("P-7")
+    # One patient, found through the ID in clear, with both studies.
+    assert [(c.key, c.studies, c.study_id) for c in found] == [(history.key_of(old), 2, old.id)] and not more
