@@ -16,7 +16,7 @@ from flask_login import current_user
 from doseapp import audit
 from doseapp.blueprints.studies import NAMES, page_number
 from doseapp.exports.jobs import may_export_pid
-from doseapp.models import Study, SystemSettings, db
+from doseapp.models import Study, db
 from doseapp.patients import chart, history
 from doseapp.patients import export as history_export
 from doseapp.security.headers import csp_nonce
