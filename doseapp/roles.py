@@ -86,6 +86,10 @@ ACCESS: dict[str, object] = {
     "api_v1.studies": BROWSE,
     "api_v1.study": BROWSE,
     "api_v1.skin_map": BROWSE,
+    # A patient's dose history (issue 18 item 4): finding patients by name or ID is pid's; the export
+    # holds identifiers, so it also needs an exporting role, which the route checks (ACCESS is any-of).
+    "patients.history_page": any_of("pid"),
+    "patients.export": any_of("pid"),
     # Charts (issue 9): under the lists for those who browse; chart options are each user's own,
     # and admins set them for anyone.
     "charts.panel": BROWSE,

@@ -6,8 +6,9 @@ from flask import Flask
 
 def register_blueprints(app: Flask) -> None:
     from doseapp.blueprints import (api, api_v1, auth, bokehjs, charts, config, home, imports, jobs, studies,
-                                    studies_admin, dicomnet, exports, qr, qr_admin, quarantine, site, skin_maps, unavailable)
+                                    studies_admin, dicomnet, exports, patients, qr, qr_admin, quarantine, site, skin_maps,
+                                    unavailable)
 
     for module in (api, api_v1, auth, bokehjs, charts, config, home, imports, jobs, studies, studies_admin, dicomnet,
-                   exports, qr, qr_admin, quarantine, site, skin_maps, unavailable):
+                   exports, patients, qr, qr_admin, quarantine, site, skin_maps, unavailable):
         app.register_blueprint(module.bp)
