@@ -8,7 +8,7 @@ import io
 from sqlalchemy import select
 
 from doseapp.exports.csv_writer import neutral
-from doseapp.ingest.csv_text import NotCsvError, decode, dialect, records
+from doseapp.ingest.csv_text import NotCsvError, decode, records
 from doseapp.models import StandardName, StandardNameRule, db
 from doseapp.standards import names
 
@@ -38,11 +38,22 @@ def _unneutral(text: str) -> str:
     return text[1:] if len(text) > 1 and text[0] == "'" and text[1] in "=+-@\t\r" else text
 
 
+def _dialect(text: str):
+    """Comma, semicolon or tab, by the header line; quotes as Excel writes them (a sniffer, given
+    the doubled quotes of a neutralised formula, may guess otherwise)."""
+    first = text.split("\n", 1)[0]
+    if "," not in first and ";" in first:
+        return type("semicolon", (csv.excel,), {"delimiter": ";"})
+    if "," not in first and "\t" in first:
+        return csv.excel_tab
+    return csv.excel
+
+
 def parse(raw: bytes) -> list[dict]:
     """The rows of a mapping file, or ImportErrors."""
     try:
         text = decode(raw)
-        rows = list(records(text, dialect(text)))
+        rows = list(records(text, _dialect(text)))
     except NotCsvError as exc:
         raise ImportErrors([f"The file is not CSV: {exc}."]) from None
     if not rows:
