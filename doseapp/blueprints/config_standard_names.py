@@ -146,7 +146,7 @@ def standard_names_import():
         result = name_csv.import_rows(name_csv.parse(raw))
     except name_csv.ImportErrors as exc:
         db.session.rollback()
-        return render_template("config/standard_names_import_errors.html", problems=exc.problems,
+        return render_template("config/standard_names_import_errors.html", import_problems=exc.problems,
                                modality=modality), 400
     audit.record("standard_name.import", upload.filename or "upload", result)
     return _changed(modality, f"Imported: {result['added']} rule(s) added, {result['already']} already there")

@@ -83,9 +83,9 @@ def import_rows(rows: list[dict]) -> dict:
             same += 1
             continue
         try:
-            with db.session.begin_nested():
-                names.add_rule(row["modality"], row["standard_name"], row["field"], row["match"], row["value"])
-                db.session.flush()
+            # add_rule checks before it adds anything, so a refused row leaves nothing behind (no
+            # savepoint: pysqlite's SAVEPOINT outside BEGIN would commit on release).
+            names.add_rule(row["modality"], row["standard_name"], row["field"], row["match"], row["value"])
             added += 1
         except names.RuleError as exc:
             problems.append(f"row {row['row']}: {exc}")
