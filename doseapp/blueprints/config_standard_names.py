@@ -12,7 +12,8 @@ from doseapp import audit
 from doseapp.blueprints.config import bp
 from doseapp.models import Job, StandardName, StandardNameRule, db
 from doseapp.models.study import MODALITIES
-from doseapp.standards import name_csv, names
+from doseapp.exports import standard_names_csv as name_csv
+from doseapp.standards import names
 from doseapp.standards.name_jobs import KIND, after_rules_changed
 
 MODALITY_LABELS = {"CT": "CT", "RF": "Fluoroscopy", "DX": "Radiography", "MG": "Mammography"}

@@ -82,7 +82,7 @@ def list_cmd(as_json):
 @click.argument("path", type=click.Path(dir_okay=False))
 def export_cmd(path):
     """Write the mapping to a CSV file (modality, standard_name, field, match, value)."""
-    from doseapp.standards.name_csv import export_text
+    from doseapp.exports.standard_names_csv import export_text
 
     with app_for_command().app_context():
         text = export_text()
@@ -97,7 +97,7 @@ def import_cmd(path):
     row is wrong (exit 2, the rows listed)."""
     from doseapp import audit
     from doseapp.models import db
-    from doseapp.standards.name_csv import ImportErrors, import_rows, parse
+    from doseapp.exports.standard_names_csv import ImportErrors, import_rows, parse
 
     with app_for_command().app_context():
         try:

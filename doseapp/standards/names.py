@@ -136,17 +136,13 @@ def _names_assigned(study_ids, studies=()) -> None:
 
 # --- every study (the job) ------------------------------------------------------------------------
 
-def _distinct(column, modality: str | None, scope=None) -> list[str]:
-    """The distinct values of a column: the loose index scan of doseapp.filters, else SELECT DISTINCT."""
-    from doseapp.filters import distinct_values
-
-    values = distinct_values(column, modality) if scope is None else None
-    if values is None:
-        stmt = select(column).where(column.isnot(None)).distinct()
-        if scope is not None:
-            stmt = stmt.where(scope)
-        values = db.session.scalars(stmt).all()
-    return [v for v in values if v]
+def _distinct(column, modality: str | None) -> list[str]:
+    """The distinct non-empty values of a column (of one modality's studies, for study columns).
+    A plain DISTINCT: this runs in the job, and the (modality, column) indexes serve it."""
+    stmt = select(column).where(column.isnot(None), column != "").distinct()
+    if modality and column.class_ is Study:
+        stmt = stmt.where(Study.modality == modality)
+    return list(db.session.scalars(stmt))
 
 
 def _groups(rules: RuleSet, field_name: str, values) -> tuple[dict, list]:

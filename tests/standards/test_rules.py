@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import select
 
 from doseapp.models import StandardName, Study, db
-from doseapp.standards import name_csv, names
+from doseapp.exports import standard_names_csv as name_csv
+from doseapp.standards import names
 from tests.conftest import TESTDATA
 
 
