@@ -126,10 +126,13 @@ def assign_study(study: Study, rules: RuleSet | None = None) -> int | None:
     return name_id
 
 
-def _names_assigned(study_ids, studies=()) -> None:
-    """HOOK POINT (issue 17): called after names were assigned — by ingest with the one study (its id
-    may still be None in a new study: `studies` holds the objects), and by apply_all with the ids of
-    the studies it named or un-named. The DRL ratio refresh (doseapp.standards, part B) goes here.
+def _names_assigned(study_ids, studies=(), modality: str | None = None) -> None:
+    """HOOK POINT (issue 17): called after names were assigned, for what depends on them (the DRL
+    ratio refresh of part B goes here). Two callers:
+    - ingest (assign_study), in the import's transaction, before commit: `studies` is the one Study
+      object and `study_ids` its id, or [] for a new study not yet flushed;
+    - apply_all, after each modality is committed: `study_ids` is None and `modality` is set,
+      meaning every study of that modality may have a new name (set-based work, not a list of ids).
     Does nothing yet."""
     return None
 
@@ -235,8 +238,7 @@ def apply_all(modalities=MODALITIES, progress: Callable[[int, int, str], None] |
             out.events[modality] = _apply_events(modality, rules) if modality != "RF" else _clear_rf_events()
         out.studies[modality] = _apply_studies(modality, rules)
         db.session.commit()
-        _names_assigned(db.session.scalars(select(Study.id).where(Study.modality == modality,
-                                                                  Study.standard_name_id.isnot(None))).all())
+        _names_assigned(None, modality=modality)
     if progress:
         progress(total, total, out.words())
     return out
