@@ -70,3 +70,25 @@ def test_mapping_csv_round_trip_and_a_bad_row_applies_nothing(app):
     assert db.session.scalar(select(db.func.count()).select_from(StandardName)) == 2  # no Mammo
 
 
+
+
+def test_the_apply_job_names_stored_studies_with_progress(app):
+    from doseapp.models import Job
+    from doseapp.runtime.jobs import execute
+    from doseapp.standards.name_jobs import enqueue_apply
+    from tests.web.config_helpers import imp
+
+    imp("DX-Im-Carestream_DRX.dcm", "DX-RDSR-Canon_CXDI.dcm", "RF-RDSR-Siemens-Zee.dcm")
+    assert db.session.scalars(select(Study.standard_name_id)).all() == [None, None, None]
+    names.add_rule("DX", "Chest", "study_description", "pattern", "* ch?st")
+    names.add_rule("DX", "Chest", "study_description", "exact", "CR THORAX")
+    db.session.commit()
+    job = enqueue_apply(why="test")
+    execute(job.id, job.rq_id)  # as a worker runs it
+    db.session.expire_all()
+    job = db.session.get(Job, job.id)
+    assert job.status == "finished" and (job.progress_done, job.progress_total) == (4, 4)
+    assert job.result == {"studies": {"CT": 0, "RF": 0, "DX": 2, "MG": 0}, "events": {"CT": 0, "RF": 0, "DX": 0, "MG": 0}}
+    assert job.message == "2 studies and 0 events have a standard name."
+    assert sorted((s.modality, s.standard_name.name if s.standard_name_id else None)
+                  for s in db.session.scalars(select(Study))) == [("DX", "Chest"), ("DX", "Chest"), ("RF", None)]
