@@ -170,7 +170,7 @@ def _standard_name(value: str, modality: str | None):
     names = select(StandardName.id).where(matches(StandardName.name, value))
     if modality:
         names = names.where(StandardName.modality == modality)
-    ids = db_scalars(names)
+    ids = _scalars(names)
     if not ids:
         return Study.id.is_(None)
     clauses = [Study.standard_name_id.in_(ids)]
@@ -179,7 +179,7 @@ def _standard_name(value: str, modality: str | None):
     return or_(*clauses)
 
 
-def db_scalars(stmt) -> list:
+def _scalars(stmt) -> list:
     from doseapp.models import db
 
     return db.session.scalars(stmt).all()
