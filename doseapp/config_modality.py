@@ -7,11 +7,12 @@ the events' types.
 """
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 
 from doseapp import audit
 from doseapp.extract.classify import projection_modality
-from doseapp.models import Equipment, Study, db
+from doseapp.models import Equipment, Study, XrayEvent, db
+from doseapp.standards.names import assign_study
 from doseapp.display.timefmt import plural
 
 # What the edit form offers, in the seed's words; "" leaves the value unchanged.
@@ -37,6 +38,15 @@ def relabel(equipment_ids, modality: str) -> int:
     Does not commit (the caller commits with its audit entry)."""
     if modality not in PROJECTION:
         raise ValueError(modality)
+    moving = and_(Study.equipment_id.in_(list(equipment_ids)), Study.modality.in_(PROJECTION),
+                  Study.modality != modality)
+    # Standard names belong to one modality: the moved studies lose their old one (the next
+    # "Apply standard names" names them by the new modality's rules).
+    db.session.execute(update(XrayEvent).where(XrayEvent.study_id.in_(select(Study.id).where(moving)),
+                                               XrayEvent.standard_name_id.isnot(None))
+                       .values(standard_name_id=None).execution_options(synchronize_session=False))
+    db.session.execute(update(Study).where(moving, Study.standard_name_id.isnot(None)).values(standard_name_id=None)
+                       .execution_options(synchronize_session=False))
     result = db.session.execute(
         update(Study).where(Study.equipment_id.in_(list(equipment_ids)), Study.modality.in_(PROJECTION),
                             Study.modality != modality).values(modality=modality)
@@ -66,6 +76,7 @@ def resort(ctx) -> dict:
             counts[new] += 1
             if study.modality != new:
                 study.modality = new
+                assign_study(study)  # standard names belong to one modality
                 counts["changed"] += 1
         ctx.progress(min(total, start + batch), total,
                      f"{counts['DX']} DX, {counts['RF']} RF so far")

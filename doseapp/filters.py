@@ -162,6 +162,29 @@ def _event_table(modality: str):
     return CtEvent if modality == "CT" else XrayEvent
 
 
+def _standard_name(value: str, modality: str | None):
+    """Studies with a standard name matching the term (contains, or the exact forms), at study level,
+    or (CT, DX, MG) on one of their events (doseapp.standards.names)."""
+    from doseapp.models.standards import StandardName
+
+    names = select(StandardName.id).where(matches(StandardName.name, value))
+    if modality:
+        names = names.where(StandardName.modality == modality)
+    ids = _scalars(names)
+    if not ids:
+        return Study.id.is_(None)
+    clauses = [Study.standard_name_id.in_(ids)]
+    tables = [] if modality == "RF" else [_event_table(modality)] if modality else [CtEvent, XrayEvent]
+    clauses += [EventMatch(t, t.standard_name_id.in_(ids)).ids_in() for t in tables]
+    return or_(*clauses)
+
+
+def _scalars(stmt) -> list:
+    from doseapp.models import db
+
+    return db.session.scalars(stmt).all()
+
+
 def _identifier(column, hashed_flag) -> Callable[[str], object]:
     """Plain values: contains. Keyed-hash values: exact match on the hash of the whole search term."""
     def clause(v: str):
@@ -215,6 +238,7 @@ FILTERS: tuple[Filter, ...] = (
     Filter("requested_procedure", "Requested procedure", "text",
            clause=lambda v, m: _lookup_contains(Study.requested_procedure_code_meaning, v, m)),
     Filter("acquisition_protocol", "Acquisition protocol", "text", clause=_protocol),
+    Filter("standard_name", "Standard name", "text", clause=_standard_name),
     Filter("age", "Age", "range", column=lambda m: Study.patient_age_years, unit="years"),
     Filter("hospital", "Hospital", "text", clause=lambda v, m: _equipment(Equipment.institution_name)(v)),
     Filter("manufacturer", "Make", "text", clause=lambda v, m: _equipment(Equipment.manufacturer)(v)),

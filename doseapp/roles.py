@@ -76,6 +76,17 @@ ACCESS: dict[str, object] = {
     # Skin dose maps (issue 16): the settings and recalculating every map are configuration.
     "config.skin_map_settings": any_of("admin"),
     "config.skin_maps_recalculate": any_of("admin"),
+    # Standard names (issue 17): the mapping is configuration; its CSV too (it holds no patient data,
+    # but it is the admins' to share).
+    "config.standard_names": any_of("admin"),
+    "config.standard_names_assign": any_of("admin"),
+    "config.standard_name_rule_add": any_of("admin"),
+    "config.standard_name_rule_delete": any_of("admin"),
+    "config.standard_name_rename": any_of("admin"),
+    "config.standard_name_delete": any_of("admin"),
+    "config.standard_names_apply": any_of("admin"),
+    "config.standard_names_export": any_of("admin"),
+    "config.standard_names_import": any_of("admin"),
     "studyadmin.delete": any_of("admin"),
     # Study lists, details and the JSON API (issue 6 items 1-3, 5).
     "studies.study_list": BROWSE,

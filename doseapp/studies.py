@@ -37,6 +37,8 @@ def study_summary(study: Study, *, patterns: bool = False) -> dict:
         "study_description": study.study_description,
         "requested_procedure": study.requested_procedure_code_meaning,
         "procedure": study.procedure_code_meaning,
+        # The site's name for this kind of examination (doseapp.standards.names); null when none.
+        "standard_name": study.standard_name.name if study.standard_name_id and study.standard_name else None,
         "display_name": eq.display_name if eq else None,
         "manufacturer": eq.manufacturer if eq else None,
         "model_name": eq.model_name if eq else None,

@@ -23,12 +23,16 @@ from doseapp.models import db
 from doseapp.models.ct import CtEvent
 from doseapp.models.equipment import Equipment
 from doseapp.models.projection import XrayEvent
+from doseapp.models.standards import StandardName
 from doseapp.models.study import Study
 
 TABLES = {"study": Study, "ct_event": CtEvent, "xray_event": XrayEvent}
 CATEGORY_COLUMNS = {"acquisition_protocol": None,  # the event table's own column
                     "study_description": Study.study_description,
-                    "requested_procedure": Study.requested_procedure_code_meaning}
+                    "requested_procedure": Study.requested_procedure_code_meaning,
+                    # The study's standard name (doseapp.standards): a look-up in the small name table.
+                    "standard_name": select(StandardName.name).where(StandardName.id == Study.standard_name_id)
+                    .correlate(Study).scalar_subquery()}
 BLANK = "Blank"
 # Above this many events a scatter plot is drawn from a grid of counts instead of one dot each.
 SCATTER_MAX = 20000

@@ -15,11 +15,13 @@ CATEGORY_FILTER = {
     "acquisition_protocol": "acquisition_protocol",
     "study_description": "study_description",
     "requested_procedure": "requested_procedure",
+    "standard_name": "standard_name",
 }
 CATEGORY_LABEL = {
     "acquisition_protocol": "Acquisition protocol",
     "study_description": "Study description",
     "requested_procedure": "Requested procedure",
+    "standard_name": "Standard name",
 }
 # Values that count things: their histograms have whole-number ticks.
 COUNT_VALUES = {"number_of_events"}
@@ -94,6 +96,9 @@ CT = (
           "requested_procedure", **DLP),
     Chart("request_events", "Number of events per requested procedure", "bar", "study", "number_of_events",
           "requested_procedure", **EVENTS),
+    Chart("standard_dlp", "DLP per standard name", "bar", "study", "total_dlp_mgycm", "standard_name", **DLP),
+    Chart("standard_frequency", "Standard name frequency", "pie", "study", "total_dlp_mgycm", "standard_name",
+          **DLP),
     Chart("workload", "Study workload", **WORKLOAD),
     Chart("study_dlp_over_time", "Study DLP over time, per study description", "line", "study",
           "total_dlp_mgycm", "study_description", **DLP),
@@ -116,6 +121,9 @@ DX = (
           "requested_procedure", **DAP),
     Chart("request_events", "Number of events per requested procedure", "bar", "study", "number_of_events",
           "requested_procedure", **EVENTS),
+    Chart("standard_dap", "DAP per standard name", "bar", "study", "total_dap_gym2", "standard_name", **DAP),
+    Chart("standard_frequency", "Standard name frequency", "pie", "study", "total_dap_gym2", "standard_name",
+          **DAP),
     Chart("acquisition_kvp", "kVp per acquisition protocol", "bar", "xray_event", "kvp",
           "acquisition_protocol", **KVP),
     Chart("acquisition_mas", "mAs per acquisition protocol", "bar", "xray_event", "exposure_uas",
@@ -134,6 +142,9 @@ RF = (
           default=True, **DAP),
     Chart("study_frequency", "Study description frequency", "pie", "study", "total_dap_gym2",
           "study_description", **DAP),
+    Chart("standard_dap", "DAP per standard name", "bar", "study", "total_dap_gym2", "standard_name", **DAP),
+    Chart("standard_frequency", "Standard name frequency", "pie", "study", "total_dap_gym2", "standard_name",
+          **DAP),
     Chart("workload", "Study workload", **WORKLOAD),
     # Studies without a skin dose map have no peak skin dose and are left out, as blanks always are.
     Chart("study_psd", "Peak skin dose per study description", "bar", "study", "peak_skin_dose_gy",
@@ -151,6 +162,10 @@ MG = (
     Chart("kvp_thickness", "kVp vs. compressed thickness", value="kvp", **THICKNESS, unit="kV", value_label="kVp"),
     Chart("mas_thickness", "mAs vs. compressed thickness", value="exposure_uas", **THICKNESS, scale=1e-3,
           unit="mAs", value_label="mAs"),
+    Chart("standard_agd", "AGD (both breasts) per standard name", "bar", "study", "agd_both_mgy", "standard_name",
+          unit="mGy", value_label="AGD"),
+    Chart("standard_frequency", "Standard name frequency", "pie", "study", "agd_both_mgy", "standard_name",
+          unit="mGy", value_label="AGD"),
     Chart("workload", "Study workload", **WORKLOAD),
 )
 

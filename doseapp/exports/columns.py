@@ -118,10 +118,36 @@ def _yes_if(value) -> str | None:
     return "Yes" if value else None
 
 
-def study_columns(modality: str, name: bool = False, pat_id: bool = False, patterns: bool = True) -> list[Col]:
+# Standard names by id (doseapp.standards): records carry the id, the column shows the name. Read
+# again at the start of each export (load_standard_names) and for an id not seen yet.
+STANDARD_NAMES: dict[int, str] = {}
+
+
+def load_standard_names() -> None:
+    from doseapp.models import StandardName, db
+
+    STANDARD_NAMES.clear()
+    STANDARD_NAMES.update({i: n for i, n in db.session.execute(db.select(StandardName.id, StandardName.name))})
+
+
+def standard_name_of(name_id) -> str | None:
+    if name_id is None:
+        return None
+    if name_id not in STANDARD_NAMES:
+        load_standard_names()
+    return STANDARD_NAMES.get(name_id)
+
+
+STANDARD_NAME = D("Standard name", standard_name_of, ("standard_name_id",), "text")
+
+
+def study_columns(modality: str, name: bool = False, pat_id: bool = False, patterns: bool = True,
+                  standard: bool = True) -> list[Col]:
     """The leading study columns: identifiers only when asked (pid exports), RF adds the physician,
     MG has no height and mass (the 38-column mammography layout). "Test patient?" names the
-    not-patient patterns matched only with `patterns` (doseapp.studies.sees_patterns), else says Yes."""
+    not-patient patterns matched only with `patterns` (doseapp.studies.sees_patterns), else says Yes.
+    `standard`: the study's standard name last (after the totals, so the columns before it keep
+    their places in sites' spreadsheets)."""
     cols: list[Col] = []
     if name:
         cols.append(F("Patient name", "patient_name", "text"))
@@ -152,7 +178,7 @@ def study_columns(modality: str, name: bool = False, pat_id: bool = False, patte
         F("Study Comments", "comment", "text"),
         F("No. events", "number_of_events"),
     ]
-    return cols + STUDY_TOTALS[modality]
+    return cols + STUDY_TOTALS[modality] + ([STANDARD_NAME] if standard else [])
 
 
 def _dap(header: str, attr: str) -> Col:
@@ -209,6 +235,7 @@ CT_EVENT: list[Col] = [
     F("Comment", "comment", "text"),
     F("Dose check alert reason", "dose_check_alert_reason", "text"),
     F("Dose check notification reason", "dose_check_notification_reason", "text"),
+    STANDARD_NAME,
 ]
 
 DX_EVENT: list[Col] = [
@@ -233,6 +260,7 @@ DX_EVENT: list[Col] = [
     F("SID (mm)", "distance_source_to_isocenter_mm"),
     F("Table height (mm)", "table_height_position_mm"),
     F("Comment", "comment", "text"),
+    STANDARD_NAME,
 ]
 
 MG_EVENT: list[Col] = [
@@ -258,6 +286,7 @@ MG_EVENT: list[Col] = [
     F("AGD (mGy)", "agd_mgy"),
     F("% Fibroglandular tissue (%)", "percent_fibroglandular_tissue"),
     F("Exposure mode description", "comment", "text"),
+    STANDARD_NAME,
 ]
 
 RF_EVENT: list[Col] = [
@@ -313,10 +342,13 @@ def mg_exposure_columns(name: bool = False, pat_id: bool = False,
     """The study and exposure columns of the one-row-per-exposure mammography CSV, under OpenREM's
     names (identifier columns, when asked, keep theirs: Patient name, Patient ID, Date of birth);
     `patterns` as in study_columns."""
-    ours = [c.header for c in study_columns("MG") + MG_EVENT]
+    # OpenREM's 38 columns exactly: no standard name columns here.
+    events = [c for c in MG_EVENT if c is not STANDARD_NAME]
+    ours = [c.header for c in study_columns("MG", standard=False) + events]
     renamed = dict(zip(ours, MG_CSV_HEADERS))
-    study = [replace(c, header=renamed.get(c.header, c.header)) for c in study_columns("MG", name, pat_id, patterns)]
-    return study, [replace(c, header=renamed[c.header]) for c in MG_EVENT]
+    study = [replace(c, header=renamed.get(c.header, c.header))
+             for c in study_columns("MG", name, pat_id, patterns, standard=False)]
+    return study, [replace(c, header=renamed[c.header]) for c in events]
 
 
 # --- openSkin ------------------------------------------------------------------------------------

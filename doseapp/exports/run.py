@@ -76,6 +76,7 @@ def run_export(modality: str, fmt: str, args, *, out: Path | str, user=None, nam
     total = db.session.scalar(q.count()) or 0
     report = progress or (lambda done, total: None)
     report(0, total)
+    C.load_standard_names()
     try:
         if fmt == "nhsbsp":
             records = _nhsbsp(q, part, bom, report, total, batch)

@@ -20,6 +20,7 @@ from doseapp.extract import DoseReport
 from doseapp.ingest.store import IMAGE_KINDS, StoreOutcome, add_events, in_study_lock, new_study, record_object
 from doseapp.ingest.summary import summarise
 from doseapp.models import ProcessedObject, Study, SystemSettings, db
+from doseapp.standards.names import assign_study
 
 def store_image(report: DoseReport) -> StoreOutcome:
     """Write one image's event in one transaction, serialised with other imports of its study
@@ -55,6 +56,7 @@ def _store_locked(report: DoseReport) -> StoreOutcome:
     add_events(study, report, record_object(study, report))
     _fill_missing(study, report)
     summarise(study)
+    assign_study(study)
     return StoreOutcome("imported", study, None, list(report.warnings))
 
 

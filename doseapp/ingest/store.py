@@ -33,6 +33,7 @@ from doseapp.ingest.summary import summarise
 from doseapp.models import (
     AccumulatedPlane, BreastDose, CtEvent, CtSource, ProcessedObject, Study, SystemSettings, XrayEvent, db,
 )
+from doseapp.standards.names import assign_study
 
 
 # Studies built from image headers, one event per image (ingest/images.py).
@@ -89,6 +90,7 @@ def new_study(report: DoseReport, settings: SystemSettings) -> Study:
     add_events(study, report, obj)
     add_totals(study, report, obj)
     summarise(study, report.ct_total_dlp_mgycm)
+    assign_study(study)
     return study
 
 
@@ -153,6 +155,7 @@ def _store_locked(report: DoseReport) -> StoreOutcome:
         if study.modality == "DX" and decide_modality(report, user_defined) == "RF":
             study.modality = "RF"  # an exam with fluoroscopy anywhere is a fluoroscopy exam
         summarise(study)  # totals now span several reports: sums of events (CT), of planes per plane
+        assign_study(study)
         _take_over(study, from_images, warnings)
         return StoreOutcome("imported", study, None, warnings)
 

@@ -72,6 +72,7 @@ class CtEvent(FromReport, db.Model):
     dose_check_notification_person: Mapped[str | None] = mapped_column(Text)
 
     study = relationship("Study", back_populates="ct_events")
+    standard_name = relationship("StandardName", viewonly=True)
     sources = relationship("CtSource", back_populates="event", cascade="all, delete-orphan",
                            passive_deletes=True, order_by="CtSource.id")
 

@@ -95,6 +95,7 @@ class XrayEvent(FromReport, db.Model):
     standard_name_id: Mapped[int | None] = mapped_column(ForeignKey("standard_name.id"))
 
     study = relationship("Study", back_populates="xray_events")
+    standard_name = relationship("StandardName", viewonly=True)
 
     __table_args__ = (
         # (protocol, study_id): the protocol filter reads matching studies from the index alone.

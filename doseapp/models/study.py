@@ -103,6 +103,8 @@ class Study(db.Model):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     equipment = relationship("Equipment", lazy="joined")
+    # Read-only: standard_name_id is what doseapp.standards.names writes.
+    standard_name = relationship("StandardName", viewonly=True)
     # Events in the order they were made (a report may list them otherwise), then as stored; events
     # with no time last, on SQLite as on PostgreSQL (which disagree on where NULL sorts).
     ct_events = relationship("CtEvent", back_populates="study", cascade="all, delete-orphan", passive_deletes=True,

@@ -9,11 +9,35 @@ from collections import Counter, defaultdict
 
 from doseapp.models import Study
 
+# Standard names by id, filled in by the tests that give the studies names (add_standard_names).
+STANDARD_NAMES: dict[int, str] = {}
 CATEGORY = {
+    "standard_name": lambda s, e: STANDARD_NAMES.get(s.standard_name_id),
     "study_description": lambda s, e: s.study_description,
     "requested_procedure": lambda s, e: s.requested_procedure_code_meaning,
     "acquisition_protocol": lambda s, e: e.acquisition_protocol,
 }
+
+
+def add_standard_names(app) -> None:
+    """A few standard names on the test files (one per modality that matches several studies, and
+    studies left without one), named as the job names them."""
+    from doseapp.models import StandardName, db
+    from doseapp.standards import names
+
+    with app.app_context():
+        for modality, name, field, match, value in (
+                ("CT", "CT Thorax", "study_description", "pattern", "thorax^*"),
+                ("CT", "CT Localiser", "acquisition_protocol", "exact", "Topogram"),
+                ("DX", "Exposure control test", "study_description", "exact", "AEC"),
+                ("RF", "Cardiac", "study_description", "pattern", "cardiac*"),
+                ("MG", "Mammography", "study_description", "pattern", "*mammography*")):
+            names.add_rule(modality, name, field, match, value)
+        db.session.commit()
+        names.apply_all()
+        STANDARD_NAMES.clear()
+        STANDARD_NAMES.update({sn.id: sn.name for sn in db.session.scalars(db.select(StandardName))})
+        db.session.remove()
 
 
 def studies(app, modality: str, keep=lambda s: True) -> list[Study]:

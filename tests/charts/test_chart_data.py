@@ -25,6 +25,7 @@ SCATTERS = [pytest.param(c, id=c.key) for c in catalog.MG if c.kind == "scatter"
 @pytest.fixture(scope="module")
 def loaded(_session_app):
     studydata.load_testdata(_session_app, skin_maps=True)  # the peak skin dose charts need maps
+    expected.add_standard_names(_session_app)  # the charts per standard name
     yield _session_app
     _empty_all_tables(_session_app)
 

@@ -86,7 +86,7 @@ def test_command_line_csv_and_csv_wide(app, app_env, tmp_path):
     assert done.returncode == 0, done.stderr
     assert read_csv(per_exposure)[0] == openrem_layout()[0] and len(read_csv(per_exposure)) == 1 + 7 + 1
     header = read_csv(wide)[0]
-    assert len(read_csv(wide)) == 1 + 2 and header[16] == "E1 View" and "E7 View" in header and "E8 View" not in header
+    assert len(read_csv(wide)) == 1 + 2 and header[17] == "E1 View" and "E7 View" in header and "E8 View" not in header
     refused = run_cli(["export", "--modality", "ct", "--format", "csv-wide", "--out", str(tmp_path / "c.csv")], app_env)
     assert refused.returncode == 2 and "mammography only" in refused.stderr and not (tmp_path / "c.csv").exists()
 

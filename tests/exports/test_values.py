@@ -25,13 +25,14 @@ def test_ct_csv_one_study_per_row_with_event_columns(app, tmp_path):
     assert result["records"] == 1
     rows = read_csv(out)
     header = rows[0]
-    assert header[:19] == ["Institution", "Manufacturer", "Model name", "Station name", "Display name",
+    assert header[:20] == ["Institution", "Manufacturer", "Model name", "Station name", "Display name",
                            "Accession number", "Operator", "Study date", "Study time", "Age (years)", "Sex",
                            "Height (cm)", "Mass (kg)", "Test patient?", "Study description", "Requested procedure",
-                           "Study Comments", "No. events", "DLP total (mGy.cm)"]
+                           "Study Comments", "No. events", "DLP total (mGy.cm)", "Standard name"]
     per_event = len(columns.CT_EVENT)
-    assert len(header) == 19 + 4 * per_event  # sized by the largest number of events: 4
-    assert header[19] == "E1 Protocol" and header[19 + 3 * per_event] == "E4 Protocol"
+    assert len(header) == 20 + 4 * per_event  # sized by the largest number of events: 4
+    assert header[20] == "E1 Protocol" and header[20 + 3 * per_event] == "E4 Protocol"
+    assert header[19 + per_event] == "E1 Standard name"
     assert "Patient name" not in header and "Patient ID" not in header and "Date of birth" not in header
     (row,) = as_dicts(rows)
     assert row["Accession number"] == "ACC12345601"
@@ -108,10 +109,12 @@ def test_mammography_wide_csv_row_for_ge_senographe_ds(app, tmp_path):
     assert out.read_bytes().startswith(b"\xef\xbb\xbf")  # BOM: Excel reads the Chinese text right
     rows = read_csv(out, encoding="utf-8-sig")
     header, row = rows[0], rows[1]
-    assert len(header) == 38 and len(row) == 38  # 16 study columns, then E1's 22 for a one-exposure study
-    assert header[15] == "No. events" and header[16] == "E1 View" and header[-1] == "E1 Exposure mode description"
-    assert row[0] == "中心医院" and row[15] == "1"
-    assert row[16:37] == ["cranio-caudal", "", "Left", "ROUTINE", "53", "45", "50", "1", "0.043739", "AUTOMATIC",
+    # 17 study columns (the standard name last), then E1's 23 for a one-exposure study
+    assert len(header) == 40 and len(row) == 40
+    assert header[15] == "No. events" and header[16] == "Standard name" and header[17] == "E1 View"
+    assert header[-2] == "E1 Exposure mode description" and header[-1] == "E1 Standard name"
+    assert row[0] == "中心医院" and row[15] == "1" and row[16] == ""
+    assert row[17:38] == ["cranio-caudal", "", "Left", "ROUTINE", "53", "45", "50", "1", "0.043739", "AUTOMATIC",
                           "Rh", "Rh", "", "0.3", "29", "61", "834", "51800", "5.071", "1.373", "31"]
 
 

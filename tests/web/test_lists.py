@@ -210,6 +210,8 @@ def test_every_filter_matches_a_plain_reading(loaded, filled_in, modality, name)
             count, ids = list_ids(client, modality, **{k: v.isoformat() for k, v in args.items()})
             assert set(ids) == want and count == len(want)
             checked += 1
+    elif name == "standard_name":
+        checked += _standard_name_sweep(loaded, client, modality, studies)
     elif name == "test_data":
         want = {s.id for s in studies if s.not_patient_indicator is None}
         assert 0 < len(want) < len(studies)
@@ -227,6 +229,37 @@ def test_every_filter_matches_a_plain_reading(loaded, filled_in, modality, name)
         assert list_ids(client, modality, patient_id=raw[:-1])[0] == 0
         checked += 1
     assert checked
+
+
+def _standard_name_sweep(app, client, modality, studies) -> int:
+    """Every study description named one thing and (CT, DX, MG) one acquisition protocol another:
+    the filter finds the studies so named, or having an event so named."""
+    from doseapp.models import StandardName
+    from doseapp.standards import names
+
+    events = (lambda s: s.ct_events) if modality == "CT" else (lambda s: s.xray_events)
+    protocol = next((e.acquisition_protocol for s in studies for e in events(s) if e.acquisition_protocol), None)
+    with app.app_context():
+        names.add_rule(modality, f"Every {modality} description", "study_description", "pattern", "*")
+        if modality != "RF":
+            names.add_rule(modality, f"{modality} protocol one", "acquisition_protocol", "exact", protocol)
+        db.session.commit()
+        names.apply_all()
+    try:
+        _, ids = list_ids(client, modality, standard_name="EVERY " + modality.lower())
+        assert set(ids) == {s.id for s in studies if s.study_description}
+        checked = 1
+        if modality != "RF":
+            _, ids = list_ids(client, modality, standard_name='"' + f"{modality} PROTOCOL ONE" + '"')
+            assert set(ids) == {s.id for s in studies if any(e.acquisition_protocol == protocol for e in events(s))}
+            assert ids
+            checked += 1
+        return checked
+    finally:
+        with app.app_context():
+            for sn in db.session.scalars(select(StandardName)).all():
+                names.delete_name(sn)
+            db.session.commit()
 
 
 def _raw_patient_id(app, study) -> str:

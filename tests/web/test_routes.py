@@ -44,8 +44,12 @@ SAMPLES: dict[str, object] = {}
 
 
 def _sample_rows() -> dict[str, object]:
-    from doseapp.models import Equipment, NotPatientPattern, Study
+    from doseapp.models import Equipment, NotPatientPattern, StandardName, StandardNameRule, Study
 
+    # A standard name with one rule, for the /config/standard-names/<id>/... routes.
+    name = StandardName(modality="DX", name="Route test chest")
+    rule = StandardNameRule(standard_name=name, field="study_description", match="exact", value="XR CHEST")
+    db.session.add_all([name, rule])
     eq = Equipment(identity_hash="0" * 64, display_name="Route test room", manufacturer="ACME")
     study = Study(study_instance_uid="1.2.3.4", modality="DX", equipment=eq, total_dap_gym2=0.0001)
     # Fluoroscopy-only routes (the openSkin export, the skin dose map) are asked about this one.
@@ -54,7 +58,7 @@ def _sample_rows() -> dict[str, object]:
     db.session.add_all([eq, study, rf_study, pattern])
     db.session.commit()
     # The skin dose map API is asked about the fluoroscopy study (no events: it answers "no map" and why).
-    return {"equipment_id": eq.id, "study_id": study.id, "rf_study_id": rf_study.id, "pattern_id": pattern.id,
+    return {"name_id": name.id, "rule_id": rule.id, "equipment_id": eq.id, "study_id": study.id, "rf_study_id": rf_study.id, "pattern_id": pattern.id,
             "study_key": rf_study.study_instance_uid,
             "study_instance_uid": study.study_instance_uid, "size_import_id": _size_import_sample(), **_scp_samples(),
             "export_id": _export_sample(), "fmt": "csv", **_qr_samples(), "quarantined_id": _quarantine_sample()}
