@@ -69,6 +69,27 @@ def drl_flag_factor() -> float:
     return g.drl_flag_factor
 
 
+@bp.app_template_global()
+def study_drls(study) -> list[dict]:
+    """For the study page: per quantity of the study's modality with a DRL that applies, the study's
+    value, the DRL (display units), its source and the ratio."""
+    from doseapp.standards.drl import applicable
+    from doseapp.standards.flags import _study_value
+
+    out = []
+    for quantity in QUANTITIES.get(study.modality, ()):
+        level = applicable(study, quantity)
+        value = _study_value(study, quantity)
+        if level is None:
+            continue
+        factor = UNITS[quantity][2]
+        out.append({"label": UNITS[quantity][3], "unit": UNITS[quantity][1], "drl": level.value * factor,
+                    "value": None if value is None else value * factor, "source": level.source,
+                    "origin": "local" if level.is_local else "national", "group": level.group,
+                    "ratio": None if value is None else value / level.value})
+    return out
+
+
 def _fmt(value, quantity: str) -> str:
     return "" if value is None else f"{value * UNITS[quantity][2]:.3g}"
 

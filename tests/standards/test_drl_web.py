@@ -146,3 +146,16 @@ def test_config_changes_are_audited(client, data):
     assert "CT reference levels are for" in resp.get_data(as_text=True)
     html = client.get("/config/drl").get_data(as_text=True)
     assert "Shipped national DRLs" in html and "Paranasal sinuses" in html
+
+
+def test_study_page_shows_the_drl_and_ratio(client, data):
+    name, a, b = data
+    s = study(name, a, total_dlp_mgycm=1580, mean_ctdivol_mgy=47.0)
+    db.session.commit()
+    flags.refresh_all()
+    _as(client, "viewer")
+    html = client.get(f"/ct/{s.id}").get_data(as_text=True)
+    assert "DLP DRL (mGy·cm)" in html and "790 (national, adult;" in html
+    assert "this study 1580" in html and "×2.00 the DRL" in html
+    assert "CTDIvol DRL (mGy)" in html and "×1.00 the DRL" in html
+    assert 'id="drl-ratio">×2.00' in html and "above DRL ×2.0" in html
