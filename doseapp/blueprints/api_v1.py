@@ -141,7 +141,7 @@ def drl_comparison():
     """`?modality=CT&quantity=dlp&standard_name=CT Head&date_from=&date_until=` → a list, per standard
     name, patient group and system: {system, standard_name, patient_group, quantity, unit, n, median,
     p75, drl, drl_source, ratio, exceeds, too_few}, values in stored units (doseapp.standards)."""
-    from doseapp.blueprints.drl import BadArgs, read_args
+    from doseapp.standards.comparison import BadArgs, read_args
     from doseapp.models import SystemSettings
     from doseapp.standards.comparison import compare
 

@@ -47,7 +47,7 @@ def drl_list(as_json, modality):
 @click.option("--json", "as_json", is_flag=True, help="A JSON list, as GET /api/v1/drl-comparison gives it.")
 def drl_compare(modality, quantity, standard_name, date_from, date_until, as_json):
     """Per standard name and system: n, median, 75th percentile, the DRL, median / DRL."""
-    from doseapp.blueprints.drl import BadArgs, read_args
+    from doseapp.standards.comparison import BadArgs, read_args
     from doseapp.models import SystemSettings, db
     from doseapp.standards.comparison import compare
 

@@ -15,7 +15,7 @@ from sqlalchemy import and_, case, func, literal, or_, select
 
 from doseapp.charts.aggregate import dialect, percentile_cont, tune_postgresql
 from doseapp.models import Equipment, StandardName, Study, SystemSettings, db
-from doseapp.standards.drl import ADULT_AGE, QUANTITIES, UNITS, Level, group_label, levels_by_name
+from doseapp.standards.drl import ADULT_AGE, MODALITIES, QUANTITIES, UNITS, Level, group_label, levels_by_name
 
 ADULT = (None, None, None, None)
 NO_GROUP = -1  # a child of a standard name with no DRL for children: compared with nothing
@@ -103,6 +103,42 @@ def default_period(settings: SystemSettings | None = None, today: dt.date | None
     settings = settings or SystemSettings.get()
     today = today or dt.date.today()
     return Period(today - dt.timedelta(days=settings.drl_period_days or 365), today)
+
+
+class BadArgs(ValueError):
+    """Request arguments that do not make a comparison; the message says why, in plain words."""
+
+
+def _date(args, name: str) -> dt.date | None:
+    text = (args.get(name) or "").strip()
+    if not text:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise BadArgs(f"{name} must be a date as yyyy-mm-dd.") from None
+
+
+def read_args(args, settings: SystemSettings) -> tuple[str, str, str | None, Period]:
+    """(modality, quantity, standard name or None, period) from request arguments; BadArgs when wrong.
+    Defaults: CT, the modality's first quantity, the last settings.drl_period_days days."""
+    modality = (args.get("modality") or "CT").strip().upper()
+    if modality not in MODALITIES:
+        raise BadArgs(f"modality must be one of {', '.join(MODALITIES)}.")
+    quantity = (args.get("quantity") or QUANTITIES[modality][0]).strip().lower()
+    if quantity not in QUANTITIES[modality]:
+        raise BadArgs(f"quantity for {modality} must be one of {', '.join(QUANTITIES[modality])}.")
+    default = default_period(settings)
+    start, end = _date(args, "date_from"), _date(args, "date_until")
+    if start and not end:
+        end = dt.date.today()
+    if end and not start:
+        start = end - dt.timedelta(days=settings.drl_period_days or 365)
+    period = Period(start, end) if start else default
+    if period.date_from > period.date_until:
+        raise BadArgs("date_from must not be after date_until.")
+    name = (args.get("standard_name") or "").strip() or None
+    return modality, quantity, name, period
 
 
 class _MedianP75:
