@@ -4,7 +4,6 @@ line, the 75th percentiles as markers), and the comparison as XLSX for the radia
 committee. The arguments are read by read_args(), which the API shares."""
 from __future__ import annotations
 
-import datetime as dt
 import tempfile
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from doseapp.exports.xlsx_writer import XlsxOut
 from doseapp.models import SystemSettings, db
 from doseapp.security.headers import csp_nonce
 from doseapp.standards.comparison import BadArgs, Period, Row, compare, default_period, read_args  # noqa: F401
-from doseapp.standards.drl import MODALITIES, QUANTITIES, UNITS
+from doseapp.standards.drl import QUANTITIES, UNITS
 
 bp = Blueprint("drl", __name__)
 
