@@ -81,7 +81,7 @@ def drl_settings():
     audit.record_change("settings.drl", "Diagnostic reference level settings", before, after)
     db.session.commit()
     flash("Reference level settings saved.")
-    if before["drl_sets"] != after["drl_sets"] or before["drl_flag_factor"] != after["drl_flag_factor"]:
+    if before["drl_sets"] != after["drl_sets"]:  # the ratios depend on the levels, not on the factor
         _queue_refresh()
     return redirect(url_for("config.drl_settings"))
 
