@@ -85,7 +85,8 @@ def _run(where: list, progress=None) -> int:
         if expr is None:
             stmt = stmt.where(Study.drl_ratio.isnot(None)).values(drl_ratio=None)
         else:
-            stmt = stmt.values(drl_ratio=expr)
+            # Only rows whose ratio changes are written: a refresh after a small change touches few rows.
+            stmt = stmt.where(Study.drl_ratio.is_distinct_from(expr)).values(drl_ratio=expr)
         db.session.execute(stmt.execution_options(synchronize_session=False))
         if progress:
             progress(done, len(names))
