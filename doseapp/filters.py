@@ -224,6 +224,13 @@ def _event_text(attr: str) -> Callable:
     return lambda v, m: _lookup_contains(getattr(_event_table(m), attr), v, None)
 
 
+def _above_drl(v: str, _m):
+    # "yes": studies whose DRL ratio (doseapp.standards.flags) reaches the flag factor of the settings.
+    from doseapp.models import SystemSettings
+
+    return Study.drl_ratio >= SystemSettings.get().drl_flag_factor if v == "yes" else None
+
+
 def _test_data(v: str, _m):
     # "no": leave out studies whose patient name or ID matched a not-patient pattern.
     return Study.not_patient_indicator.is_(None) if v == "no" else None
@@ -262,6 +269,7 @@ FILTERS: tuple[Filter, ...] = (
            column=lambda m: XrayEvent.compression_thickness_mm, event=True, unit="mm"),
     Filter("exposure_control_mode", "Exposure control mode", "text", ("MG",),
            clause=_event_text("exposure_control_mode"), event=True),
+    Filter("drl", "Above DRL flag factor", "choice", clause=_above_drl, choices=(("", "Any"), ("yes", "Yes"))),
     Filter("test_data", "Include possible test data", "choice", clause=_test_data,
            choices=(("", "Yes (default)"), ("no", "No"))),
     Filter("patient_name", "Patient name", "text", needs=PID,

@@ -87,6 +87,15 @@ ACCESS: dict[str, object] = {
     "config.standard_names_apply": any_of("admin"),
     "config.standard_names_export": any_of("admin"),
     "config.standard_names_import": any_of("admin"),
+    # Diagnostic reference levels (issue 17): the settings and local DRLs are configuration.
+    "config.drl_settings": any_of("admin"),
+    "config.drl_level_save": any_of("admin"),
+    "config.drl_level_delete": any_of("admin"),
+    "config.drl_refresh": any_of("admin"),
+    # The DRL comparison is for those who browse; its XLSX is an export; the API like the others.
+    "drl.page": BROWSE,
+    "drl.xlsx": EXPORT,
+    "api_v1.drl_comparison": BROWSE,
     "studyadmin.delete": any_of("admin"),
     # Study lists, details and the JSON API (issue 6 items 1-3, 5).
     "studies.study_list": BROWSE,

@@ -144,3 +144,16 @@ def test_skin_map(tmp_path):
     assert "posterior" in line and float(line.split()[4]) == pytest.approx(1.72, abs=0.02)
     assert "no map: no source-to-isocentre distance in 8 of 8 events" in out
     assert re.search(r"slowest file: \d+\.\d{3} s", out)
+
+
+def test_drl_comparison(tmp_path):
+    """The DRL comparison bench on a tiny database make_db.py fills: names assigned, every modality timed."""
+    db = tmp_path / "drl.db"
+    env = bench_env(tmp_path, DOSEAPP_DATABASE_URL=f"sqlite:///{db}", DOSEAPP_INSTANCE=str(tmp_path / "instance"))
+    run(["bench/make_db.py", "300"], env)
+    out = run(["bench/drl_comparison.py", "--repeat", "1"], env)
+    assert re.search(r"300 studies, 300 with a standard name \(300 assigned now", out)
+    assert re.search(r"^CT dlp all names\s+default\s+\d+\s+\d+\s+\d+\s+\d+$", out, re.M)
+    assert re.search(r"^MG agd API\s+8 years\s+\d+\s+\d+$", out, re.M)
+    assert "slowest:" in out and re.search(r"refresh of every study's DRL ratio: \d+ standard names", out)
+    assert not list((tmp_path / "tmp").iterdir())

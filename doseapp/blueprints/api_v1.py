@@ -134,3 +134,22 @@ def study(study_instance_uid: str):
     if row is None:
         return _error(404, "not_found", "There is no study with this Study Instance UID.")
     return jsonify(_with_identifiers(study_detail(row, patterns=sees_patterns(current_user)), row))
+
+
+@bp.route("/drl-comparison")
+def drl_comparison():
+    """`?modality=CT&quantity=dlp&standard_name=CT Head&date_from=&date_until=` → a list, per standard
+    name, patient group and system: {system, standard_name, patient_group, quantity, unit, n, median,
+    p75, drl, drl_source, ratio, exceeds, too_few}, values in stored units (doseapp.standards)."""
+    from doseapp.standards.comparison import BadArgs, read_args
+    from doseapp.models import SystemSettings
+    from doseapp.standards.comparison import compare
+
+    settings = SystemSettings.get()
+    try:
+        modality, quantity, name, period = read_args(request.args, settings)
+    except BadArgs as exc:
+        return _error(400, "bad_request", str(exc))
+    rows = compare(modality, quantity, standard_name=name, period=period, settings=settings)
+    db.session.commit()
+    return jsonify([r.as_dict() for r in rows])

@@ -17,6 +17,7 @@ JOB_KINDS = {
     "skin_map": "doseapp.skin.jobs:map_job",
     "skin_map_batch": "doseapp.skin.jobs:batch_job",
     "standard_names_apply": "doseapp.standards.name_jobs:apply_job",
+    "drl_refresh": "doseapp.standards.flags:refresh_job",
 }
 
 # What the Jobs page calls each kind.
@@ -35,4 +36,5 @@ KIND_NAMES = {
     "skin_map": "Skin dose map",
     "skin_map_batch": "Skin dose maps",
     "standard_names_apply": "Apply standard names",
+    "drl_refresh": "DRL ratios",
 }

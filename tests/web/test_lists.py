@@ -145,7 +145,9 @@ def _sweep_cases():
 # procedure or a weight): the sweep fills them in on two studies for its run, then puts them back.
 FILL_IN = {"procedure": ("procedure_code_meaning", "Knee Left 2 views", "Ankle"),
            "requested_procedure": ("requested_procedure_code_meaning", "XR Knee Left", "XR Foot"),
-           "weight": ("patient_weight_kg", 72.5, 91.0)}
+           "weight": ("patient_weight_kg", 72.5, 91.0),
+           # DRL ratios (doseapp.standards.flags): one above the default flag factor 1.5, one at it, one below.
+           "drl": ("drl_ratio", 2.0, 1.5, 1.2)}
 
 
 @pytest.fixture
@@ -219,6 +221,13 @@ def test_every_filter_matches_a_plain_reading(loaded, filled_in, modality, name)
         assert set(ids) == want
         _, ids = list_ids(client, modality, test_data="")
         assert set(ids) == {s.id for s in studies}
+        checked += 1
+    elif name == "drl":
+        want = {s.id for s in studies if s.drl_ratio is not None and s.drl_ratio >= 1.5}
+        assert 0 < len(want) < len(studies)
+        _, ids = list_ids(client, modality, drl="yes")
+        assert set(ids) == want
+        assert set(list_ids(client, modality, drl="")[1]) == {s.id for s in studies}
         checked += 1
     elif name == "patient_id":
         # Stored as keyed hashes here: the whole ID finds the study, part of it finds nothing.

@@ -1,0 +1,155 @@
+"""The DRL comparison page (/drl): per standard name and system, n, median, 75th percentile, the DRL
+with its source and the ratio, a chart per standard name (medians per system as bars, the DRL as a
+line, the 75th percentiles as markers), and the comparison as XLSX for the radiation protection
+committee. The arguments are read by read_args(), which the API shares."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from bokeh.embed import components
+from bokeh.layouts import column
+from bokeh.models import ColumnDataSource, HoverTool, Span
+from bokeh.plotting import figure
+from flask import Blueprint, after_this_request, g, render_template, request, send_file
+
+from doseapp.exports.xlsx_writer import XlsxOut
+from doseapp.models import SystemSettings, db
+from doseapp.security.headers import csp_nonce
+from doseapp.standards.comparison import BadArgs, Period, Row, compare, default_period, read_args  # noqa: F401
+from doseapp.standards.drl import QUANTITIES, UNITS
+
+bp = Blueprint("drl", __name__)
+
+MODALITY_NAMES = {"CT": "CT", "RF": "Fluoroscopy", "DX": "Radiography", "MG": "Mammography"}
+
+
+@bp.app_template_global()
+def drl_flag_factor() -> float:
+    """The factor above which the lists mark a study (read once per request)."""
+    if "drl_flag_factor" not in g:
+        g.drl_flag_factor = SystemSettings.get().drl_flag_factor or 1.5
+    return g.drl_flag_factor
+
+
+@bp.app_template_global()
+def study_drls(study) -> list[dict]:
+    """For the study page: per quantity of the study's modality with a DRL that applies, the study's
+    value, the DRL (display units), its source and the ratio."""
+    from doseapp.standards.drl import applicable
+    from doseapp.standards.flags import _study_value
+
+    out = []
+    for quantity in QUANTITIES.get(study.modality, ()):
+        level = applicable(study, quantity)
+        value = _study_value(study, quantity)
+        if level is None:
+            continue
+        factor = UNITS[quantity][2]
+        out.append({"label": UNITS[quantity][3], "unit": UNITS[quantity][1], "drl": level.value * factor,
+                    "value": None if value is None else value * factor, "source": level.source,
+                    "origin": "local" if level.is_local else "national", "group": level.group,
+                    "ratio": None if value is None else value / level.value})
+    return out
+
+
+def _fmt(value, quantity: str) -> str:
+    return "" if value is None else f"{value * UNITS[quantity][2]:.3g}"
+
+
+def _charts(rows: list[Row], quantity: str):
+    """One figure per standard name and patient group that has a DRL: bars of the median per system,
+    the DRL as a horizontal line, the 75th percentile as a marker over each bar."""
+    factor, unit = UNITS[quantity][2], UNITS[quantity][1]
+    groups: dict[tuple, list[Row]] = {}
+    for r in rows:
+        groups.setdefault((r.standard_name, r.patient_group), []).append(r)
+    figs = []
+    for (name, group), members in groups.items():
+        systems = [r.system for r in members]
+        src = ColumnDataSource({"system": systems, "median": [(r.median or 0) * factor for r in members],
+                                "p75": [(r.p75 or 0) * factor for r in members], "n": [r.n for r in members]})
+        p = figure(x_range=systems, height=300, sizing_mode="stretch_width", tools="save,reset",
+                   title=f"{name} ({group}): median {UNITS[quantity][3]} per system", name="drl-chart")
+        p.toolbar.logo = None
+        p.vbar(x="system", top="median", width=0.6, source=src, color="#4477aa", legend_label="Median")
+        p.scatter(x="system", y="p75", source=src, size=10, marker="dash", color="#222222",
+                  legend_label="75th percentile")
+        drl = next((r.drl for r in members if r.drl is not None), None)
+        if drl is not None:
+            p.add_layout(Span(location=drl.value * factor, dimension="width", line_color="#cc3311",
+                              line_width=2, line_dash="dashed"))
+            p.line([], [], color="#cc3311", line_dash="dashed", legend_label=f"DRL {drl.value * factor:.3g} {unit}")
+        p.add_tools(HoverTool(tooltips=[("System", "@system"), ("Median", "@median{0.[000]}"),
+                                        ("75th percentile", "@p75{0.[000]}"), ("Studies", "@n")]))
+        p.yaxis.axis_label = f"{UNITS[quantity][3]} ({unit})"
+        p.y_range.start = 0
+        p.legend.location = "top_left"
+        figs.append(p)
+    return column(*figs, sizing_mode="stretch_width") if figs else None
+
+
+@bp.route("/drl")
+def page():
+    settings = SystemSettings.get()
+    error = None
+    try:
+        modality, quantity, name, period = read_args(request.args, settings)
+    except BadArgs as exc:
+        error = str(exc)
+        modality, quantity, name, period = "CT", "dlp", None, default_period(settings)
+    rows = compare(modality, quantity, standard_name=name, period=period, settings=settings)
+    db.session.commit()
+    layout = _charts(rows, quantity)
+    script, div = components(layout) if layout is not None else ("", "")
+    # A full page (not an htmx swap): the inline script needs this request's nonce to run.
+    script = script.replace("<script type=\"text/javascript\">", f'<script type="text/javascript" nonce="{csp_nonce()}">')
+    args = {"modality": modality, "quantity": quantity, "date_from": period.date_from.isoformat(),
+            "date_until": period.date_until.isoformat(), **({"standard_name": name} if name else {})}
+    return render_template("drl/page.html", rows=rows, modality=modality, quantity=quantity, period=period,
+                           name=name, error=error, settings=settings, modalities=MODALITY_NAMES,
+                           quantities=QUANTITIES, units=UNITS, fmt=_fmt, script=script, div=div, args=args)
+
+
+HEADERS = ["Standard name", "Patient group", "System", "Quantity", "Unit", "Studies (n)", "Median",
+           "75th percentile", "DRL", "DRL source", "Median / DRL", "Above the DRL", "Note"]
+
+
+def write_xlsx(path: Path, rows: list[Row], modality: str, quantity: str, period: Period, min_sample: int) -> None:
+    """The comparison as a workbook (constant memory; every text cell is an inline string, so a value
+    starting with "=" is shown as text, never run as a formula)."""
+    out = XlsxOut(path)
+    ws = out.sheet("DRL comparison")
+    factor, unit = UNITS[quantity][2], UNITS[quantity][1]
+    out.row(ws, [f"{MODALITY_NAMES[modality]} {UNITS[quantity][3]} compared with diagnostic reference levels, "
+                 f"{period.words()}; minimum sample {min_sample} studies"], ["text"])
+    out.header(ws, HEADERS)
+    for r in rows:
+        scale = (lambda v: None if v is None else v * factor)
+        out.row(ws, [r.standard_name, r.patient_group, r.system, UNITS[quantity][3], unit, r.n, scale(r.median),
+                     scale(r.p75), scale(r.drl.value) if r.drl else None, r.drl.source if r.drl else "no DRL",
+                     r.ratio, "yes" if r.exceeds else "no",
+                     f"too few studies (under {r.min_sample})" if r.too_few else ""],
+               ["text", "text", "text", "text", "text", "num", "num", "num", "num", "text", "num", "text", "text"])
+    out.close()
+
+
+@bp.route("/drl/comparison.xlsx")
+def xlsx():
+    settings = SystemSettings.get()
+    try:
+        modality, quantity, name, period = read_args(request.args, settings)
+    except BadArgs as exc:
+        return render_template("error.html", code=400, title="Not understood", message=str(exc)), 400
+    rows = compare(modality, quantity, standard_name=name, period=period, settings=settings)
+    tmp = Path(tempfile.mkstemp(suffix=".xlsx")[1])
+    write_xlsx(tmp, rows, modality, quantity, period, settings.drl_min_sample)
+    db.session.commit()
+
+    @after_this_request
+    def _remove(resp):
+        resp.call_on_close(lambda: tmp.unlink(missing_ok=True))
+        return resp
+    return send_file(tmp, as_attachment=True, download_name=f"drl-{modality.lower()}-{quantity}-"
+                     f"{period.date_from.isoformat()}-{period.date_until.isoformat()}.xlsx",
+                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
