@@ -29,9 +29,12 @@ def test_ct_csv_one_study_per_row_with_event_columns(app, tmp_path):
                            "Accession number", "Operator", "Study date", "Study time", "Age (years)", "Sex",
                            "Height (cm)", "Mass (kg)", "Test patient?", "Study description", "Requested procedure",
                            "Study Comments", "No. events", "DLP total (mGy.cm)"]
+    # then the CT estimates (doseapp.standards): mean CTDIvol and SSDE of the scans, SSDE method, E
+    assert header[19:23] == ["Mean CTDIvol of scans (mGy)", "Mean SSDE of scans (mGy)", "SSDE method",
+                             "Effective dose estimate, population (mSv)"]
     per_event = len(columns.CT_EVENT)
-    assert len(header) == 19 + 4 * per_event  # sized by the largest number of events: 4
-    assert header[19] == "E1 Protocol" and header[19 + 3 * per_event] == "E4 Protocol"
+    assert len(header) == 23 + 4 * per_event  # sized by the largest number of events: 4
+    assert header[23] == "E1 Protocol" and header[23 + 3 * per_event] == "E4 Protocol"
     assert "Patient name" not in header and "Patient ID" not in header and "Date of birth" not in header
     (row,) = as_dicts(rows)
     assert row["Accession number"] == "ACC12345601"
