@@ -99,3 +99,20 @@ def test_export_columns_read_back(loaded, tmp_path):
     multi = [r for r in rows.values() if r is not flash][0]
     assert multi["Mean SSDE of scans (mGy)"] == "" and multi["SSDE method"] == ADULT
     assert multi["Mean CTDIvol of scans (mGy)"] == "7.575"
+
+
+def test_charts_read_the_ssde(loaded):
+    from dataclasses import replace
+
+    from doseapp import filters
+    from doseapp.charts import catalog
+    from doseapp.charts.data import compute
+    from doseapp.charts.options import ChartOptions
+
+    with loaded.app_context():
+        where = filters.study_query("CT", {}).where
+        scatter = compute(catalog.chart("CT", "ssde_wed"), where, ChartOptions())
+        bars = compute(catalog.chart("CT", "study_ssde"), where, replace(ChartOptions(), average="mean"))
+    assert [(r["x"], round(r["val"], 6)) for r in scatter.rows] == [(284.0, FLASH_SSDE)]
+    assert scatter.total == 1
+    assert [(r["cat"], round(r["mean"], 6), r["n"]) for r in bars.rows] == [("Thorax^TAP (Adult)", FLASH_SSDE, 1)]
