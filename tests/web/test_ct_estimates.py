@@ -116,3 +116,14 @@ def test_charts_read_the_ssde(loaded):
     assert [(r["x"], round(r["val"], 6)) for r in scatter.rows] == [(284.0, FLASH_SSDE)]
     assert scatter.total == 1
     assert [(r["cat"], round(r["mean"], 6), r["n"]) for r in bars.rows] == [("Thorax^TAP (Adult)", FLASH_SSDE, 1)]
+
+
+@pytest.mark.parametrize("key", ["study_ssde", "acquisition_ssde", "ssde_wed"])
+def test_ssde_charts_draw_with_table_and_csv(loaded, key):
+    client = client_for(loaded, "viewer")
+    html = client.get(f"/ct/charts/{key}").get_data(as_text=True)
+    assert re.search(r'data-root-id="p\d+"', html) and "Bokeh.embed.embed_items" in html
+    assert 'data-total="1"' in html
+    text = client.get(f"/ct/charts/{key}/csv").get_data(as_text=True).lstrip("\ufeff")
+    lines = text.strip().splitlines()
+    assert len(lines) == 2 and "12.938756" in lines[1]
