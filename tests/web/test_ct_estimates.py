@@ -57,10 +57,16 @@ def test_study_page_shows_method_wed_and_estimate(loaded):
     html = client_for(loaded, "viewer").get(f"/ct/{_id(loaded, FLASH)}").get_data(as_text=True)
     events = read_table(html, "events")
     spiral = [r for r in events.rows if r["Type"].text == "Spiral Acquisition"][0]
-    assert spiral["SSDE (mGy)"].text.startswith("12.94") and METHOD in spiral["SSDE (mGy)"].text
+    # the method beside each SSDE: its short name, the full words on hover
+    assert spiral["SSDE (mGy)"].text == "12.94 TG-220" and spiral["SSDE (mGy)"].titles == [METHOD]
     assert spiral["WED (cm)"].text == "28.4"
-    assert spiral["E estimate (mSv)"].text.startswith("10.623")
-    assert "0.015 mSv/(mGy·cm), abdomen and pelvis, adult" in spiral["E estimate (mSv)"].text
+    assert spiral["E estimate (mSv)"].text == "10.623 k 0.015"
+    assert spiral["E estimate (mSv)"].titles == ["k = 0.015 mSv/(mGy·cm): abdomen and pelvis, adult"]
+    localizer = [r for r in events.rows if r["Type"].text == "Constant Angle Acquisition"][0]
+    assert localizer["SSDE (mGy)"].text == "— why none?"
+    assert localizer["SSDE (mGy)"].titles == ["no SSDE: a localizer (constant angle acquisition) is not a scan"]
+    assert localizer["E estimate (mSv)"].titles == ["no estimate: target region 'Entire body' has no coefficient"]
+    assert f'id="mean-ssde">12.94<br><small class="ssde-method">{METHOD}</small>' in html
     assert "Effective dose estimate (population, not this patient&#39;s dose)" in html or \
         "Effective dose estimate (population, not this patient's dose)" in html
     assert 'id="mean-ctdivol">9.91' in html
