@@ -2,7 +2,6 @@
 (no file in testdata carries one), or the patient's age changed."""
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import pydicom
