@@ -19,7 +19,7 @@ def ct_estimates():
 @click.option("--queue", "queued", is_flag=True, help="Run it as a background job (with progress on the Jobs page).")
 def recompute_cmd(since, queued):
     """Recompute here (in batches, with a progress line), or queue the job with --queue."""
-    from doseapp.standards import ct_estimates as ce
+    from doseapp.ingest import ct_estimates as ce
 
     with app_for_command().app_context():
         if queued:

@@ -16,7 +16,7 @@ JOB_KINDS = {
     "quarantine_retry": "doseapp.ingest.quarantine:retry_job",
     "skin_map": "doseapp.skin.jobs:map_job",
     "skin_map_batch": "doseapp.skin.jobs:batch_job",
-    "ct_estimates": "doseapp.standards.ct_estimates:recompute_job",
+    "ct_estimates": "doseapp.ingest.ct_estimates:recompute_job",
 }
 
 # What the Jobs page calls each kind.

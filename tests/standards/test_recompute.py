@@ -7,7 +7,7 @@ from sqlalchemy import select, update
 
 from doseapp.models import CtEvent, Job, Study, db
 from doseapp.runtime.jobs import execute
-from doseapp.standards import ct_estimates
+from doseapp.ingest import ct_estimates
 from tests.conftest import run_cli
 
 FILES = ("CT-RDSR-Siemens_Flash-TAP-SS.dcm", "CT-RDSR-Siemens-Multi-3.dcm", "CT-RDSR-ToshibaPixelMed.dcm",
