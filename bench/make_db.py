@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
+import math
 import os
 import random
 import sys
@@ -119,7 +120,8 @@ def generate(n: int, study_id0: int, ct_id0: int, src_id0: int, xr_id0: int, pla
                     "total_dose_rp_gy", "dap_a_gym2", "dap_b_gym2", "dose_rp_a_gy", "dose_rp_b_gy",
                     "fluoro_dap_total_gym2", "fluoro_dose_rp_total_gy", "fluoro_time_total_s",
                     "acquisition_dap_total_gym2", "acquisition_dose_rp_total_gy", "acquisition_time_total_s",
-                    "acquisition_count", "fluoro_event_count", "agd_left_mgy", "agd_right_mgy", "agd_both_mgy"):
+                    "acquisition_count", "fluoro_event_count", "agd_left_mgy", "agd_right_mgy", "agd_both_mgy",
+                    "mean_ctdivol_mgy", "mean_ssde_mgy", "ssde_method", "effective_dose_msv"):
             s[col] = None
         if mod == "CT":
             desc, protocol, ctdi, dlp_med = rng.choice(CT_EXAMS)
@@ -127,6 +129,7 @@ def generate(n: int, study_id0: int, ct_id0: int, src_id0: int, xr_id0: int, pla
             dual = eq["model_name"] == "SOMATOM Definition Flash" and rng.random() < 0.5
             n_ev = rng.choice((2, 2, 3, 3, 3, 4, 4, 5, 6, 8))
             total, spiral = 0.0, 0
+            scans = []
             for j in range(n_ev):
                 topo = j == 0
                 length = rng.uniform(200, 600)
@@ -135,6 +138,8 @@ def generate(n: int, study_id0: int, ct_id0: int, src_id0: int, xr_id0: int, pla
                 total += dlp
                 kind = "Constant Angle Acquisition" if topo else rng.choice(("Spiral Acquisition",) * 4 + ("Sequenced Acquisition",))
                 spiral += kind == "Spiral Acquisition"
+                if not topo:
+                    scans.append(round(ctdivol, 3))
                 eid = ids["ct"]
                 ids["ct"] += 1
                 out["ct_event"].append(dict(
@@ -152,6 +157,16 @@ def generate(n: int, study_id0: int, ct_id0: int, src_id0: int, xr_id0: int, pla
                                                  exposure_time_per_rotation_s=rng.choice((0.28, 0.5, 1.0))))
                     ids["src"] += 1
             s.update(number_of_events=n_ev, total_dlp_mgycm=round(total, 2), ct_spiral_count=spiral)
+            # The study's CT estimates (doseapp.standards): a third of the studies as if their scanner
+            # reported a water-equivalent diameter (TG-204 32 cm fit), the others without an SSDE.
+            mean_ctdi = round(sum(scans) / len(scans), 4)
+            s.update(mean_ctdivol_mgy=mean_ctdi, effective_dose_msv=round(total * 0.015, 4))
+            if rng.random() < 0.35:
+                dw = rng.uniform(20, 38)
+                s.update(mean_ssde_mgy=round(mean_ctdi * 3.704369 * math.exp(-0.03671937 * dw), 4),
+                         ssde_method=f"TG-220 from reported water-equivalent diameter {dw:.1f} cm, 32 cm phantom")
+            else:
+                s.update(ssde_method="no SSDE: the report gives no water-equivalent diameter and the patient is an adult")
         else:
             events, planes = _projection(rng, mod, s, sid, when, ids)
             out["xray_event"].extend(events)

@@ -39,7 +39,7 @@ TEXT = {  # a term per modality that finds some of make_db's studies
 }
 RANGE = {"age": ("age_min", "60"), "weight": ("weight_max", "60"), "dlp": ("dlp_min", "500"),
          "dap": ("dap_min", "100"), "dose_rp": ("dose_rp_min", "0.5"), "agd": ("agd_min", "3"),
-         "thickness": ("thickness_min", "60"), "psd": ("psd_min", "1")}
+         "thickness": ("thickness_min", "60"), "psd": ("psd_min", "1"), "ssde": ("ssde_min", "10")}
 
 
 def cases():

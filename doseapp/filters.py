@@ -255,6 +255,7 @@ FILTERS: tuple[Filter, ...] = (
     Filter("accession_number", "Accession number", "text",
            clause=lambda v, m: _identifier(Study.accession_number, Study.accession_hashed)(v)),
     Filter("dlp", "Study DLP", "range", ("CT",), column=lambda m: Study.total_dlp_mgycm, unit="mGy·cm"),
+    Filter("ssde", "Study mean SSDE", "range", ("CT",), column=lambda m: Study.mean_ssde_mgy, unit="mGy"),
     Filter("dap", "Study DAP", "range", ("RF", "DX"), column=lambda m: Study.total_dap_gym2,
            scale=1 / DAP_DISPLAY_PER_STORED, unit="cGy·cm²"),
     Filter("dose_rp", "Study dose at reference point", "range", ("RF",), column=lambda m: Study.total_dose_rp_gy,
@@ -302,12 +303,13 @@ SORTS: dict[str, Callable] = {
     "age": lambda: Study.patient_age_years,
     "events": lambda: Study.number_of_events,
     "dlp": lambda: Study.total_dlp_mgycm,
+    "ssde": lambda: Study.mean_ssde_mgy,
     "dap": lambda: Study.total_dap_gym2,
     "dose_rp": lambda: Study.total_dose_rp_gy,
     "psd": lambda: Study.peak_skin_dose_gy,
     "agd": lambda: Study.agd_both_mgy,
 }
-SORTS_FOR = {"CT": ("dlp",), "RF": ("dap", "dose_rp", "psd"), "DX": ("dap",), "MG": ("agd",)}
+SORTS_FOR = {"CT": ("dlp", "ssde"), "RF": ("dap", "dose_rp", "psd"), "DX": ("dap",), "MG": ("agd",)}
 DEFAULT_ORDER = "-date"
 
 

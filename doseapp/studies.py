@@ -51,6 +51,12 @@ def study_summary(study: Study, *, patterns: bool = False) -> dict:
         "possible_test_data": study.not_patient_indicator is not None,
         "number_of_events": study.number_of_events,
         "total_dlp_mGy_cm": study.total_dlp_mgycm,
+        # CT, over the scans (not localizers, not bolus tracking); the effective dose estimate is a
+        # population estimate (DLP x a published coefficient), never this patient's dose.
+        "mean_ctdivol_mGy": study.mean_ctdivol_mgy,
+        "mean_ssde_mGy": study.mean_ssde_mgy,
+        "ssde_method": study.ssde_method,
+        "effective_dose_estimate_mSv": study.effective_dose_msv,
         "total_dap_Gy_m2": study.total_dap_gym2,
         "total_dap_a_Gy_m2": study.dap_a_gym2,
         "total_dap_b_Gy_m2": study.dap_b_gym2,

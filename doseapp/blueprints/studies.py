@@ -105,7 +105,7 @@ def study_list(modality: str):
         return base + ("?" + urlencode(args) if args else "")
 
     def sort_link(key: str) -> str:
-        desc_first = key in ("date", "events", "dlp", "dap", "dose_rp", "psd", "agd", "age")
+        desc_first = key in ("date", "events", "dlp", "ssde", "dap", "dose_rp", "psd", "agd", "age")
         if q.order == key:
             nxt = f"-{key}"
         elif q.order == f"-{key}":

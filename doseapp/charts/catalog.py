@@ -27,7 +27,7 @@ CATEGORY_LABEL = {
 COUNT_VALUES = {"number_of_events"}
 # Study-level values that a list range filter selects (histogram bins link to value ranges).
 RANGE_FILTER = {"total_dlp_mgycm": "dlp", "total_dap_gym2": "dap", "agd_both_mgy": "agd",
-                "peak_skin_dose_gy": "psd"}
+                "peak_skin_dose_gy": "psd", "mean_ssde_mgy": "ssde"}
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,7 @@ KVP = dict(unit="kV", value_label="kVp")
 MAS = dict(scale=1e-3, unit="mAs", value_label="mAs")  # exposure stored in µAs
 PSD = dict(unit="Gy", value_label="Peak skin dose")  # of the study's skin dose map (doseapp.skin)
 WORKLOAD = dict(kind="workload", table="study")
+SSDE = dict(unit="mGy", value_label="SSDE")  # size-specific dose estimate (doseapp.standards)
 
 CT = (
     Chart("acquisition_dlp", "DLP per acquisition protocol", "bar", "ct_event", "dlp_mgycm",
@@ -102,6 +103,14 @@ CT = (
     Chart("workload", "Study workload", **WORKLOAD),
     Chart("study_dlp_over_time", "Study DLP over time, per study description", "line", "study",
           "total_dlp_mgycm", "study_description", **DLP),
+    # Studies and events without an SSDE (no water-equivalent diameter reported) are left out, as
+    # blanks always are.
+    Chart("study_ssde", "Mean SSDE per study description", "bar", "study", "mean_ssde_mgy",
+          "study_description", **SSDE),
+    Chart("acquisition_ssde", "SSDE per acquisition protocol", "bar", "ct_event", "ssde_mgy",
+          "acquisition_protocol", **SSDE),
+    Chart("ssde_wed", "SSDE vs. water-equivalent diameter", "scatter", "ct_event", "ssde_mgy",
+          x="water_equivalent_diameter_mm", x_label="Water-equivalent diameter (mm)", **SSDE),
 )
 
 DX = (

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-NUMERIC_KINDS = {"num", "dap", "ms_from_s", "mas", "ctdivol", "source"}
+NUMERIC_KINDS = {"num", "dap", "ms_from_s", "mas", "ctdivol", "source", "ssde", "wed", "effective_dose"}
 
 
 @dataclass(frozen=True)
@@ -112,6 +112,11 @@ CT = [
     Column("Type", "text", "acquisition_type", always=True),
     Column("CTDIvol (mGy)", "ctdivol", "ctdivol_mgy", 2, "Dose"),
     Column("DLP (mGy·cm)", "num", "dlp_mgycm", 2, "Dose"),
+    # SSDE with its method (or why there is none) beside it, as IEC 62985 asks; see doseapp.standards.
+    Column("SSDE (mGy)", "ssde", "ssde_method", 2, "Dose", "Size-specific dose estimate (mGy)"),
+    Column("WED (cm)", "wed", "water_equivalent_diameter_mm", 1, "Dose", "Water-equivalent diameter (cm)"),
+    Column("E estimate (mSv)", "effective_dose", "effective_dose_region", 3, "Dose",
+           "Effective dose estimate (population, not this patient's dose) (mSv)"),
     Column("Length (mm)", "num", "scanning_length_mm", 1, title="Scanning length (mm)"),
     Column("kVp", "source", "kvp", 0, "Source (one line per tube)"),
     Column("mA", "source", "tube_current_ma", 1, "Source (one line per tube)"),

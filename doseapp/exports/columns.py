@@ -55,6 +55,10 @@ def dap_cgycm2(v):
     return None if v is None else shift(v, DAP_CGYCM2_PLACES)
 
 
+def _cm_from_mm(v):
+    return None if v is None else significant(v / 10)
+
+
 def _height_cm(h):
     return None if h is None else round(h * 100, 3)
 
@@ -186,7 +190,13 @@ def _dap(header: str, attr: str) -> Col:
 
 
 STUDY_TOTALS: dict[str, list[Col]] = {
-    "CT": [F("DLP total (mGy.cm)", "total_dlp_mgycm")],
+    # After the DLP total, so the columns before keep their places: the study's CT estimates
+    # (doseapp.standards; means over the scans, not localizers or bolus tracking).
+    "CT": [F("DLP total (mGy.cm)", "total_dlp_mgycm"),
+           F("Mean CTDIvol of scans (mGy)", "mean_ctdivol_mgy"),
+           F("Mean SSDE of scans (mGy)", "mean_ssde_mgy"),
+           F("SSDE method", "ssde_method", "text"),
+           F("Effective dose estimate, population (mSv)", "effective_dose_msv")],
     "DX": [_dap("DAP total (cGy.cm^2)", "total_dap_gym2")],
     "MG": [],  # keeps the 38-column layout users' spreadsheets expect
     "RF": [
@@ -235,6 +245,12 @@ CT_EVENT: list[Col] = [
     F("Comment", "comment", "text"),
     F("Dose check alert reason", "dose_check_alert_reason", "text"),
     F("Dose check notification reason", "dose_check_notification_reason", "text"),
+    # Last, so the columns before keep their places in sites' spreadsheets (doseapp.standards).
+    F("SSDE method", "ssde_method", "text"),
+    D("Water equivalent diameter (cm)", _cm_from_mm, ("water_equivalent_diameter_mm",)),
+    F("Effective dose estimate, population (mSv)", "effective_dose_estimate_msv"),
+    F("Effective dose coefficient (mSv/(mGy.cm))", "effective_dose_coefficient"),
+    F("Effective dose region", "effective_dose_region", "text"),
     STANDARD_NAME,
 ]
 

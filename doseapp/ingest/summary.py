@@ -6,6 +6,7 @@ import math
 
 from doseapp.extract.units import significant
 from doseapp.models import Study
+from doseapp.standards import effective_dose, ssde
 
 CT_TYPE_COLUMNS = {
     "sequenced acquisition": "ct_sequenced_count",
@@ -51,6 +52,62 @@ def _summarise_ct(study: Study, reported_total_dlp: float | None) -> None:
             counts[column] += 1
     for column, n in counts.items():
         setattr(study, column, n)
+    summarise_ct_estimates(study)
+
+
+# The scans that the study's mean CTDIvol and SSDE are over: not the localizers (constant angle),
+# the bolus-tracking monitoring (stationary) nor free acquisitions.
+SCAN_TYPES = ("spiral acquisition", "sequenced acquisition", "cone beam acquisition")
+
+
+def _is_scan(event) -> bool:
+    return (event.acquisition_type or "").strip().lower() in SCAN_TYPES
+
+
+def _mean(values) -> float | None:
+    present = [v for v in values if v is not None]
+    return significant(math.fsum(present) / len(present)) if present else None
+
+
+def _rounded(value: float | None) -> float | None:
+    return significant(value) if value is not None else None
+
+
+def event_estimates(event, age_years: float | None, study_description: str | None) -> None:
+    """The event's SSDE (with its method) and effective dose estimate, from its stored values only:
+    computing twice gives the same row (a reported SSDE is recognised by its method text)."""
+    reported, reported_method = ssde.reported_part(event.ssde_mgy, event.ssde_method)
+    s = ssde.estimate(ctdivol_mgy=event.ctdivol_mgy, phantom_type=event.ctdiw_phantom_type,
+                      acquisition_type=event.acquisition_type, reported_ssde_mgy=reported,
+                      reported_method=reported_method, wed_mm=event.water_equivalent_diameter_mm,
+                      age_years=age_years)
+    event.ssde_mgy, event.ssde_method = _rounded(s.mgy), s.method
+    e = effective_dose.estimate(dlp_mgycm=event.dlp_mgycm, target_region=event.target_region,
+                                age_years=age_years, phantom_type=event.ctdiw_phantom_type,
+                                study_description=study_description)
+    event.effective_dose_estimate_msv, event.effective_dose_coefficient = _rounded(e.msv), e.coefficient
+    event.effective_dose_region = e.region
+
+
+def summarise_ct_estimates(study: Study) -> None:
+    """Per event SSDE and effective dose estimate; per study the mean CTDIvol and SSDE over the scans,
+    the SSDE methods used (or why there is none) and the summed effective dose estimate."""
+    events = study.ct_events
+    for e in events:
+        event_estimates(e, study.patient_age_years, study.study_description)
+    scans = [e for e in events if _is_scan(e)]
+    study.mean_ctdivol_mgy = _mean(e.ctdivol_mgy for e in scans)
+    study.mean_ssde_mgy = _mean(e.ssde_mgy for e in scans)
+    with_ssde = [e.ssde_method for e in scans if e.ssde_mgy is not None]
+    if with_ssde:
+        methods = list(dict.fromkeys(with_ssde))
+        missing = len(scans) - len(with_ssde)
+        study.ssde_method = "; ".join(methods) + (f" ({missing} of {len(scans)} scans without SSDE)" if missing else "")
+    elif scans:
+        study.ssde_method = "; ".join(dict.fromkeys(e.ssde_method for e in scans))
+    else:
+        study.ssde_method = "no SSDE: the study has no scans (spiral, sequenced or cone beam)"
+    study.effective_dose_msv = _sum(e.effective_dose_estimate_msv for e in events)
 
 
 # Per plane: summary key -> (the accumulated plane's column, the event column summed when the plane

@@ -18,6 +18,7 @@ JOB_KINDS = {
     "skin_map_batch": "doseapp.skin.jobs:batch_job",
     "standard_names_apply": "doseapp.standards.name_jobs:apply_job",
     "drl_refresh": "doseapp.standards.flags:refresh_job",
+    "ct_estimates": "doseapp.ingest.ct_estimates:recompute_job",
 }
 
 # What the Jobs page calls each kind.
@@ -37,4 +38,5 @@ KIND_NAMES = {
     "skin_map_batch": "Skin dose maps",
     "standard_names_apply": "Apply standard names",
     "drl_refresh": "DRL ratios",
+    "ct_estimates": "CT SSDE and effective dose estimates",
 }

@@ -16,7 +16,11 @@ from tests.charts import expected
 from tests.conftest import _empty_all_tables
 from tests.web import studydata
 
-BARS = [pytest.param(m, c, id=f"{m}-{c.key}") for m, cs in catalog.CHARTS.items() for c in cs if c.kind == "bar"]
+# No testdata file carries a water-equivalent diameter, so no SSDE: tests/web/test_ct_estimates.py
+# checks the SSDE charts' numbers on a copy of a real RDSR with one added.
+NEEDS_WED = {"study_ssde", "acquisition_ssde", "ssde_wed"}
+BARS = [pytest.param(m, c, id=f"{m}-{c.key}") for m, cs in catalog.CHARTS.items() for c in cs
+        if c.kind == "bar" and c.key not in NEEDS_WED]
 PIES = [pytest.param(m, c, id=f"{m}-{c.key}") for m, cs in catalog.CHARTS.items() for c in cs if c.kind == "pie"]
 LINES = [pytest.param(m, c, id=f"{m}-{c.key}") for m, cs in catalog.CHARTS.items() for c in cs if c.kind == "line"]
 SCATTERS = [pytest.param(c, id=c.key) for c in catalog.MG if c.kind == "scatter"]

@@ -28,11 +28,15 @@ def test_ct_csv_one_study_per_row_with_event_columns(app, tmp_path):
     assert header[:20] == ["Institution", "Manufacturer", "Model name", "Station name", "Display name",
                            "Accession number", "Operator", "Study date", "Study time", "Age (years)", "Sex",
                            "Height (cm)", "Mass (kg)", "Test patient?", "Study description", "Requested procedure",
-                           "Study Comments", "No. events", "DLP total (mGy.cm)", "Standard name"]
+                           "Study Comments", "No. events", "DLP total (mGy.cm)"]
+    # then the CT estimates (doseapp.standards): mean CTDIvol and SSDE of the scans, SSDE method, E,
+    # and the study's standard name
+    assert header[19:24] == ["Mean CTDIvol of scans (mGy)", "Mean SSDE of scans (mGy)", "SSDE method",
+                             "Effective dose estimate, population (mSv)", "Standard name"]
     per_event = len(columns.CT_EVENT)
-    assert len(header) == 20 + 4 * per_event  # sized by the largest number of events: 4
-    assert header[20] == "E1 Protocol" and header[20 + 3 * per_event] == "E4 Protocol"
-    assert header[19 + per_event] == "E1 Standard name"
+    assert len(header) == 24 + 4 * per_event  # sized by the largest number of events: 4
+    assert header[24] == "E1 Protocol" and header[24 + 3 * per_event] == "E4 Protocol"
+    assert header[23 + per_event] == "E1 Standard name"
     assert "Patient name" not in header and "Patient ID" not in header and "Date of birth" not in header
     (row,) = as_dicts(rows)
     assert row["Accession number"] == "ACC12345601"

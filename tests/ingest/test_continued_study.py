@@ -20,6 +20,7 @@ from doseapp.users import create_user
 from tests.conftest import TESTDATA, run_cli
 from tests.exports.helpers import as_dicts, read_csv
 from tests.web.studydata import client_for
+from tests.web.tables import read_table
 
 FLASH = "CT-RDSR-Siemens_Flash-TAP-SS.dcm"
 FLASH_UID = "1.3.6.1.4.1.5962.99.1.2662687737.2058515598.1471541535737.3.0"
@@ -150,8 +151,9 @@ def test_study_page_export_and_command_line_show_one_exam(app, imp, tmp_path, ap
     # numbered in the order they arrived: the second half came first
     assert reports == [("R1", parts[1][1], "2", "711.81"), ("R2", parts[0][1], "2", "12.71")]
     # each event names its report, under its protocol
-    events = re.findall(r'<tr class="event">\s*<td>[^<]+<br><small class="report-ref">from (R\d)</small></td>.*?'
-                        r'<td class="num">([\d.]+)</td><td class="num">[\d.—]+</td>', page, re.S)
+    table = read_table(page, "events")
+    events = [(re.search(r"from (R\d)", next(iter(r.values())).text).group(1), r["DLP (mGy·cm)"].text)
+              for r in table.rows]
     assert sorted(events) == [("R1", "3.61"), ("R1", "708.20"), ("R2", "1.20"), ("R2", "11.51")]
 
     out = tmp_path / "ct.csv"

@@ -131,6 +131,7 @@ RANGE_SOURCES = {
     "dose_rp": lambda s: [s.total_dose_rp_gy],
     "agd": lambda s: [s.agd_both_mgy],
     "psd": lambda s: [s.peak_skin_dose_gy],
+    "ssde": lambda s: [s.mean_ssde_mgy],
     "thickness": lambda s: [e.compression_thickness_mm for e in s.xray_events],
 }
 
@@ -142,12 +143,14 @@ def _sweep_cases():
 
 
 # Study columns the test files leave empty for some modalities (no DX or MG file carries a
-# procedure or a weight): the sweep fills them in on two studies for its run, then puts them back.
+# procedure or a weight; no CT file an SSDE): the sweep fills them in on two studies for its run, then puts them back.
 FILL_IN = {"procedure": ("procedure_code_meaning", "Knee Left 2 views", "Ankle"),
            "requested_procedure": ("requested_procedure_code_meaning", "XR Knee Left", "XR Foot"),
            "weight": ("patient_weight_kg", 72.5, 91.0),
            # DRL ratios (doseapp.standards.flags): one above the default flag factor 1.5, one at it, one below.
-           "drl": ("drl_ratio", 2.0, 1.5, 1.2)}
+           "drl": ("drl_ratio", 2.0, 1.5, 1.2),
+           # no testdata RDSR reports a water-equivalent diameter, so no CT study has an SSDE
+           "ssde": ("mean_ssde_mgy", 12.94, 15.2)}
 
 
 @pytest.fixture
@@ -290,7 +293,8 @@ def test_ordering_by_every_column(loaded, modality):
     numeric = {"date": lambda s: s.study_datetime, "events": lambda s: s.number_of_events,
                "age": lambda s: s.patient_age_years, "dlp": lambda s: s.total_dlp_mgycm,
                "dap": lambda s: s.total_dap_gym2, "dose_rp": lambda s: s.total_dose_rp_gy,
-               "agd": lambda s: s.agd_both_mgy, "psd": lambda s: s.peak_skin_dose_gy}
+               "agd": lambda s: s.agd_both_mgy, "psd": lambda s: s.peak_skin_dose_gy,
+               "ssde": lambda s: s.mean_ssde_mgy}
     for key in filters.sort_keys(modality):
         _, asc = list_ids(client, modality, o=key)
         _, desc = list_ids(client, modality, o=f"-{key}")

@@ -173,15 +173,17 @@ def test_a_plane_every_event_shares_is_said_once(loaded):
 def test_ct_events_without_times_in_the_reports_order(loaded):
     html = _page(loaded, "ct", FLASH)
     table = read_table(html, "events")
-    assert table.headings == ["Protocol", "Type", "CTDIvol (mGy)", "DLP (mGy·cm)", "Length (mm)", "kVp", "mA",
-                              "Max mA", "Rotation (s)", "Pitch", "Exposure time (s)", "Slice", "Total", "Modulation"]
+    assert table.headings == ["Protocol", "Type", "CTDIvol (mGy)", "DLP (mGy·cm)", "SSDE (mGy)", "E estimate (mSv)",
+                              "Length (mm)", "kVp", "mA", "Max mA", "Rotation (s)", "Pitch", "Exposure time (s)",
+                              "Slice", "Total", "Modulation"]
     assert table.column("Protocol") == [e.acquisition_protocol for e in
                                         extract(pydicom.dcmread(TESTDATA / FLASH)).ct_events]
     assert table.column("DLP (mGy·cm)") == ["11.51", "1.20", "3.61", "708.20"]
     assert table.rows[3]["Max mA"].text == "560.0" and table.rows[3]["CTDIvol (mGy)"].text == "9.91 body"
     assert table.rows[3]["CTDIvol (mGy)"].titles == ["IEC Body Dosimetry Phantom"]
     assert "In the order the report lists them: no event records its time." in html
-    assert "Not recorded for any event" not in html
+    # the one thing no event has: the water-equivalent diameter (so no SSDE; doseapp.standards)
+    assert "Not recorded for any event of this study: water-equivalent diameter (cm)." in html
 
 
 @pytest.mark.parametrize("name, short", [
