@@ -100,6 +100,12 @@ def refresh_all(progress=None) -> int:
     return n
 
 
+def refresh_modality(modality: str) -> None:
+    """Every study of one modality (its standard names were applied again). Commits."""
+    _run([Study.modality == modality])
+    db.session.commit()
+
+
 def refresh_studies(study_ids) -> None:
     """These studies' drl_ratio again (e.g. after their standard names were assigned). Commits."""
     ids = sorted(set(study_ids))

@@ -127,14 +127,18 @@ def assign_study(study: Study, rules: RuleSet | None = None) -> int | None:
 
 
 def _names_assigned(study_ids, studies=(), modality: str | None = None) -> None:
-    """HOOK POINT (issue 17): called after names were assigned, for what depends on them (the DRL
-    ratio refresh of part B goes here). Two callers:
+    """What depends on the names follows them: each study's DRL ratio (doseapp.standards.flags).
+    Two callers:
     - ingest (assign_study), in the import's transaction, before commit: `studies` is the one Study
-      object and `study_ids` its id, or [] for a new study not yet flushed;
+      object (its ratio is set in memory, committed with the import);
     - apply_all, after each modality is committed: `study_ids` is None and `modality` is set,
-      meaning every study of that modality may have a new name (set-based work, not a list of ids).
-    Does nothing yet."""
-    return None
+      meaning every study of that modality may have a new name (set-based, and committed)."""
+    from doseapp.standards import flags  # flags reads the DRLs, which read the names: import late
+
+    for study in studies:
+        flags.refresh_study(study)
+    if modality is not None and study_ids is None:
+        flags.refresh_modality(modality)
 
 
 # --- every study (the job) ------------------------------------------------------------------------
