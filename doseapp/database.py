@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import logging
+import math
 
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import Flask
 from flask_migrate import upgrade as _upgrade
+from sqlalchemy import text
 
 from doseapp.models import db
 
@@ -46,3 +48,32 @@ def include_object_for(dialect: str):
             return False
         return True
     return include
+
+
+# --- helpers for queries that must give the same numbers on both databases -----------------------
+
+def dialect() -> str:
+    return db.engine.dialect.name
+
+
+def percentile_cont(values: list[float], q: float) -> float | None:
+    """PostgreSQL's percentile_cont(q) WITHIN GROUP (ORDER BY value), with its arithmetic (PostgreSQL
+    15 percentile_cont_final_common and float8_lerp): rows floor and ceil of q * (n - 1) of the
+    sorted values, lo + (hi - lo) * fraction between them. Sorts `values` in place."""
+    if not values:
+        return None
+    values.sort()
+    pos = q * (len(values) - 1)
+    first, second = math.floor(pos), math.ceil(pos)
+    lo = values[first]
+    if first == second:
+        return lo
+    return lo + (values[second] - lo) * (pos - first)
+
+
+def tune_postgresql() -> None:
+    """No JIT for this transaction's chart queries on PostgreSQL: it compiled each chart query (30-130
+    ms) for queries that run a few hundred ms. work_mem is left alone: more of it (16-64 MB) made the
+    planner pick a serial sort over the parallel plan, slower on the bench (docs/performance.md)."""
+    if dialect() == "postgresql":
+        db.session.execute(text("SET LOCAL jit = off"))

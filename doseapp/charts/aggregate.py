@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import math
 
-from sqlalchemy import Column, Float, Integer, case, cast, func, literal, select, text
+from sqlalchemy import Column, Float, Integer, case, cast, func, literal, select
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.expression import Select
 from sqlalchemy.sql.util import ClauseAdapter
 
 from doseapp.charts.catalog import Chart
+from doseapp.database import dialect, percentile_cont, tune_postgresql  # noqa: F401  (used here and re-exported)
 from doseapp.models import db
 from doseapp.models.ct import CtEvent
 from doseapp.models.equipment import Equipment
@@ -38,10 +39,6 @@ BLANK = "Blank"
 SCATTER_MAX = 20000
 SCATTER_GRID = 100
 SCATTER_GRID_MIN = 20  # the coarsest grid a series per system gets
-
-
-def dialect() -> str:
-    return db.engine.dialect.name
 
 
 def category_expr(chart: Chart, case_insensitive: bool):
@@ -128,21 +125,6 @@ def _floor_int(expr):
     return cast(func.floor(expr), Integer) if dialect() == "postgresql" else cast(expr, Integer)
 
 
-def percentile_cont(values: list[float], q: float) -> float | None:
-    """PostgreSQL's percentile_cont(q) WITHIN GROUP (ORDER BY value), with its arithmetic (PostgreSQL
-    15 percentile_cont_final_common and float8_lerp): rows floor and ceil of q * (n - 1) of the
-    sorted values, lo + (hi - lo) * fraction between them. Sorts `values` in place."""
-    if not values:
-        return None
-    values.sort()
-    pos = q * (len(values) - 1)
-    first, second = math.floor(pos), math.ceil(pos)
-    lo = values[first]
-    if first == second:
-        return lo
-    return lo + (values[second] - lo) * (pos - first)
-
-
 class _Values:
     """A SQLite aggregate's collection of the group's non-null values."""
     def __init__(self):
@@ -176,14 +158,6 @@ def _register_sqlite_percentiles() -> None:
     raw = db.session.connection().connection.driver_connection
     raw.create_aggregate("doseapp_median", 1, _Median)
     raw.create_aggregate("doseapp_quartiles", 1, _Quartiles)
-
-
-def tune_postgresql() -> None:
-    """No JIT for this transaction's chart queries on PostgreSQL: it compiled each chart query (30-130
-    ms) for queries that run a few hundred ms. work_mem is left alone: more of it (16-64 MB) made the
-    planner pick a serial sort over the parallel plan, slower on the bench (docs/performance.md)."""
-    if dialect() == "postgresql":
-        db.session.execute(text("SET LOCAL jit = off"))
 
 
 def averages(src: Select, keys: list[str], median: bool = False, quartiles: bool = False) -> list[dict]:

@@ -4,7 +4,7 @@ ratio (median / DRL), and whether the median exceeds the DRL with enough studies
 
 Percentiles are PostgreSQL's percentile_cont (linear interpolation between the two nearest ranks of
 the sorted values: position q × (n − 1)): in SQL on PostgreSQL, and the same arithmetic in a Python
-aggregate on SQLite (doseapp.charts.aggregate.percentile_cont), so both databases give equal numbers.
+aggregate on SQLite (doseapp.database.percentile_cont), so both databases give equal numbers.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, case, func, literal, or_, select
 
-from doseapp.charts.aggregate import dialect, percentile_cont, tune_postgresql
+from doseapp.database import dialect, percentile_cont, tune_postgresql
 from doseapp.models import Equipment, StandardName, Study, SystemSettings, db
 from doseapp.standards.drl import ADULT_AGE, MODALITIES, QUANTITIES, UNITS, Level, group_label, levels_by_name
 

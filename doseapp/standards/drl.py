@@ -22,7 +22,7 @@ from sqlalchemy import select
 from doseapp.models import Equipment, ReferenceLevel, StandardName, SystemSettings, db
 from doseapp.models.standards import DRL_QUANTITIES
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parent / "data" / "drl"  # one CSV per national set
 MODALITIES = ("CT", "RF", "DX", "MG")
 ADULT_AGE = 18.0
 LOCAL = "local"

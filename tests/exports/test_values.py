@@ -25,7 +25,7 @@ def test_ct_csv_one_study_per_row_with_event_columns(app, tmp_path):
     assert result["records"] == 1
     rows = read_csv(out)
     header = rows[0]
-    assert header[:20] == ["Institution", "Manufacturer", "Model name", "Station name", "Display name",
+    assert header[:19] == ["Institution", "Manufacturer", "Model name", "Station name", "Display name",
                            "Accession number", "Operator", "Study date", "Study time", "Age (years)", "Sex",
                            "Height (cm)", "Mass (kg)", "Test patient?", "Study description", "Requested procedure",
                            "Study Comments", "No. events", "DLP total (mGy.cm)"]
