@@ -126,4 +126,4 @@ def audit_log():
 
 
 # The other config pages attach their routes to `bp` when imported.
-from doseapp.blueprints import config_equipment, config_privacy, config_skin  # noqa: E402,F401
+from doseapp.blueprints import config_email, config_equipment, config_privacy, config_skin  # noqa: E402,F401

@@ -16,6 +16,8 @@ JOB_KINDS = {
     "quarantine_retry": "doseapp.ingest.quarantine:retry_job",
     "skin_map": "doseapp.skin.jobs:map_job",
     "skin_map_batch": "doseapp.skin.jobs:batch_job",
+    "email_outbox": "doseapp.notify.outbox:outbox_job",
+    "email_test": "doseapp.notify.outbox:test_job",
 }
 
 # What the Jobs page calls each kind.
@@ -33,4 +35,6 @@ KIND_NAMES = {
     "scp_storage_cleanup": "Received objects cleanup",
     "skin_map": "Skin dose map",
     "skin_map_batch": "Skin dose maps",
+    "email_outbox": "Send e-mail",
+    "email_test": "Test e-mail",
 }
