@@ -13,7 +13,7 @@ from doseapp.models.base import utcnow
 from doseapp.notify import outbox
 from doseapp.notify.alerts import alert_email_status, alerts_raised, send_digests
 from tests.conftest import free_port
-from tests.notify.conftest import QUIET, SmtpServer, configure_smtp, make_alert, subscriber
+from tests.notify.support import QUIET, SmtpServer, configure_smtp, make_alert, subscriber
 
 pytestmark = QUIET
 
