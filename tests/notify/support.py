@@ -58,7 +58,9 @@ class SmtpServer:
         return self.recorder.messages
 
     def stop(self):
-        self.controller.stop()
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
 
 
 @pytest.fixture

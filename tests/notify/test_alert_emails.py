@@ -233,3 +233,24 @@ def test_alerts_raised_runs_the_outbox_job_soon(app, rf_study):
     alerts_raised([make_alert(rf_study, rule_key="rf_rp_dose_study").id])
     jobs = db.session.scalars(select(Job).where(Job.kind == outbox.OUTBOX_KIND)).all()
     assert len(jobs) == 1 and jobs[0].status == "queued"  # one waiting job is enough
+
+
+def test_cli_test_email_and_send_due(app, app_env, rf_study, smtp_server):
+    import json
+
+    from tests.conftest import run_cli
+
+    configure_smtp(smtp_server.port)
+    done = run_cli(["email", "test", "ada@hospital.example"], app_env)
+    assert done.returncode == 0, done.stderr
+    assert "Sent to ada@hospital.example." in done.stdout and len(smtp_server.messages) == 1
+    subscriber("physicist", "physicist@hospital.example", every="immediate")
+    alerts_raised([make_alert(rf_study).id], send_now=False)
+    done = run_cli(["email", "send-due"], app_env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["sent"] == 1 and len(smtp_server.messages) == 2
+    smtp_server.stop()
+    done = run_cli(["email", "test", "ada@hospital.example"], app_env)
+    assert done.returncode == 1 and "not sent: ConnectionRefusedError" in done.stderr
+    lines = [json.loads(x) for x in run_cli(["email", "outbox", "--unsent"], app_env).stdout.splitlines()]
+    assert [(m["kind"], m["status"], m["attempts"]) for m in lines] == [("test", "queued", 1)]
