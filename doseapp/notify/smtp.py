@@ -47,7 +47,7 @@ def build(sender: str, recipient: str, subject: str, body: str, message_id: str 
     msg = MimeMessage()
     msg["From"] = sender
     msg["To"] = recipient
-    msg["Subject"] = subject
+    msg["Subject"] = " ".join(subject.split())  # a display name with a line break must not end the header
     msg["Date"] = email.utils.formatdate(localtime=True)
     msg["Message-ID"] = message_id or email.utils.make_msgid(domain=sender.rpartition("@")[2] or None)
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to a robot

@@ -86,6 +86,25 @@ def test_with_the_server_down_the_message_waits_and_goes_when_it_is_back(app, rf
     assert alert_email_status([alert.id]) == {alert.id: "sent"}
 
 
+def test_a_line_break_in_a_display_name_cannot_add_headers(app, rf_study, smtp_server):
+    configure_smtp(smtp_server.port)
+    rf_study.equipment.display_name = "Room 1\r\nBcc: someone@elsewhere.example"
+    db.session.commit()
+    subscriber("physicist", "physicist@hospital.example", rf_dap_study="immediate")
+    alert = make_alert(rf_study)
+    alerts_raised([alert.id], send_now=False)
+    # The subject names the modality, not the system; a multi-alert subject names rules: force a
+    # subject with the line break through the same path the outbox uses.
+    msg = _messages()[0]
+    msg.subject = "alert\r\nBcc: someone@elsewhere.example"
+    db.session.commit()
+    assert outbox.send_due()["sent"] == 1
+    [received] = smtp_server.messages
+    assert received.rcpt_tos == ["physicist@hospital.example"]
+    text = email.message_from_bytes(received.original_content, policy=email.policy.default)
+    assert text["Bcc"] is None and text["Subject"] == "alert Bcc: someone@elsewhere.example"
+
+
 def test_retries_back_off_for_ever_and_show_failed_after_five(app, rf_study):
     configure_smtp(free_port())
     subscriber("physicist", "physicist@hospital.example", every="immediate")
@@ -225,14 +244,20 @@ def test_a_wrong_password_is_a_recorded_failure(app, rf_study, smtp_server):
     assert "SMTPAuthenticationError: 535" in _messages()[0].last_error and smtp_server.messages == []
 
 
-def test_alerts_raised_runs_the_outbox_job_soon(app, rf_study):
+def test_alerts_raised_runs_the_outbox_job_soon(app, rf_study, smtp_server):
     from doseapp.models import Job
+    from doseapp.runtime.jobs import execute
 
+    configure_smtp(smtp_server.port)
     subscriber("physicist", "physicist@hospital.example", every="immediate")
     alerts_raised([make_alert(rf_study).id])
     alerts_raised([make_alert(rf_study, rule_key="rf_rp_dose_study").id])
     jobs = db.session.scalars(select(Job).where(Job.kind == outbox.OUTBOX_KIND)).all()
     assert len(jobs) == 1 and jobs[0].status == "queued"  # one waiting job is enough
+    execute(jobs[0].id)  # as the worker runs it
+    db.session.expire_all()
+    job = db.session.get(Job, jobs[0].id)
+    assert job.status == "finished" and job.message == "2 e-mails sent." and len(smtp_server.messages) == 2
 
 
 def test_cli_test_email_and_send_due(app, app_env, rf_study, smtp_server):
