@@ -10,17 +10,12 @@ from doseapp import audit
 from doseapp.models import AlertSubscription, SystemSettings, User, db
 from doseapp.notify.alerts import MODES
 from doseapp.notify.labels import ALL_RULES, rule_label, rule_labels
+from doseapp.notify.smtp import address_problem
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
 MODE_NAMES = {"off": "Off", "immediate": "Immediately", "digest": "Daily digest"}
 INHERIT = ""  # a rule's choice left to the "every rule" one
-
-
-def _address_error(address: str) -> str | None:
-    if address and ("@" not in address or any(c in address for c in "\r\n<>,; ") or len(address) > 254):
-        return "Give one e-mail address, such as name@hospital.example."
-    return None
 
 
 @bp.route("/alert-emails", methods=["GET", "POST"])
@@ -35,7 +30,7 @@ def alert_emails():
     error = None
     if request.method == "POST":
         address = request.form.get("email", "").strip()
-        error = _address_error(address)
+        error = address_problem(address) if address else None
         if error is None:
             wanted = {}
             every = request.form.get("rule:" + ALL_RULES, "off")

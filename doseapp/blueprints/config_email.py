@@ -11,7 +11,7 @@ from doseapp import audit
 from doseapp.blueprints.config import bp
 from doseapp.models import EmailMessage, SystemSettings, db
 from doseapp.notify import outbox
-from doseapp.notify.smtp import DEFAULT_PORTS, SECURITY
+from doseapp.notify.smtp import DEFAULT_PORTS, SECURITY, address_problem
 
 FIELDS = ("smtp_host", "smtp_port", "smtp_security", "smtp_username", "smtp_sender", "alert_digest_hour")
 OUTBOX_PAGE = 100
@@ -91,7 +91,7 @@ def email_test():
     from doseapp.runtime.queues import enqueue
 
     to = request.form.get("test_to", "").strip()
-    if "@" not in to or any(c in to for c in "\r\n<>,; "):
+    if address_problem(to):
         flash("Give one e-mail address to send the test e-mail to.")
         return redirect(url_for("config.email_settings"))
     msg = outbox.queue(to, "doseapp test e-mail",

@@ -28,6 +28,14 @@ class SmtpConfig:
     timeout: float = TIMEOUT_SECONDS
 
 
+def address_problem(address: str) -> str | None:
+    """Why `address` is not one plain e-mail address (None when it is)."""
+    local, _, domain = address.rpartition("@")
+    if not local or not domain or any(c in address for c in "\r\n<>,; \t\"") or len(address) > 254:
+        return "Give one e-mail address, such as name@hospital.example."
+    return None
+
+
 def config_from(settings) -> SmtpConfig:
     """The SMTP settings of a SystemSettings row; raises NotConfigured without a host or sender."""
     if not (settings.smtp_host or "").strip() or not (settings.smtp_sender or "").strip():

@@ -112,3 +112,20 @@ def test_each_user_chooses_their_alert_emails(app, client):
     choices = dict(db.session.execute(select(AlertSubscription.rule_key, AlertSubscription.mode)
                                       .where(AlertSubscription.user_id == vera.id)).all())
     assert choices == {"*": "immediate", "rf_dap_study": "off"}
+
+
+def test_an_admin_sets_a_users_address_on_the_user_page(app, client):
+    from doseapp.users import create_user
+
+    login(client, "ada")
+    bob = create_user("bob", "bobs-password-1", ["viewer"])
+    url = f"/config/users/{bob.id}"
+    resp = post(client, url, {"roles": ["viewer"], "active": "on", "email": "bob@"})
+    assert resp.status_code == 400 and b"Give one e-mail address" in resp.data
+    resp = post(client, url, {"roles": ["viewer"], "active": "on", "email": "bob@hospital.example"})
+    assert resp.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(User, bob.id).email == "bob@hospital.example"
+    assert [(r.username, r.target, r.details) for r in audit_rows("user.email")] == [
+        ("ada", "bob", {"email": [None, "bob@hospital.example"]})]
+    assert 'value="bob@hospital.example"' in client.get(url).get_data(as_text=True)
