@@ -23,6 +23,7 @@ SETTINGS = {
     "DOSEAPP_QUEUE_PREFIX": "Prefix for RQ queue names, to share one Redis between instances (default none).",
     "DOSEAPP_COOKIE_SECURE": "Send the session cookie over HTTPS only: 1 behind TLS (default 0).",
     "DOSEAPP_LOG_LEVEL": "Log level for every process (default INFO).",
+    "DOSEAPP_BASE_URL": "The address users open doseapp at, for links in e-mails (default http://HOST:PORT).",
     "DOSEAPP_TIMEZONE": "Time zone (IANA name, e.g. Europe/London) that pages show recorded times in (default the "
                         "machine's zone, else UTC); study times are shown as the modality sent them.",
     "DOSEAPP_XLSX_DATE_FORMAT": "Excel number format for dates in XLSX exports (default dd/mm/yyyy, as OpenREM).",
@@ -104,6 +105,7 @@ def load(env=None, **overrides) -> dict:
         "HOST": env.get("DOSEAPP_HOST", "127.0.0.1"),
         "PORT": int(env.get("DOSEAPP_PORT", "8000")),
         "WEB_THREADS": int(env.get("DOSEAPP_WEB_THREADS", "8")),
+        "BASE_URL": env.get("DOSEAPP_BASE_URL") or None,  # None: http://HOST:PORT, below
         "WORKERS": int(env.get("DOSEAPP_WORKERS", "2")),
         "QUEUE_PREFIX": env.get("DOSEAPP_QUEUE_PREFIX", ""),
         "LOG_LEVEL": env.get("DOSEAPP_LOG_LEVEL", "INFO").upper(),
@@ -126,5 +128,6 @@ def load(env=None, **overrides) -> dict:
         # SQLite locks the whole file; waiting beats failing when web and worker write together.
         cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 30}}
     cfg.update(overrides)
+    cfg["BASE_URL"] = cfg["BASE_URL"] or f"http://{cfg['HOST']}:{cfg['PORT']}"
     cfg["TIMEZONE"] = check_zone_name(cfg["TIMEZONE"])  # an override is checked as the setting is
     return cfg

@@ -96,6 +96,13 @@ ACCESS: dict[str, object] = {
     "drl.page": BROWSE,
     "drl.xlsx": EXPORT,
     "api_v1.drl_comparison": BROWSE,
+    # Alert e-mail (issue 18): the SMTP server, test e-mails and the outbox are configuration; each
+    # user chooses their own alert e-mails.
+    "config.email_settings": any_of("admin"),
+    "config.email_test": any_of("admin"),
+    "config.email_outbox": any_of("admin"),
+    "config.email_retry": any_of("admin"),
+    "account.alert_emails": LOGIN,
     "studyadmin.delete": any_of("admin"),
     # Study lists, details and the JSON API (issue 6 items 1-3, 5).
     "studies.study_list": BROWSE,

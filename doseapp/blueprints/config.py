@@ -53,12 +53,30 @@ def user_new():
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
 def user_edit(user_id: int):
     user = _user_or_404(user_id)
+    error = None
     if request.method == "POST":
-        chosen = [r for r in request.form.getlist("roles") if r in roles.ROLES]
-        change_roles(user, chosen, active=request.form.get("active") == "on")
-        flash(f"Roles of {user.username}: {', '.join(sorted(chosen)) or 'none'}.")
-        return redirect(url_for("config.users"))
-    return render_template("config/user_edit.html", user=user, roles=roles.ROLES)
+        email = request.form.get("email")
+        error = _set_email(user, email.strip()) if email is not None else None
+        if error is None:
+            chosen = [r for r in request.form.getlist("roles") if r in roles.ROLES]
+            change_roles(user, chosen, active=request.form.get("active") == "on")
+            flash(f"Roles of {user.username}: {', '.join(sorted(chosen)) or 'none'}.")
+            return redirect(url_for("config.users"))
+    return render_template("config/user_edit.html", user=user, roles=roles.ROLES, error=error), (400 if error else 200)
+
+
+def _set_email(user: User, email: str) -> str | None:
+    """The address alert e-mails go to (the user can change it on their alert e-mail page), audited;
+    the reason when it is not an address."""
+    from doseapp import audit
+    from doseapp.notify.smtp import address_problem
+
+    if email and address_problem(email):
+        return address_problem(email)
+    if (email or None) != user.email:
+        audit.record("user.email", user.username, {"email": [user.email, email or None]})
+        user.email = email or None
+    return None
 
 
 @bp.route("/users/<int:user_id>/password", methods=["GET", "POST"])
@@ -126,5 +144,5 @@ def audit_log():
 
 
 # The other config pages attach their routes to `bp` when imported.
-from doseapp.blueprints import (config_drl, config_equipment, config_privacy, config_skin,  # noqa: E402,F401
-                                config_standard_names)
+from doseapp.blueprints import (config_drl, config_email, config_equipment, config_privacy,  # noqa: E402,F401
+                                config_skin, config_standard_names)

@@ -59,7 +59,7 @@ class AlertSubscription(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
     rule_key: Mapped[str] = mapped_column(String(32))
-    mode: Mapped[str] = mapped_column(String(8), default="immediate")  # immediate or digest
+    mode: Mapped[str] = mapped_column(String(16), default="immediate")  # immediate, digest or off (overrides "*")
     __table_args__ = (UniqueConstraint("user_id", "rule_key"),)
 
 

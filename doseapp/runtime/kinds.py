@@ -19,6 +19,8 @@ JOB_KINDS = {
     "standard_names_apply": "doseapp.standards.name_jobs:apply_job",
     "drl_refresh": "doseapp.standards.flags:refresh_job",
     "ct_estimates": "doseapp.ingest.ct_estimates:recompute_job",
+    "email_outbox": "doseapp.notify.outbox:outbox_job",
+    "email_test": "doseapp.notify.outbox:test_job",
 }
 
 # What the Jobs page calls each kind.
@@ -39,4 +41,6 @@ KIND_NAMES = {
     "standard_names_apply": "Apply standard names",
     "drl_refresh": "DRL ratios",
     "ct_estimates": "CT SSDE and effective dose estimates",
+    "email_outbox": "Send e-mail",
+    "email_test": "Test e-mail",
 }

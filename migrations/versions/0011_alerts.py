@@ -61,7 +61,7 @@ def upgrade():
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("user_id", sa.Integer(), sa.ForeignKey("user.id", ondelete="CASCADE"), nullable=False),
         sa.Column("rule_key", sa.String(32), nullable=False),
-        sa.Column("mode", sa.String(8), nullable=False),
+        sa.Column("mode", sa.String(16), nullable=False),
         sa.UniqueConstraint("user_id", "rule_key"),
     )
     op.create_index("ix_alert_subscription_user_id", "alert_subscription", ["user_id"])

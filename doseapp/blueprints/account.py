@@ -1,0 +1,58 @@
+"""A user's own alert e-mail choices: their address, and per rule (or for every rule) immediately, in
+a daily digest, or not at all."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import delete, select
+
+from doseapp import audit
+from doseapp.models import AlertSubscription, SystemSettings, User, db
+from doseapp.notify.alerts import MODES
+from doseapp.notify.labels import ALL_RULES, rule_label, rule_labels
+from doseapp.notify.smtp import address_problem
+
+bp = Blueprint("account", __name__, url_prefix="/account")
+
+MODE_NAMES = {"off": "Off", "immediate": "Immediately", "digest": "Daily digest"}
+INHERIT = ""  # a rule's choice left to the "every rule" one
+
+
+@bp.route("/alert-emails", methods=["GET", "POST"])
+def alert_emails():
+    user = db.session.get(User, current_user.id)
+    choices = dict(db.session.execute(select(AlertSubscription.rule_key, AlertSubscription.mode)
+                                      .where(AlertSubscription.user_id == user.id)).all())
+    rules = rule_labels()
+    for key in choices:  # a choice for a rule not (or no longer) configured is still shown
+        if key != ALL_RULES and key not in rules:
+            rules[key] = rule_label(key)
+    error = None
+    if request.method == "POST":
+        address = request.form.get("email", "").strip()
+        error = address_problem(address) if address else None
+        if error is None:
+            wanted = {}
+            every = request.form.get("rule:" + ALL_RULES, "off")
+            if every in ("immediate", "digest"):
+                wanted[ALL_RULES] = every
+            for key in rules:
+                mode = request.form.get("rule:" + key, INHERIT)
+                if mode in MODES and mode != wanted.get(ALL_RULES, "off"):
+                    wanted[key] = mode  # "off" kept only where it overrides "every rule"
+            before = {"email": user.email, **{f"rule {k}": v for k, v in choices.items()}}
+            after = {"email": address or None, **{f"rule {k}": v for k, v in wanted.items()}}
+            user.email = address or None
+            db.session.execute(delete(AlertSubscription).where(AlertSubscription.user_id == user.id))
+            db.session.add_all(AlertSubscription(user_id=user.id, rule_key=k, mode=m) for k, m in wanted.items())
+            audit.record_change("account.alert_emails", user.username, before, after)
+            db.session.commit()
+            flash("Your alert e-mail choices are saved." if address or not wanted
+                  else "Saved; no e-mail is sent until you give your address.")
+            return redirect(url_for("account.alert_emails"))
+    smtp_configured = bool(SystemSettings.get().smtp_host)
+    db.session.commit()
+    return render_template("account/alert_emails.html", user=user, rules=rules, choices=choices, modes=MODE_NAMES,
+                           all_rules=ALL_RULES, error=error, smtp_configured=smtp_configured,
+                           email=request.form.get("email", user.email or "") if error else (user.email or "")), \
+        (400 if error else 200)

@@ -1,0 +1,204 @@
+"""Alerts → e-mails. Each user chooses per rule (or "*" for every rule) to hear immediately, in a
+daily digest, or not at all; a choice for one rule overrides the "*" choice.
+
+Messages carry the rule, the value against the threshold, the modality, the system's display name,
+the study date and a link to the study page: never a patient's name, ID, birth date or the
+accession number (which can identify a patient too)."""
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy import and_, exists, func, select
+from sqlalchemy.orm import selectinload
+
+from doseapp.models import Alert, AlertSubscription, EmailMessage, EmailMessageAlert, Study, SystemSettings, User, db
+from doseapp.models.base import utcnow
+from doseapp.notify import outbox
+from doseapp.notify.labels import ALL_RULES, rule_label
+
+MODES = ("immediate", "digest", "off")
+MODALITY_NAMES = {"CT": "CT", "RF": "Fluoroscopy", "MG": "Mammography", "DX": "Radiography"}
+# A digest tells of the alerts since the user's last digest; this much earlier is looked at again
+# (an alert committed just after the last digest's run), the ones already in a digest skipped.
+DIGEST_OVERLAP = dt.timedelta(days=1)
+UTC = ZoneInfo("UTC")
+
+
+# --- who wants what --------------------------------------------------------------------------------
+
+def mode_for(choices: dict[str, str], rule_key: str) -> str:
+    """A user's choice for one rule: the rule's own, else their "*" choice, else off."""
+    return choices.get(rule_key) or choices.get(ALL_RULES) or "off"
+
+
+def recipients() -> list[tuple[User, dict[str, str]]]:
+    """Active users with an e-mail address and at least one choice, with {rule_key: mode}."""
+    rows = db.session.execute(
+        select(User, AlertSubscription.rule_key, AlertSubscription.mode)
+        .join(AlertSubscription, AlertSubscription.user_id == User.id)
+        .where(User.active.is_(True), User.email.isnot(None), User.email != "")
+        .order_by(User.id)).all()
+    users: dict[int, tuple[User, dict[str, str]]] = {}
+    for user, key, mode in rows:
+        users.setdefault(user.id, (user, {}))[1][key] = mode
+    return list(users.values())
+
+
+# --- the message -----------------------------------------------------------------------------------
+
+def _number(value) -> str:
+    return "not recorded" if value is None else f"{value:.4g}"
+
+
+def study_link(study: Study | None) -> str:
+    """The study page on DOSEAPP_BASE_URL (the home page for a modality without a list)."""
+    base = current_app.config["BASE_URL"].rstrip("/")
+    slug = {"CT": "ct", "RF": "rf", "MG": "mg", "DX": "dx"}.get(study.modality if study else None)
+    adapter = current_app.url_map.bind("localhost")
+    if slug is None:
+        return base + adapter.build("home.index")
+    return base + adapter.build("studies.detail", {"modality": slug, "study_id": study.id})
+
+
+def describe(alert: Alert) -> list[str]:
+    """The lines that tell of one alert: nothing that identifies the patient."""
+    study = alert.study
+    unit = f" {alert.unit}" if alert.unit else ""
+    equipment = study.equipment if study is not None else None
+    return [f"Rule: {rule_label(alert.rule_key)}",
+            f"Value: {_number(alert.value)}{unit} (threshold {_number(alert.threshold)}{unit})",
+            f"Modality: {MODALITY_NAMES.get(alert.modality, alert.modality)}",
+            f"System: {equipment.display_name if equipment is not None else 'not recorded'}",
+            f"Study date: {study.study_date.isoformat() if study is not None and study.study_date else 'not recorded'}",
+            f"Study: {study_link(study)}"]
+
+
+def render(alerts: list[Alert], kind: str) -> tuple[str, str]:
+    """(subject, body) of an immediate message or a digest about `alerts`."""
+    if kind == "digest":
+        subject = f"doseapp daily digest: {len(alerts)} high-dose alert{'s' if len(alerts) != 1 else ''}"
+        intro = f"Alerts raised since your last digest ({len(alerts)}):"
+    elif len(alerts) == 1:
+        a = alerts[0]
+        unit = f" {a.unit}" if a.unit else ""
+        subject = (f"doseapp alert: {rule_label(a.rule_key)} {_number(a.value)}{unit} "
+                   f"(threshold {_number(a.threshold)}{unit}), {MODALITY_NAMES.get(a.modality, a.modality)}")
+        intro = "A high-dose alert was raised:"
+    else:
+        subject = f"doseapp: {len(alerts)} high-dose alerts ({', '.join(sorted({rule_label(a.rule_key) for a in alerts}))})"
+        intro = f"{len(alerts)} high-dose alerts were raised:"
+    blocks = ["\n".join(describe(a)) for a in alerts]
+    base = current_app.config["BASE_URL"].rstrip("/")
+    adapter = current_app.url_map.bind("localhost")
+    footer = ("Patient identifiers are never sent by e-mail: open the study in doseapp to see the patient.\n"
+              f"Your alert e-mail choices: {base}{adapter.build('account.alert_emails')}")
+    return subject, "\n\n".join([intro, *blocks, "-- ", footer]) + "\n"
+
+
+def _load(alert_ids) -> list[Alert]:
+    return list(db.session.scalars(
+        select(Alert).where(Alert.id.in_(list(alert_ids))).order_by(Alert.id)
+        .options(selectinload(Alert.study).selectinload(Study.equipment))))
+
+
+# --- immediate messages ----------------------------------------------------------------------------
+
+def alerts_raised(alert_ids, *, send_now: bool = True) -> list[int]:
+    """Queue the immediate e-mails about newly raised (committed) alerts: one message per user telling
+    of every alert of theirs in `alert_ids`; commit; and run the outbox soon. Returns message ids."""
+    alert_ids = list(alert_ids)
+    if not alert_ids:
+        return []
+    people = recipients()
+    if not people:
+        return []
+    alerts = _load(alert_ids)
+    messages = []
+    for user, choices in people:
+        mine = [a for a in alerts if mode_for(choices, a.rule_key) == "immediate"]
+        if mine:
+            subject, body = render(mine, "immediate")
+            messages.append(outbox.queue(user.email, subject, body, "immediate", mine))
+    db.session.commit()
+    if messages and send_now:
+        outbox.kick()
+    return [m.id for m in messages]
+
+
+# --- daily digests ---------------------------------------------------------------------------------
+
+def digest_cutoff(now: dt.datetime, hour: int) -> dt.datetime | None:
+    """Today's digest time (naive UTC) once it has come, in DOSEAPP_TIMEZONE; None before it."""
+    from doseapp.display.timefmt import display_zone
+
+    local = now.replace(tzinfo=UTC).astimezone(display_zone())
+    at = local.replace(hour=hour, minute=0, second=0, microsecond=0)
+    if local < at:
+        return None
+    return at.astimezone(UTC).replace(tzinfo=None)
+
+
+def send_digests(now: dt.datetime | None = None) -> int:
+    """Once the digest hour has come: queue for each digest user one message of the alerts raised
+    before it that no digest to them has told of yet (since their last digest). Idempotent: run it as
+    often as you like. Returns how many digests were queued."""
+    now = now or utcnow()
+    cutoff = digest_cutoff(now, SystemSettings.get().alert_digest_hour)
+    if cutoff is None:
+        return 0
+    made = 0
+    for user, choices in recipients():
+        if "digest" not in choices.values():
+            continue
+        last = db.session.scalar(select(func.max(EmailMessage.created_at))
+                                 .where(EmailMessage.kind == "digest", EmailMessage.recipient == user.email))
+        since = (last or cutoff) - DIGEST_OVERLAP
+        told = exists().where(EmailMessageAlert.alert_id == Alert.id,
+                              EmailMessageAlert.email_message_id == EmailMessage.id,
+                              EmailMessage.kind == "digest", EmailMessage.recipient == user.email)
+        ids = db.session.scalars(select(Alert.id).where(and_(Alert.created_at < cutoff, Alert.created_at >= since),
+                                                        ~told)).all()
+        mine = [a for a in _load(ids) if mode_for(choices, a.rule_key) == "digest"]
+        if mine:
+            subject, body = render(mine, "digest")
+            outbox.queue(user.email, subject, body, "digest", mine)
+            made += 1
+    db.session.commit()
+    return made
+
+
+# --- what the alerts list shows --------------------------------------------------------------------
+
+def alert_email_status(alert_ids) -> dict[int, str]:
+    """Per alert that e-mails tell of: "sent", "not sent yet" (with the failed attempts so far), or
+    "failed, retrying (n attempts: last error)". Alerts no message tells of are left out."""
+    rows = db.session.execute(
+        select(EmailMessageAlert.alert_id, EmailMessage.status, EmailMessage.attempts, EmailMessage.last_error)
+        .join(EmailMessage, EmailMessage.id == EmailMessageAlert.email_message_id)
+        .where(EmailMessageAlert.alert_id.in_(list(alert_ids)))).all()
+    by_alert = defaultdict(list)
+    for alert_id, status, attempts, error in rows:
+        by_alert[alert_id].append((status, attempts, error))
+    out = {}
+    for alert_id, messages in by_alert.items():
+        unsent = [m for m in messages if m[0] != "sent"]
+        if not unsent:
+            out[alert_id] = "sent"
+            continue
+        status, attempts, error = max(unsent, key=lambda m: m[1])
+        tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
+        if status == "failed":
+            text = f"failed, retrying ({tries}: {error})"
+        elif attempts:
+            text = f"not sent yet ({tries} failed: {error})"
+        elif error:
+            text = f"not sent yet ({error})"
+        else:
+            text = "not sent yet"
+        if len(unsent) < len(messages):
+            text += f"; {len(messages) - len(unsent)} of {len(messages)} sent"
+        out[alert_id] = text
+    return out
