@@ -141,24 +141,39 @@ def read_args(args, settings: SystemSettings) -> tuple[str, str, str | None, Per
     return modality, quantity, name, period
 
 
-class _MedianP75:
-    """SQLite `doseapp_median_p75(x)`: "median p75" (percentile_cont 0.5 and 0.75) from one sort."""
+class _GroupStats:
+    """SQLite `doseapp_drl_groups(group, x)`: per patient group of one standard name and system, the
+    count, median and 75th percentile (percentile_cont) of x, as text "group n median p75;...". The
+    patient group is collected here rather than grouped by in SQL (one sort key fewer)."""
     def __init__(self):
-        self.values = []
+        self.values: dict[int, list[float]] = {}
 
-    def step(self, value):
+    def step(self, group, value):
         if value is not None:
-            self.values.append(value)
+            self.values.setdefault(group, []).append(value)
 
     def finalize(self):
-        if not self.values:
-            return None
-        return " ".join(repr(float(percentile_cont(self.values, q))) for q in (0.5, 0.75))
+        return ";".join(f"{g} {len(v)} {percentile_cont(v, 0.5)!r} {percentile_cont(v, 0.75)!r}"
+                        for g, v in self.values.items())
 
 
 def _register_sqlite() -> None:
     raw = db.session.connection().connection.driver_connection
-    raw.create_aggregate("doseapp_median_p75", 1, _MedianP75)
+    raw.create_aggregate("doseapp_drl_groups", 2, _GroupStats)
+
+
+def _sqlite_rows(group, value, where: list) -> list[tuple]:
+    """(standard_name_id, equipment_id, group, n, median, p75) on SQLite."""
+    _register_sqlite()
+    stmt = (select(Study.standard_name_id, Study.equipment_id, func.doseapp_drl_groups(group, value))
+            .where(*where).group_by(Study.standard_name_id, Study.equipment_id))
+    out = []
+    for name_id, equipment_id, packed in db.session.execute(stmt):
+        for part in (packed or "").split(";"):
+            if part:
+                g, n, median, p75 = part.split()
+                out.append((name_id, equipment_id, int(g), int(n), float(median), float(p75)))
+    return out
 
 
 def compare(modality: str, quantity: str, *, standard_name: str | None = None, period: Period | None = None,
@@ -187,36 +202,30 @@ def compare(modality: str, quantity: str, *, standard_name: str | None = None, p
                 bands.append(band)
             whens.append((and_(Study.standard_name_id == name_id, band_condition(band)), bands.index(band)))
     whens.append((band_condition(ADULT), 0))
-    group = case(*whens, else_=literal(NO_GROUP)).label("grp")
+    group = case(*whens, else_=literal(NO_GROUP))
     where = [Study.modality == modality, Study.standard_name_id.in_(list(names)), value.isnot(None),
              Study.study_datetime >= dt.datetime.combine(period.date_from, dt.time()),
              Study.study_datetime < dt.datetime.combine(period.date_until + dt.timedelta(days=1), dt.time())]
-    keys = [Study.standard_name_id, Study.equipment_id, group]
     if dialect() == "postgresql":
         tune_postgresql()
-        stats = [func.percentile_cont(0.5).within_group(value).label("median"),
-                 func.percentile_cont(0.75).within_group(value).label("p75")]
+        keys = [Study.standard_name_id, Study.equipment_id, group]
+        stmt = (select(*keys, func.count(), func.percentile_cont(0.5).within_group(value),
+                       func.percentile_cont(0.75).within_group(value)).where(*where).group_by(*keys))
+        found_rows = [tuple(r) for r in db.session.execute(stmt)]
     else:
-        _register_sqlite()
-        stats = [func.doseapp_median_p75(value).label("packed")]
-    stmt = select(*keys, func.count().label("n"), *stats).where(*where).group_by(*keys)
-    found_rows = db.session.execute(stmt).all()
+        found_rows = _sqlite_rows(group, value, where)
     systems = dict(db.session.execute(select(Equipment.id, Equipment.display_name).where(
-        Equipment.id.in_({r.equipment_id for r in found_rows if r.equipment_id is not None}))).all())
+        Equipment.id.in_({r[1] for r in found_rows if r[1] is not None}))).all())
     out = []
-    for r in found_rows:
-        if dialect() == "postgresql":
-            median, p75 = r.median, r.p75
-        else:
-            median, p75 = map(float, r.packed.split()) if r.packed else (None, None)
-        name = names[r.standard_name_id]
+    for name_id, equipment_id, grp, n, median, p75 in found_rows:
+        name = names[name_id]
         found = levels.get(name.casefold())
-        band = bands[r.grp] if r.grp != NO_GROUP else None
-        drl = found.for_group(band, r.equipment_id) if found and band is not None else None
-        out.append(Row(standard_name=name, standard_name_id=r.standard_name_id,
-                       system=systems.get(r.equipment_id, "(unknown system)"), equipment_id=r.equipment_id,
+        band = bands[grp] if grp != NO_GROUP else None
+        drl = found.for_group(band, equipment_id) if found and band is not None else None
+        out.append(Row(standard_name=name, standard_name_id=name_id,
+                       system=systems.get(equipment_id, "(unknown system)"), equipment_id=equipment_id,
                        patient_group=group_label(*band) if band is not None else "child, no DRL for the group",
-                       quantity=quantity, n=r.n, median=median, p75=p75, drl=drl,
+                       quantity=quantity, n=n, median=median, p75=p75, drl=drl,
                        min_sample=settings.drl_min_sample or 1))
     out.sort(key=lambda row: (row.standard_name.casefold(), row.patient_group != "adult", row.patient_group,
                               row.system.casefold()))
