@@ -15,7 +15,7 @@ from flask import Blueprint, after_this_request, g, render_template, request, se
 
 from doseapp.exports.xlsx_writer import XlsxOut
 from doseapp.models import SystemSettings, db
-from doseapp.security.headers import csp_nonce
+from doseapp.security.headers import with_nonce
 from doseapp.standards.comparison import BadArgs, Period, Row, compare, default_period, read_args  # noqa: F401
 from doseapp.standards.drl import QUANTITIES, UNITS
 
@@ -78,12 +78,17 @@ def _charts(rows: list[Row], quantity: str):
         drl = next((r.drl for r in members if r.drl is not None), None)
         if drl is not None:
             p.add_layout(Span(location=drl.value * factor, dimension="width", line_color="#cc3311",
-                              line_width=2, line_dash="dashed"))
+                              line_width=2, line_dash="dashed", name="drl-line"))
             p.line([], [], color="#cc3311", line_dash="dashed", legend_label=f"DRL {drl.value * factor:.3g} {unit}")
         p.add_tools(HoverTool(tooltips=[("System", "@system"), ("Median", "@median{0.[000]}"),
                                         ("75th percentile", "@p75{0.[000]}"), ("Studies", "@n")]))
         p.yaxis.axis_label = f"{UNITS[quantity][3]} ({unit})"
         p.y_range.start = 0
+        # The axis reaches the DRL, so its line is drawn even when every median is far below it.
+        top = max([(r.p75 or 0) * factor for r in members] + [(r.median or 0) * factor for r in members]
+                  + ([drl.value * factor] if drl is not None else []))
+        if top > 0:
+            p.y_range.end = top * 1.12
         p.legend.location = "top_left"
         figs.append(p)
     return column(*figs, sizing_mode="stretch_width") if figs else None
@@ -103,7 +108,7 @@ def page():
     layout = _charts(rows, quantity)
     script, div = components(layout) if layout is not None else ("", "")
     # A full page (not an htmx swap): the inline script needs this request's nonce to run.
-    script = script.replace("<script type=\"text/javascript\">", f'<script type="text/javascript" nonce="{csp_nonce()}">')
+    script = with_nonce(script)
     args = {"modality": modality, "quantity": quantity, "date_from": period.date_from.isoformat(),
             "date_until": period.date_until.isoformat(), **({"standard_name": name} if name else {})}
     return render_template("drl/page.html", rows=rows, modality=modality, quantity=quantity, period=period,

@@ -19,7 +19,7 @@ from doseapp.exports.jobs import may_export_pid
 from doseapp.models import Study, db
 from doseapp.patients import chart, history
 from doseapp.patients import export as history_export
-from doseapp.security.headers import csp_nonce
+from doseapp.security.headers import with_nonce
 
 bp = Blueprint("patients", __name__, url_prefix="/patients")
 
@@ -78,7 +78,7 @@ def history_page():
     if chart.has_points(rows):
         script, div = components(chart.build(rows))
         # The page is not an HTMX swap, so the chart's inline script carries the nonce itself.
-        script = script.replace("<script", f'<script nonce="{csp_nonce()}"')
+        script = with_nonce(script)
     audit.record("patient.history_view", f"Dose history of the patient of study {study.id}",
                  {"study_id": study.id, "studies": len(rows), "by": key.field, "hashed": key.hashed})
     db.session.commit()

@@ -29,6 +29,13 @@ def csp_nonce() -> str:
     return g.csp_nonce
 
 
+def with_nonce(script_html: str) -> str:
+    """Bokeh's `components()` script tag(s) with this request's nonce, for a full page (an HTMX swap
+    runs its scripts through htmx instead). Bokeh writes `<script type="text/javascript">` or plain
+    `<script>` depending on its version: every opening tag gets the nonce."""
+    return script_html.replace("<script", f'<script nonce="{csp_nonce()}"')
+
+
 def allow_bokeh() -> None:
     """This page draws Bokeh charts: relax the policy as the module docstring explains."""
     g.csp_bokeh = True
