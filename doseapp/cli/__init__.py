@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from doseapp.cli.common import main
-from doseapp.cli import admin, imports, processes, quarantine, skin  # noqa: F401,E402  (register their commands)
+from doseapp.cli import admin, alerts, imports, processes, quarantine, skin  # noqa: F401,E402  (register their commands)
 from doseapp.cli.export import export_command
 from doseapp.cli.nodes import echo, node
 from doseapp.cli.qr import qr_command

@@ -16,6 +16,7 @@ JOB_KINDS = {
     "quarantine_retry": "doseapp.ingest.quarantine:retry_job",
     "skin_map": "doseapp.skin.jobs:map_job",
     "skin_map_batch": "doseapp.skin.jobs:batch_job",
+    "alerts_reevaluate": "doseapp.alerts.jobs:reevaluate_job",
 }
 
 # What the Jobs page calls each kind.
@@ -33,4 +34,5 @@ KIND_NAMES = {
     "scp_storage_cleanup": "Received objects cleanup",
     "skin_map": "Skin dose map",
     "skin_map_batch": "Skin dose maps",
+    "alerts_reevaluate": "Alert rules re-evaluation",
 }
