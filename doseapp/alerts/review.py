@@ -49,6 +49,11 @@ def alert_query(args: dict):
 
         stmt = stmt.where(Study.equipment_id.in_(select(Equipment.id).where(contains(Equipment.display_name,
                                                                                       args["system"]))))
+    if args.get("study_id"):
+        try:
+            stmt = stmt.where(Alert.study_id == int(args["study_id"]))
+        except ValueError:
+            raise BadFilter("study_id: a whole number") from None
     since, until = _date(args.get("date_from"), "date_from"), _date(args.get("date_until"), "date_until")
     if since:
         stmt = stmt.where(Study.study_date >= since)

@@ -17,7 +17,7 @@ from doseapp.models.equipment import Equipment
 
 bp = Blueprint("alerts", __name__)
 PER_PAGE = 50
-FILTER_ARGS = ("state", "modality", "rule", "system", "date_from", "date_until")
+FILTER_ARGS = ("state", "modality", "rule", "system", "date_from", "date_until", "study_id")
 HISTORY_ENDPOINTS = ("patients.history", "patients.patient_history", "history.patient")
 
 
@@ -32,7 +32,14 @@ def new_alert_count() -> int | None:
 
 @bp.app_context_processor
 def _alerts_in_templates():
-    return {"new_alert_count": new_alert_count}
+    return {"new_alert_count": new_alert_count, "study_alerts": study_alerts,
+            "alert_state_labels": review.STATE_LABELS}
+
+
+def study_alerts(study_id: int) -> list:
+    """A study's alerts with their rule (the study page)."""
+    rows = db.session.scalars(select(Alert).where(Alert.study_id == study_id).order_by(Alert.id)).all()
+    return [(a, BY_KEY.get(a.rule_key)) for a in rows]
 
 
 def _history_link(study):
