@@ -45,10 +45,10 @@ def alert_query(args: dict):
             raise BadFilter(f"rule: one of {', '.join(BY_KEY)}")
         stmt = stmt.where(Alert.rule_key == args["rule"])
     if args.get("system"):
-        from doseapp.filters import contains
-
-        stmt = stmt.where(Study.equipment_id.in_(select(Equipment.id).where(contains(Equipment.display_name,
-                                                                                      args["system"]))))
+        # Contains, ignoring case (the equipment table is tiny).
+        term = args["system"].lower()
+        stmt = stmt.where(Study.equipment_id.in_(select(Equipment.id).where(
+            func.lower(Equipment.display_name).contains(term, autoescape=True))))
     if args.get("study_id"):
         try:
             stmt = stmt.where(Alert.study_id == int(args["study_id"]))

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from doseapp.filters import DAP_DISPLAY_PER_STORED
+# cGy·cm² per Gy·m², as doseapp.filters.DAP_DISPLAY_PER_STORED (not imported: filters reads alerts,
+# and tests/alerts check the two agree).
+DAP_DISPLAY_PER_STORED = 1e6
 
 PER_STUDY, CUMULATIVE, EVENT = "per-study", "cumulative", "event"
 

@@ -185,3 +185,10 @@ def test_mammography_repeat(app, rule, tmp_path):
     [a] = alerts("mg_repeat")
     assert a.study_id == repeated != plain and a.value == 1
     assert [g["exposures"] for g in a.detail["repeated"]] == [2]
+
+
+def test_dap_display_unit_is_the_lists_one():
+    from doseapp import filters
+    from doseapp.alerts import rules
+
+    assert rules.DAP_DISPLAY_PER_STORED == filters.DAP_DISPLAY_PER_STORED
