@@ -140,6 +140,7 @@ def fit_site(_session_app, app_env, tmp_path_factory):
         ("query-history", "/qr/history"), ("size-imports", "/imports/size/"), ("quarantine", "/quarantine/"),
         ("jobs", "/jobs/"), ("exports", "/exports/"), ("study-delete", f"/studies/{studies['CT']}/delete"),
         ("help", "/help"), ("password", "/account/password"), ("home", "/"), ("chart-options", "/charts/options"),
+        ("alerts", "/alerts?state=all"), ("alert-rules", "/config/alerts"),
     ]
     with web_server(app_env, tmp_path_factory.mktemp("web")) as base:
         yield base, pages
