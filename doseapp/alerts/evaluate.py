@@ -215,17 +215,21 @@ def _evaluator(key: str):
 
 # --- entry points ---------------------------------------------------------------------------------
 
-def evaluate(keys=None, study_ids=None, progress=None) -> dict[str, list[int]]:
-    """Run the switched-on rules (`keys`: only these) over `study_ids` (None: every study); commits
-    after each rule. {rule key: new alert ids}. `progress(done, total, key)` after each rule."""
+def evaluate(keys=None, study_ids=None, progress=None, *, modality: str | None = None) -> dict[str, list[int]]:
+    """Run the switched-on rules (`keys`: only these; `modality`: only those for it) over `study_ids`
+    (None: every study, committing after each rule; else one commit at the end). {rule key: new
+    alert ids}. `progress(done, total, key)` after each rule."""
     rules = enabled_rows()
-    keys = [k for k in (keys or BY_KEY) if k in rules]
+    keys = [k for k in (keys or BY_KEY) if k in rules
+            and (modality is None or BY_KEY[k].modality in (None, modality))]
     raised: dict[str, list[int]] = {}
     for n, key in enumerate(keys, start=1):
         raised[key] = _evaluator(key)(rules[key], study_ids)
-        db.session.commit()
+        if study_ids is None:
+            db.session.commit()
         if progress:
             progress(n, len(keys), key)
+    db.session.commit()
     return raised
 
 
@@ -233,7 +237,8 @@ def evaluate_study(study_id: int, *, keys=None, source: str = "import") -> list[
     """Evaluate the switched-on rules for one study just stored (the import worker; the skin map store
     for the peak skin dose rules). Never raises: the import stands whatever happens here."""
     try:
-        raised = evaluate(keys, [study_id])
+        modality = db.session.scalar(select(Study.modality).where(Study.id == study_id))
+        raised = evaluate(keys, [study_id], modality=modality) if modality else {}
     except Exception:  # the study is stored; a rule change's re-evaluation will catch it up
         db.session.rollback()
         log.exception("alert rules for study %s could not be evaluated", study_id)
