@@ -236,6 +236,14 @@ def _test_data(v: str, _m):
     return Study.not_patient_indicator.is_(None) if v == "no" else None
 
 
+def _alert(v: str, _m):
+    # "yes": studies with a high-dose alert (any rule, any state); "no": those without.
+    from doseapp.models.alerts import Alert
+
+    has = exists().where(Alert.study_id == Study.id)
+    return has if v == "yes" else ~has if v == "no" else None
+
+
 FILTERS: tuple[Filter, ...] = (
     Filter("date", "Date", "date"),
     Filter("study_description", "Study description", "text",
@@ -273,6 +281,7 @@ FILTERS: tuple[Filter, ...] = (
     Filter("drl", "Above DRL flag factor", "choice", clause=_above_drl, choices=(("", "Any"), ("yes", "Yes"))),
     Filter("test_data", "Include possible test data", "choice", clause=_test_data,
            choices=(("", "Yes (default)"), ("no", "No"))),
+    Filter("alert", "High-dose alert", "choice", clause=_alert, choices=(("", "Any"), ("yes", "Yes"), ("no", "No"))),
     Filter("patient_name", "Patient name", "text", needs=PID,
            clause=lambda v, m: _identifier(Study.patient_name, Study.patient_name_hashed)(v)),
     Filter("patient_id", "Patient ID", "text", needs=PID,

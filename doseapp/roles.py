@@ -36,6 +36,8 @@ def all_of(*roles: str) -> AllOf:
 # Seeing study data: OpenREM's view, export and pid groups all browse.
 BROWSE = any_of("viewer", "exporter", "pid")
 EXPORT = any_of("exporter", "admin")
+ALERTS_VIEW = any_of("viewer", "exporter", "pid", "admin")
+ALERTS_REVIEW = any_of("admin", "pid")
 
 ACCESS: dict[str, object] = {
     "static": PUBLIC,
@@ -104,6 +106,13 @@ ACCESS: dict[str, object] = {
     "config.email_retry": any_of("admin"),
     "account.alert_emails": LOGIN,
     "studyadmin.delete": any_of("admin"),
+    # High-dose alerts (issue 18): everyone who browses, and admins, see the alerts; admins and pid
+    # users review them (a physicist who follows the patient up; a viewer cannot change a state);
+    # the rules are configuration.
+    "alerts.index": ALERTS_VIEW,
+    "alerts.review_alert": ALERTS_REVIEW,
+    "alerts.rules": any_of("admin"),
+    "api_v1.alerts": ALERTS_VIEW,
     # Study lists, details and the JSON API (issue 6 items 1-3, 5).
     "studies.study_list": BROWSE,
     "studies.detail": BROWSE,

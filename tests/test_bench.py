@@ -157,3 +157,22 @@ def test_drl_comparison(tmp_path):
     assert re.search(r"^MG agd API\s+8 years\s+\d+\s+\d+$", out, re.M)
     assert "slowest:" in out and re.search(r"refresh of every study's DRL ratio: \d+ standard names", out)
     assert not list((tmp_path / "tmp").iterdir())
+
+
+def test_alert_rules(tmp_path):
+    """Every alert rule over a small made database, as the re-evaluation job; the second run raises nothing."""
+    env = bench_env(tmp_path, DOSEAPP_DATABASE_URL=f"sqlite:///{tmp_path / 'ab' / 'big.db'}",
+                    DOSEAPP_INSTANCE=str(tmp_path / "instance"))
+    out = run(["bench/alert_rules.py", "--make", "400"], env)
+    first = re.search(r"^first \(raises\)\s+[\d.]+\s+[\d,]+\s+(\d+)$", out, re.M)
+    assert first and int(first.group(1)) > 0, out
+    assert re.search(r"^again \(nothing new\)\s+[\d.]+\s+[\d,]+\s+0$", out, re.M), out
+    assert "drl_factor" in out
+
+
+def test_import_rate_with_alerts(tmp_path, redis_url):
+    env = bench_env(tmp_path)
+    out = run(["bench/import_rate.py", "--copies", "1", "--workers", "1", "--no-fork", "--db", "sqlite",
+               "--kind", "mg", "--alerts", "both", "--redis-url", redis_url], env)
+    assert re.search(r"^import, 1 process, sqlite, alerts off\s+[\d.]+", out, re.M)
+    assert re.search(r"^import, 1 process, sqlite, alerts on\s+[\d.]+", out, re.M)

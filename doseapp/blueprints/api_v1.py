@@ -153,3 +153,29 @@ def drl_comparison():
     rows = compare(modality, quantity, standard_name=name, period=period, settings=settings)
     db.session.commit()
     return jsonify([r.as_dict() for r in rows])
+
+
+@bp.route("/alerts")
+def alerts():
+    """`?state=new&modality=RF&rule=rf_dap_study&system=...&date_from=&date_until=&page=N&per_page=M`
+    → {count, results, next}; each result as `doseapp alerts list --json` prints it."""
+    from sqlalchemy import func, select
+
+    from doseapp.alerts.review import BadFilter, alert_query, as_dict
+
+    try:
+        stmt = alert_query(request.args)
+        page = int(request.args.get("page") or 1)
+        per_page = int(request.args.get("per_page") or DEFAULT_PER_PAGE)
+    except BadFilter as exc:
+        return _error(400, "bad_request", str(exc))
+    except ValueError:
+        return _error(400, "bad_request", "page and per_page must be whole numbers.")
+    if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
+        return _error(400, "bad_request", f"page starts at 1; per_page is 1 to {MAX_PER_PAGE}.")
+    count = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    rows = db.session.execute(stmt.limit(per_page).offset((page - 1) * per_page)).all()
+    nxt = None
+    if page * per_page < count:
+        nxt = url_for("api_v1.alerts", _external=True, **(request.args.to_dict() | {"page": page + 1}))
+    return jsonify(count=count, results=[as_dict(a, s) for a, s in rows], next=nxt)

@@ -90,6 +90,8 @@ def page_links(page: int, pages: int) -> list[int | None]:
 
 @bp.route(f"/{MODALITY_URL}/")
 def study_list(modality: str):
+    from doseapp.alerts.review import studies_with_alerts
+
     mod = SLUGS[modality]
     q = filters.study_query(mod, request.args, current_user)
     per_page = items_per_page(request.args.get("per_page"))
@@ -120,7 +122,8 @@ def study_list(modality: str):
                pages=pages, per_page=per_page, per_page_choices=PER_PAGE_CHOICES, link=link,
                sort_link=sort_link, page_links=page_links(page, pages), show_delete=show_delete, delete_endpoint=delete_endpoint,
                form_filters=filters.filters_for(mod, current_user), list_url=request.full_path.rstrip("?"),
-               date_limits=(filters.FIRST_DATE, filters.LAST_DATE))
+               date_limits=(filters.FIRST_DATE, filters.LAST_DATE),
+               alerted=studies_with_alerts(s.id for s in rows))
     htmx = request.headers.get("HX-Request") and not request.headers.get("HX-History-Restore-Request")
     resp = current_app.make_response(render_template("studies/_list.html" if htmx else "studies/list.html", **ctx))
     resp.headers["Vary"] = "HX-Request"

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from doseapp.cli.common import main
-from doseapp.cli import (admin, ct_estimates, drl, emails, imports, processes, quarantine, skin,  # noqa: F401,E402
-                         standard_names)  # (register their commands)
+from doseapp.cli import (admin, alerts, ct_estimates, drl, emails, imports, processes, quarantine,  # noqa: F401,E402
+                         skin, standard_names)  # (register their commands)
 from doseapp.cli.export import export_command
 from doseapp.cli.nodes import echo, node
 from doseapp.cli.qr import qr_command

@@ -91,6 +91,10 @@ def import_file(path, *, source: str = "cli", owned: bool = False, layout: dict 
         log.exception("storing %s failed", name)
         return fail(f"could not be stored: {type(exc).__name__}: {exc}", ds)
     result = ImportResult(name, outcome.status, outcome.reason, outcome.warnings, study_summary(outcome.study))
+    if outcome.status == "imported":
+        from doseapp.alerts.evaluate import evaluate_study
+
+        evaluate_study(result.study["id"])  # the alert rules, on the study as now stored (never raises)
     _dispose_processed(path, owned, report.source_kind, ds, layout, report.study.patient_id)
     return result
 

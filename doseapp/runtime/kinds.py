@@ -21,6 +21,7 @@ JOB_KINDS = {
     "ct_estimates": "doseapp.ingest.ct_estimates:recompute_job",
     "email_outbox": "doseapp.notify.outbox:outbox_job",
     "email_test": "doseapp.notify.outbox:test_job",
+    "alerts_reevaluate": "doseapp.alerts.jobs:reevaluate_job",
 }
 
 # What the Jobs page calls each kind.
@@ -43,4 +44,5 @@ KIND_NAMES = {
     "ct_estimates": "CT SSDE and effective dose estimates",
     "email_outbox": "Send e-mail",
     "email_test": "Test e-mail",
+    "alerts_reevaluate": "Alert rules re-evaluation",
 }

@@ -53,17 +53,19 @@ def compute_and_commit(study: Study) -> SkinDoseMap:
     """Compute and keep the study's map, committed. Two computations of one study at once (an API
     request and a job) both insert a row: the loser's insert fails on the unique study id, so it
     computes again onto the winner's row (the result is the same)."""
+    from doseapp.alerts.evaluate import after_skin_map
+
     study_id = study.id
     try:
         row = compute_for_study(study)
         db.session.commit()
-        return row
     except IntegrityError:
         db.session.rollback()
         study = db.session.get(Study, study_id)
         row = compute_for_study(study)
         db.session.commit()
-        return row
+    after_skin_map(study_id)  # the peak skin dose alert rules
+    return row
 
 
 def current(study: Study, *, recompute: bool = False) -> SkinDoseMap:

@@ -141,6 +141,7 @@ def fit_site(_session_app, app_env, tmp_path_factory):
         ("jobs", "/jobs/"), ("exports", "/exports/"), ("study-delete", f"/studies/{studies['CT']}/delete"),
         ("help", "/help"), ("password", "/account/password"), ("home", "/"), ("chart-options", "/charts/options"),
         ("drl", "/drl"), ("config-drl", "/config/drl"),
+        ("alerts", "/alerts?state=all"), ("alert-rules", "/config/alerts"),
     ]
     with web_server(app_env, tmp_path_factory.mktemp("web")) as base:
         yield base, pages

@@ -240,6 +240,23 @@ def test_every_filter_matches_a_plain_reading(loaded, filled_in, modality, name)
         assert s.id in ids and all(x.patient_id == s.patient_id for x in studies if x.id in ids)
         assert list_ids(client, modality, patient_id=raw[:-1])[0] == 0
         checked += 1
+    elif name == "alert":
+        # One study of the modality with an alert (raised directly here: tests/alerts raise them at import).
+        from doseapp.models.alerts import Alert
+
+        target = studies[0].id
+        with loaded.app_context():
+            db.session.add(Alert(rule_key="drl_factor", study_id=target, modality=modality, value=3.0, threshold=2.0))
+            db.session.commit()
+        try:
+            assert list_ids(client, modality, alert="yes")[1] == [target]
+            assert set(list_ids(client, modality, alert="no")[1]) == {s.id for s in studies} - {target}
+            assert set(list_ids(client, modality, alert="")[1]) == {s.id for s in studies}
+        finally:
+            with loaded.app_context():
+                db.session.execute(Alert.__table__.delete())
+                db.session.commit()
+        checked += 1
     assert checked
 
 

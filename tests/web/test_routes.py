@@ -57,11 +57,23 @@ def _sample_rows() -> dict[str, object]:
     pattern = NotPatientPattern(field="id", pattern="phy*")
     db.session.add_all([eq, study, rf_study, pattern])
     db.session.commit()
+    alert = _alert_sample(study.id)
     # The skin dose map API is asked about the fluoroscopy study (no events: it answers "no map" and why).
     return {"name_id": name.id, "rule_id": rule.id, "equipment_id": eq.id, "study_id": study.id, "rf_study_id": rf_study.id, "pattern_id": pattern.id,
             "study_key": rf_study.study_instance_uid,
             "study_instance_uid": study.study_instance_uid, "size_import_id": _size_import_sample(), **_scp_samples(),
-            "export_id": _export_sample(), "fmt": "csv", **_qr_samples(), "quarantined_id": _quarantine_sample()}
+            "export_id": _export_sample(), "fmt": "csv", **_qr_samples(), "quarantined_id": _quarantine_sample(),
+            "alert_id": alert}
+
+
+def _alert_sample(study_id: int) -> int:
+    """A new alert on the DX sample study, for /alerts/<id>/review."""
+    from doseapp.models.alerts import Alert
+
+    alert = Alert(rule_key="drl_factor", study_id=study_id, modality="DX", value=2.5, threshold=2.0, unit="×")
+    db.session.add(alert)
+    db.session.commit()
+    return alert.id
 
 
 def _quarantine_sample() -> int:
