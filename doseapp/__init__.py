@@ -21,8 +21,19 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(config_module.load(**(config or {})))
     init_extensions(app)
     register_blueprints(app)
+    _plug_notifiers()
     timefmt.register(app)
     init_access(app)
     init_request_limits(app)
     init_security_headers(app)
     return app
+
+
+def _plug_notifiers() -> None:
+    """New alerts are e-mailed (issue 18): the notifier is plugged into the alert evaluation here, the
+    composition root, so neither package imports the other both ways."""
+    from doseapp.alerts.evaluate import NOTIFIERS
+    from doseapp.notify.alerts import alerts_raised
+
+    if alerts_raised not in NOTIFIERS:
+        NOTIFIERS.append(alerts_raised)

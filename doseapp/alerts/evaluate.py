@@ -29,11 +29,22 @@ CHUNK = 1000
 
 
 # === where the e-mail notifier plugs in ==========================================================
+# Who is told of new alerts: callables taking the alert ids. The app factory (doseapp.create_app)
+# plugs the e-mail notifier (doseapp.notify.alerts.alerts_raised) in, so this package never imports
+# the notifier, which reads the rule catalogue from here.
+NOTIFIERS: list = []
+
+
 def alerts_raised_hook(alert_ids: list[int], *, source: str = "import") -> None:
-    """NO-OP ON PURPOSE: called with the ids of newly raised (committed) alerts; `source` is
-    "import", "skin_map" or "reevaluation". The lead plugs the e-mail notifier (issue 18 item 3) in
-    here. It must not raise: an alert is raised whether or not anyone is told at once."""
-    return None
+    """Called with the ids of newly raised (committed) alerts; `source` is "import", "skin_map" or
+    "reevaluation". A notifier that fails is logged: the alert is raised whether or not anyone is
+    told at once (the alerts list shows what was not sent)."""
+    for notify in NOTIFIERS:
+        try:
+            notify(alert_ids)
+        except Exception:  # noqa: BLE001 - see the docstring; the failure is logged with its trace
+            db.session.rollback()
+            log.exception("alerts %s (%s): the notifier %s failed", alert_ids, source, notify)
 # =================================================================================================
 
 

@@ -1,7 +1,7 @@
 """Rule keys in words, for e-mails and the subscription page.
 
-The rule catalogue (labels, units) belongs to the alerts package; until it is wired here the labels are
-the keys in words. This is the one place to read it from."""
+The rule catalogue (labels, units) belongs to the alerts package (doseapp.alerts.rules); this is the one
+place the e-mails read it from. A key the catalogue no longer knows is shown in words."""
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -20,8 +20,7 @@ def rule_labels() -> dict[str, str]:
 def rule_label(key: str) -> str:
     if key == ALL_RULES:
         return "Every rule"
-    try:  # the alerts package's catalogue, when it has one
-        from doseapp.alerts.catalogue import label  # type: ignore[import-not-found]
-    except ImportError:
-        return key.replace("_", " ")
-    return label(key)
+    from doseapp.alerts.rules import BY_KEY
+
+    rule = BY_KEY.get(key)
+    return rule.label if rule is not None else key.replace("_", " ")
