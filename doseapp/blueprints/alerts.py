@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from doseapp import roles
 from doseapp.alerts import review
 from doseapp.alerts.rules import BY_KEY, CUMULATIVE, RULES, cannot_work, rule_rows
+from doseapp.notify.alerts import alert_email_status
 from doseapp.models import Job, db
 from doseapp.models.alerts import Alert
 from doseapp.models.equipment import Equipment
@@ -79,7 +80,8 @@ def index():
                                  .distinct().order_by(Equipment.display_name)).all()
     keep = {k: v for k, v in args.items() if v}
     keep["state"] = args["state"] or "all"
-    return render_template("alerts/index.html", rows=rows, count=count, page=page,
+    emailed = alert_email_status([a.id for a, _ in rows])
+    return render_template("alerts/index.html", rows=rows, count=count, page=page, emailed=emailed,
                            pages=max(1, -(-count // PER_PAGE)), keep=keep, args=args, counts=counts,
                            rules=RULES, by_key=BY_KEY, systems=systems, labels=review.STATE_LABELS,
                            may_review=roles.allowed(current_user, roles.ACCESS["alerts.review_alert"]),

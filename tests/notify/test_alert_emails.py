@@ -44,7 +44,7 @@ def test_the_alert_reaches_a_real_smtp_server_without_patient_identifiers(app, r
     text = email.message_from_bytes(raw, policy=email.policy.default)
     body = text.get_content()
     # What it says: the rule, value against threshold, modality, system, date and link.
-    assert "rf dap study" in text["Subject"] and "Fluoroscopy" in text["Subject"]
+    assert "Fluoroscopy study total DAP" in text["Subject"]  # the rule label of the alerts catalogue
     assert f"Value: {rf_study.total_dap_gym2:.4g} Gy·m² (threshold 0.001 Gy·m²)" in body
     assert f"System: {rf_study.equipment.display_name}" in body
     assert f"Study date: {rf_study.study_date.isoformat()}" in body
@@ -137,7 +137,7 @@ def test_who_gets_what(app, rf_study, smtp_server):
     subscriber("everything", "all@hospital.example", every="immediate")
     subscriber("no-address", None, every="immediate")
     subscriber("not-this-rule", "notdap@hospital.example", every="immediate", rf_dap_study="off")
-    subscriber("other-rule-only", "rp@hospital.example", rf_rp_dose_study="immediate")
+    subscriber("other-rule-only", "rp@hospital.example", rf_rp_study="immediate")
     subscriber("this-rule-only", "dap@hospital.example", rf_dap_study="immediate")
     subscriber("digest-only", "digest@hospital.example", every="digest")
     subscriber("nothing", "nothing@hospital.example")
@@ -151,12 +151,12 @@ def test_several_alerts_at_once_make_one_message_per_user(app, rf_study, smtp_se
     configure_smtp(smtp_server.port)
     subscriber("physicist", "physicist@hospital.example", every="immediate")
     a = make_alert(rf_study)
-    b = make_alert(rf_study, rule_key="rf_rp_dose_study")
+    b = make_alert(rf_study, rule_key="rf_rp_study")
     alerts_raised([a.id, b.id], send_now=False)
     outbox.send_due()
     [received] = smtp_server.messages
     body = email.message_from_bytes(received.original_content, policy=email.policy.default).get_content()
-    assert "Rule: rf dap study" in body and "Rule: rf rp dose study" in body
+    assert "Rule: Fluoroscopy study total DAP" in body and "Rule: Fluoroscopy study total dose at RP" in body
     assert alert_email_status([a.id, b.id]) == {a.id: "sent", b.id: "sent"}
 
 
@@ -169,7 +169,7 @@ def test_digest_two_alerts_one_message_at_the_digest_hour_none_before(app, rf_st
     db.session.commit()
     subscriber("digester", "digest@hospital.example", every="digest")
     a = make_alert(rf_study)
-    b = make_alert(rf_study, rule_key="rf_rp_dose_study")
+    b = make_alert(rf_study, rule_key="rf_rp_study")
     assert alerts_raised([a.id, b.id], send_now=False) == []  # nothing immediately
     outbox.send_due()
     assert smtp_server.messages == []
@@ -188,7 +188,7 @@ def test_digest_two_alerts_one_message_at_the_digest_hour_none_before(app, rf_st
     [received] = smtp_server.messages
     text = email.message_from_bytes(received.original_content, policy=email.policy.default)
     assert text["Subject"] == "doseapp daily digest: 2 high-dose alerts"
-    assert "Rule: rf dap study" in text.get_content() and "Rule: rf rp dose study" in text.get_content()
+    assert "Rule: Fluoroscopy study total DAP" in text.get_content() and "Rule: Fluoroscopy study total dose at RP" in text.get_content()
     for identifier in _identifiers(rf_study):
         assert identifier.encode() not in received.original_content
     assert alert_email_status([a.id, b.id]) == {a.id: "sent", b.id: "sent"}
@@ -251,7 +251,7 @@ def test_alerts_raised_runs_the_outbox_job_soon(app, rf_study, smtp_server):
     configure_smtp(smtp_server.port)
     subscriber("physicist", "physicist@hospital.example", every="immediate")
     alerts_raised([make_alert(rf_study).id])
-    alerts_raised([make_alert(rf_study, rule_key="rf_rp_dose_study").id])
+    alerts_raised([make_alert(rf_study, rule_key="rf_rp_study").id])
     jobs = db.session.scalars(select(Job).where(Job.kind == outbox.OUTBOX_KIND)).all()
     assert len(jobs) == 1 and jobs[0].status == "queued"  # one waiting job is enough
     execute(jobs[0].id)  # as the worker runs it

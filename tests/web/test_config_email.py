@@ -92,7 +92,8 @@ def test_each_user_chooses_their_alert_emails(app, client):
     db.session.commit()
     login(client, "vera", roles=("viewer",))
     page = client.get("/account/alert-emails").get_data(as_text=True)
-    assert "rf dap study" in page and "ct dose check" in page and "Every rule" in page
+    assert "Fluoroscopy study total DAP" in page and "CT Dose Check alert or notification" in page \
+        and "Every rule" in page
     resp = post(client, "/account/alert-emails", {"email": "not an address"})
     assert resp.status_code == 400
     resp = post(client, "/account/alert-emails", {"email": "vera@hospital.example", "rule:*": "digest",
