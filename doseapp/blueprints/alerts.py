@@ -19,7 +19,9 @@ from doseapp.models.equipment import Equipment
 bp = Blueprint("alerts", __name__)
 PER_PAGE = 50
 FILTER_ARGS = ("state", "modality", "rule", "system", "date_from", "date_until", "study_id")
-HISTORY_ENDPOINTS = ("patients.history", "patients.patient_history", "history.patient")
+# The patient dose history page (issue 18 item 4): /patients/history?study=<id> opens the history of
+# that study's patient.
+HISTORY_ENDPOINT = "patients.history_page"
 
 
 def new_alert_count() -> int | None:
@@ -47,12 +49,8 @@ def _history_link(study):
     """The patient's dose history page (issue 18 item 4), for pid users, when that page exists."""
     if not study.patient_id or not roles.allowed(current_user, roles.any_of("pid")):
         return None
-    for endpoint in HISTORY_ENDPOINTS:
-        if endpoint in current_app.view_functions:
-            try:
-                return url_for(endpoint, study_id=study.id)
-            except Exception:  # the history page is addressed some other way: no link rather than a wrong one
-                return None
+    if HISTORY_ENDPOINT in current_app.view_functions:
+        return url_for(HISTORY_ENDPOINT, study=study.id)
     return None
 
 
