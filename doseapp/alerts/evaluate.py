@@ -38,7 +38,11 @@ NOTIFIERS: list = []
 def alerts_raised_hook(alert_ids: list[int], *, source: str = "import") -> None:
     """Called with the ids of newly raised (committed) alerts; `source` is "import", "skin_map" or
     "reevaluation". A notifier that fails is logged: the alert is raised whether or not anyone is
-    told at once (the alerts list shows what was not sent)."""
+    told at once (the alerts list shows what was not sent). Alerts a rule change raised over stored
+    studies (possibly thousands, about old procedures) are not e-mailed one by one: they are in the
+    alerts list and in the daily digests."""
+    if source == "reevaluation":
+        return
     for notify in NOTIFIERS:
         try:
             notify(alert_ids)
