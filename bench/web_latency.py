@@ -35,6 +35,7 @@ TEXT = {  # a term per modality that finds some of make_db's studies
     "model": {"CT": "revolution", "DX": "drx", "MG": "pristina", "RF": "alphenix"},
     "station_name": {"CT": "CT03", "DX": "DX07", "MG": "MG02", "RF": "RF05"},
     "display_name": "royal", "accession_number": "123456",
+    "standard_name": {"CT": "head", "DX": "chest", "MG": "screening", "RF": "angio"},
     "view": "medio", "exposure_control_mode": "manual", "patient_name": "smith", "patient_id": "12345",
 }
 RANGE = {"age": ("age_min", "60"), "weight": ("weight_max", "60"), "dlp": ("dlp_min", "500"),
@@ -58,7 +59,8 @@ def cases():
                 p, v = RANGE[f.name]
                 yield f"{mod} {f.name}", f"{base}?{p}={v}"
             elif f.kind == "choice":
-                yield f"{mod} {f.name}", f"{base}?{f.name}=no"
+                value = next((v for v, _ in f.choices if v), "no")  # the first non-default choice
+                yield f"{mod} {f.name}", f"{base}?{f.name}={value}"
             else:
                 term = TEXT[f.name]
                 term = term[mod] if isinstance(term, dict) else term

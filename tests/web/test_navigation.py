@@ -120,7 +120,9 @@ def test_modality_counts_are_the_kept_counts(loaded):
 def test_admin_sees_the_admin_menu_a_viewer_does_not(loaded):
     admin = _menu(client_for(loaded, "admin").get("/config/").get_data(as_text=True))
     viewer = _menu(client_for(loaded, "viewer").get("/").get_data(as_text=True))
-    assert viewer == {"/config/": "Config", "/config/display-names": "Display names"}
+    # Everyone chooses their own alert e-mails.
+    assert viewer == {"/config/": "Config", "/config/display-names": "Display names",
+                      "/account/alert-emails": "My alert e-mails"}
     assert ADMIN_ENTRIES.items() <= admin.items()
     assert admin["/config/"] == "Config" and admin["/config/display-names"] == "Display names"
     # Each entry opens for the admin; each admin-only one is refused to the viewer.
