@@ -102,6 +102,10 @@ def cleanup_kept(now: float | None = None) -> dict:
                                                    node.retention_days, now)
         report[node.aetitle] = {"files_removed": removed, "bytes_freed": freed}
         if removed:
+            from doseapp.dicomnet.object_index import forget_missing
+
+            forget_missing()  # the deleted files leave the query/retrieve index
+        if removed:
             log.info("Retention cleanup of %s: %d file(s), %.1f MB", node.aetitle, removed, freed / 1e6)
     return report
 

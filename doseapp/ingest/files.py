@@ -150,6 +150,14 @@ def _keep(path: Path, ds, layout: dict, unmatched: bool, patient_id: str | None)
     patient = folder_name(patient_id, _settings())
     target = kept_path(current_app.config["INSTANCE"] / "objects", ds, layout, patient=patient, unmatched=unmatched)
     shutil.move(str(path), target)
+    if ds is not None:
+        from doseapp.dicomnet.object_index import record
+
+        try:
+            record(target, ds, layout.get("node"), _settings())
+        except Exception:  # the object is kept; the index can be rebuilt (doseapp objects reindex)
+            db.session.rollback()
+            log.exception("could not index kept object %s", target)
     return target
 
 

@@ -8,6 +8,7 @@ from doseapp.models.settings import SystemSettings, NotPatientPattern
 from doseapp.models.dicomnet import (
     DicomStoreScp, DicomRemoteNode, DicomQuery, DicomQueryStudy, DicomQuerySeries,
     DicomQueryImage, DicomTransaction, DicomAllowedAe, DicomPendingObject, DicomScheduledQuery,
+    DicomStoredStudy, DicomStoredSeries, DicomStoredInstance,
 )
 from doseapp.models.jobs import Job
 from doseapp.models.users import LoginAttempt, User, UserRole, UserPreferences
@@ -21,7 +22,8 @@ __all__ = [
     "db", "Equipment", "Study", "ProcessedObject", "QuarantinedObject", "CtEvent", "CtSource",
     "XrayEvent", "AccumulatedPlane", "BreastDose", "SystemSettings", "NotPatientPattern",
     "DicomStoreScp", "DicomRemoteNode", "DicomQuery", "DicomQueryStudy", "DicomQuerySeries",
-    "DicomQueryImage", "DicomTransaction", "DicomAllowedAe", "DicomPendingObject", "DicomScheduledQuery", "Job", "User", "UserRole", "UserPreferences", "LoginAttempt",
+    "DicomQueryImage", "DicomTransaction", "DicomAllowedAe", "DicomPendingObject", "DicomScheduledQuery",
+    "DicomStoredStudy", "DicomStoredSeries", "DicomStoredInstance", "Job", "User", "UserRole", "UserPreferences", "LoginAttempt",
     "AuditEntry", "ApiToken", "SkinDoseMap", "StandardName", "StandardNameRule", "ReferenceLevel",
     "Alert", "AlertRule", "AlertSubscription", "EmailMessage", "EmailMessageAlert",
 ]

@@ -52,6 +52,15 @@ class DicomStoreScp(db.Model):
     storage_limit_mb: Mapped[int | None] = mapped_column(Integer)  # None = no limit but the disk
     cleanup_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     retention_days: Mapped[int] = mapped_column(Integer, default=30)
+    # Cleanup "when full" (DRAW): once kept objects fill this percentage of the storage limit (or of
+    # the disk, with no limit), the oldest are deleted until they are under it again.
+    cleanup_when_full: Mapped[bool] = mapped_column(Boolean, default=False)
+    cleanup_full_percent: Mapped[int] = mapped_column(Integer, default=90)
+    # The DIMSE services the node offers besides C-ECHO and C-STORE (DRAW Step 8): query/retrieve
+    # over the objects it keeps. A service switched off is not offered at association.
+    find_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    move_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    get_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     # Written by the supervisor (status, pid, keep-alive) and the node process (heartbeat).
     status: Mapped[str | None] = mapped_column(String(32))
     status_message: Mapped[str | None] = mapped_column(Text)
@@ -113,6 +122,10 @@ class DicomRemoteNode(db.Model):
     # What the remote offers: C-MOVE to one of our Store nodes, and/or C-GET on our own association.
     supports_move: Mapped[bool] = mapped_column(Boolean, default=True)
     supports_get: Mapped[bool] = mapped_column(Boolean, default=True)
+    supports_find: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The C-FIND information model to query it with: "study" (Study Root) or "patient" (Patient Root).
+    query_model: Mapped[str] = mapped_column(String(16), default="study")
+    max_pdu: Mapped[int] = mapped_column(Integer, default=16384)  # bytes; 0 = unlimited
     # Seconds. A C-MOVE waits on the remote between sub-operations, hence the longer DIMSE timeout.
     acse_timeout: Mapped[int] = mapped_column(Integer, default=30)
     dimse_timeout: Mapped[int] = mapped_column(Integer, default=120)
@@ -258,3 +271,61 @@ class DicomTransaction(db.Model):
 
     __table_args__ = (Index("ix_dicom_transaction_at", "at"),
                       Index("ix_dicom_transaction_scp_op_at", "scp_id", "operation", "at"))
+
+
+class DicomStoredStudy(db.Model):
+    """The index of objects our Store SCP nodes keep (received or retrieved, and not deleted by the
+    keep/delete policy): one row per study, what our own C-FIND / C-MOVE / C-GET SCP answers from.
+    Identifiers are held as the privacy settings store them (in clear, as the keyed hash, or not at
+    all), never more. Dates are DICOM DA strings (YYYYMMDD), so ranges compare as text."""
+    __tablename__ = "dicom_stored_study"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_instance_uid: Mapped[str] = mapped_column(String(64), unique=True)
+    patient_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    patient_name: Mapped[str | None] = mapped_column(String(256))
+    patient_birth_date: Mapped[str | None] = mapped_column(String(8))
+    patient_sex: Mapped[str | None] = mapped_column(String(16))
+    study_date: Mapped[str | None] = mapped_column(String(8), index=True)
+    study_time: Mapped[str | None] = mapped_column(String(16))
+    accession_number: Mapped[str | None] = mapped_column(String(128))
+    study_id: Mapped[str | None] = mapped_column(String(16))
+    study_description: Mapped[str | None] = mapped_column(String(256))
+    referring_physician: Mapped[str | None] = mapped_column(String(256))
+    modalities: Mapped[str | None] = mapped_column(String(128))  # backslash-separated, sorted
+    series_count: Mapped[int] = mapped_column(Integer, default=0)
+    instance_count: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class DicomStoredSeries(db.Model):
+    """A series in the index of kept objects (see DicomStoredStudy)."""
+    __tablename__ = "dicom_stored_series"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_pk: Mapped[int] = mapped_column(ForeignKey("dicom_stored_study.id", ondelete="CASCADE"), index=True)
+    series_instance_uid: Mapped[str] = mapped_column(String(64), unique=True)
+    modality: Mapped[str | None] = mapped_column(String(16))
+    series_number: Mapped[int | None] = mapped_column(Integer)
+    series_description: Mapped[str | None] = mapped_column(String(256))
+    series_date: Mapped[str | None] = mapped_column(String(8))
+    series_time: Mapped[str | None] = mapped_column(String(16))
+    instance_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DicomStoredInstance(db.Model):
+    """One kept object file in the index (see DicomStoredStudy): where it is and what it is."""
+    __tablename__ = "dicom_stored_instance"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    series_pk: Mapped[int] = mapped_column(ForeignKey("dicom_stored_series.id", ondelete="CASCADE"), index=True)
+    sop_instance_uid: Mapped[str] = mapped_column(String(64), unique=True)
+    sop_class_uid: Mapped[str] = mapped_column(String(64))
+    transfer_syntax_uid: Mapped[str | None] = mapped_column(String(64))
+    instance_number: Mapped[int | None] = mapped_column(Integer)
+    content_date: Mapped[str | None] = mapped_column(String(8))
+    content_time: Mapped[str | None] = mapped_column(String(16))
+    path: Mapped[str] = mapped_column(Text)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    node_aetitle: Mapped[str | None] = mapped_column(String(16))
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
