@@ -1,10 +1,12 @@
 """The skin dose calculation: every beam position of every event onto every skin cell at once.
 
 For each cell the beam reaches (inside the collimated field, on a surface facing the source), the
-dose is the air kerma at the reference point, corrected by the inverse square of the distance from
-the focal spot, times the table and mattress transmission when the ray crosses the table on its way
-in (more table for oblique rays), times backscatter for the beam quality and the field size on the
-skin. Rotational runs are stepped frame by frame with the whole dose shared among all frames.
+dose is the air kerma free in air at the reference point, corrected by the inverse square of the
+distance from the focal spot, times the transmission of the table and mattress measured for this
+model's table when the ray crosses the table on its way in (more table for oblique rays), times the
+water backscatter factor for the beam's HVL and the equivalent square field on the skin, times the
+water-to-air mass energy-absorption coefficient ratio (physics.py says where each comes from).
+Rotational runs are stepped frame by frame with the whole dose shared among all frames.
 """
 from __future__ import annotations
 
@@ -173,7 +175,7 @@ def compute(study, events, equipment=None, *, phantom: str = "doseapp", trusted:
     used_events = {b.event for b in beams}
     result.events_used = len({i for i, e in enumerate(events, 1) if i in used_events or not (_f(e.dose_rp_gy) or 0)}
                              - {s["event"] for s in skipped})
-    dose = _map(body, beams, pat_pos, openskin=phantom == "openskin")
+    dose = _map(body, beams, pat_pos, openskin=phantom == "openskin", support=physics.patient_support(model))
     if not np.any(dose > 0):
         return finish("every beam missed the phantom: the table positions do not put the patient in the beam")
     result.dose = dose
@@ -343,7 +345,8 @@ def _field_halves(event, area_cm2: float) -> tuple[float, float]:
     return side / 2, side / 2
 
 
-def _map(body: Phantom, beams: list[Beam], pat_pos: str, *, openskin: bool) -> np.ndarray:
+def _map(body: Phantom, beams: list[Beam], pat_pos: str, *, openskin: bool,
+         support: physics.PatientSupport) -> np.ndarray:
     """Sum every beam's dose onto the phantom's cells.
 
     Work is done as (cells x beams) matrices built from dot products (p - s) . v = p . v - s . v, so
@@ -389,10 +392,16 @@ def _map(body: Phantom, beams: list[Beam], pat_pos: str, *, openskin: bool) -> n
             bsf = np.array([physics.backscatter_openskin(b.kv, b.cu_mm, field[i]) for i, b in enumerate(chunk)])[None, :]
         else:
             cos_t = np.abs(ray_z) / np.sqrt(distance2)
-            normal_t = np.array([physics.table_transmission(b.kv, b.cu_mm) for b in chunk])[None, :]
+            quality = {(b.kv, b.cu_mm) for b in chunk}
+            transmission = {q: physics.table_transmission(*q, support) for q in quality}
+            normal_t = np.array([transmission[b.kv, b.cu_mm] for b in chunk])[None, :]
             kerma = np.where(below, kerma * normal_t ** (1.0 / np.maximum(cos_t, 0.17)), kerma)
-            side = np.sqrt(4 * np.array([b.half_across * b.half_down for b in chunk]))[None, :] * reach
-            bsf = physics.backscatter_many([b.kv for b in chunk], [b.cu_mm for b in chunk], side)
+            # Backscatter tables are for square fields: a rectangle a × b scatters back like the square
+            # of the same area-to-perimeter ratio, side 2ab / (a + b) (equal to the side for a square).
+            half_a = np.array([b.half_across for b in chunk])
+            half_d = np.array([b.half_down for b in chunk])
+            side = (4 * half_a * half_d / (half_a + half_d))[None, :] * reach
+            bsf = physics.skin_factor_many([b.kv for b in chunk], [b.cu_mm for b in chunk], side)
         dose += np.sum(np.where(hit, kerma * bsf, 0.0), axis=1)
     return dose.reshape(body.rows, body.cols)
 

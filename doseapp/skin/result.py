@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 # Bump when a change to the method changes numbers: stored maps of an older version are recomputed.
-METHOD_VERSION = "1.0"
+METHOD_VERSION = "1.1"
 
 SURFACES = ("anterior", "posterior", "left", "right", "superior", "inferior")
 

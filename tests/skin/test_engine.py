@@ -12,7 +12,7 @@ import pytest
 
 from doseapp.extract.classify import extract
 from doseapp.extract.records import StudyRecord, XrayEventRecord
-from doseapp.skin import compute
+from doseapp.skin import compute, physics
 from doseapp.skin.engine import _detector_direction
 from doseapp.skin.phantom import build
 
@@ -60,15 +60,17 @@ def test_openskin_phantom_reproduces_openskins_map(file, ref_name):
     assert result.peak_surface == "posterior"
 
 
-def test_zee_peak_is_on_the_back_and_closer_to_monte_carlo_than_openskin():
+def test_zee_peak_is_on_the_back_within_5_percent_of_monte_carlo():
     r = report("RF-RDSR-Siemens-Zee.dcm")
     result = compute(r.study, r.xray_events, r.equipment)
     assert result.ok and result.phantom == "doseapp"
     assert result.peak_surface == "posterior"
     assert (result.height_source, result.mass_source) == ("assumed", "assumed")
     assert (result.patient_height_m, result.patient_mass_kg) == (1.786, 73.2)
+    # 1.532 mGy: -0.5 % (openSkin +11.5 %); the issue's acceptance is within 5 %.
     error = abs(result.peak_skin_dose_gy - MONTE_CARLO_ZEE_GY) / MONTE_CARLO_ZEE_GY
-    assert error < OPENSKIN_ZEE_ERROR, result.peak_skin_dose_gy
+    assert error < 0.05, result.peak_skin_dose_gy
+    assert error < OPENSKIN_ZEE_ERROR
     # One compact spot: everything at half the peak or more lies within a 10 cm square.
     rows, cols = np.nonzero(hot(result.dose))
     assert rows.max() - rows.min() < 10 and cols.max() - cols.min() < 10
@@ -177,7 +179,14 @@ def test_the_phantom_is_long_enough_for_head_and_leg_beams(along_mm, region):
     assert whole_body.ok and whole_body.peak_surface == "posterior"
     row = whole_body.peak_cell[0]
     assert (row < 0.125 * 175) if region == "head" else (row > 0.53 * 175)
-    assert whole_body.peak_skin_dose_gy > 0.01  # more than the reference-point dose: backscatter
+    # Every row's back lies on the 4 cm mattress, 11 cm below the isocentre (table height 150 mm): the
+    # skin is 69 cm from the focal spot, the reference point 65 cm. Dose = K_RP x inverse square x
+    # the AXIOM-Artis table and pad (80 kV, 0.3 mm Cu) x B_w x (mu_en/rho)_w,air for the 10 cm field
+    # at the reference point, 10.6 cm on the skin: 9.7 mGy from 10 mGy at the reference point.
+    expected = 0.01 * (65 / 69) ** 2 * physics.table_transmission(80, 0.3, physics.patient_support("AXIOM-Artis")) \
+        * physics.skin_factor(80, 0.3, 10 * 69 / 65)
+    assert whole_body.peak_skin_dose_gy == pytest.approx(expected, rel=0.01)
+    assert expected == pytest.approx(9.66e-3, abs=0.05e-3)
     if region == "legs":
         # openSkin's 70 cm torso ends at the hips: the same beam misses it, said as a reason.
         short = compute(study, [event], _Siemens(), phantom="openskin")
@@ -247,3 +256,32 @@ def test_a_size_the_engine_cannot_use_keeps_the_map_current(app):
         assert not store.is_current(row, study)
         db.session.execute(db.delete(SkinDoseMap))
         db.session.commit()
+
+
+def test_backscatter_fit_gives_the_published_water_backscatter_factors():
+    """Benmakhlouf et al. 2013 eq. (8) against Benmakhlouf et al. 2011's tabulated B_w (3.1 mm Al
+    inherent filtration): 80 kV + 0.6 mm Cu (HVL 7.88 mm Al) and 50 kV, no copper (HVL 1.99 mm Al)."""
+    assert physics.half_value_layer(80, 0.6) == pytest.approx(7.88)
+    assert physics.backscatter_curve(80, 7.88)[:3] == pytest.approx([1.300, 1.458, 1.589], abs=0.002)
+    assert physics.backscatter_curve(50, 1.99)[:3] == pytest.approx([1.204, 1.256, 1.281], abs=0.002)
+    # Skin factor = B_w x (mu_en/rho)_w,air (1.038 at 80 kV + 0.6 mm Cu); it grows with the field.
+    assert physics.skin_factor(80, 0.6, 10.0) == pytest.approx(1.458 * 1.038, abs=0.003)
+    assert physics.skin_factor(80, 0.6, 5.0) < physics.skin_factor(80, 0.6, 10.0) < physics.skin_factor(80, 0.6, 20.0)
+
+
+def test_table_transmission_is_the_one_measured_for_the_model():
+    artis = physics.patient_support("AXIOM-Artis")
+    assert "AXIOM-Artis" in artis.name
+    assert physics.table_transmission(77, 0.6, artis) == pytest.approx(0.7442, abs=0.001)
+    other = physics.patient_support("Allura Xper")
+    assert "Zeego" in other.name and other is physics.patient_support(None)
+    assert physics.table_transmission(80, 0.6, other) == pytest.approx(0.81)
+    # A square field and a 1:4 rectangle of the same area (100 cm² at the reference point, from the
+    # DAP): the rectangle (20 x 5 cm) scatters back like an 8 cm square, the square like a 10 cm one.
+    study = StudyRecord()
+    square = compute(study, [_event()], _Siemens())
+    long = compute(study, [_event(collimated_field_area_m2=0.0144, collimated_field_height_mm=60.0,
+                                  collimated_field_width_mm=240.0)], _Siemens())
+    ratio = physics.skin_factor(80, 0.3, 8 * 69 / 65) / physics.skin_factor(80, 0.3, 10 * 69 / 65)
+    assert long.peak_skin_dose_gy / square.peak_skin_dose_gy == pytest.approx(ratio, rel=0.005)
+    assert ratio < 0.99

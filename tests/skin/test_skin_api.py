@@ -28,7 +28,7 @@ def test_skin_map_is_computed_kept_and_read(app, imported):
     row = map_of(ids[ZEE])
     assert row is not None and data == store.as_dict(row) | {"computed_at": data["computed_at"]}
     assert data["ok"] is True and data["peak_surface"] == "posterior"
-    assert data["peak_skin_dose_Gy"] == pytest.approx(ZEE_MC_PSD_GY, rel=0.1)
+    assert data["peak_skin_dose_Gy"] == pytest.approx(ZEE_MC_PSD_GY, rel=0.05)
     assert data["height_source"] == "assumed" and data["study_id"] == ids[ZEE]
     # By database id, the same kept map (not computed again).
     again = viewer.get(f"/api/v1/studies/{ids[ZEE]}/skin-map").get_json()

@@ -30,7 +30,7 @@ def test_skin_map_prints_the_fields_and_keeps_the_map(app, app_env, imported):
     assert row.status == "ok"
     assert shown["peak_surface"] == "posterior" and shown["phantom"] == row.phantom
     assert float(shown["peak_skin_dose_Gy"]) == pytest.approx(row.peak_skin_dose_gy, rel=1e-5)
-    assert row.peak_skin_dose_gy == pytest.approx(ZEE_MC_PSD_GY, rel=0.1)
+    assert row.peak_skin_dose_gy == pytest.approx(ZEE_MC_PSD_GY, rel=0.05)
     assert (shown["events_used"], shown["events_skipped"], shown["orientation"]) == ("8", "0", "HFS")
     assert shown["height_source"] == "assumed" and float(shown["patient_height_m"]) == pytest.approx(1.786)
     assert int(shown["events_used"]) == row.events_used and int(shown["events_skipped"]) == row.events_skipped
