@@ -175,12 +175,14 @@ def compute(study, events, equipment=None, *, phantom: str = "doseapp", trusted:
     used_events = {b.event for b in beams}
     result.events_used = len({i for i, e in enumerate(events, 1) if i in used_events or not (_f(e.dose_rp_gy) or 0)}
                              - {s["event"] for s in skipped})
-    dose = _map(body, beams, pat_pos, openskin=phantom == "openskin", support=physics.patient_support(model))
+    support = physics.patient_support(model)
+    dose = _map(body, beams, pat_pos, openskin=phantom == "openskin", support=support)
     if not np.any(dose > 0):
         return finish("every beam missed the phantom: the table positions do not put the patient in the beam")
     result.dose = dose
     result.points, result.normals, result.surface = body.points, body.normals, body.surface
-    result.phantom_description = body.description
+    # Say which measured table transmission the map used (openSkin's option always uses its own).
+    result.phantom_description = body.description if phantom == "openskin" else f"{body.description}; on the {support.name}"
     peak = np.unravel_index(int(np.argmax(dose)), dose.shape)
     result.peak_cell = (int(peak[0]), int(peak[1]))
     result.peak_skin_dose_gy = float(dose[peak])

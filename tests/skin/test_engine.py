@@ -276,6 +276,11 @@ def test_table_transmission_is_the_one_measured_for_the_model():
     other = physics.patient_support("Allura Xper")
     assert "Zeego" in other.name and other is physics.patient_support(None)
     assert physics.table_transmission(80, 0.6, other) == pytest.approx(0.81)
+    # The map says which one it used.
+    zee, allura = report("RF-RDSR-Siemens-Zee.dcm"), report("RF-RDSR-Philips_Allura.dcm")
+    assert compute(zee.study, zee.xray_events, zee.equipment).phantom_description.endswith(f"; on the {artis.name}")
+    assert compute(allura.study, allura.xray_events, allura.equipment).phantom_description.endswith(
+        f"; on the {other.name}")
     # A square field and a 1:4 rectangle of the same area (100 cm² at the reference point, from the
     # DAP): the rectangle (20 x 5 cm) scatters back like an 8 cm square, the square like a 10 cm one.
     study = StudyRecord()
