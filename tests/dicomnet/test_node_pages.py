@@ -15,23 +15,13 @@ from doseapp.dicomnet.nodes import NodeError, check_aetitle
 from doseapp.display.timefmt import local_today, utc_start_of
 from doseapp.models import AuditEntry, DicomAllowedAe, DicomRemoteNode, DicomStoreScp, DicomTransaction, db
 from doseapp.models.base import utcnow
-from doseapp.users import create_user
-from tests.conftest import free_port, run_cli, session_login
-from tests.dicomnet.test_config_audit import NODE_FORM
+from tests.conftest import free_port, run_cli
+from tests.dicomnet.test_config_audit import NODE_FORM, admin  # noqa: F401 (admin: a logged-in admin's client)
 
 REMOTE_FORM = {"name": "PACS", "aetitle": "PACSAE", "calling_aetitle": "", "port": "104", "ip": "10.0.0.5",
                "hostname": "", "acse_timeout": "30", "dimse_timeout": "120", "network_timeout": "120",
                "enabled": "on", "supports_find": "on", "supports_move": "on", "supports_get": "on",
                "query_model": "study", "max_pdu": "16384"}
-
-
-@pytest.fixture
-def admin(client):
-    app = client.application
-    app.config["WTF_CSRF_ENABLED"] = False
-    session_login(client, create_user("nodeadmin", "password-123", ["admin"]))
-    yield client
-    app.config["WTF_CSRF_ENABLED"] = True
 
 
 def _audit(action: str) -> list[tuple[str, dict]]:
