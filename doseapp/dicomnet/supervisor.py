@@ -4,8 +4,8 @@ Each node runs in its own process (`doseapp scp --node ID`): a crash or a stuck 
 node cannot take the others, or the supervisor, down. A node runs while it is enabled and its desired
 state is "running" (the web's Start and Stop buttons set it; at supervisor start-up a node's auto-start
 setting decides). Restart sets it to "restart": the node's process is stopped and a new one started,
-which reads every setting afresh, and the desired state is "running" again. Network changes restart the node within a poll interval; security and storage
-settings the node re-reads itself. The supervisor also checks every node with a C-ECHO each
+which reads every setting afresh, and the desired state is "running" again. Network changes restart
+the node within a poll interval; security and storage settings the node re-reads itself. The supervisor also checks every node with a C-ECHO each
 `echo_interval` seconds (the keep-alive), queues objects received while Redis was down, and
 recovers spool files a killed receiver never queued.
 
