@@ -7,12 +7,13 @@ from flask import Blueprint, abort, flash, jsonify, redirect, render_template, r
 from sqlalchemy import select
 
 from doseapp import audit, listing
-from doseapp.dicomnet import monitor
+from doseapp.dicomnet import monitor, throughput
+from doseapp.display import sparkline
 from doseapp.dicomnet.config_audit import allowed_ae_target, settings
 from doseapp.dicomnet.storage import node_folder_name
-from doseapp.dicomnet.nodes import (ALL_STORAGE_CLASSES, DEFAULT_TRANSFER_SYNTAXES, TRANSFER_SYNTAXES,
+from doseapp.dicomnet.nodes import (ALL_STORAGE_CLASSES, DEFAULT_TRANSFER_SYNTAXES, NODE_FLAGS, TRANSFER_SYNTAXES,
                                     NodeError, apply_settings, check_address, check_aetitle)
-from doseapp.models import DicomAllowedAe, DicomStoreScp, DicomTransaction, db
+from doseapp.models import DicomAllowedAe, DicomRemoteNode, DicomStoreScp, DicomTransaction, db
 from doseapp.models.dicomnet import FILE_NAMINGS, STORAGE_STRUCTURES
 from doseapp.security.safe_urls import same_site_or
 
@@ -24,7 +25,7 @@ OPERATIONS = ("CONNECT", "ASSOCIATE", "C-ECHO", "C-STORE", "C-FIND", "C-MOVE", "
 FIELDS = ("name", "aetitle", "port", "bind_address", "max_associations", "acse_timeout", "dimse_timeout",
           "network_timeout", "max_pdu", "request_timeout", "connections_per_address", "storage_structure",
           "file_naming", "storage_limit_mb", "max_object_mb", "retention_days", "allowed_addresses")
-FLAGS = ("enabled", "auto_start", "require_calling_ae", "cleanup_enabled")
+OPTIONAL_FIELDS = ("cleanup_full_percent",)  # a form without them keeps the node's values
 
 
 @bp.app_template_filter("sop_name")
@@ -50,7 +51,8 @@ def _sop_class_names() -> list[tuple[str, str]]:
 
 def _form_values() -> dict:
     form = {k: request.form.get(k, "") for k in FIELDS}
-    form.update({k: request.form.get(k) == "on" for k in FLAGS})
+    form.update({k: request.form[k] for k in OPTIONAL_FIELDS if k in request.form})
+    form.update({k: request.form.get(k) == "on" for k in NODE_FLAGS})
     form["sop_classes"] = request.form.getlist("sop_classes")
     form["transfer_syntaxes"] = request.form.getlist("transfer_syntaxes")
     return form
@@ -66,12 +68,23 @@ def _render_form(node: DicomStoreScp, error: str | None = None, status: int = 20
                            chosen_syntaxes=chosen_syntaxes), status
 
 
+CHART_SIZE = (288, 64)  # a throughput bar chart on a node's dashboard, px
+ROW_CHART_SIZE = (96, 22)  # the last 24 hours in the node list
+
+
+def _throughput(node_id: int, size: tuple[int, int]) -> dict:
+    tp = throughput.node_throughput(node_id)
+    return {"tp": tp, "chart_size": size,
+            "hour_bars": sparkline.bars([b.objects for b in tp.hours], *size),
+            "day_bars": sparkline.bars([b.objects for b in tp.days], *size)}
+
+
 @bp.route("/dicom/nodes")
 def nodes():
     stats = monitor.all_stats()
-    if request.headers.get("HX-Request"):
-        return render_template("dicomnet/_node_rows.html", stats=stats, monitor=monitor)
-    return render_template("dicomnet/nodes.html", stats=stats, monitor=monitor)
+    rates = {s["id"]: _throughput(s["id"], ROW_CHART_SIZE) for s in stats}
+    template = "dicomnet/_node_rows.html" if request.headers.get("HX-Request") else "dicomnet/nodes.html"
+    return render_template(template, stats=stats, monitor=monitor, rates=rates)
 
 
 @bp.route("/dicom/nodes/new", methods=["GET", "POST"])
@@ -80,7 +93,8 @@ def node_new():
                          desired_state="running", max_associations=10, acse_timeout=30, dimse_timeout=30,
                          network_timeout=60, max_pdu=16384, request_timeout=10, connections_per_address=8,
                          storage_structure="date", file_naming="sop_uid",
-                         retention_days=30, require_calling_ae=False, cleanup_enabled=False)
+                         retention_days=30, require_calling_ae=False, cleanup_enabled=False, cleanup_when_full=False,
+                         cleanup_full_percent=90, find_enabled=True, move_enabled=True, get_enabled=True)
     if request.method == "POST":
         try:
             apply_settings(node, _form_values())
@@ -116,24 +130,32 @@ def node_edit(node_id: int):
 def dashboard(node_id: int):
     node = _node_or_404(node_id)
     stats = monitor.node_stats(node)
+    live = {"node": node, "s": stats, "monitor": monitor, **_throughput(node.id, CHART_SIZE)}
     if request.headers.get("HX-Request"):
-        return render_template("dicomnet/_status.html", node=node, s=stats, monitor=monitor)
+        return render_template("dicomnet/_live.html", **live)
     recent = db.session.scalars(select(DicomTransaction).where(DicomTransaction.scp_id == node.id)
                                 .order_by(DicomTransaction.id.desc()).limit(20)).all()
-    return render_template("dicomnet/dashboard.html", node=node, s=stats, recent=recent, monitor=monitor)
+    return render_template("dicomnet/dashboard.html", recent=recent, **live)
 
 
 @bp.route("/dicom/nodes/<int:node_id>/state", methods=["POST"])
 def node_state(node_id: int):
+    """Start, Stop or Restart: sets the desired state the SCP supervisor acts on ("restart": it
+    stops the node's process and starts a new one, which reads the node's settings afresh)."""
     node = _node_or_404(node_id)
     wanted = request.form.get("state")
-    if wanted not in ("running", "stopped"):
+    if wanted not in ("running", "stopped", "restart"):
         abort(400)
-    audit.record_change("dicom.node_state", node.name, {"desired_state": node.desired_state}, {"desired_state": wanted})
+    if wanted == "restart":  # always recorded: the same state before and after, but an action taken
+        audit.record("dicom.node_restart", node.name, {"desired_state": [node.desired_state, wanted]})
+    else:
+        audit.record_change("dicom.node_state", node.name, {"desired_state": node.desired_state},
+                            {"desired_state": wanted})
     node.desired_state = wanted
     db.session.commit()
-    flash(f"{node.name}: {'start' if wanted == 'running' else 'stop'} requested; the SCP supervisor acts "
-          "within seconds." + ("" if node.enabled else " The node is disabled: enable it to run it."))
+    verb = {"running": "start", "stopped": "stop", "restart": "restart"}[wanted]
+    flash(f"{node.name}: {verb} requested; the SCP supervisor acts within seconds."
+          + ("" if node.enabled else " The node is disabled: enable it to run it."))
     return redirect(same_site_or(request.form.get("next"), url_for("dicomnet.dashboard", node_id=node.id)))
 
 
@@ -209,9 +231,11 @@ def transactions():
     query = query.where(*listing.day_range(DicomTransaction.at, first, last))
     found = listing.paginate(query, [DicomTransaction.id.desc()], args.get("page", 1, type=int), PAGE_SIZE)
     names = dict(db.session.execute(select(DicomStoreScp.id, DicomStoreScp.name)).all())
+    remotes = dict(db.session.execute(select(DicomRemoteNode.id, DicomRemoteNode.name)).all())
     keep = {k: v for k, v in args.items() if k != "page" and v}
     return render_template("dicomnet/transactions.html", rows=found.rows, total=found.total, page=found.page,
-                           pages=found.pages, names=names, args=args, keep=keep, operations=OPERATIONS)
+                           pages=found.pages, names=names, remotes=remotes, args=args, keep=keep,
+                           operations=OPERATIONS)
 
 
 @bp.route("/api/dicom/status")

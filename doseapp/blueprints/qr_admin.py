@@ -10,13 +10,14 @@ from doseapp.blueprints.qr import FormError, option_values, options_from_form
 from doseapp.dicomnet.config_audit import settings
 from doseapp.dicomnet.nodes import NodeError, check_int
 from doseapp.dicomnet.qr_filter import MODALITY_CHOICES, MODALITY_LABELS
-from doseapp.dicomnet.remotes import REMOTE_FLAGS, apply_remote_settings, new_remote
+from doseapp.dicomnet.remotes import QUERY_MODELS, REMOTE_FLAGS, apply_remote_settings, new_remote
 from doseapp.models import DicomRemoteNode, DicomScheduledQuery, DicomStoreScp, db
 
 bp = Blueprint("qradmin", __name__, url_prefix="/qr/admin")
 
 REMOTE_FIELDS = ("name", "aetitle", "calling_aetitle", "port", "ip", "hostname", "acse_timeout", "dimse_timeout",
                  "network_timeout")
+REMOTE_CHOICES = ("query_model", "max_pdu")  # a form without them keeps the node's values
 
 
 def _remote_or_404(remote_id: int) -> DicomRemoteNode:
@@ -29,13 +30,14 @@ def _remote_or_404(remote_id: int) -> DicomRemoteNode:
 def _remote_form() -> dict:
     form = {k: request.form.get(k, "") for k in REMOTE_FIELDS}
     form.update({k: request.form.get(k) == "on" for k in REMOTE_FLAGS})
+    form.update({k: request.form[k] for k in REMOTE_CHOICES if k in request.form})
     return form
 
 
 @bp.route("/remotes")
 def remotes():
     rows = db.session.scalars(select(DicomRemoteNode).order_by(DicomRemoteNode.name)).all()
-    return render_template("qr/remotes.html", remotes=rows)
+    return render_template("qr/remotes.html", remotes=rows, models=QUERY_MODELS)
 
 
 def _save_remote(remote: DicomRemoteNode, is_new: bool):
@@ -45,14 +47,14 @@ def _save_remote(remote: DicomRemoteNode, is_new: bool):
             apply_remote_settings(remote, _remote_form())
         except NodeError as exc:
             db.session.rollback()
-            return render_template("qr/remote_form.html", remote=remote, error=str(exc)), 400
+            return render_template("qr/remote_form.html", remote=remote, error=str(exc), models=QUERY_MODELS), 400
         if is_new:
             db.session.add(remote)
         audit.record_change("qr.remote_save", remote.name, before, settings(remote))
         db.session.commit()
         flash(f"Remote node {remote.name} saved.")
         return redirect(url_for("qradmin.remotes"))
-    return render_template("qr/remote_form.html", remote=remote, error=None)
+    return render_template("qr/remote_form.html", remote=remote, error=None, models=QUERY_MODELS)
 
 
 @bp.route("/remotes/new", methods=["GET", "POST"])

@@ -92,9 +92,14 @@ def echo(name, calling):
 @click.option("--our-aet", default=None, help="The AE title we call from (default DOSEAPPQR).")
 @click.option("--use-modality-tag", is_flag=True,
               help="Put Modality in study-level queries (PACS such as Impax 6.6 need it; others return nothing).")
+@click.option("--no-find", is_flag=True, help="The remote does not answer C-FIND.")
 @click.option("--no-move", is_flag=True, help="The remote does not support C-MOVE.")
 @click.option("--no-get", is_flag=True, help="The remote does not support C-GET.")
-def add_remote(name, aet, host, port, our_aet, use_modality_tag, no_move, no_get):
+@click.option("--query-model", type=click.Choice(["study", "patient"]), default="study", show_default=True,
+              help="The C-FIND information model to query it with (Study Root or Patient Root).")
+@click.option("--max-pdu", type=int, default=16384, show_default=True,
+              help="The largest PDU we accept from it, in bytes (0 = unlimited).")
+def add_remote(name, aet, host, port, our_aet, use_modality_tag, no_find, no_move, no_get, query_model, max_pdu):
     """Add a remote node (a PACS) to query and retrieve from."""
     import ipaddress
 
@@ -114,7 +119,9 @@ def add_remote(name, aet, host, port, our_aet, use_modality_tag, no_move, no_get
         try:
             apply_remote_settings(row, {"name": name, "aetitle": aet, "port": str(port), **where,
                                         "calling_aetitle": our_aet or "", "use_modality_tag": use_modality_tag,
-                                        "supports_move": not no_move, "supports_get": not no_get})
+                                        "supports_find": not no_find, "supports_move": not no_move,
+                                        "supports_get": not no_get, "query_model": query_model,
+                                        "max_pdu": str(max_pdu)})
         except NodeError as exc:
             raise click.ClickException(str(exc))
         db.session.add(row)

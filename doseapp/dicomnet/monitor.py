@@ -5,6 +5,7 @@ import datetime as dt
 
 from sqlalchemy import func, select
 
+from doseapp.dicomnet.nodes import services
 from doseapp.models import DicomPendingObject, DicomStoreScp, DicomTransaction, Job, QuarantinedObject, db
 from doseapp.models.base import utcnow
 from doseapp.display.timefmt import local_today, utc_start_of
@@ -36,6 +37,7 @@ def node_stats(node: DicomStoreScp) -> dict:
     return {
         "id": node.id, "name": node.name, "aetitle": node.aetitle, "host": node.bind_address, "port": node.port,
         "enabled": node.enabled, "auto_start": node.auto_start, "desired_state": node.desired_state,
+        "services": services(node),
         "status": node.status or "not started",
         "alive": running and node.echo_status == "alive",
         "echo_status": node.echo_status if running else None,

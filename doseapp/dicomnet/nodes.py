@@ -41,6 +41,19 @@ AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")
 KEEPALIVE_AE = "DOSEAPPKEEPALIVE"
 
 
+# The on/off settings of a node (checkboxes on the web form).
+NODE_FLAGS = ("enabled", "auto_start", "require_calling_ae", "cleanup_enabled", "cleanup_when_full",
+              "find_enabled", "move_enabled", "get_enabled")
+# The DIMSE services a node offers besides C-ECHO and C-STORE (DRAW Step 8), by their switch.
+SERVICE_FLAGS = {"C-FIND": "find_enabled", "C-MOVE": "move_enabled", "C-GET": "get_enabled"}
+
+
+def services(node: DicomStoreScp) -> list[str]:
+    """The DIMSE services the node offers, by name (a switch not yet set counts as on, its default)."""
+    return ["C-ECHO", "C-STORE"] + [name for name, flag in SERVICE_FLAGS.items()
+                                    if getattr(node, flag) is not False]
+
+
 class NodeError(ValueError):
     """A node setting is not valid; the message says why in plain words."""
 
@@ -106,6 +119,14 @@ def check_int(value, what: str, low: int, high: int) -> int:
     return number
 
 
+def check_max_pdu(value) -> int:
+    """A maximum PDU size in bytes: 0 (unlimited) or 4096 to 4 MiB."""
+    pdu = check_int(value, "The maximum PDU size", 0, 4194304)
+    if pdu and pdu < 4096:
+        raise NodeError("The maximum PDU size must be 0 (unlimited) or at least 4096 bytes.")
+    return pdu
+
+
 def apply_settings(node: DicomStoreScp, form: dict) -> DicomStoreScp:
     """Validate `form` (strings, as from a web form or the command line) into `node`. Raises
     NodeError. Keys not in `form` keep the node's value."""
@@ -125,15 +146,13 @@ def apply_settings(node: DicomStoreScp, form: dict) -> DicomStoreScp:
               "network_timeout": ("The network timeout", 5, 3600),
               "request_timeout": ("The association request timeout", 1, 300),
               "connections_per_address": ("Connections per address", 1, 100),
-              "retention_days": ("Retention days", 1, 3650)}
+              "retention_days": ("Retention days", 1, 3650),
+              "cleanup_full_percent": ("The 'full' threshold (%)", 10, 99)}
     for key, (what, low, high) in limits.items():
         if key in form:
             setattr(node, key, check_int(get(key), what, low, high))
     if "max_pdu" in form:
-        pdu = check_int(get("max_pdu"), "The maximum PDU size", 0, 4194304)
-        if pdu and pdu < 4096:
-            raise NodeError("The maximum PDU size must be 0 (unlimited) or at least 4096 bytes.")
-        node.max_pdu = pdu
+        node.max_pdu = check_max_pdu(get("max_pdu"))
     if "storage_limit_mb" in form:
         text = str(get("storage_limit_mb") or "").strip()
         node.storage_limit_mb = check_int(text, "The storage limit (MB)", 1, 100_000_000) if text else None
@@ -160,7 +179,7 @@ def apply_settings(node: DicomStoreScp, form: dict) -> DicomStoreScp:
         if not chosen:
             raise NodeError("Choose at least one transfer syntax to accept.")
         node.transfer_syntaxes = None if set(chosen) == set(DEFAULT_TRANSFER_SYNTAXES) else chosen
-    for flag in ("enabled", "auto_start", "require_calling_ae", "cleanup_enabled"):
+    for flag in NODE_FLAGS:
         if flag in form:
             setattr(node, flag, bool(get(flag)))
     _check_unique(node)

@@ -6,11 +6,13 @@ import re
 
 from sqlalchemy import select
 
-from doseapp.dicomnet.nodes import NodeError, check_aetitle, check_int, check_port
+from doseapp.dicomnet.nodes import NodeError, check_aetitle, check_int, check_max_pdu, check_port
 from doseapp.models import DicomRemoteNode, db
 
 HOSTNAME = re.compile(r"^[A-Za-z0-9.\-:]{1,255}$")  # DNS names, IPv4 and IPv6 literals
-REMOTE_FLAGS = ("use_modality_tag", "enabled", "supports_move", "supports_get")
+REMOTE_FLAGS = ("use_modality_tag", "enabled", "supports_find", "supports_move", "supports_get")
+# The C-FIND information models a remote may be queried with, by their stored value.
+QUERY_MODELS = {"study": "Study Root", "patient": "Patient Root"}
 
 
 def apply_remote_settings(remote: DicomRemoteNode, form: dict) -> DicomRemoteNode:
@@ -44,6 +46,12 @@ def apply_remote_settings(remote: DicomRemoteNode, form: dict) -> DicomRemoteNod
     for flag in REMOTE_FLAGS:
         if flag in form:
             setattr(remote, flag, bool(get(flag)))
+    if "query_model" in form:
+        if get("query_model") not in QUERY_MODELS:
+            raise NodeError("The query model must be Study Root or Patient Root.")
+        remote.query_model = get("query_model")
+    if "max_pdu" in form:
+        remote.max_pdu = check_max_pdu(get("max_pdu"))
     if not (remote.supports_move or remote.supports_get):
         raise NodeError("The remote node must support C-MOVE or C-GET (or both) to retrieve from it.")
     with db.session.no_autoflush:
@@ -65,5 +73,6 @@ def find_remote(name_or_id: str) -> DicomRemoteNode | None:
 
 def new_remote() -> DicomRemoteNode:
     """A remote node with the defaults the model declares (for the 'add' form)."""
-    return DicomRemoteNode(name="", aetitle="", port=104, use_modality_tag=False, enabled=True, supports_move=True,
-                           supports_get=True, acse_timeout=30, dimse_timeout=120, network_timeout=120)
+    return DicomRemoteNode(name="", aetitle="", port=104, use_modality_tag=False, enabled=True, supports_find=True,
+                           supports_move=True, supports_get=True, query_model="study", max_pdu=16384,
+                           acse_timeout=30, dimse_timeout=120, network_timeout=120)

@@ -1,6 +1,6 @@
 """Where a Store SCP node keeps objects: its spool (objects received, waiting for import) and its
 share of <instance>/objects (objects the delete policy keeps), laid out by DRAW's structure and
-naming settings; how much room they take; and the retention cleanup.
+naming settings; how much room they take; and the cleanups (by age, and oldest first when full).
 
 Each node has folders of its own (spool/<AET>/, objects/<AET>/), so its storage limit and retention
 apply to what it received and nothing else.
@@ -128,9 +128,10 @@ def tree_size(*folders: Path) -> int:
     return total
 
 
-def remove_older_than(folder: Path, days: int, now: float | None = None) -> tuple[int, int]:
+def remove_older_than(folder: Path, days: float, now: float | None = None,
+                      removed_paths: list[str] | None = None) -> tuple[int, int]:
     """Delete files under `folder` last modified more than `days` ago, then empty folders.
-    Returns (files removed, bytes freed)."""
+    Returns (files removed, bytes freed); the paths removed are added to `removed_paths` if given."""
     cutoff = (now or time.time()) - days * 86400
     removed = freed = 0
     for root, dirs, files in os.walk(folder, topdown=False):
@@ -142,11 +143,47 @@ def remove_older_than(folder: Path, days: int, now: float | None = None) -> tupl
                     os.unlink(path)
                     removed += 1
                     freed += st.st_size
+                    if removed_paths is not None:
+                        removed_paths.append(path)
             except FileNotFoundError:
                 continue
         if root != str(folder):
-            try:
-                os.rmdir(root)  # only succeeds when empty
-            except OSError:
-                pass
+            _remove_if_empty(root)
     return removed, freed
+
+
+def remove_oldest(folder: Path, bytes_to_free: int) -> tuple[list[str], int]:
+    """Delete the least recently modified files under `folder` until `bytes_to_free` bytes are freed
+    (or nothing is left), then the folders that emptied. Returns (paths removed, bytes freed)."""
+    files = []
+    for root, _dirs, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(root, name)
+            try:
+                st = os.stat(path, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            files.append((st.st_mtime, path, st.st_size))
+    files.sort()
+    removed, freed = [], 0
+    for _mtime, path, size in files:
+        if freed >= bytes_to_free:
+            break
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            continue
+        removed.append(path)
+        freed += size
+    for parent in sorted({os.path.dirname(p) for p in removed}, key=len, reverse=True):
+        while parent != str(folder) and parent.startswith(str(folder)) and _remove_if_empty(parent):
+            parent = os.path.dirname(parent)
+    return removed, freed
+
+
+def _remove_if_empty(folder: str) -> bool:
+    try:
+        os.rmdir(folder)  # only succeeds when empty
+        return True
+    except OSError:
+        return False

@@ -3,8 +3,9 @@
 Each node runs in its own process (`doseapp scp --node ID`): a crash or a stuck association in one
 node cannot take the others, or the supervisor, down. A node runs while it is enabled and its desired
 state is "running" (the web's Start and Stop buttons set it; at supervisor start-up a node's auto-start
-setting decides). Network changes restart the node within a poll interval; security and storage
-settings the node re-reads itself. The supervisor also checks every node with a C-ECHO each
+setting decides). Restart sets it to "restart": the node's process is stopped and a new one started,
+which reads every setting afresh, and the desired state is "running" again. Network changes restart
+the node within a poll interval; security and storage settings the node re-reads itself. The supervisor also checks every node with a C-ECHO each
 `echo_interval` seconds (the keep-alive), queues objects received while Redis was down, and
 recovers spool files a killed receiver never queued.
 
@@ -39,6 +40,7 @@ ECHO_SECONDS = 60.0
 FIRST_ECHO_SECONDS = 1.0  # a starting node is echoed this often (at most: one pass every POLL_SECONDS)
 STARTUP_GRACE = 30.0
 ORPHAN_SWEEP_SECONDS = 60.0
+RESTART = "restart"  # the desired state the Restart button sets: stop the process, start a new one, then "running"
 
 
 def _signature(node: DicomStoreScp) -> tuple:
@@ -49,7 +51,7 @@ def _signature(node: DicomStoreScp) -> tuple:
 
 
 def _should_run(node: DicomStoreScp) -> bool:
-    return bool(node.enabled) and node.desired_state == "running"
+    return bool(node.enabled) and node.desired_state in ("running", RESTART)
 
 
 class _Running:
@@ -107,14 +109,16 @@ def _pass(running: dict, failures: dict, me: list[str]) -> None:
     now = time.monotonic()
     for node_id in list(running):
         r, node = running[node_id], nodes.get(node_id)
-        if node is None or not _should_run(node) or _signature(node) != r.signature:
+        restart = node is not None and node.desired_state == RESTART
+        if node is None or not _should_run(node) or _signature(node) != r.signature or restart:
             _stop(r.proc)
             r.gone = True
             del running[node_id]
             if node is not None:
                 stopped = not _should_run(node)
                 _set_status(node_id, "stopped" if stopped else "restarting",
-                            "Stopped by an administrator." if stopped else "Settings changed; restarting.", None)
+                            "Stopped by an administrator." if stopped else
+                            "Restarted by an administrator." if restart else "Settings changed; restarting.", None)
             continue
         code = r.proc.poll()
         if code is not None:
@@ -129,6 +133,9 @@ def _pass(running: dict, failures: dict, me: list[str]) -> None:
     for node_id, node in nodes.items():
         if not _should_run(node) or node_id in running:
             continue
+        if node.desired_state == RESTART:  # asked for now: no back-off wait, and running from here on
+            failures.pop(node_id, None)
+            node.desired_state = "running"
         if failures.get(node_id, (0, 0))[1] > now:
             continue
         proc = spawn(me + [str(node_id)], dict(os.environ))

@@ -1,9 +1,10 @@
 """Upkeep of received objects: queue pending ones once Redis is back, recover spool files a killed
-receiver wrote but never queued, and the retention cleanup of kept objects."""
+receiver wrote but never queued, and the cleanups of kept objects (by age, and when full)."""
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -93,26 +94,69 @@ def recover_orphans(now: float | None = None) -> int:
     return queued
 
 
+FULL_MARGIN_PERCENT = 5  # a full node is cleaned down to this many points under its threshold
+
+
 def cleanup_kept(now: float | None = None) -> dict:
-    """Delete kept objects older than each node's retention period, for nodes with cleanup on."""
+    """The cleanups of kept objects, for the nodes that ask: objects older than the node's retention
+    period; then, for a node whose storage is full, the oldest objects until it is not. The files
+    deleted leave the query/retrieve index. Returns {AE title: counts} for those nodes."""
+    from sqlalchemy import or_
+
+    from doseapp.dicomnet.object_index import forget
+
     instance = Path(current_app.config["INSTANCE"])
     report = {}
-    for node in db.session.scalars(select(DicomStoreScp).where(DicomStoreScp.cleanup_enabled.is_(True))):
-        removed, freed = storage.remove_older_than(storage.objects_dir(instance, node.aetitle),
-                                                   node.retention_days, now)
-        report[node.aetitle] = {"files_removed": removed, "bytes_freed": freed}
+    asking = or_(DicomStoreScp.cleanup_enabled.is_(True), DicomStoreScp.cleanup_when_full.is_(True))
+    for node in db.session.scalars(select(DicomStoreScp).where(asking).order_by(DicomStoreScp.id)).all():
+        objects = storage.objects_dir(instance, node.aetitle)
+        removed: list[str] = []
+        freed = 0
+        if node.cleanup_enabled:
+            _, freed = storage.remove_older_than(objects, node.retention_days, now, removed)
+            if removed:
+                log.info("Retention cleanup of %s: %d file(s), %.1f MB", node.aetitle, len(removed), freed / 1e6)
+        counts = {"files_removed": len(removed), "bytes_freed": freed}
+        if node.cleanup_when_full:
+            full = _cleanup_full(node, instance, objects)
+            removed += full.pop("paths")
+            counts["files_removed"] += full["files_removed"]
+            counts["bytes_freed"] += full["bytes_freed"]
+            counts["full"] = full
         if removed:
-            from doseapp.dicomnet.object_index import forget_missing
-
-            forget_missing()  # the deleted files leave the query/retrieve index
-        if removed:
-            log.info("Retention cleanup of %s: %d file(s), %.1f MB", node.aetitle, removed, freed / 1e6)
+            forget(removed)  # the deleted files leave the query/retrieve index
+        report[node.aetitle] = counts
     return report
 
 
+def _cleanup_full(node: DicomStoreScp, instance: Path, objects: Path) -> dict:
+    """Delete the node's oldest kept objects if its storage is full: its spool and kept objects at
+    `cleanup_full_percent` of its storage limit (what the receiver counts against the limit) or,
+    with no limit, the disk that holds them that full. Deletes down to FULL_MARGIN_PERCENT points
+    under the threshold, so the cleanup does not run again at the next object."""
+    if node.storage_limit_mb:
+        capacity = node.storage_limit_mb * 1024 * 1024
+        used = storage.tree_size(storage.spool_dir(instance, node.aetitle), objects)
+    else:
+        disk = shutil.disk_usage(objects if objects.exists() else instance)
+        capacity, used = disk.total, disk.used
+    threshold = capacity * node.cleanup_full_percent / 100
+    found = {"used_bytes": used, "capacity_bytes": capacity, "files_removed": 0, "bytes_freed": 0, "paths": []}
+    if used < threshold:
+        return found
+    target = capacity * max(node.cleanup_full_percent - FULL_MARGIN_PERCENT, 0) / 100
+    paths, freed = storage.remove_oldest(objects, int(used - target) + 1)
+    log.warning("%s was full (%.1f MB of %.1f MB, threshold %d%%): removed the %d oldest kept object(s), %.1f MB",
+                node.aetitle, used / 1e6, capacity / 1e6, node.cleanup_full_percent, len(paths), freed / 1e6)
+    return found | {"files_removed": len(paths), "bytes_freed": freed, "paths": paths}
+
+
 def cleanup_job(ctx) -> dict:
-    """The hourly job: delete objects kept by Store SCP nodes past each node's retention period."""
+    """The hourly job: delete objects kept by Store SCP nodes past each node's retention period, and
+    the oldest of a node whose storage is full."""
     report = cleanup_kept()
-    removed = sum(r["files_removed"] for r in report.values())
-    ctx.row.message = f"{plural(removed, 'kept object')} past retention removed."
+    removed = sum(r["files_removed"] - r.get("full", {}).get("files_removed", 0) for r in report.values())
+    full = sum(r.get("full", {}).get("files_removed", 0) for r in report.values())
+    ctx.row.message = (f"{plural(removed, 'kept object')} past retention removed"
+                       + (f", {plural(full, 'oldest kept object')} removed from full storage." if full else "."))
     return report

@@ -42,4 +42,36 @@
       box.checked = all.checked;
     });
   });
+
+  // Auto-refresh switch (templates/dicomnet/_autorefresh.html): the page's polling parts
+  // ([data-autorefresh]) ask for nothing while it is off; the choice is kept per user in this
+  // browser, and switching it on refreshes at once.
+  var refreshBox = document.querySelector("input[data-autorefresh-key]");
+  if (refreshBox) {
+    var saved = window.localStorage.getItem(refreshBox.dataset.autorefreshKey);
+    if (saved !== null) refreshBox.checked = saved === "on";
+  }
+  document.addEventListener("change", function (ev) {
+    var box = ev.target.closest("input[data-autorefresh-key]");
+    if (!box) return;
+    window.localStorage.setItem(box.dataset.autorefreshKey, box.checked ? "on" : "off");
+    if (box.checked) {
+      document.querySelectorAll("[data-autorefresh]").forEach(function (el) { htmx.trigger(el, "refresh-now"); });
+    }
+  });
+  document.addEventListener("htmx:beforeRequest", function (ev) {
+    var box = document.querySelector("input[data-autorefresh-key]");
+    if (box && !box.checked && ev.detail.elt.closest("[data-autorefresh]")) ev.preventDefault();
+  });
+
+  // A transaction-log row (templates/dicomnet/_tx_table.html) opens and closes its details row when
+  // clicked, or with its Details button from the keyboard.
+  document.addEventListener("click", function (ev) {
+    var row = ev.target.closest("tr.tx-row");
+    if (!row || (ev.target.closest("a, input, select") )) return;
+    var details = document.getElementById(row.dataset.details);
+    var button = row.querySelector("button.tx-toggle");
+    details.hidden = !details.hidden;
+    button.setAttribute("aria-expanded", details.hidden ? "false" : "true");
+  });
 })();
