@@ -14,10 +14,10 @@ import time
 
 from pydicom.dataset import Dataset
 from pynetdicom import AE
-from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind as FIND_MODEL
+from pynetdicom import sop_class as sop
 from sqlalchemy import select
 
-from doseapp.dicomnet import qr_filter
+from doseapp.dicomnet import qr_filter, qr_manual
 from doseapp.dicomnet.qr_filter import ImageRsp, QueryOptions, SeriesRsp, StudyRsp
 from doseapp.models import (DicomQuery, DicomQueryImage, DicomQuerySeries, DicomQueryStudy, DicomRemoteNode,
                             DicomTransaction, ProcessedObject, Study, db)
@@ -44,8 +44,27 @@ def calling_aet(remote: DicomRemoteNode) -> str:
     return (remote.calling_aetitle or "").strip() or DEFAULT_CALLING_AET
 
 
+# The information models a remote is queried and retrieved with (its query_model setting).
+MODELS = {
+    "study": {"find": sop.StudyRootQueryRetrieveInformationModelFind,
+              "move": sop.StudyRootQueryRetrieveInformationModelMove,
+              "get": sop.StudyRootQueryRetrieveInformationModelGet},
+    "patient": {"find": sop.PatientRootQueryRetrieveInformationModelFind,
+                "move": sop.PatientRootQueryRetrieveInformationModelMove,
+                "get": sop.PatientRootQueryRetrieveInformationModelGet},
+}
+MODEL_NAMES = {"study": "Study Root", "patient": "Patient Root"}
+
+
+def model(remote: DicomRemoteNode, service: str) -> str:
+    """The SOP class UID of `service` (find, move, get) in the remote's information model."""
+    return MODELS.get(remote.query_model or "study", MODELS["study"])[service]
+
+
 def new_ae(remote: DicomRemoteNode) -> AE:
     ae = AE(ae_title=calling_aet(remote))
+    # Our largest PDU on associations with this remote (0 = unlimited: pynetdicom's own 0).
+    ae.maximum_pdu_size = max(remote.max_pdu if remote.max_pdu is not None else 16384, 0)
     ae.acse_timeout = remote.acse_timeout or 30
     ae.dimse_timeout = remote.dimse_timeout or 120
     ae.network_timeout = remote.network_timeout or 120
@@ -106,10 +125,14 @@ class QrClient:
     def __init__(self, remote: DicomRemoteNode):
         self.remote = remote
         self.ae = new_ae(remote)
-        self.ae.add_requested_context(FIND_MODEL)
+        self.find_model = model(remote, "find")
+        self.patient_root = self.find_model == MODELS["patient"]["find"]
+        self.ae.add_requested_context(self.find_model)
         self.assoc = None
 
     def __enter__(self) -> "QrClient":
+        if not self.remote.supports_find:
+            raise QrError(f"{self.remote.name} is set up without C-FIND: it cannot be queried.")
         address = remote_address(self.remote)
         started = time.perf_counter()
         self.assoc = self.ae.associate(address, self.remote.port, ae_title=self.remote.aetitle)
@@ -138,10 +161,14 @@ class QrClient:
     # --- C-FIND ----------------------------------------------------------------------------------
 
     def find(self, identifier: Dataset, what: str) -> list[Dataset]:
+        # Patient Root has the patient above the study: PatientID, the key of that level, is asked
+        # for (empty, universal) when the query does not match on it.
+        if self.patient_root and identifier.QueryRetrieveLevel != "PATIENT" and "PatientID" not in identifier:
+            identifier.PatientID = ""
         identifier = self.prepare(identifier)
         started = time.perf_counter()
         answers, status = [], None
-        for st, ds in self.assoc.send_c_find(identifier, FIND_MODEL):
+        for st, ds in self.assoc.send_c_find(identifier, self.find_model):
             status = getattr(st, "Status", None)
             if status in PENDING and ds is not None:
                 answers.append(self.answer(ds))
@@ -220,21 +247,37 @@ def _set_stage(query: DicomQuery, stage: str, ctx=None) -> None:
         ctx.progress(0, None, stage)  # a job's context stops here if the job was cancelled
 
 
+def _dose_query(client: QrClient, options: QueryOptions, stage) -> list[StudyRsp]:
+    """OpenREM's query: per-modality study queries, then the filtering rules (qr_filter)."""
+    studies: list[StudyRsp] = []
+    for modality in options.dicom_modalities():
+        stage(f"Querying {client.remote.name} for {modality} studies")
+        studies += client.find_studies(options, modality)
+    stage(f"{plural(len(studies), 'study response')}; filtering")
+    qr_filter.run(studies, options, client.find_series, client.find_images, imported_sop_uids, progress=stage)
+    return studies
+
+
 def run_query(query: DicomQuery, ctx=None, client_cls: type[QrClient] = QrClient) -> list[StudyRsp]:
-    """Query the remote for `query`'s options, filter, and store every response with its fate."""
+    """Query the remote for `query`'s options (a dose query, or a manual one at a level), and store
+    every response with its fate."""
     remote = db.session.get(DicomRemoteNode, query.remote_node_id) if query.remote_node_id else None
     if remote is None:
         raise QrError("The remote node of this query no longer exists.")
     options = QueryOptions.from_dict(query.parameters)
-    studies: list[StudyRsp] = []
+    criteria = qr_manual.Criteria.from_parameters(query.parameters)
+    found = None
+
+    def stage(words: str) -> None:
+        _set_stage(query, words, ctx)
+
     try:
         with client_cls(remote) as client:
-            for modality in options.dicom_modalities():
-                _set_stage(query, f"Querying {remote.name} for {modality} studies", ctx)
-                studies += client.find_studies(options, modality)
-            _set_stage(query, f"{plural(len(studies), 'study response')}; filtering", ctx)
-            qr_filter.run(studies, options, client.find_series, client.find_images, imported_sop_uids,
-                          progress=lambda stage: _set_stage(query, stage, ctx))
+            if criteria is None:
+                studies = _dose_query(client, options, stage)
+            else:
+                found = qr_manual.find(client, options, criteria, stage)
+                studies = found.studies
     except QrError as exc:  # committed with the transaction-log rows, the failing C-FIND's included
         query.failed, query.complete, query.message = True, True, str(exc)
         query.stage = "Query failed"
@@ -245,13 +288,18 @@ def run_query(query: DicomQuery, ctx=None, client_cls: type[QrClient] = QrClient
         db.session.commit()
         raise
     store_responses(query, studies)
-    query.summary = qr_filter.summary(studies, options)
-    kept = [s for s in studies if s.excluded_reason is None]
     query.complete = True
     query.stage = "Query complete"
-    query.message = (f"{len(kept)} of {plural(len({s.study_instance_uid for s in studies}), 'study')} selected"
-                     + (": " + ", ".join(f"{qr_filter.MODALITY_LABELS.get(k, k)} {v}" for k, v in query.summary.items())
-                        if kept else ""))
+    if found is not None:
+        query.summary = qr_manual.summary(found, criteria.level)
+        query.message = "Found " + ", ".join(plural(n, qr_manual.COUNT_NOUNS[what])
+                                             for what, n in query.summary["counts"].items())
+    else:
+        query.summary = qr_filter.summary(studies, options)
+        kept = [s for s in studies if s.excluded_reason is None]
+        query.message = (f"{len(kept)} of {plural(len({s.study_instance_uid for s in studies}), 'study')} selected"
+                         + (": " + ", ".join(f"{qr_filter.MODALITY_LABELS.get(k, k)} {v}"
+                                             for k, v in query.summary.items()) if kept else ""))
     db.session.commit()
     return studies
 
