@@ -61,10 +61,19 @@ def model(remote: DicomRemoteNode, service: str) -> str:
     return MODELS.get(remote.query_model or "study", MODELS["study"])[service]
 
 
+def max_pdu(remote: DicomRemoteNode) -> int:
+    """The largest PDU we accept on associations with this remote, in bytes (0 = unlimited)."""
+    return max(remote.max_pdu if remote.max_pdu is not None else 16384, 0)
+
+
+def associate(ae: AE, remote: DicomRemoteNode, **options):
+    """Request an association with the remote, offering its maximum PDU."""
+    return ae.associate(remote_address(remote), remote.port, ae_title=remote.aetitle, max_pdu=max_pdu(remote),
+                        **options)
+
+
 def new_ae(remote: DicomRemoteNode) -> AE:
     ae = AE(ae_title=calling_aet(remote))
-    # Our largest PDU on associations with this remote (0 = unlimited: pynetdicom's own 0).
-    ae.maximum_pdu_size = max(remote.max_pdu if remote.max_pdu is not None else 16384, 0)
     ae.acse_timeout = remote.acse_timeout or 30
     ae.dimse_timeout = remote.dimse_timeout or 120
     ae.network_timeout = remote.network_timeout or 120
@@ -135,7 +144,7 @@ class QrClient:
             raise QrError(f"{self.remote.name} is set up without C-FIND: it cannot be queried.")
         address = remote_address(self.remote)
         started = time.perf_counter()
-        self.assoc = self.ae.associate(address, self.remote.port, ae_title=self.remote.aetitle)
+        self.assoc = associate(self.ae, self.remote)
         if not self.assoc.is_established:
             why = "refused the association" if self.assoc.is_rejected else "did not answer"
             log_operation(self.remote, "ASSOCIATE", "failed", started, error=why)

@@ -55,7 +55,7 @@ class Criteria:
     @classmethod
     def from_parameters(cls, parameters: dict | None) -> "Criteria | None":
         manual = (parameters or {}).get("manual")
-        return cls.read(manual.get("level"), **manual) if manual else None
+        return cls.read(manual.get("level"), **{k: manual.get(k) for k in LIMITS}) if manual else None
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -17,7 +17,7 @@ from pydicom.dataset import Dataset
 from pynetdicom import build_role, evt
 
 from doseapp.dicomnet.nodes import DEFAULT_TRANSFER_SYNTAXES
-from doseapp.dicomnet.qr import MODELS, QrError, log_operation, model, new_ae, no_delay, remote_address
+from doseapp.dicomnet.qr import MODELS, QrError, associate, log_operation, model, new_ae, no_delay
 from doseapp.dicomnet.scp import Receiver
 from doseapp.extract.classify import ROUTES
 from doseapp.models import DicomQuery, DicomQueryStudy, DicomRemoteNode, DicomStoreScp, DicomTransaction, db
@@ -175,8 +175,7 @@ def retrieve(query: DicomQuery, method: str = "move", ctx=None, selection: Selec
     else:
         ae.add_requested_context(model(remote, "move"))
     started = time.perf_counter()
-    assoc = ae.associate(remote_address(remote), remote.port, ae_title=remote.aetitle, ext_neg=roles or None,
-                         evt_handlers=handlers or None)
+    assoc = associate(ae, remote, ext_neg=roles or None, evt_handlers=handlers or None)
     if not assoc.is_established:
         log_operation(remote, "ASSOCIATE", "failed", started, error="no association for the retrieve")
         query.stage, query.message = "Retrieve failed", f"{remote.name} did not accept the association."
