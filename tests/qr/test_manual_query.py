@@ -3,19 +3,13 @@ holds at the series and image levels, patient name / ID / accession wildcards, p
 for the pid role only (a non-pid user who sends patient criteria gets 403), Retrieve selected moving
 only what was ticked into our Store SCP, Run again and the history's filters, the retrieve jobs page.
 
-Besides the dose-query PACS content (tests/qr/conftest.py), the PACS holds on MANUAL_DAY:
-  jane_ct   DOE^JANE (DJ001), CT RDSR + 3 CT images, accession ACC-J1
-  jane_dx   DOE^JANE (DJ001), DX RDSR, accession ACC-J2
-  john_rf   DOE^JOHN (DJ002), RF RDSR + 2 RF images, accession ACC-O3
-  anna_ct   SMITH^ANNA (SA004), CT RDSR, accession ACC-A4
+The PACS holds the dose-query content and the `people` studies (tests/qr/conftest.py).
 """
 from __future__ import annotations
 
 import re
 
 import pytest
-from pydicom.dataset import Dataset
-from pydicom.uid import generate_uid
 from sqlalchemy import select
 
 from doseapp.dicomnet.qr import run_query
@@ -26,37 +20,7 @@ from doseapp.ingest.privacy import keyed_hash
 from doseapp.models import DicomQuery, DicomTransaction, Job, SystemSettings, db
 from doseapp.users import create_user
 from tests.conftest import session_login
-from tests.qr.conftest import (OLD_DAY, QUERY_DAY, RF_IMAGE, as_bytes, dose_object, image_series,
-                               imported_sop_uids, log_in, work)
-
-MANUAL_DAY = "20260302"
-ISO_DAY = "2026-03-02"
-PEOPLE = {"jane": ("DJ001", "DOE^JANE"), "john": ("DJ002", "DOE^JOHN"), "anna": ("SA004", "SMITH^ANNA")}
-
-
-def _patient(who: str) -> Dataset:
-    ds = Dataset()
-    ds.PatientID, ds.PatientName = PEOPLE[who]
-    return ds
-
-
-@pytest.fixture(scope="module")
-def people(pacs):
-    def study(name, who, accession):
-        return dose_object(name, generate_uid(), MANUAL_DAY, patient=_patient(who), AccessionNumber=accession,
-                           StudyTime="101500")
-
-    jane_ct = study("CT-RDSR-Siemens_Flash-TAP-SS.dcm", "jane", "ACC-J1")
-    john_rf = study("RF-RDSR-Siemens-Zee.dcm", "john", "ACC-O3")
-    content = {"jane_ct": [jane_ct, *image_series(jane_ct, "CT", 3, "Chest 5mm")],
-               "jane_dx": [study("DX-RDSR-Canon_CXDI.dcm", "jane", "ACC-J2")],
-               "john_rf": [john_rf, *image_series(john_rf, "RF", 2, "Fluoro", RF_IMAGE)],
-               "anna_ct": [study("CT-RDSR-GEPixelMed.dcm", "anna", "ACC-A4")]}
-    for datasets in content.values():
-        for ds in datasets:
-            assert pacs.orthanc.upload(as_bytes(ds))["Status"] == "Success"
-    return content
-
+from tests.qr.conftest import ISO_DAY, MANUAL_DAY, OLD_DAY, PEOPLE, QUERY_DAY, imported_sop_uids, log_in, work
 
 def _uid(people, name: str) -> str:
     return str(people[name][0].StudyInstanceUID)
