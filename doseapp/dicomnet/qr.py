@@ -114,7 +114,7 @@ def _int(ds: Dataset, keyword: str) -> int | None:
         return None  # missing or malformed (PACS leave instance numbers out)
 
 
-def _identifier(level: str, **keys) -> Dataset:
+def find_identifier(level: str, **keys) -> Dataset:
     """A C-FIND identifier: empty values are the attributes asked for, others are matched."""
     ds = Dataset()
     ds.QueryRetrieveLevel = level
@@ -123,8 +123,16 @@ def _identifier(level: str, **keys) -> Dataset:
     return ds
 
 
-def _range(low: str | None, high: str | None) -> str:
-    return f"{low or ''}-{high or ''}" if (low or high) else ""
+def study_response(r: Dataset, modality: str | None) -> StudyRsp | None:
+    """A study-level C-FIND answer as a record (None without a Study Instance UID)."""
+    uid = _text(r, "StudyInstanceUID")
+    if uid is None:
+        return None
+    return StudyRsp(study_instance_uid=uid, query_modality=modality,
+                    modalities=qr_filter.split_modalities(r.get("ModalitiesInStudy")),
+                    study_date=_text(r, "StudyDate"), study_time=_text(r, "StudyTime"),
+                    study_description=_text(r, "StudyDescription"), accession_number=_text(r, "AccessionNumber"),
+                    number_of_series=_int(r, "NumberOfStudyRelatedSeries"), station_name=_text(r, "StationName"))
 
 
 class QrClient:
@@ -189,28 +197,17 @@ class QrClient:
         return answers
 
     def find_studies(self, options: QueryOptions, modality: str) -> list[StudyRsp]:
-        keys = dict(StudyInstanceUID="", StudyDate=_range(options.date_from, options.date_until),
-                    StudyTime=_range(options.time_from, options.time_until), ModalitiesInStudy=modality,
+        keys = dict(StudyInstanceUID="", StudyDate=qr_manual.dicom_range(options.date_from, options.date_until),
+                    StudyTime=qr_manual.dicom_range(options.time_from, options.time_until), ModalitiesInStudy=modality,
                     StudyDescription="", StationName="", AccessionNumber="", NumberOfStudyRelatedSeries="")
         if self.remote.use_modality_tag:  # not a study-level key, but some PACS (Impax 6.6) need it
             keys["Modality"] = modality
-        ds = _identifier("STUDY", **keys)
-        out = []
-        for r in self.find(ds, f"STUDY {modality} {ds.StudyDate}"):
-            uid = _text(r, "StudyInstanceUID")
-            if uid is None:
-                continue
-            out.append(StudyRsp(study_instance_uid=uid, query_modality=modality,
-                                modalities=qr_filter.split_modalities(r.get("ModalitiesInStudy")),
-                                study_date=_text(r, "StudyDate"), study_time=_text(r, "StudyTime"),
-                                study_description=_text(r, "StudyDescription"),
-                                accession_number=_text(r, "AccessionNumber"),
-                                number_of_series=_int(r, "NumberOfStudyRelatedSeries"),
-                                station_name=_text(r, "StationName")))
-        return out
+        ds = find_identifier("STUDY", **keys)
+        answers = (study_response(r, modality) for r in self.find(ds, f"STUDY {modality} {ds.StudyDate}"))
+        return [a for a in answers if a is not None]
 
     def find_series(self, study: StudyRsp) -> list[SeriesRsp]:
-        ds = _identifier("SERIES", StudyInstanceUID=study.study_instance_uid, SeriesInstanceUID="", Modality="",
+        ds = find_identifier("SERIES", StudyInstanceUID=study.study_instance_uid, SeriesInstanceUID="", Modality="",
                          SeriesNumber="", SeriesTime="", SeriesDescription="", NumberOfSeriesRelatedInstances="",
                          StationName="")
         seen, out = set(), []
@@ -227,7 +224,7 @@ class QrClient:
         return out
 
     def find_images(self, study: StudyRsp, series: SeriesRsp) -> list[ImageRsp]:
-        ds = _identifier("IMAGE", StudyInstanceUID=study.study_instance_uid,
+        ds = find_identifier("IMAGE", StudyInstanceUID=study.study_instance_uid,
                          SeriesInstanceUID=series.series_instance_uid, SOPInstanceUID="", SOPClassUID="",
                          InstanceNumber="")
         seen, out = set(), []

@@ -86,47 +86,48 @@ class Found:
     patients: dict[str, tuple[str | None, str | None]]
 
 
-def _range(low: str | None, high: str | None) -> str:
+def _value(ds, keyword: str) -> str | None:
+    value = str(ds.get(keyword) or "").strip()
+    return value or None
+
+
+def dicom_range(low: str | None, high: str | None) -> str:
+    """A DICOM date or time range ("low-high", open at either end), or "" (any)."""
     return f"{low or ''}-{high or ''}" if (low or high) else ""
 
 
 def _study_keys(options: QueryOptions, criteria: Criteria, modality: str, patient_id: str | None) -> dict:
     return dict(PatientID=patient_id if patient_id is not None else criteria.patient_id,
                 PatientName=criteria.patient_name, StudyInstanceUID="",
-                StudyDate=_range(options.date_from, options.date_until),
-                StudyTime=_range(options.time_from, options.time_until), ModalitiesInStudy=modality,
+                StudyDate=dicom_range(options.date_from, options.date_until),
+                StudyTime=dicom_range(options.time_from, options.time_until), ModalitiesInStudy=modality,
                 StudyDescription="", AccessionNumber=criteria.accession_number, StationName="",
                 NumberOfStudyRelatedSeries="", NumberOfStudyRelatedInstances="")
 
 
 def find(client, options: QueryOptions, criteria: Criteria, stage: Callable[[str], None]) -> Found:
     """Run the manual query on an open QrClient."""
-    from doseapp.dicomnet.qr import _identifier, _int, _text
+    from doseapp.dicomnet.qr import find_identifier, study_response
 
     patient_ids: list[str | None] = [None]  # None: match on the criteria at study level
     if criteria.level == "PATIENT" and client.patient_root:
         stage("Querying for patients")
-        answers = client.find(_identifier("PATIENT", PatientID=criteria.patient_id, PatientName=criteria.patient_name,
+        answers = client.find(find_identifier("PATIENT", PatientID=criteria.patient_id, PatientName=criteria.patient_name,
                                           NumberOfPatientRelatedStudies=""), "PATIENT")
-        patient_ids = list(dict.fromkeys(_text(r, "PatientID") or "" for r in answers))
+        patient_ids = list(dict.fromkeys(_value(r, "PatientID") or "" for r in answers))
     modalities = [m for choice in options.modalities for m in qr_filter.MODALITY_CHOICES[choice]] or [""]
     studies: list[StudyRsp] = []
     patients: dict[str, tuple[str | None, str | None]] = {}
     for patient_id in patient_ids:
         for modality in modalities:
             stage(f"Querying for {modality or 'all'} studies")
-            for r in client.find(_identifier("STUDY", **_study_keys(options, criteria, modality, patient_id)), "STUDY"):
-                uid = _text(r, "StudyInstanceUID")
-                if uid is None:
+            for r in client.find(find_identifier("STUDY", **_study_keys(options, criteria, modality, patient_id)),
+                                 "STUDY"):
+                study = study_response(r, modality or None)
+                if study is None:
                     continue
-                patients.setdefault(uid, (_text(r, "PatientID"), _text(r, "PatientName")))
-                studies.append(StudyRsp(study_instance_uid=uid, query_modality=modality or None,
-                                        modalities=qr_filter.split_modalities(r.get("ModalitiesInStudy")),
-                                        study_date=_text(r, "StudyDate"), study_time=_text(r, "StudyTime"),
-                                        study_description=_text(r, "StudyDescription"),
-                                        accession_number=_text(r, "AccessionNumber"),
-                                        number_of_series=_int(r, "NumberOfStudyRelatedSeries"),
-                                        station_name=_text(r, "StationName")))
+                patients.setdefault(study.study_instance_uid, (_value(r, "PatientID"), _value(r, "PatientName")))
+                studies.append(study)
     qr_filter.merge_duplicates(studies)
     qr_filter.filter_study_text(studies, options)
     if criteria.level in ("SERIES", "IMAGE"):
