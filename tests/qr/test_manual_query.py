@@ -183,6 +183,8 @@ def test_retrieve_selected_moves_only_what_was_ticked(nodes, pacs, people, store
     assert db.session.get(DicomQuery, query_id).retrieve_job_id is None  # nothing ticked: nothing started
     assert pid_client.post(f"/qr/queries/{query_id}/retrieve",
                            data={"selected": "1", "study": [str(john.id), "999999"]}).status_code == 302
+    queued = pid_client.get("/qr/retrieves/table").get_data(as_text=True)
+    assert 'hx-trigger="every 2s"' in queued and 'class="retrieve-queued"' in queued  # refreshed while it runs
     work(app)
     stored = _c_stores(store)
     assert {t.sop_instance_uid for t in stored} == {str(ds.SOPInstanceUID) for ds in people["john_rf"]}
@@ -231,3 +233,16 @@ def test_run_again_gives_the_same_answers_and_history_filters(nodes, pacs, peopl
     assert shown(date_from="2000-01-01", date_until="2000-01-02") == []
     html = pid_client.get("/qr/history").get_data(as_text=True)
     assert "Series level: patient name DOE^J*" in html and html.count(">Run again</button>") == 3
+
+
+def test_remote_without_c_find_is_not_offered_on_the_query_page(nodes, pacs, client, no_csrf):
+    remote, store = nodes
+    remote.supports_find = False
+    db.session.commit()
+    log_in(client, "qr-find", "importqr")
+    page = client.get("/qr/").get_data(as_text=True)
+    assert f">Test PACS ({remote.aetitle})</option>" not in page
+    assert "Not offered here: Test PACS" in page and "set up without C-FIND, so it cannot be queried" in page
+    resp = client.post("/qr/", data={"remote_id": remote.id, "store_id": store.id, "level": "STUDY", "date_from": ISO_DAY})
+    assert resp.status_code == 400 and "Test PACS is set up without C-FIND" in resp.get_data(as_text=True)
+    assert db.session.scalar(select(db.func.count(DicomQuery.id))) == 0
