@@ -199,7 +199,8 @@ def retrieve(query: DicomQuery, method: str = "move", ctx=None, selection: Selec
             query.objects_requested += max(0, arrived + failed - (req.expected or 0))
             query.objects_received += arrived
             query.objects_failed += failed
-            modality = req.study_row.modality or "?"
+            # The modality the study was queried for; a manual query without one: the study's modalities.
+            modality = req.study_row.modality or (req.study_row.modalities_in_study or "?").replace("\\", "/")
             by_modality[modality] = by_modality.get(modality, 0) + arrived
             if final not in (SUCCESS, WARNING) or failed:
                 failures.append(f"{req.level} {req.sop_uid or req.series_uid or req.study_row.study_instance_uid}: status "

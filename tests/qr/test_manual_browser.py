@@ -86,6 +86,7 @@ def test_manual_query_select_and_retrieve_in_the_browser(nodes, pacs, people, st
         john = str(people["john_rf"][0].StudyInstanceUID)
         browser.find_element(By.CSS_SELECTOR, f'tr[data-study-uid="{john}"] input.pick').click()
         browser.find_element(By.ID, "retrieve-selected").click()
+        wait_for(browser, lambda d: "Retrieve job #" in _text(d, "#qr-progress"), "the retrieve queued")
 
         browser.get(base + "/qr/retrieves")
         WebDriverWait(browser, WAIT, poll_frequency=0.2).until(

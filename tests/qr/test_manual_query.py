@@ -189,6 +189,8 @@ def test_retrieve_selected_moves_only_what_was_ticked(nodes, pacs, people, store
     stored = _c_stores(store)
     assert {t.sop_instance_uid for t in stored} == {str(ds.SOPInstanceUID) for ds in people["john_rf"]}
     assert len(stored) == 3  # each object once, and only the ticked study's
+    job = db.session.get(Job, db.session.get(DicomQuery, query_id).retrieve_job_id)
+    assert (job.status, job.result["received"], job.result["by_modality"]) == ("finished", 3, {"RF/SR": 3})
     assert str(people["john_rf"][0].SOPInstanceUID) in imported_sop_uids()
     assert not imported_sop_uids() & {str(people[n][0].SOPInstanceUID) for n in ("jane_ct", "jane_dx", "anna_ct")}
 
