@@ -96,6 +96,20 @@ def test_manual_query_select_and_retrieve_in_the_browser(nodes, pacs, people, st
         assert "selected: 1 study" in _text(browser, "#retrieve-jobs")
         _check_layout(browser, tmp_path, "qr-retrieve-jobs", "#retrieve-jobs")
 
+        # The history, filtered by user, and Run again: a new query with the same answers.
+        browser.get(base + "/qr/history")
+        Select(browser.find_element(By.NAME, "status")).select_by_value("complete")
+        browser.find_element(By.CSS_SELECTOR, "#history-filters button[type=submit]").click()
+        wait_for(browser, lambda d: "status=complete" in d.current_url, "the filtered history")
+        assert "Series level: patient name doe^j*" in _text(browser, "#query-history")
+        _check_layout(browser, tmp_path, "qr-history", "#query-history")
+        first = browser.current_url
+        browser.find_element(By.CSS_SELECTOR, "#query-history button[type=submit]").click()
+        wait_for(browser, lambda d: d.current_url != first and "/qr/queries/" in d.current_url, "the new query")
+        WebDriverWait(browser, WAIT, poll_frequency=0.2).until(
+            lambda d: "Found 2 patients, 3 studies, 5 series" in _text(d, "#qr-progress")
+            and d.find_elements(By.CSS_SELECTOR, "table.qr-manual input.pick"), message="the same answers again")
+
     db.session.rollback()
     moved = {t.sop_instance_uid for t in db.session.query(DicomTransaction).filter_by(operation="C-STORE", direction="in")}
     assert moved == {str(ds.SOPInstanceUID) for ds in people["john_rf"]}
