@@ -82,7 +82,9 @@ def query_job(ctx) -> dict:
     query = db.session.get(DicomQuery, ctx.parameters["query_id"])
     studies = run_query(query, ctx)
     result = {"query_id": query.id, "studies": len({s.study_instance_uid for s in studies}),
-              "selected": query.summary or {}}
+              # A manual query's counts only: its summary holds the patients' identifiers, and a job's
+              # result is shown on the jobs page, which is not for the pid role only.
+              "selected": (query.summary or {}).get("counts", {}) if criteria_of(query) else (query.summary or {})}
     if ctx.parameters.get("retrieve"):
         query.retrieve_job_id = ctx.row.id
         db.session.commit()
@@ -92,6 +94,10 @@ def query_job(ctx) -> dict:
     else:
         ctx.row.message = query.message
     return result
+
+
+def criteria_of(query: DicomQuery) -> Criteria | None:
+    return Criteria.from_parameters(query.parameters)
 
 
 def retrieve_job(ctx) -> dict:

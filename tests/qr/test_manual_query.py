@@ -7,6 +7,7 @@ The PACS holds the dose-query content and the `people` studies (tests/qr/conftes
 """
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -159,8 +160,9 @@ def test_non_pid_user_sees_no_identifier_and_cannot_search_by_patient(nodes, pac
     assert client.post(f"/qr/queries/{pid_query.id}/again").status_code == 403
     # Nothing identifying went to the transaction log or the job titles either.
     logged = " ".join(f"{t.message} {t.error}" for t in db.session.scalars(select(DicomTransaction)))
-    titles = " ".join(j.title or "" for j in db.session.scalars(select(Job)))
-    assert not any(x in logged + titles for x in ("DOE", "DJ00", "SMITH", "SA004"))
+    jobs = " ".join(f"{j.title} {j.message} {json.dumps(j.result)} {json.dumps(j.parameters)}"
+                    for j in db.session.scalars(select(Job)))
+    assert not any(x in logged + jobs for x in ("DOE", "DJ00", "SMITH", "SA004"))
 
 
 def _c_stores(store) -> list[DicomTransaction]:
