@@ -14,10 +14,10 @@ import time
 
 from pydicom.dataset import Dataset
 from pynetdicom import AE
-from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind as FIND_MODEL
+from pynetdicom import sop_class as sop
 from sqlalchemy import select
 
-from doseapp.dicomnet import qr_filter
+from doseapp.dicomnet import qr_filter, qr_manual
 from doseapp.dicomnet.qr_filter import ImageRsp, QueryOptions, SeriesRsp, StudyRsp
 from doseapp.models import (DicomQuery, DicomQueryImage, DicomQuerySeries, DicomQueryStudy, DicomRemoteNode,
                             DicomTransaction, ProcessedObject, Study, db)
@@ -42,6 +42,34 @@ def remote_address(remote: DicomRemoteNode) -> str:
 
 def calling_aet(remote: DicomRemoteNode) -> str:
     return (remote.calling_aetitle or "").strip() or DEFAULT_CALLING_AET
+
+
+# The information models a remote is queried and retrieved with (its query_model setting).
+MODELS = {
+    "study": {"find": sop.StudyRootQueryRetrieveInformationModelFind,
+              "move": sop.StudyRootQueryRetrieveInformationModelMove,
+              "get": sop.StudyRootQueryRetrieveInformationModelGet},
+    "patient": {"find": sop.PatientRootQueryRetrieveInformationModelFind,
+                "move": sop.PatientRootQueryRetrieveInformationModelMove,
+                "get": sop.PatientRootQueryRetrieveInformationModelGet},
+}
+MODEL_NAMES = {"study": "Study Root", "patient": "Patient Root"}
+
+
+def model(remote: DicomRemoteNode, service: str) -> str:
+    """The SOP class UID of `service` (find, move, get) in the remote's information model."""
+    return MODELS.get(remote.query_model or "study", MODELS["study"])[service]
+
+
+def max_pdu(remote: DicomRemoteNode) -> int:
+    """The largest PDU we accept on associations with this remote, in bytes (0 = unlimited)."""
+    return max(remote.max_pdu if remote.max_pdu is not None else 16384, 0)
+
+
+def associate(ae: AE, remote: DicomRemoteNode, **options):
+    """Request an association with the remote, offering its maximum PDU."""
+    return ae.associate(remote_address(remote), remote.port, ae_title=remote.aetitle, max_pdu=max_pdu(remote),
+                        **options)
 
 
 def new_ae(remote: DicomRemoteNode) -> AE:
@@ -86,7 +114,7 @@ def _int(ds: Dataset, keyword: str) -> int | None:
         return None  # missing or malformed (PACS leave instance numbers out)
 
 
-def _identifier(level: str, **keys) -> Dataset:
+def find_identifier(level: str, **keys) -> Dataset:
     """A C-FIND identifier: empty values are the attributes asked for, others are matched."""
     ds = Dataset()
     ds.QueryRetrieveLevel = level
@@ -95,8 +123,16 @@ def _identifier(level: str, **keys) -> Dataset:
     return ds
 
 
-def _range(low: str | None, high: str | None) -> str:
-    return f"{low or ''}-{high or ''}" if (low or high) else ""
+def study_response(r: Dataset, modality: str | None) -> StudyRsp | None:
+    """A study-level C-FIND answer as a record (None without a Study Instance UID)."""
+    uid = _text(r, "StudyInstanceUID")
+    if uid is None:
+        return None
+    return StudyRsp(study_instance_uid=uid, query_modality=modality,
+                    modalities=qr_filter.split_modalities(r.get("ModalitiesInStudy")),
+                    study_date=_text(r, "StudyDate"), study_time=_text(r, "StudyTime"),
+                    study_description=_text(r, "StudyDescription"), accession_number=_text(r, "AccessionNumber"),
+                    number_of_series=_int(r, "NumberOfStudyRelatedSeries"), station_name=_text(r, "StationName"))
 
 
 class QrClient:
@@ -106,13 +142,17 @@ class QrClient:
     def __init__(self, remote: DicomRemoteNode):
         self.remote = remote
         self.ae = new_ae(remote)
-        self.ae.add_requested_context(FIND_MODEL)
+        self.find_model = model(remote, "find")
+        self.patient_root = self.find_model == MODELS["patient"]["find"]
+        self.ae.add_requested_context(self.find_model)
         self.assoc = None
 
     def __enter__(self) -> "QrClient":
+        if not self.remote.supports_find:
+            raise QrError(f"{self.remote.name} is set up without C-FIND: it cannot be queried.")
         address = remote_address(self.remote)
         started = time.perf_counter()
-        self.assoc = self.ae.associate(address, self.remote.port, ae_title=self.remote.aetitle)
+        self.assoc = associate(self.ae, self.remote)
         if not self.assoc.is_established:
             why = "refused the association" if self.assoc.is_rejected else "did not answer"
             log_operation(self.remote, "ASSOCIATE", "failed", started, error=why)
@@ -138,10 +178,14 @@ class QrClient:
     # --- C-FIND ----------------------------------------------------------------------------------
 
     def find(self, identifier: Dataset, what: str) -> list[Dataset]:
+        # Patient Root has the patient above the study: PatientID, the key of that level, is asked
+        # for (empty, universal) when the query does not match on it.
+        if self.patient_root and identifier.QueryRetrieveLevel != "PATIENT" and "PatientID" not in identifier:
+            identifier.PatientID = ""
         identifier = self.prepare(identifier)
         started = time.perf_counter()
         answers, status = [], None
-        for st, ds in self.assoc.send_c_find(identifier, FIND_MODEL):
+        for st, ds in self.assoc.send_c_find(identifier, self.find_model):
             status = getattr(st, "Status", None)
             if status in PENDING and ds is not None:
                 answers.append(self.answer(ds))
@@ -153,28 +197,17 @@ class QrClient:
         return answers
 
     def find_studies(self, options: QueryOptions, modality: str) -> list[StudyRsp]:
-        keys = dict(StudyInstanceUID="", StudyDate=_range(options.date_from, options.date_until),
-                    StudyTime=_range(options.time_from, options.time_until), ModalitiesInStudy=modality,
+        keys = dict(StudyInstanceUID="", StudyDate=qr_manual.dicom_range(options.date_from, options.date_until),
+                    StudyTime=qr_manual.dicom_range(options.time_from, options.time_until), ModalitiesInStudy=modality,
                     StudyDescription="", StationName="", AccessionNumber="", NumberOfStudyRelatedSeries="")
         if self.remote.use_modality_tag:  # not a study-level key, but some PACS (Impax 6.6) need it
             keys["Modality"] = modality
-        ds = _identifier("STUDY", **keys)
-        out = []
-        for r in self.find(ds, f"STUDY {modality} {ds.StudyDate}"):
-            uid = _text(r, "StudyInstanceUID")
-            if uid is None:
-                continue
-            out.append(StudyRsp(study_instance_uid=uid, query_modality=modality,
-                                modalities=qr_filter.split_modalities(r.get("ModalitiesInStudy")),
-                                study_date=_text(r, "StudyDate"), study_time=_text(r, "StudyTime"),
-                                study_description=_text(r, "StudyDescription"),
-                                accession_number=_text(r, "AccessionNumber"),
-                                number_of_series=_int(r, "NumberOfStudyRelatedSeries"),
-                                station_name=_text(r, "StationName")))
-        return out
+        ds = find_identifier("STUDY", **keys)
+        answers = (study_response(r, modality) for r in self.find(ds, f"STUDY {modality} {ds.StudyDate}"))
+        return [a for a in answers if a is not None]
 
     def find_series(self, study: StudyRsp) -> list[SeriesRsp]:
-        ds = _identifier("SERIES", StudyInstanceUID=study.study_instance_uid, SeriesInstanceUID="", Modality="",
+        ds = find_identifier("SERIES", StudyInstanceUID=study.study_instance_uid, SeriesInstanceUID="", Modality="",
                          SeriesNumber="", SeriesTime="", SeriesDescription="", NumberOfSeriesRelatedInstances="",
                          StationName="")
         seen, out = set(), []
@@ -191,7 +224,7 @@ class QrClient:
         return out
 
     def find_images(self, study: StudyRsp, series: SeriesRsp) -> list[ImageRsp]:
-        ds = _identifier("IMAGE", StudyInstanceUID=study.study_instance_uid,
+        ds = find_identifier("IMAGE", StudyInstanceUID=study.study_instance_uid,
                          SeriesInstanceUID=series.series_instance_uid, SOPInstanceUID="", SOPClassUID="",
                          InstanceNumber="")
         seen, out = set(), []
@@ -220,21 +253,37 @@ def _set_stage(query: DicomQuery, stage: str, ctx=None) -> None:
         ctx.progress(0, None, stage)  # a job's context stops here if the job was cancelled
 
 
+def _dose_query(client: QrClient, options: QueryOptions, stage) -> list[StudyRsp]:
+    """OpenREM's query: per-modality study queries, then the filtering rules (qr_filter)."""
+    studies: list[StudyRsp] = []
+    for modality in options.dicom_modalities():
+        stage(f"Querying {client.remote.name} for {modality} studies")
+        studies += client.find_studies(options, modality)
+    stage(f"{plural(len(studies), 'study response')}; filtering")
+    qr_filter.run(studies, options, client.find_series, client.find_images, imported_sop_uids, progress=stage)
+    return studies
+
+
 def run_query(query: DicomQuery, ctx=None, client_cls: type[QrClient] = QrClient) -> list[StudyRsp]:
-    """Query the remote for `query`'s options, filter, and store every response with its fate."""
+    """Query the remote for `query`'s options (a dose query, or a manual one at a level), and store
+    every response with its fate."""
     remote = db.session.get(DicomRemoteNode, query.remote_node_id) if query.remote_node_id else None
     if remote is None:
         raise QrError("The remote node of this query no longer exists.")
     options = QueryOptions.from_dict(query.parameters)
-    studies: list[StudyRsp] = []
+    criteria = qr_manual.Criteria.from_parameters(query.parameters)
+    found = None
+
+    def stage(words: str) -> None:
+        _set_stage(query, words, ctx)
+
     try:
         with client_cls(remote) as client:
-            for modality in options.dicom_modalities():
-                _set_stage(query, f"Querying {remote.name} for {modality} studies", ctx)
-                studies += client.find_studies(options, modality)
-            _set_stage(query, f"{plural(len(studies), 'study response')}; filtering", ctx)
-            qr_filter.run(studies, options, client.find_series, client.find_images, imported_sop_uids,
-                          progress=lambda stage: _set_stage(query, stage, ctx))
+            if criteria is None:
+                studies = _dose_query(client, options, stage)
+            else:
+                found = qr_manual.find(client, options, criteria, stage)
+                studies = found.studies
     except QrError as exc:  # committed with the transaction-log rows, the failing C-FIND's included
         query.failed, query.complete, query.message = True, True, str(exc)
         query.stage = "Query failed"
@@ -245,13 +294,18 @@ def run_query(query: DicomQuery, ctx=None, client_cls: type[QrClient] = QrClient
         db.session.commit()
         raise
     store_responses(query, studies)
-    query.summary = qr_filter.summary(studies, options)
-    kept = [s for s in studies if s.excluded_reason is None]
     query.complete = True
     query.stage = "Query complete"
-    query.message = (f"{len(kept)} of {plural(len({s.study_instance_uid for s in studies}), 'study')} selected"
-                     + (": " + ", ".join(f"{qr_filter.MODALITY_LABELS.get(k, k)} {v}" for k, v in query.summary.items())
-                        if kept else ""))
+    if found is not None:
+        query.summary = qr_manual.summary(found, criteria.level)
+        query.message = "Found " + ", ".join(plural(n, qr_manual.COUNT_NOUNS[what])
+                                             for what, n in query.summary["counts"].items())
+    else:
+        query.summary = qr_filter.summary(studies, options)
+        kept = [s for s in studies if s.excluded_reason is None]
+        query.message = (f"{len(kept)} of {plural(len({s.study_instance_uid for s in studies}), 'study')} selected"
+                         + (": " + ", ".join(f"{qr_filter.MODALITY_LABELS.get(k, k)} {v}"
+                                             for k, v in query.summary.items()) if kept else ""))
     db.session.commit()
     return studies
 

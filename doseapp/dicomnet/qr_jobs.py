@@ -14,6 +14,7 @@ import logging
 from sqlalchemy import select
 
 from doseapp.dicomnet.qr_filter import QueryOptions
+from doseapp.dicomnet.qr_manual import LEVELS, Criteria
 from doseapp.models import DicomQuery, DicomScheduledQuery, Job, db
 from doseapp.models.base import utcnow
 from doseapp.display.timefmt import local_today, plural
@@ -23,27 +24,50 @@ log = logging.getLogger(__name__)
 
 def new_query(remote_id: int, store_id: int | None, options: QueryOptions, *, method: str = "move",
               retrieve: bool = False, user_id: int | None = None, scheduled_id: int | None = None,
-              enqueue_job: bool = True) -> DicomQuery:
-    """A DicomQuery row for `options`, and (by default) its job on the qr queue."""
+              enqueue_job: bool = True, criteria: Criteria | None = None) -> DicomQuery:
+    """A DicomQuery row for `options` (a manual query at a level with `criteria`), and (by default)
+    its job on the qr queue."""
     from doseapp.runtime.queues import enqueue
 
-    query = DicomQuery(remote_node_id=remote_id, store_scp_id=store_id, parameters=dataclasses.asdict(options),
+    parameters = dataclasses.asdict(options) | ({"manual": criteria.as_dict()} if criteria else {})
+    query = DicomQuery(remote_node_id=remote_id, store_scp_id=store_id, parameters=parameters,
                        stage="Queued", scheduled_query_id=scheduled_id, retrieve_method=method)
     db.session.add(query)
     db.session.commit()
     if enqueue_job:
-        job = enqueue("qr_query", queue="qr", title=f"Query-retrieve #{query.id}", user_id=user_id,
+        title = (f"Query #{query.id} ({LEVELS[criteria.level].lower()} level)" if criteria
+                 else f"Query-retrieve #{query.id}")
+        job = enqueue("qr_query", queue="qr", title=title, user_id=user_id,
                       parameters={"query_id": query.id, "retrieve": retrieve, "method": method})
         query.job_id = job.id
         db.session.commit()
     return query
 
 
-def start_retrieve(query: DicomQuery, method: str, user_id: int | None = None) -> Job:
+def run_again(query: DicomQuery, user_id: int | None) -> DicomQuery:
+    """A new query with `query`'s remote, Store node, parameters and retrieve method (not its
+    schedule: the copy is the user's own run)."""
+    parameters = query.parameters or {}
+    again = new_query(query.remote_node_id, query.store_scp_id, QueryOptions.from_dict(parameters),
+                      method=query.retrieve_method or "move", user_id=user_id,
+                      criteria=Criteria.from_parameters(parameters))
+    log.info("Query #%s run again as query #%s by user %s", query.id, again.id, user_id)
+    return again
+
+
+def start_retrieve(query: DicomQuery, method: str, user_id: int | None = None,
+                   studies: list[int] | None = None, series: list[int] | None = None) -> Job:
+    """The retrieve job: everything the query kept, or only the ticked studies and series."""
     from doseapp.runtime.queues import enqueue
 
-    job = enqueue("qr_retrieve", queue="qr", title=f"Retrieve for query #{query.id} (C-{method.upper()})",
-                  user_id=user_id, parameters={"query_id": query.id, "method": method}, timeout=24 * 3600)
+    parameters = {"query_id": query.id, "method": method}
+    what = ""
+    if studies is not None or series is not None:
+        parameters.update(studies=sorted(studies or []), series=sorted(series or []))
+        what = ", selected: " + ", ".join(p for p in (plural(len(studies or []), "study") if studies else "",
+                                                       plural(len(series or []), "series") if series else "") if p)
+    job = enqueue("qr_retrieve", queue="qr", title=f"Retrieve for query #{query.id} (C-{method.upper()}{what})",
+                  user_id=user_id, parameters=parameters, timeout=24 * 3600)
     query.retrieve_job_id, query.retrieve_method = job.id, method
     query.stage = "Retrieve queued"
     db.session.commit()
@@ -58,7 +82,9 @@ def query_job(ctx) -> dict:
     query = db.session.get(DicomQuery, ctx.parameters["query_id"])
     studies = run_query(query, ctx)
     result = {"query_id": query.id, "studies": len({s.study_instance_uid for s in studies}),
-              "selected": query.summary or {}}
+              # A manual query's counts only: its summary holds the patients' identifiers, and a job's
+              # result is shown on the jobs page, which is not for the pid role only.
+              "selected": (query.summary or {}).get("counts", {}) if criteria_of(query) else (query.summary or {})}
     if ctx.parameters.get("retrieve"):
         query.retrieve_job_id = ctx.row.id
         db.session.commit()
@@ -70,11 +96,15 @@ def query_job(ctx) -> dict:
     return result
 
 
+def criteria_of(query: DicomQuery) -> Criteria | None:
+    return Criteria.from_parameters(query.parameters)
+
+
 def retrieve_job(ctx) -> dict:
-    from doseapp.dicomnet.qr_retrieve import retrieve
+    from doseapp.dicomnet.qr_retrieve import Selection, retrieve
 
     query = db.session.get(DicomQuery, ctx.parameters["query_id"])
-    result = retrieve(query, ctx.parameters.get("method", "move"), ctx)
+    result = retrieve(query, ctx.parameters.get("method", "move"), ctx, Selection.from_parameters(ctx.parameters))
     ctx.row.message = query.message
     return result
 

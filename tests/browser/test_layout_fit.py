@@ -137,7 +137,7 @@ def fit_site(_session_app, app_env, tmp_path_factory):
         ("dicom-allowed", f"/dicom/nodes/{ids['node']}/allowed"), ("dicom-transactions", "/dicom/transactions"),
         ("remote-nodes", "/qr/admin/remotes"), ("remote-node", f"/qr/admin/remotes/{ids['remote']}"),
         ("schedules", "/qr/admin/scheduled"), ("schedule", f"/qr/admin/scheduled/{ids['schedule']}"),
-        ("query-history", "/qr/history"), ("size-imports", "/imports/size/"), ("quarantine", "/quarantine/"),
+        ("query-history", "/qr/history"), ("retrieve-jobs", "/qr/retrieves"), ("size-imports", "/imports/size/"), ("quarantine", "/quarantine/"),
         ("jobs", "/jobs/"), ("exports", "/exports/"), ("study-delete", f"/studies/{studies['CT']}/delete"),
         ("help", "/help"), ("password", "/account/password"), ("home", "/"), ("chart-options", "/charts/options"),
         ("drl", "/drl"), ("config-drl", "/config/drl"),

@@ -162,6 +162,41 @@ def pacs(tmp_path_factory):
         orthanc.stop()
 
 
+MANUAL_DAY = "20260302"
+ISO_DAY = "2026-03-02"
+PEOPLE = {"jane": ("DJ001", "DOE^JANE"), "john": ("DJ002", "DOE^JOHN"), "anna": ("SA004", "SMITH^ANNA")}
+
+
+def _patient(who: str) -> Dataset:
+    ds = Dataset()
+    ds.PatientID, ds.PatientName = PEOPLE[who]
+    return ds
+
+
+@pytest.fixture(scope="module")
+def people(pacs):
+    """Studies of named patients on MANUAL_DAY, for manual queries (loaded into the module's PACS):
+      jane_ct   DOE^JANE (DJ001), CT RDSR + 3 CT images, accession ACC-J1
+      jane_dx   DOE^JANE (DJ001), DX RDSR, accession ACC-J2
+      john_rf   DOE^JOHN (DJ002), RF RDSR + 2 RF images, accession ACC-O3
+      anna_ct   SMITH^ANNA (SA004), CT RDSR, accession ACC-A4
+    """
+    def study(name, who, accession):
+        return dose_object(name, generate_uid(), MANUAL_DAY, patient=_patient(who), AccessionNumber=accession,
+                           StudyTime="101500")
+
+    jane_ct = study("CT-RDSR-Siemens_Flash-TAP-SS.dcm", "jane", "ACC-J1")
+    john_rf = study("RF-RDSR-Siemens-Zee.dcm", "john", "ACC-O3")
+    content = {"jane_ct": [jane_ct, *image_series(jane_ct, "CT", 3, "Chest 5mm")],
+               "jane_dx": [study("DX-RDSR-Canon_CXDI.dcm", "jane", "ACC-J2")],
+               "john_rf": [john_rf, *image_series(john_rf, "RF", 2, "Fluoro", RF_IMAGE)],
+               "anna_ct": [study("CT-RDSR-GEPixelMed.dcm", "anna", "ACC-A4")]}
+    for datasets in content.values():
+        for ds in datasets:
+            assert pacs.orthanc.upload(as_bytes(ds))["Status"] == "Success"
+    return content
+
+
 @pytest.fixture
 def nodes(app, pacs):
     """The remote node (Orthanc) and our Store node (the C-MOVE destination Orthanc knows)."""

@@ -119,6 +119,11 @@ def _qr_samples() -> dict[str, int]:
                                 parameters={"modalities": ["CT"]})
     db.session.add_all([query, saved])
     db.session.commit()
+    # A finished retrieve with a failure, for the retrieve jobs page.
+    db.session.add(Job(kind="qr_retrieve", queue="qr", title=f"Retrieve for query #{query.id} (C-MOVE)",
+                       status="finished", rq_id="x-qr-retrieve", parameters={"query_id": query.id, "method": "move"},
+                       result={"requested": 3, "received": 2, "failed": 1, "failures": ["SERIES 1.2.3: status 0xA702"]}))
+    db.session.commit()
     return {"remote_id": remote.id, "query_id": query.id, "schedule_id": saved.id}
 
 
