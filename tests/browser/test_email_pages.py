@@ -24,7 +24,7 @@ from tests.web import studydata
 
 pytestmark = QUIET
 RF = sorted(TESTDATA.glob("RF-RDSR-*.dcm"))
-SIZES = ((1366, 768), (1920, 1080))
+SIZES = {"1366x768": (1366, 768), "1920x1080": (1920, 1080)}
 PAGES = (("email-settings", "/config/email"), ("email-outbox", "/config/email/outbox"),
          ("alert-emails", "/account/alert-emails"))
 
@@ -103,11 +103,10 @@ def email_site(_session_app, app_env, tmp_path_factory):
         _empty_all_tables(_session_app)
 
 
-@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+@pytest.mark.parametrize("size", SIZES)
 def test_email_pages_fit_with_every_control_reachable(email_site, tmp_path, size):
     base, _ = email_site
-    width, height = size
-    driver = chromium(tmp_path / "profile", width, height)
+    driver = chromium(tmp_path / "profile", *SIZES[size])
     try:
         login(driver, base, "adminviewer")
         found = {}
@@ -115,11 +114,11 @@ def test_email_pages_fit_with_every_control_reachable(email_site, tmp_path, size
             driver.get(base + path)
             _settle(driver, path)
             assert not driver.title.startswith(("Not allowed", "Not found")), f"{path}: {driver.title}"
-            _save(driver, tmp_path / f"{name}-{width}x{height}.png")  # as it opens, before the checks scroll
+            _save(driver, tmp_path / f"{name}-{size}.png")  # as it opens, before the checks scroll
             problems = driver.execute_script(LAYOUT_PROBLEMS_JS) + driver.execute_script(CONTROL_PROBLEMS_JS)
             if problems:
                 found[path] = problems
-        assert not found, f"at {width}x{height}: {found}"
+        assert not found, f"at {size}: {found}"
         # What the pages are checked with: the outbox shows both messages, each state as words.
         driver.get(base + "/config/email/outbox")
         states = driver.execute_script(
