@@ -22,6 +22,7 @@ class Column:
     title: str | None = None  # the words an abbreviated header stands for
     always: bool = False  # shown even when no event records it
     varies: bool = False  # shown only when the events differ (else named once under the table)
+    derived: bool = False  # doseapp's own value, not the report's: when no event has it, not "not recorded"
 
     def recorded(self, event) -> bool:
         if self.kind == "view":
@@ -51,12 +52,14 @@ class Column:
 
 TIME = Column("Time", "time", "date_time_started")
 PROTOCOL = Column("Protocol", "text", "acquisition_protocol")
+# The event's standard name, from its acquisition protocol (doseapp.standards.names).
+STANDARD_NAME = Column("Standard name", "standard_name", "standard_name_id", derived=True)
 KVP = Column("kVp", "num", "kvp", 0, "Exposure")
 MA = Column("mA", "num", "tube_current_ma", 1, "Exposure")
 DAP = Column("DAP (cGy·cm²)", "dap", "dap_gym2", 3, "Dose")
 
 RADIOGRAPHY = [
-    TIME, PROTOCOL,
+    TIME, PROTOCOL, STANDARD_NAME,
     Column("Anatomy", "text", "anatomical_structure"),
     Column("View", "view"),
     Column("Patient position", "position"),
@@ -95,7 +98,7 @@ FLUOROSCOPY = [
 MAMMOGRAPHY = [
     TIME,
     Column("Type", "text", "event_type"),
-    PROTOCOL,
+    PROTOCOL, STANDARD_NAME,
     Column("View", "view"),
     Column("Thickness (mm)", "num", "compression_thickness_mm", 0, "Compression", "Compressed thickness (mm)"),
     Column("Force (N)", "num", "compression_force_n", 0, "Compression", "Compression force (N)"),
@@ -108,7 +111,7 @@ MAMMOGRAPHY = [
 ]
 
 CT = [
-    TIME, PROTOCOL,
+    TIME, PROTOCOL, STANDARD_NAME,
     Column("Type", "text", "acquisition_type", always=True),
     Column("CTDIvol (mGy)", "ctdivol", "ctdivol_mgy", 2, "Dose"),
     Column("DLP (mGy·cm)", "num", "dlp_mgycm", 2, "Dose"),
@@ -155,7 +158,7 @@ def event_table(modality: str, events) -> EventTable:
     shown, missing, same = [], [], []
     for col in COLUMNS[modality]:
         if not col.always and not any(col.recorded(e) for e in events):
-            if col is not TIME:  # the table's heading says so (the order is then the report's)
+            if col is not TIME and not col.derived:  # TIME: the heading says so (the order is the report's)
                 missing.append(col)
             continue
         values = {getattr(e, col.attr) for e in events} if col.varies else ()

@@ -3,7 +3,8 @@ mean SSDE, SSDE method and summed estimate) of studies already stored: after an 
 the method or the coefficient table changes. In batches of studies by id (keyset), each batch one
 transaction, so a 500,000-study database is never in memory at once. The same computation as at
 import (doseapp.ingest.summary), from the stored values only: running it twice changes nothing.
-The RQ job ("ct_estimates") and `doseapp ct-estimates recompute` share it."""
+Each batch's DRL ratios (study.drl_ratio) are refreshed in the same transaction, since they read
+the mean CTDIvol and SSDE. The RQ job ("ct_estimates") and `doseapp ct-estimates recompute` share it."""
 from __future__ import annotations
 
 import datetime as dt
@@ -15,6 +16,7 @@ from sqlalchemy.orm import selectinload
 
 from doseapp.ingest.summary import summarise_ct_estimates
 from doseapp.models import CtEvent, Study, db
+from doseapp.standards import flags
 
 KIND = "ct_estimates"
 QUEUE = "default"
@@ -60,7 +62,10 @@ def recompute(since: dt.date | None = None, progress: Callable[[Outcome], None] 
             summarise_ct_estimates(study)
             outcome.with_ssde += study.mean_ssde_mgy is not None
             outcome.with_estimate += study.effective_dose_msv is not None
-        db.session.commit()  # the session keeps no strong reference: the batch's rows are let go
+        db.session.flush()
+        # The DRL ratio reads the mean CTDIvol and SSDE just recomputed; refresh_studies commits the
+        # batch, and the session keeps no strong reference: the batch's rows are let go.
+        flags.refresh_studies(ids)
         outcome.done += len(ids)
         last = ids[-1]
         del studies

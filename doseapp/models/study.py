@@ -12,6 +12,13 @@ from doseapp.models.base import db, utcnow
 MODALITIES = ("CT", "RF", "DX", "MG")
 
 
+# What the DRL comparison (doseapp.standards.comparison) reads of a study: modality and period, then
+# the grouping, the patient group's age and weight, and the value of each DRL quantity.
+DRL_COMPARISON_COLUMNS = ("modality", "study_datetime", "standard_name_id", "equipment_id", "patient_age_years",
+                          "patient_weight_kg", "total_dlp_mgycm", "mean_ctdivol_mgy", "mean_ssde_mgy",
+                          "total_dap_gym2", "total_dose_rp_gy", "agd_left_mgy", "agd_right_mgy")
+
+
 class Study(db.Model):
     __tablename__ = "study"
 
@@ -147,6 +154,9 @@ class Study(db.Model):
         Index("ix_study_not_patient", "modality", "not_patient_indicator"),
         # DRL comparison: one modality's studies grouped by standard name and system over a period.
         Index("ix_study_modality_standard_name", "modality", "standard_name_id", "equipment_id", "study_datetime"),
+        # ... and the comparison itself reads everything it needs from this one (a covering index: every
+        # quantity's column, the age and weight of the patient groups), never the wide rows (migration 0013).
+        Index("ix_study_drl_comparison", *DRL_COMPARISON_COLUMNS),
         Index("ix_study_modality_drl_ratio", "modality", "drl_ratio"),
         Index("ix_study_modality_ssde", "modality", "mean_ssde_mgy"),
         Index("ix_study_patient_id", "patient_id"),

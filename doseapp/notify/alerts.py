@@ -141,6 +141,23 @@ def digest_cutoff(now: dt.datetime, hour: int) -> dt.datetime | None:
     return at.astimezone(UTC).replace(tzinfo=None)
 
 
+def digest_time_after(moment: dt.datetime, hour: int) -> dt.datetime:
+    """The first digest time (naive UTC) strictly after `moment` (naive UTC), in DOSEAPP_TIMEZONE."""
+    from doseapp.display.timefmt import display_zone
+
+    zone = display_zone()
+    local = moment.replace(tzinfo=UTC).astimezone(zone)
+    at = dt.datetime.combine(local.date(), dt.time(hour), tzinfo=zone)
+    if at <= local:
+        at = dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(hour), tzinfo=zone)
+    return at.astimezone(UTC).replace(tzinfo=None)
+
+
+def _since(last: dt.datetime | None, cutoff: dt.datetime) -> dt.datetime:
+    """How far back a digest made at `cutoff` looks, for a user whose last digest was made at `last`."""
+    return (last or cutoff) - DIGEST_OVERLAP
+
+
 def send_digests(now: dt.datetime | None = None) -> int:
     """Once the digest hour has come: queue for each digest user one message of the alerts raised
     before it that no digest to them has told of yet (since their last digest). Idempotent: run it as
@@ -155,7 +172,7 @@ def send_digests(now: dt.datetime | None = None) -> int:
             continue
         last = db.session.scalar(select(func.max(EmailMessage.created_at))
                                  .where(EmailMessage.kind == "digest", EmailMessage.recipient == user.email))
-        since = (last or cutoff) - DIGEST_OVERLAP
+        since = _since(last, cutoff)
         told = exists().where(EmailMessageAlert.alert_id == Alert.id,
                               EmailMessageAlert.email_message_id == EmailMessage.id,
                               EmailMessage.kind == "digest", EmailMessage.recipient == user.email)
@@ -172,9 +189,52 @@ def send_digests(now: dt.datetime | None = None) -> int:
 
 # --- what the alerts list shows --------------------------------------------------------------------
 
-def alert_email_status(alert_ids) -> dict[int, str]:
+def pending_digests(alerts, now: dt.datetime | None = None) -> dict[int, dt.datetime]:
+    """Per alert that a coming digest will tell of (a user has its rule as a digest, and no digest to
+    them has told of it yet): the earliest time such a digest is due (naive UTC), as send_digests
+    will choose its alerts. Alerts no digest will tell of are left out."""
+    now = now or utcnow()
+    alerts = list(alerts)
+    people = [(u, c) for u, c in recipients() if "digest" in c.values()]
+    if not alerts or not people:
+        return {}
+    ids = [a.id for a in alerts]
+    told = set(db.session.execute(
+        select(EmailMessageAlert.alert_id, EmailMessage.recipient)
+        .join(EmailMessage, EmailMessage.id == EmailMessageAlert.email_message_id)
+        .where(EmailMessage.kind == "digest", EmailMessageAlert.alert_id.in_(ids))).all())
+    last_of = dict(db.session.execute(
+        select(EmailMessage.recipient, func.max(EmailMessage.created_at))
+        .where(EmailMessage.kind == "digest", EmailMessage.recipient.in_({u.email for u, _ in people}))
+        .group_by(EmailMessage.recipient)).all())
+    hour = SystemSettings.get().alert_digest_hour
+    today = digest_cutoff(now, hour)
+    out: dict[int, dt.datetime] = {}
+    for user, choices in people:
+        last = last_of.get(user.email)
+        # Today's digest when its hour has come and it is not made yet (the outbox job, run every
+        # minute, makes it), else the next one.
+        due = today if today is not None and (last is None or last < today) else digest_time_after(now, hour)
+        for a in alerts:
+            if mode_for(choices, a.rule_key) != "digest" or (a.id, user.email) in told:
+                continue
+            if a.created_at >= due:  # raised after today's digest time: tomorrow's
+                at = digest_time_after(a.created_at, hour)
+            elif a.created_at >= _since(last, due):
+                at = due
+            else:
+                continue  # older than this user's digests look back: none will tell of it
+            out[a.id] = min(at, out.get(a.id, at))
+    return out
+
+
+def alert_email_status(alert_ids, now: dt.datetime | None = None) -> dict[int, str]:
     """Per alert that e-mails tell of: "sent", "not sent yet" (with the failed attempts so far), or
-    "failed, retrying (n attempts: last error)". Alerts no message tells of are left out."""
+    "failed, retrying (n attempts: last error)"; and "in next digest (its time)" for an alert a
+    coming digest will tell of. Alerts no message tells of and no digest will are left out."""
+    from doseapp.display.timefmt import when
+
+    alert_ids = list(alert_ids)
     rows = db.session.execute(
         select(EmailMessageAlert.alert_id, EmailMessage.status, EmailMessage.attempts, EmailMessage.last_error)
         .join(EmailMessage, EmailMessage.id == EmailMessageAlert.email_message_id)
@@ -201,4 +261,8 @@ def alert_email_status(alert_ids) -> dict[int, str]:
         if len(unsent) < len(messages):
             text += f"; {len(messages) - len(unsent)} of {len(messages)} sent"
         out[alert_id] = text
+    alerts = db.session.scalars(select(Alert).where(Alert.id.in_(alert_ids))).all() if alert_ids else []
+    for alert_id, at in pending_digests(alerts, now).items():
+        words = f"in next digest ({when(at)})"
+        out[alert_id] = f"{out[alert_id]}; {words}" if alert_id in out else words
     return out

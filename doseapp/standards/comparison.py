@@ -149,8 +149,13 @@ class _GroupStats:
         self.values: dict[int, list[float]] = {}
 
     def step(self, group, value):
-        if value is not None:
-            self.values.setdefault(group, []).append(value)
+        # Called once per study (200,000 for eight years of CT): kept to one dict lookup. The query's
+        # WHERE has the value NOT NULL already.
+        found = self.values.get(group)
+        if found is None:
+            self.values[group] = [value]
+        else:
+            found.append(value)
 
     def finalize(self):
         return ";".join(f"{g} {len(v)} {percentile_cont(v, 0.5)!r} {percentile_cont(v, 0.75)!r}"

@@ -73,8 +73,10 @@ def _ratio_expr(modality: str, name: str, by_quantity: dict):
 
 def _run(where: list, progress=None) -> int:
     """Update drl_ratio of the studies matching `where`; returns how many standard names were done."""
-    names = db.session.execute(select(StandardName.id, StandardName.modality, StandardName.name)
-                               .order_by(StandardName.modality, StandardName.id)).all()
+    names_q = select(StandardName.id, StandardName.modality, StandardName.name)
+    if where:  # only the names these studies have: a batch of 500 studies needs a few UPDATEs, not one per name
+        names_q = names_q.where(StandardName.id.in_(select(Study.standard_name_id).where(*where)))
+    names = db.session.execute(names_q.order_by(StandardName.modality, StandardName.id)).all()
     by_modality = {m: {q: levels_by_name(m, q) for q in qs} for m, qs in QUANTITIES.items()}
     # Studies without a standard name have no DRL.
     db.session.execute(update(Study).where(Study.standard_name_id.is_(None), Study.drl_ratio.isnot(None), *where)

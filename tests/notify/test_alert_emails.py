@@ -6,9 +6,9 @@ import datetime as dt
 import email
 import email.policy
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from doseapp.models import EmailMessage, db
+from doseapp.models import EmailMessage, User, db
 from doseapp.models.base import utcnow
 from doseapp.notify import outbox
 from doseapp.notify.alerts import alert_email_status, alerts_raised, send_digests
@@ -175,9 +175,12 @@ def test_digest_two_alerts_one_message_at_the_digest_hour_none_before(app, rf_st
     assert smtp_server.messages == []
 
     zone = display_zone()
-    local_day = (utcnow().replace(tzinfo=dt.timezone.utc).astimezone(zone) + dt.timedelta(days=1)).date()
+    # The day of the first 07:00 after both alerts were raised (today before 07:00, else tomorrow):
+    # a later day's digest would be the second, and the first would have told of them.
+    raised = b.created_at.replace(tzinfo=dt.timezone.utc).astimezone(zone)
+    local_day = raised.date() + dt.timedelta(days=1 if raised.hour >= 7 else 0)
 
-    def at(hour, minute=0):  # naive UTC of a local time tomorrow (after both alerts were raised)
+    def at(hour, minute=0):  # naive UTC of a local time that day
         return (dt.datetime.combine(local_day, dt.time(hour, minute), tzinfo=zone)
                 .astimezone(dt.timezone.utc).replace(tzinfo=None))
 
@@ -279,3 +282,71 @@ def test_cli_test_email_and_send_due(app, app_env, rf_study, smtp_server):
     assert done.returncode == 1 and "not sent: ConnectionRefusedError" in done.stderr
     lines = [json.loads(x) for x in run_cli(["email", "outbox", "--unsent"], app_env).stdout.splitlines()]
     assert [(m["kind"], m["status"], m["attempts"]) for m in lines] == [("test", "queued", 1)]
+
+
+def test_an_alert_for_digest_users_shows_in_next_digest_with_its_time(app, rf_study, smtp_server, monkeypatch):
+    """Digest hour 7 in Europe/Berlin, across the change to summer time (29 Mar 2026: 07:00 CEST is
+    05:00 UTC; the day before, 07:00 CET was 06:00 UTC)."""
+    from zoneinfo import ZoneInfo
+
+    from doseapp.models import SystemSettings
+
+    monkeypatch.setitem(app.config, "TIMEZONE", "Europe/Berlin")
+    berlin = ZoneInfo("Europe/Berlin")
+
+    def utc(day, hour, minute=0):  # naive UTC of a Berlin wall time in March 2026
+        return (dt.datetime(2026, 3, day, hour, minute, tzinfo=berlin).astimezone(dt.timezone.utc)
+                .replace(tzinfo=None))
+
+    assert (utc(28, 7), utc(29, 7)) == (dt.datetime(2026, 3, 28, 6), dt.datetime(2026, 3, 29, 5))
+    configure_smtp(smtp_server.port)
+    SystemSettings.get().alert_digest_hour = 7
+    db.session.commit()
+    subscriber("digester", "digest@hospital.example", every="digest")
+    a = make_alert(rf_study, created_at=utc(28, 10))
+    old = make_alert(rf_study, rule_key="rf_rp_study", created_at=utc(20, 10))
+    assert alerts_raised([a.id], send_now=False) == []
+
+    status = lambda now, *ids: alert_email_status(ids or [a.id], now=now)  # noqa: E731
+    assert status(utc(28, 12)) == {a.id: "in next digest (29 Mar 2026 07:00)"}
+    assert status(utc(29, 6, 59)) == {a.id: "in next digest (29 Mar 2026 07:00)"}
+    # The hour has come, the outbox job has not made the digest yet: still this one (due now).
+    assert status(utc(29, 7, 0)) == {a.id: "in next digest (29 Mar 2026 07:00)"}
+    # Eight days old and this user never had a digest: no digest looks that far back.
+    assert status(utc(28, 12), old.id) == {}
+
+    assert send_digests(utc(29, 7, 0)) == 1
+    # made at that (simulated) time, as the outbox job would have
+    db.session.execute(update(EmailMessage).where(EmailMessage.kind == "digest").values(created_at=utc(29, 7, 0)))
+    db.session.commit()
+    assert status(utc(29, 7, 0)) == {a.id: "not sent yet"}  # the digest message itself now
+    outbox.send_due(now=utc(29, 7, 0))
+    assert status(utc(29, 7, 1)) == {a.id: "sent"}
+    [received] = smtp_server.messages
+    assert received.rcpt_tos == ["digest@hospital.example"]
+
+    # Raised after today's digest: tomorrow's. With an immediate subscriber too, both are said.
+    later = make_alert(rf_study, rule_key="rf_psd_study", created_at=utc(29, 7, 30))
+    assert status(utc(29, 8), later.id) == {later.id: "in next digest (30 Mar 2026 07:00)"}
+    subscriber("at-once", "now@hospital.example", every="immediate")
+    alerts_raised([later.id], send_now=False)
+    assert status(utc(29, 8), later.id) == {later.id: "not sent yet; in next digest (30 Mar 2026 07:00)"}
+
+
+def test_the_alerts_list_shows_in_next_digest(app, rf_study):
+    """The page, at the real time now: the next 07:00 (UTC here) after the alert was raised."""
+    from doseapp.display.timefmt import display_zone
+    from doseapp.models import SystemSettings
+    from tests.web.studydata import client_for
+
+    SystemSettings.get().alert_digest_hour = 7
+    db.session.commit()
+    subscriber("digester", "digest@hospital.example", every="digest")
+    subscriber("viewer", None)
+    alert = make_alert(rf_study)
+    raised = alert.created_at.replace(tzinfo=dt.timezone.utc).astimezone(display_zone())
+    digest_day = raised.date() + dt.timedelta(days=1 if raised.hour >= 7 else 0)
+    expected = f"in next digest ({digest_day.day} {digest_day:%b} {digest_day.year} 07:00)"
+    app.config["TEST_USER_IDS"] = {"viewer": db.session.scalar(select(User.id).where(User.username == "viewer"))}
+    html = client_for(app, "viewer").get("/alerts").get_data(as_text=True)
+    assert f'data-alert-id="{alert.id}">{expected}</td>' in html

@@ -2,6 +2,8 @@
 against the ingest-time assignment, conflicts, the mapping CSV, the filter, the API and exports."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import select
 
@@ -10,6 +12,7 @@ from doseapp.exports import standard_names_csv as name_csv
 from doseapp.standards import names
 from tests.conftest import TESTDATA
 from tests.web import studydata
+from tests.web.tables import read_table
 
 
 @pytest.fixture(scope="module")
@@ -153,3 +156,37 @@ def test_filter_api_and_export_give_the_mapped_studies(ctx, tmp_path):
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert [(r["Standard name"], r["E1 Protocol"], r["E1 Standard name"]) for r in rows] == \
         [("Fingers", "P Finger(s) DP", "Fingers")]
+
+
+def _page_events(client, modality: str, description: str | None = None, protocol: str | None = None):
+    q = select(Study).where(Study.modality == modality)
+    if description:
+        q = q.where(Study.study_description == description)
+    if protocol:
+        q = q.where(Study.id.in_(select(XrayEvent.study_id).where(XrayEvent.acquisition_protocol == protocol)))
+    study = db.session.scalar(q.order_by(Study.id).limit(1))
+    html = client.get(f"/{modality.lower()}/{study.id}").get_data(as_text=True)
+    return read_table(html, "events"), html
+
+
+def test_the_study_page_shows_each_events_standard_name(ctx):
+    """The event tables carry the event's own name (from its protocol) beside the protocol; a study
+    whose events have none shows no such column and does not call it "not recorded"."""
+    _rules()
+    names.apply_all()
+    client = studydata.client_for(ctx, "viewer")
+    ct, html = _page_events(client, "CT", "Thorax^Thorax_NON_CON (Adult)")
+    assert ct.headings.index("Standard name") == ct.headings.index("Protocol") + 1
+    # Two reports of one study: the first cell names the report each event came from.
+    assert list(zip(ct.column("Protocol"), ct.column("Standard name"))) == [
+        ("Topogram from R1", "CT Localiser"), ("Thorax from R1", "—"),
+        ("Topogram from R2", "CT Localiser"), ("Thorax from R2", "—")]
+    assert 'id="standard-name">CT Thorax<' in html  # the study's own name stays in the summary
+    dx, _ = _page_events(client, "DX", protocol="P Finger(s) DP")
+    assert set(zip(dx.column("Protocol"), dx.column("Standard name"))) == {("P Finger(s) DP", "Fingers"),
+                                                                           ("P Finger(s) LAT", "Fingers")}
+    mg, _ = _page_events(client, "MG", protocol="ROUTINE")
+    assert list(zip(mg.column("Protocol"), mg.column("Standard name"))) == [("ROUTINE", "Mammography screening")]
+    unnamed, html = _page_events(client, "CT", "Colonography")
+    assert "Standard name" not in unnamed.headings
+    assert "standard name" not in (re.search(r'id="not-recorded">([^<]*)', html) or [None, ""])[1]

@@ -3,12 +3,16 @@
 existed. Recomputation gives exactly what import gave, and running it again changes nothing."""
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select, update
 
-from doseapp.models import CtEvent, Job, Study, db
+from doseapp.models import CtEvent, Job, ReferenceLevel, Study, db
 from doseapp.runtime.jobs import execute
 from doseapp.ingest import ct_estimates
+from doseapp.standards import flags
 from tests.conftest import run_cli
+from tests.standards.drl_helpers import standard_name
+from tests.standards.rdsr_files import with_wed
 
 FILES = ("CT-RDSR-Siemens_Flash-TAP-SS.dcm", "CT-RDSR-Siemens-Multi-3.dcm", "CT-RDSR-ToshibaPixelMed.dcm",
          "DX-RDSR-Canon_CXDI.dcm")
@@ -68,3 +72,41 @@ def test_cli(imp, app_env):
     assert _state() == at_import
     done = run_cli(["ct-estimates", "recompute", "--since", "2999-01-01"], app_env)
     assert done.returncode == 0 and "0 of 0 studies" in done.stdout
+
+
+def test_recompute_refreshes_the_drl_ratio_of_the_studies_it_touched(imp, tmp_path, app_env):
+    """Flash TAP with a 28.4 cm water-equivalent diameter added (tests/standards/rdsr_files.py): mean
+    CTDIvol 9.91 mGy, mean SSDE 12.938756 mGy (test_ssde.py). Local levels CTDIvol 20 mGy and SSDE
+    10 mGy: ratio = max(9.91 / 20, 12.938756 / 10) = 1.2938756. Rows blanked as if stored before the
+    estimates (and their ratio computed then, from no value) get it back only by the recompute."""
+    flash = imp(str(with_wed("CT-RDSR-Siemens_Flash-TAP-SS.dcm", {3: 28.4}, tmp_path / "wed.dcm")))
+    other = imp("CT-RDSR-Siemens-Multi-3.dcm")
+    name = standard_name("CT", "CT recompute test")
+    db.session.add_all([ReferenceLevel(standard_name_id=name.id, quantity="ctdivol", value=20.0, source="test"),
+                        ReferenceLevel(standard_name_id=name.id, quantity="ssde", value=10.0, source="test")])
+    db.session.execute(update(Study).values(standard_name_id=name.id))
+    db.session.commit()
+    flags.refresh_studies([flash.study["id"], other.study["id"]])
+    assert db.session.get(Study, flash.study["id"]).drl_ratio == pytest.approx(1.2938756, rel=1e-6)
+
+    _blank()
+    flags.refresh_studies([flash.study["id"], other.study["id"]])  # no CTDIvol, no SSDE: no ratio
+    assert db.session.get(Study, flash.study["id"]).drl_ratio is None
+    flash_date = db.session.get(Study, flash.study["id"]).study_date
+    multi_date = db.session.get(Study, other.study["id"]).study_date
+    assert (flash_date.isoformat(), multi_date.isoformat()) == ("1997-01-01", "2018-01-05")
+
+    done = run_cli(["ct-estimates", "recompute", "--since", multi_date.isoformat()], app_env)
+    assert done.returncode == 0, done.stderr
+    assert "1 of 1 studies: 0 with an SSDE" in done.stdout
+    db.session.expire_all()
+    multi = db.session.get(Study, other.study["id"])
+    assert multi.mean_ctdivol_mgy is not None and multi.mean_ssde_mgy is None  # no diameter: CTDIvol only
+    assert multi.mean_ctdivol_mgy == pytest.approx(7.575)  # the mean over its scans, as at import
+    assert multi.drl_ratio == pytest.approx(7.575 / 20.0)
+    assert db.session.get(Study, flash.study["id"]).drl_ratio is None  # not touched: still as it was
+
+    done = run_cli(["ct-estimates", "recompute"], app_env)
+    assert done.returncode == 0, done.stderr
+    db.session.expire_all()
+    assert db.session.get(Study, flash.study["id"]).drl_ratio == pytest.approx(1.2938756, rel=1e-6)
