@@ -254,3 +254,34 @@ def test_hashed_ids_are_never_answered_in_clear(app, procs, make_node, scp_env, 
         assert done.returncode == 0 and found == [], keys
     done, studies = findscu(node, "-S", ["QueryRetrieveLevel=STUDY", "PatientID", "StudyInstanceUID"], tmp_path / "st")
     assert len(studies) == len(PLAN) and {s.PatientID for s in studies} <= hashed
+
+
+def test_cli_switches_and_reindex(app, scp_env, tmp_path):
+    from doseapp.models import AuditEntry, DicomStoreScp
+    from tests.conftest import run_cli
+
+    made = run_cli(["node", "add-store", "QR off", "--aet", "QROFF", "--port", str(free_port()), "--no-find", "--no-get"],
+                   scp_env)
+    assert made.returncode == 0 and "query/retrieve: C-MOVE." in made.stdout, made.stderr
+    made = run_cli(["node", "add-store", "QR on", "--aet", "QRON", "--port", str(free_port())], scp_env)
+    assert made.returncode == 0 and "query/retrieve: C-FIND, C-MOVE, C-GET." in made.stdout, made.stderr
+    db.session.rollback()
+    rows = {n.aetitle: n for n in db.session.scalars(select(DicomStoreScp))}
+    assert (rows["QROFF"].find_enabled, rows["QROFF"].move_enabled, rows["QROFF"].get_enabled) == (False, True, False)
+    assert (rows["QRON"].find_enabled, rows["QRON"].move_enabled, rows["QRON"].get_enabled) == (True, True, True)
+    audit = db.session.scalar(select(AuditEntry).where(AuditEntry.target == "QR off"))
+    assert audit.action == "dicom.node_add" and audit.details["find_enabled"] == [None, False], audit.details
+    # Reindex: files put in a node's objects folder (as kept before the index existed) come in.
+    set_privacy(id_stored=True, id_hashed=False)
+    folder = Path(scp_env["DOSEAPP_INSTANCE"]) / "objects" / "QRON"
+    made_objects = make_objects(folder / "2024")
+    (folder / "notes.txt").write_text("not DICOM")
+    done = run_cli(["objects", "reindex", "--node", "QRON"], scp_env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"QRON: {len(made_objects)} indexed, 1 skipped (not DICOM or no UIDs), 0 gone from the index"
+    assert set(db.session.scalars(select(DicomStoredInstance.sop_instance_uid))) == {m["sop"] for m in made_objects}
+    made_objects[0]["path"].unlink()
+    done = run_cli(["objects", "reindex"], scp_env)
+    assert "QRON: 7 indexed, 1 skipped (not DICOM or no UIDs), 1 gone from the index" in done.stdout, done.stdout
+    assert "QROFF: no objects folder" in done.stdout
+    assert run_cli(["objects", "reindex", "--node", "NOPE"], scp_env).returncode != 0
