@@ -219,9 +219,11 @@ def test_move_and_get_send_the_kept_files_as_kept(app, procs, qr_node, tmp_path)
 
 
 def test_a_disabled_service_is_refused_at_association(app, procs, qr_node, tmp_path):
+    from doseapp.models import DicomStoreScp
+
     node = qr_node(find_enabled=False, get_enabled=False)
     procs.supervisor()
-    wait_running(node)
+    first_pid = wait_running(node)
     done, found = findscu(node, "-S", ["QueryRetrieveLevel=STUDY"], tmp_path / "q")
     assert done.returncode != 0 and found == []
     assert "no acceptable presentation contexts" in (done.stderr + done.stdout).lower(), done.stderr
@@ -234,6 +236,14 @@ def test_a_disabled_service_is_refused_at_association(app, procs, qr_node, tmp_p
                             "QueryRetrieveLevel=STUDY", "-k", "StudyInstanceUID=1.2.3", "127.0.0.1", str(node.port)],
                            capture_output=True, text=True, timeout=60)
     assert "refused: movedestinationunknown" in (moved.stdout + moved.stderr).lower(), moved.stderr
+    # Switched on: the supervisor restarts the node, which then offers C-FIND.
+    db.session.get(DicomStoreScp, node.id).find_enabled = True
+    db.session.commit()
+    wait_until(lambda: db.session.get(DicomStoreScp, node.id).pid not in (None, first_pid), timeout=30,
+               what="the node restarted")
+    wait_running(node)
+    done, found = findscu(node, "-S", ["QueryRetrieveLevel=STUDY"], tmp_path / "q2")
+    assert done.returncode == 0 and found == [] and "Success" in done.stderr, done.stderr
 
 
 def test_hashed_ids_are_never_answered_in_clear(app, procs, make_node, scp_env, tmp_path):
