@@ -32,7 +32,7 @@ from pynetdicom import AE, _config, evt
 from pynetdicom.sop_class import Verification
 from sqlalchemy import update
 
-from doseapp.dicomnet import filemeta, storage
+from doseapp.dicomnet import filemeta, find_scp, storage
 from doseapp.dicomnet.guard import ConnectionGuard, GuardedServer
 from doseapp.dicomnet.recorder import Received, Recorder
 from doseapp.dicomnet.nodes import (ALL_STORAGE_CLASSES, DEFAULT_TRANSFER_SYNTAXES, KEEPALIVE_AE,
@@ -108,6 +108,10 @@ class Receiver:
         storage.remove_older_than(self.incoming, 0)
         tempfile.tempdir = str(self.incoming)
         _config.STORE_RECV_CHUNKED_DATASET = True
+        # C-MOVE / C-GET send kept files from disk as they are, never decoded (retrieve_scp.py); query
+        # identifiers hold patient identifiers: not for pynetdicom's log.
+        _config.STORE_SEND_CHUNKED_DATASET = True
+        _config.LOG_REQUEST_IDENTIFIERS = _config.LOG_RESPONSE_IDENTIFIERS = False
 
     def room_for(self, size: int, on_disk: bool = False) -> str | None:
         """Why an object of `size` bytes cannot be kept, or None if it can. `on_disk`: it was
@@ -347,7 +351,8 @@ class Receiver:
     def bindings(self) -> list:
         return [(evt.EVT_CONN_OPEN, self.on_conn_open), (evt.EVT_CONN_CLOSE, self.on_conn_close),
                 (evt.EVT_REQUESTED, self.on_requested), (evt.EVT_ACCEPTED, self.on_accepted),
-                (evt.EVT_C_ECHO, self.on_echo), (evt.EVT_C_STORE, self.on_store)]
+                (evt.EVT_C_ECHO, self.on_echo), (evt.EVT_C_STORE, self.on_store),
+                (evt.EVT_C_FIND, find_scp.on_find, [self])]
 
 
 def _streamed(event) -> Path | None:
@@ -388,7 +393,9 @@ def _refused_contexts(contexts) -> str:
 
 
 def build_ae(node: DicomStoreScp) -> AE:
-    """The application entity for a node, with its network settings and accepted contexts."""
+    """The application entity for a node, with its network settings and accepted contexts: the
+    query/retrieve SOP classes of the services switched on (a service switched off is refused at
+    association), and for C-GET the storage classes also with the SCP role for the caller."""
     ae = AE(ae_title=node.aetitle)
     ae.maximum_associations = PYNETDICOM_CEILING
     ae.acse_timeout = node.acse_timeout or 30
@@ -397,8 +404,14 @@ def build_ae(node: DicomStoreScp) -> AE:
     ae.maximum_pdu_size = node.max_pdu if node.max_pdu is not None else 16384
     syntaxes = list(node.transfer_syntaxes or DEFAULT_TRANSFER_SYNTAXES)
     ae.add_supported_context(Verification)
+    for service, uids in find_scp.QR_CLASSES.items():
+        if getattr(node, f"{service}_enabled"):
+            for uid in uids:
+                ae.add_supported_context(uid)
+    # A C-GET caller takes the objects as a Storage SCP on its own association (SCP/SCU role selection).
+    roles = {"scu_role": True, "scp_role": True} if node.get_enabled else {}
     for uid in node.sop_classes or ALL_STORAGE_CLASSES:
-        ae.add_supported_context(uid, syntaxes)
+        ae.add_supported_context(uid, syntaxes, **roles)
     return ae
 
 

@@ -3,7 +3,8 @@
 Each node runs in its own process (`doseapp scp --node ID`): a crash or a stuck association in one
 node cannot take the others, or the supervisor, down. A node runs while it is enabled and its desired
 state is "running" (the web's Start and Stop buttons set it; at supervisor start-up a node's auto-start
-setting decides). Network changes restart the node within a poll interval; security and storage
+setting decides). Network changes, and switching C-FIND / C-MOVE / C-GET on or off (the contexts it
+offers), restart the node within a poll interval; security and storage
 settings the node re-reads itself. The supervisor also checks every node with a C-ECHO each
 `echo_interval` seconds (the keep-alive), queues objects received while Redis was down, and
 recovers spool files a killed receiver never queued.
@@ -45,7 +46,7 @@ def _signature(node: DicomStoreScp) -> tuple:
     """The settings a running node process was built with; a change means a restart."""
     return (node.aetitle, node.port, node.bind_address, node.max_associations, node.acse_timeout,
             node.dimse_timeout, node.network_timeout, node.max_pdu, tuple(node.sop_classes or ()),
-            tuple(node.transfer_syntaxes or ()))
+            tuple(node.transfer_syntaxes or ()), node.find_enabled, node.move_enabled, node.get_enabled)
 
 
 def _should_run(node: DicomStoreScp) -> bool:
