@@ -27,12 +27,12 @@ import uuid
 from pathlib import Path
 
 from flask import Flask
-from pydicom.uid import UID
+from pydicom.uid import UID, ExplicitVRLittleEndian
 from pynetdicom import AE, _config, evt
 from pynetdicom.sop_class import Verification
 from sqlalchemy import update
 
-from doseapp.dicomnet import filemeta, find_scp, storage
+from doseapp.dicomnet import filemeta, find_scp, retrieve_scp, storage
 from doseapp.dicomnet.guard import ConnectionGuard, GuardedServer
 from doseapp.dicomnet.recorder import Received, Recorder
 from doseapp.dicomnet.nodes import (ALL_STORAGE_CLASSES, DEFAULT_TRANSFER_SYNTAXES, KEEPALIVE_AE,
@@ -352,7 +352,8 @@ class Receiver:
         return [(evt.EVT_CONN_OPEN, self.on_conn_open), (evt.EVT_CONN_CLOSE, self.on_conn_close),
                 (evt.EVT_REQUESTED, self.on_requested), (evt.EVT_ACCEPTED, self.on_accepted),
                 (evt.EVT_C_ECHO, self.on_echo), (evt.EVT_C_STORE, self.on_store),
-                (evt.EVT_C_FIND, find_scp.on_find, [self])]
+                (evt.EVT_C_FIND, find_scp.on_find, [self]), (evt.EVT_C_GET, retrieve_scp.on_get, [self]),
+                (evt.EVT_C_MOVE, retrieve_scp.on_move, [self])]
 
 
 def _streamed(event) -> Path | None:
@@ -402,7 +403,10 @@ def build_ae(node: DicomStoreScp) -> AE:
     ae.dimse_timeout = node.dimse_timeout or 30
     ae.network_timeout = node.network_timeout or 60
     ae.maximum_pdu_size = node.max_pdu if node.max_pdu is not None else 16384
-    syntaxes = list(node.transfer_syntaxes or DEFAULT_TRANSFER_SYNTAXES)
+    # Of several syntaxes offered in one context, pynetdicom takes the first of ours that is there:
+    # Explicit VR Little Endian before Implicit (the VRs survive, and a C-GET caller offering both
+    # gets kept files as they are, not converted).
+    syntaxes = sorted(node.transfer_syntaxes or DEFAULT_TRANSFER_SYNTAXES, key=lambda ts: ts != ExplicitVRLittleEndian)
     ae.add_supported_context(Verification)
     for service, uids in find_scp.QR_CLASSES.items():
         if getattr(node, f"{service}_enabled"):
