@@ -12,8 +12,10 @@ objects, and C-MOVE of many objects to a dcmtk storescp with the node process's 
          kind of query REPEAT times with different values: exact PatientID, patient name prefix
          wildcard, a week and a month of StudyDate, ModalitiesInStudy within a week, exact
          AccessionNumber. Time is from the request to the final response, every match read. The
-         matches are checked against the data filled (exit 1 on a wrong count).
-  move   C-MOVE of the small, then the big study to dcmtk storescp (a remote node of doseapp):
+         matches are checked against the data filled (exit 1 on a wrong count). "db p50" is the
+         median time to build the same answers in this process (SQL and answer data sets, no
+         network): the rest of an answer time is DICOM messaging.
+  move   then C-MOVE of the small, then the big study to dcmtk storescp (a remote node of doseapp):
          objects/s, and the node's resident memory (VmRSS sampled every 10 ms, and VmHWM) before
          and during each move: streamed from disk, it should not grow with the number of objects.
 
@@ -272,7 +274,22 @@ def study_keys(**given):
     return ds
 
 
-def run_finds(port: int, plan: dict) -> bool:
+def in_process(app, keys: dict) -> float:
+    """ms to build every answer to `keys` in this process from the database (find_scp's statement and
+    answer data sets, no DICOM network): the database's share of an answer time."""
+    from doseapp.dicomnet import find_scp
+    from doseapp.models import db
+
+    with app.app_context():
+        with db.engine.connect() as connection:
+            t = time.perf_counter()
+            query = find_scp.parse(study_keys(**keys), "study")
+            for _answer in find_scp.answers(connection, query, NODE_AET):
+                pass
+            return (time.perf_counter() - t) * 1000
+
+
+def run_finds(app, port: int, plan: dict) -> bool:
     """Each query of the plan over one association; prints a row per kind; False on a wrong answer."""
     from pynetdicom import AE
     from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind as FIND
@@ -285,11 +302,13 @@ def run_finds(port: int, plan: dict) -> bool:
         raise SystemExit("the node refused the C-FIND association")
     right, worst = True, 0.0
     label = slow_end_label(min(len(v) for v in plan.values()))
-    print(f"{'C-FIND, level STUDY':28} {'queries':>7} {'matches':>9} {'p50 ms':>8} {label + ' ms':>8} {'max ms':>8}")
+    print(f"{'C-FIND, level STUDY':28} {'queries':>7} {'matches':>9} {'p50 ms':>8} {label + ' ms':>8} {'max ms':>8} "
+          f"{'db p50 ms':>9}")
     try:
         for kind, items in plan.items():
-            times, matches = [], 0
+            times, matches, db_times = [], 0, []
             for keys, expected in items:
+                db_times.append(in_process(app, keys))
                 t = time.perf_counter()
                 found, final = 0, None
                 for status, _identifier in assoc.send_c_find(study_keys(**keys), FIND):
@@ -303,9 +322,10 @@ def run_finds(port: int, plan: dict) -> bool:
                     right = False
                     print(f"  WRONG: {keys} gave {found} matches (final status {final}), expected {expected}")
             times.sort()
+            db_times.sort()
             worst = max(worst, slow_end(times))
             print(f"{kind:28} {len(times):7} {matches / len(times):9.1f} {times[len(times) // 2]:8.1f} "
-                  f"{slow_end(times):8.1f} {times[-1]:8.1f}", flush=True)
+                  f"{slow_end(times):8.1f} {times[-1]:8.1f} {db_times[len(db_times) // 2]:9.1f}", flush=True)
     finally:
         assoc.release()
     print(f"worst {label}: {worst:.1f} ms (acceptance: p95 < 500 ms)")
@@ -429,12 +449,11 @@ def main() -> None:
         procs.append(node)
         answers_echo(port, 120)
         print(f"node process {node.pid}: RSS {vm(node.pid, 'VmRSS'):.1f} MiB after start", flush=True)
-        ok = True
+        ok = run_finds(app, port, queries(index, args.repeat, args.seed))
+        print(f"node process after the finds: RSS {vm(node.pid, 'VmRSS'):.1f} MiB, VmHWM {vm(node.pid, 'VmHWM'):.1f} MiB")
         for label in ("small", "big"):
             uid, count, size = moves[label]
             ok &= run_move(port, node.pid, uid, count, size, received)
-        ok &= run_finds(port, queries(index, args.repeat, args.seed))
-        print(f"node process after the finds: RSS {vm(node.pid, 'VmRSS'):.1f} MiB, VmHWM {vm(node.pid, 'VmHWM'):.1f} MiB")
         if not ok:
             sys.exit(1)
     finally:

@@ -146,7 +146,7 @@ def test_qr_scp(tmp_path, redis_url):
     assert "filled the index: 2000 studies" in out
     for kind in ("exact PatientID", "name wildcard", "date range, a week", "date range, a month",
                  "ModalitiesInStudy + week", "exact AccessionNumber"):
-        assert re.search(rf"^{re.escape(kind)}\s+3\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+$", out, re.M), (kind, out)
+        assert re.search(rf"^{re.escape(kind)}\s+3\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+$", out, re.M), (kind, out)
     assert "WRONG" not in out and re.search(r"worst max: [\d.]+ ms", out)
     for n in (5, 50):
         assert re.search(rf"^C-MOVE of {n} objects .* [\d.]+ objects/s.* peak [\d.]+ MiB.* final status 0x0000, "

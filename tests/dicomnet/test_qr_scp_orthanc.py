@@ -140,7 +140,7 @@ def test_orthanc_queries_and_moves_from_the_node(served):
     assert orthanc.rest("GET", "/instances") == []
     moved = orthanc.rest("POST", f"/queries/{query_id}/retrieve",
                          json.dumps({"TargetAet": orthanc.aet, "Synchronous": True}).encode())
-    assert moved is not None
+    assert (moved["RemoteAet"], [q["0020,000d"] for q in moved["Query"]]) == (NODE_AET, [studies["alpha"]])
     assert len(kept[studies["alpha"]]) == 4  # the RDSR and three images
     assert_holds_exactly(orthanc, kept[studies["alpha"]])
 
@@ -151,12 +151,12 @@ def test_orthanc_queries_and_moves_from_the_node(served):
     assert_holds_exactly(orthanc, {**kept[studies["alpha"]], **kept[studies["alpha_later"]]})
 
 
-def test_orthanc_gets_from_the_node(served):
+def test_orthanc_gets_from_the_node(app, request):
     version = orthanc_version()
-    if version < C_GET_SCU_SINCE:
+    if version < C_GET_SCU_SINCE:  # checked before the node and Orthanc are set up
         pytest.skip(f"the installed Orthanc {'.'.join(map(str, version))} has no C-GET SCU "
                     f"(/modalities/{{id}}/get is new in Orthanc {'.'.join(map(str, C_GET_SCU_SINCE))})")
-    orthanc, studies = served
+    orthanc, studies = request.getfixturevalue("served")
     kept = kept_studies()
     orthanc.rest("POST", f"/modalities/{NODE_AET.lower()}/get", json.dumps(
         {"Level": "Study", "Resources": [{"StudyInstanceUID": studies["beta"]}], "Synchronous": True}).encode())
