@@ -25,15 +25,20 @@ def node():
 @click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
 @click.option("--storage-limit-mb", type=int, default=None, help="Refuse objects beyond this (A700).")
 @click.option("--no-auto-start", is_flag=True, help="Start only when an administrator presses Start.")
-def add_store(name, aet, port, host, storage_limit_mb, no_auto_start):
-    """Add a Store SCP node; `doseapp scp` (or `doseapp run`) starts it within seconds."""
+@click.option("--find/--no-find", default=True, show_default=True, help="Answer C-FIND over the objects doseapp keeps.")
+@click.option("--move/--no-move", default=True, show_default=True, help="Answer C-MOVE to remote nodes.")
+@click.option("--get/--no-get", default=True, show_default=True, help="Answer C-GET.")
+def add_store(name, aet, port, host, storage_limit_mb, no_auto_start, find, move, get):
+    """Add a Store SCP node; `doseapp scp` (or `doseapp run`) starts it within seconds. Besides C-ECHO
+    and C-STORE it answers C-FIND, C-MOVE and C-GET unless switched off."""
     from doseapp import audit
     from doseapp.dicomnet.config_audit import settings
     from doseapp.dicomnet.nodes import NodeError, apply_settings
     from doseapp.models import DicomStoreScp, db
 
     with _app().app_context():
-        row = DicomStoreScp(enabled=True, auto_start=not no_auto_start, desired_state="running")
+        row = DicomStoreScp(enabled=True, auto_start=not no_auto_start, desired_state="running",
+                            find_enabled=find, move_enabled=move, get_enabled=get)
         try:
             apply_settings(row, {"name": name, "aetitle": aet, "port": str(port), "bind_address": host,
                                  "storage_limit_mb": str(storage_limit_mb or "")})
@@ -43,7 +48,9 @@ def add_store(name, aet, port, host, storage_limit_mb, no_auto_start):
         db.session.flush()  # the column defaults, for the audit log
         audit.record_change("dicom.node_add", row.name, {}, settings(row))
         db.session.commit()
-        click.echo(f"Added Store SCP node {row.name} (id {row.id}): {row.aetitle} on {row.bind_address}:{row.port}.")
+        services = ", ".join(s for s, on in (("C-FIND", find), ("C-MOVE", move), ("C-GET", get)) if on) or "none"
+        click.echo(f"Added Store SCP node {row.name} (id {row.id}): {row.aetitle} on {row.bind_address}:{row.port}; "
+                   f"query/retrieve: {services}.")
 
 
 @node.command("list")
@@ -121,3 +128,36 @@ def add_remote(name, aet, host, port, our_aet, use_modality_tag, no_move, no_get
         audit.record_change("qr.remote_save", row.name, {}, settings(row))
         db.session.commit()
         click.echo(f"Added remote node {row.name} (id {row.id}): {row.aetitle} at {host}:{row.port}.")
+
+
+@click.group()
+def objects():
+    """Objects kept by the Store SCP nodes."""
+
+
+@objects.command("reindex")
+@click.option("--node", "aetitle", default=None, help="Only this node's objects (its AE title).")
+def reindex(aetitle):
+    """Rebuild the index of kept objects (what C-FIND / C-MOVE / C-GET answer from) from each node's
+    objects folder; index rows whose files are gone are dropped."""
+    from flask import current_app
+    from sqlalchemy import select
+
+    from doseapp.dicomnet import object_index, storage
+    from doseapp.models import DicomStoreScp, db
+
+    with _app().app_context():
+        query = select(DicomStoreScp).order_by(DicomStoreScp.aetitle)
+        if aetitle:
+            query = query.where(DicomStoreScp.aetitle == aetitle)
+        nodes = db.session.scalars(query).all()
+        if not nodes:
+            raise click.ClickException(f"There is no Store SCP node {aetitle}." if aetitle else "There are no Store SCP nodes.")
+        for row in nodes:
+            folder = storage.objects_dir(current_app.config["INSTANCE"], row.aetitle)
+            if not folder.is_dir():
+                click.echo(f"{row.aetitle}: no objects folder ({folder})")
+                continue
+            counts = object_index.reindex(folder, row.aetitle)
+            click.echo(f"{row.aetitle}: {counts['indexed']} indexed, {counts['skipped']} skipped (not DICOM or no UIDs), "
+                       f"{counts['forgotten']} gone from the index")

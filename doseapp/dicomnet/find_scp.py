@@ -163,8 +163,8 @@ def parse(identifier: Dataset | None, model: str, retrieve: bool = False) -> Que
         raise QueryError(IDENTIFIER_MISMATCH, f"query level {level or '(none)'} is not in {MODEL_NAMES[model]}")
     query = Query(model=model, level=level)
     for elem in identifier:
-        if elem.tag in _OWN or elem.tag.is_private or elem.tag.group in (0x0000, 0x0002):
-            continue
+        if elem.tag in _OWN or elem.tag.is_private or elem.tag.group in (0x0000, 0x0002) or " or " in elem.VR:
+            continue  # (an ambiguous VR, "US or SS": none of our keys, and not answerable empty)
         key = KEYS.get(elem.keyword)
         if key is not None and ORDER[key.level] > ORDER[level]:
             continue  # below the query level: not ours to answer

@@ -219,9 +219,11 @@ def test_move_and_get_send_the_kept_files_as_kept(app, procs, qr_node, tmp_path)
 
 
 def test_a_disabled_service_is_refused_at_association(app, procs, qr_node, tmp_path):
+    from doseapp.models import DicomStoreScp
+
     node = qr_node(find_enabled=False, get_enabled=False)
     procs.supervisor()
-    wait_running(node)
+    first_pid = wait_running(node)
     done, found = findscu(node, "-S", ["QueryRetrieveLevel=STUDY"], tmp_path / "q")
     assert done.returncode != 0 and found == []
     assert "no acceptable presentation contexts" in (done.stderr + done.stdout).lower(), done.stderr
@@ -234,6 +236,14 @@ def test_a_disabled_service_is_refused_at_association(app, procs, qr_node, tmp_p
                             "QueryRetrieveLevel=STUDY", "-k", "StudyInstanceUID=1.2.3", "127.0.0.1", str(node.port)],
                            capture_output=True, text=True, timeout=60)
     assert "refused: movedestinationunknown" in (moved.stdout + moved.stderr).lower(), moved.stderr
+    # Switched on: the supervisor restarts the node, which then offers C-FIND.
+    db.session.get(DicomStoreScp, node.id).find_enabled = True
+    db.session.commit()
+    wait_until(lambda: db.session.get(DicomStoreScp, node.id).pid not in (None, first_pid), timeout=30,
+               what="the node restarted")
+    wait_running(node)
+    done, found = findscu(node, "-S", ["QueryRetrieveLevel=STUDY"], tmp_path / "q2")
+    assert done.returncode == 0 and found == [] and "Success" in done.stderr, done.stderr
 
 
 def test_hashed_ids_are_never_answered_in_clear(app, procs, make_node, scp_env, tmp_path):
@@ -254,3 +264,34 @@ def test_hashed_ids_are_never_answered_in_clear(app, procs, make_node, scp_env, 
         assert done.returncode == 0 and found == [], keys
     done, studies = findscu(node, "-S", ["QueryRetrieveLevel=STUDY", "PatientID", "StudyInstanceUID"], tmp_path / "st")
     assert len(studies) == len(PLAN) and {s.PatientID for s in studies} <= hashed
+
+
+def test_cli_switches_and_reindex(app, scp_env, tmp_path):
+    from doseapp.models import AuditEntry, DicomStoreScp
+    from tests.conftest import run_cli
+
+    made = run_cli(["node", "add-store", "QR off", "--aet", "QROFF", "--port", str(free_port()), "--no-find", "--no-get"],
+                   scp_env)
+    assert made.returncode == 0 and "query/retrieve: C-MOVE." in made.stdout, made.stderr
+    made = run_cli(["node", "add-store", "QR on", "--aet", "QRON", "--port", str(free_port())], scp_env)
+    assert made.returncode == 0 and "query/retrieve: C-FIND, C-MOVE, C-GET." in made.stdout, made.stderr
+    db.session.rollback()
+    rows = {n.aetitle: n for n in db.session.scalars(select(DicomStoreScp))}
+    assert (rows["QROFF"].find_enabled, rows["QROFF"].move_enabled, rows["QROFF"].get_enabled) == (False, True, False)
+    assert (rows["QRON"].find_enabled, rows["QRON"].move_enabled, rows["QRON"].get_enabled) == (True, True, True)
+    audit = db.session.scalar(select(AuditEntry).where(AuditEntry.target == "QR off"))
+    assert audit.action == "dicom.node_add" and audit.details["find_enabled"] == [None, False], audit.details
+    # Reindex: files put in a node's objects folder (as kept before the index existed) come in.
+    set_privacy(id_stored=True, id_hashed=False)
+    folder = Path(scp_env["DOSEAPP_INSTANCE"]) / "objects" / "QRON"
+    made_objects = make_objects(folder / "2024")
+    (folder / "notes.txt").write_text("not DICOM")
+    done = run_cli(["objects", "reindex", "--node", "QRON"], scp_env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"QRON: {len(made_objects)} indexed, 1 skipped (not DICOM or no UIDs), 0 gone from the index"
+    assert set(db.session.scalars(select(DicomStoredInstance.sop_instance_uid))) == {m["sop"] for m in made_objects}
+    made_objects[0]["path"].unlink()
+    done = run_cli(["objects", "reindex"], scp_env)
+    assert "QRON: 7 indexed, 1 skipped (not DICOM or no UIDs), 1 gone from the index" in done.stdout, done.stdout
+    assert "QROFF: no objects folder" in done.stdout
+    assert run_cli(["objects", "reindex", "--node", "NOPE"], scp_env).returncode != 0
