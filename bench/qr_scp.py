@@ -16,7 +16,7 @@ objects, and C-MOVE of many objects to a dcmtk storescp with the node process's 
          median time to build the same answers in this process (SQL and answer data sets, no
          network): the rest of an answer time is DICOM messaging.
   move   then C-MOVE of the small, then the big study to dcmtk storescp (a remote node of doseapp):
-         objects/s, and the node's resident memory (VmRSS sampled every 10 ms, and VmHWM) before
+         objects/s, and the node's resident memory (VmRSS sampled every 20 ms, and VmHWM) before
          and during each move: streamed from disk, it should not grow with the number of objects.
 
 The database: --database-url, else DOSEAPP_DATABASE_URL, else a temporary SQLite file. The instance
@@ -37,7 +37,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -340,30 +339,10 @@ def vm(pid: int, field: str) -> float:
     raise RuntimeError(f"no {field} for {pid}")
 
 
-class PeakRss:
-    """Peak VmRSS of a process while the block runs, sampled every 10 ms."""
-
-    def __init__(self, pid: int):
-        self.pid, self.peak, self._stop = pid, 0.0, threading.Event()
-
-    def _sample(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, vm(self.pid, "VmRSS"))
-            time.sleep(0.01)
-
-    def __enter__(self):
-        self.before = vm(self.pid, "VmRSS")
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-
-
 def run_move(port: int, pid: int, study_uid: str, count: int, size: int, received: Path) -> bool:
     from pynetdicom import AE
+
+    from tests.dicomnet.conftest import PeakRss  # the node's resident memory (VmRSS), sampled every 20 ms
     from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove as MOVE
 
     ae = AE(ae_title=SCU_AET)
@@ -383,14 +362,16 @@ def run_move(port: int, pid: int, study_uid: str, count: int, size: int, receive
         took = time.perf_counter() - t
     assoc.release()
     completed = int(final.get("NumberOfCompletedSuboperations", 0)) if final else 0
+    failed = int(final.get("NumberOfFailedSuboperations", 0)) if final else 0
     got = len(list(received.iterdir())) - before_files
     ok = final is not None and final.Status == 0 and completed == count and got == count
     print(f"C-MOVE of {count} objects ({size / 2**20:.1f} MiB): {took:.2f} s, {count / took:.1f} objects/s, "
-          f"{size / 2**20 / took:.1f} MiB/s; node RSS {rss.before:.1f} MiB before, peak {rss.peak:.1f} MiB "
-          f"({rss.peak - rss.before:+.1f}), VmHWM {vm(pid, 'VmHWM'):.1f} MiB; final status "
+          f"{size / 2**20 / took:.1f} MiB/s; node RSS {rss.before / 2**20:.1f} MiB before, peak {rss.peak / 2**20:.1f} MiB "
+          f"({(rss.peak - rss.before) / 2**20:+.1f}), VmHWM {vm(pid, 'VmHWM'):.1f} MiB; final status "
           f"{final.Status if final else None:#06x}, {completed} completed, {got} files at storescp", flush=True)
     if not ok:
-        print(f"  WRONG: expected {count} objects moved")
+        print(f"  WRONG: expected {count} objects moved; {failed} failed, "
+              f"{final.get('ErrorComment', '') if final else 'no final response'}")
     return ok
 
 
@@ -418,11 +399,22 @@ def store_ceiling(folder: Path, port: int) -> None:
           f"({len(files)} objects, {failed} failed)")
 
 
+def show_logs(instance: Path, folder: Path) -> None:
+    """The node's log lines that say what went wrong (the instance folder goes at the end)."""
+    for path in [*sorted((instance / "logs").glob("scp-*.log")), folder / "storescp.log"]:
+        if path.is_file():
+            lines = [x for x in path.read_text(errors="replace").splitlines()
+                     if any(w in x for w in ("ERROR", "WARNING", "Error", "E: ", "F: ", "Traceback"))]
+            shown = lines if len(lines) <= 20 else [*lines[:15], "...", *lines[-5:]]
+            print(f"--- {path.name}: {len(lines)} error/warning lines:", *shown, sep="\n")
+
+
 def start_storescp(port: int, folder: Path) -> subprocess.Popen:
     folder.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, TCP_NODELAY="1")
+    log = open(folder.parent / "storescp.log", "wb")
     return subprocess.Popen(["storescp", "-aet", DEST_AET, "-od", str(folder), str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=log, stderr=subprocess.STDOUT)
 
 
 def main() -> None:
@@ -480,6 +472,7 @@ def main() -> None:
             ok &= run_move(port, node.pid, uid, count, size, received)
         store_ceiling(instance / "objects" / NODE_AET / "bench" / "small", dest_port)
         if not ok:
+            show_logs(instance, folder)
             sys.exit(1)
     finally:
         for proc in procs:
