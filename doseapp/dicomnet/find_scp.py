@@ -30,6 +30,7 @@ from pydicom.tag import Tag
 from pynetdicom import sop_class as sc
 from sqlalchemy import and_, exists, false, func, or_, select
 
+from doseapp.dicomnet.qr import no_delay
 from doseapp.models import DicomStoredInstance as I, DicomStoredSeries as Se, DicomStoredStudy as St, db
 
 log = logging.getLogger(__name__)
@@ -322,6 +323,7 @@ def engine_of(receiver):
 def on_find(event, receiver):
     """EVT_C_FIND: pending answers as they come from the database; cancel honoured between answers."""
     started = time.perf_counter()
+    no_delay(event.assoc)  # each answer goes at once, not held for the caller's delayed ACK
     model = MODELS[str(event.request.AffectedSOPClassUID)]
     outcome = {"status": "success", "message": None, "error": None, "study": None}
     sent, query = 0, None
