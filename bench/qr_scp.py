@@ -470,10 +470,10 @@ def main() -> None:
         for label in ("small", "big"):
             uid, count, size = moves[label]
             ok &= run_move(port, node.pid, uid, count, size, received)
-        store_ceiling(instance / "objects" / NODE_AET / "bench" / "small", dest_port)
         if not ok:
             show_logs(instance, folder)
             sys.exit(1)
+        store_ceiling(instance / "objects" / NODE_AET / "bench" / "small", dest_port)
     finally:
         for proc in procs:
             if proc.poll() is None:
