@@ -138,6 +138,22 @@ def test_qr_query(tmp_path):
     assert not list((tmp_path / "tmp").iterdir())
 
 
+def test_qr_scp(tmp_path, redis_url):
+    """C-FIND over a small index and C-MOVE of 5 then 50 objects to storescp, every answer checked by the script."""
+    require_tool("storescp")
+    out = run(["bench/qr_scp.py", "--studies", "2000", "--objects", "50", "--repeat", "3", "--redis-url", redis_url],
+              bench_env(tmp_path))
+    assert "filled the index: 2000 studies" in out
+    for kind in ("exact PatientID", "name wildcard", "date range, a week", "date range, a month",
+                 "ModalitiesInStudy + week", "exact AccessionNumber"):
+        assert re.search(rf"^{re.escape(kind)}\s+3\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+$", out, re.M), (kind, out)
+    assert "WRONG" not in out and re.search(r"worst max: [\d.]+ ms", out)
+    for n in (5, 50):
+        assert re.search(rf"^C-MOVE of {n} objects .* [\d.]+ objects/s.* peak [\d.]+ MiB.* final status 0x0000, "
+                         rf"{n} completed, {n} files at storescp$", out, re.M), out
+    assert not list((tmp_path / "tmp").iterdir())
+
+
 def test_skin_map(tmp_path):
     out = run(["bench/skin_map.py", "--repeat", "1", "--phantoms", "openskin"], bench_env(tmp_path))
     line = next(x for x in out.splitlines() if x.startswith("RF-RDSR-Siemens-Zee.dcm "))
