@@ -188,7 +188,7 @@ def _scalars(stmt) -> list:
 def _identifier(column, hashed_flag) -> Callable[[str], object]:
     """Plain values: contains. Keyed-hash values: exact match on the hash of the whole search term."""
     def clause(v: str):
-        from doseapp.ingest.privacy import keyed_hash
+        from doseapp.security.privacy import keyed_hash
 
         return or_(and_(hashed_flag.is_(True), column == keyed_hash(v.strip())),
                    and_(hashed_flag.isnot(True), contains(column, v)))

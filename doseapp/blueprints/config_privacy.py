@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from doseapp import audit
 from doseapp.blueprints.config import bp
-from doseapp.ingest import privacy
+from doseapp.security import privacy
 from doseapp.models import NotPatientPattern, SystemSettings, db
 from doseapp.display.timefmt import plural
 

@@ -2,7 +2,7 @@
 
 Every object a Store SCP node keeps (received or retrieved, and not deleted by the keep/delete
 policy) gets a row at each level: study, series, instance. Identifiers go in as the privacy settings
-store them (ingest.privacy.apply): a hashed or dropped ID is never in the index in clear. Files the
+store them (security.privacy.apply): a hashed or dropped ID is never in the index in clear. Files the
 retention cleanup deletes leave the index with them (forget), and `reindex` rebuilds it from the
 folders (for objects kept before the index existed).
 """
@@ -41,7 +41,7 @@ def _int(ds, keyword: str) -> int | None:
 
 
 def _study_values(ds, settings: SystemSettings) -> dict:
-    from doseapp.ingest.privacy import apply
+    from doseapp.security.privacy import apply
 
     protected = apply({"patient_name": _text(ds, "PatientName", 256), "patient_id": _text(ds, "PatientID", 128),
                        "patient_birth_date": _text(ds, "PatientBirthDate", 8),

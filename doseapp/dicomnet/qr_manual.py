@@ -158,7 +158,7 @@ def counts(found: Found, level: str) -> dict[str, int]:
 
 def summary(found: Found, level: str) -> dict:
     """The query row's summary: counts, and the identifiers as the privacy settings store them."""
-    from doseapp.ingest.privacy import apply
+    from doseapp.security.privacy import apply
     from doseapp.models import SystemSettings
 
     settings = SystemSettings.get()

@@ -54,7 +54,7 @@ def safe_part(part, fallback: str) -> str:
 
 def relative_folder(ds, structure: str, received: dt.datetime, patient: str | None) -> Path:
     """The folder (relative to the node's objects folder) for a kept object, by DRAW's structure.
-    `patient` names the patient level: what the privacy settings allow (ingest/privacy.py
+    `patient` names the patient level: what the privacy settings allow (security/privacy.py
     folder_name), never the object's raw Patient ID unless IDs are stored in clear."""
     patient = safe_part(patient, "NO_PATIENT_ID")
     study = safe_part(ds.get("StudyInstanceUID"), "NO_STUDY_UID")

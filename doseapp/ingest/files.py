@@ -145,7 +145,7 @@ def _keep(path: Path, ds, layout: dict, unmatched: bool, patient_id: str | None)
     """Keep an object a Store SCP node received, by the node's storage structure and naming; the
     patient level is named as the privacy settings store the ID (`patient_id` as extracted)."""
     from doseapp.dicomnet.storage import kept_path
-    from doseapp.ingest.privacy import folder_name
+    from doseapp.security.privacy import folder_name
 
     patient = folder_name(patient_id, _settings())
     target = kept_path(current_app.config["INSTANCE"] / "objects", ds, layout, patient=patient, unmatched=unmatched)

@@ -32,7 +32,7 @@ from flask import current_app
 from sqlalchemy import and_, or_, select
 
 from doseapp.ingest import csv_text
-from doseapp.ingest.privacy import keyed_hash
+from doseapp.security.privacy import keyed_hash
 from doseapp.models import Study, SystemSettings, db
 
 LOG_FOLDER = "size_imports"

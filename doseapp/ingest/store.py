@@ -26,7 +26,7 @@ from typing import Callable
 from sqlalchemy import select
 
 from doseapp.extract import DoseReport, decide_modality
-from doseapp.ingest import privacy
+from doseapp.security import privacy
 from doseapp.ingest.equipment import equipment_for
 from doseapp.ingest.locks import study_lock
 from doseapp.ingest.summary import summarise

@@ -3,7 +3,7 @@ cumulative fluoroscopy totals. Plain queries and plain data; the web page and th
 
 A patient is the stored value of their patient ID (or, for studies stored without an ID, of their
 name) with its hashed flag: `PatientKey`. Stored values are compared, never decoded, so histories
-work the same with identifiers in clear and with keyed hashes (the HMAC of doseapp.ingest.privacy,
+work the same with identifiers in clear and with keyed hashes (the HMAC of doseapp.security.privacy,
 the one import uses). A key in clear also finds the patient's studies imported after the settings
 changed to hashing: the keyed hash of the clear value is what those studies hold."""
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import and_, func, or_, select
 
-from doseapp.ingest.privacy import keyed_hash
+from doseapp.security.privacy import keyed_hash
 from doseapp.models import Study, SystemSettings, db
 from doseapp.models.equipment import Equipment
 

@@ -129,7 +129,7 @@ def test_lower_levels_and_hierarchy(indexed):
 
 
 def test_hashed_ids_never_match_nor_answer_in_clear(app, tmp_path):
-    from doseapp.ingest.privacy import keyed_hash
+    from doseapp.security.privacy import keyed_hash
 
     settings = SystemSettings.get()
     settings.id_stored, settings.id_hashed = True, True

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from doseapp.dicomnet import object_index
 from doseapp.ingest import import_file
-from doseapp.ingest.privacy import keyed_hash
+from doseapp.security.privacy import keyed_hash
 from doseapp.models import DicomStoredInstance, DicomStoredSeries, DicomStoredStudy, SystemSettings, db
 from tests.conftest import TESTDATA
 

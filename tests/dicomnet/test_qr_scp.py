@@ -252,7 +252,7 @@ def test_hashed_ids_are_never_answered_in_clear(app, procs, make_node, scp_env, 
     procs.supervisor()
     wait_running(node)
     made = store_and_index(procs, node, tmp_path / "sent")
-    from doseapp.ingest.privacy import hash_key, keyed_hash
+    from doseapp.security.privacy import hash_key, keyed_hash
 
     hashed = {keyed_hash(pid, hash_key(Path(scp_env["DOSEAPP_INSTANCE"]))) for pid in {m["pid"] for m in made}}
     done, everyone = findscu(node, "-P", ["QueryRetrieveLevel=PATIENT", "PatientID", "PatientName"], tmp_path / "all")

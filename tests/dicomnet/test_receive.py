@@ -195,7 +195,7 @@ def test_calling_ae_and_address_allow_lists(app, scp_env, procs, make_node):
 def test_patient_folders_of_kept_objects_follow_the_patient_id_settings(app, scp_env, procs, tmp_path):
     """A node added from the command line with an AE title holding _ and -, keeping objects by
     patient: the folder is never the clear ID unless IDs are stored in clear, and is a safe name."""
-    from doseapp.ingest.privacy import keyed_hash
+    from doseapp.security.privacy import keyed_hash
     from tests.conftest import free_port
     from tests.dicomnet.conftest import rdsr_copies, sop_uid
 

@@ -7,7 +7,7 @@ import hmac
 
 import pydicom
 
-from doseapp.ingest import privacy
+from doseapp.security import privacy
 from doseapp.models import NotPatientPattern, Study, SystemSettings, db
 
 FILE = "CT-RDSR-Siemens_Flash-TAP-SS.dcm"  # SMITH^JOHN, ID 123456, accession ACC12345601

@@ -17,7 +17,7 @@ from doseapp.dicomnet.qr import run_query
 from doseapp.dicomnet.qr_filter import QueryOptions
 from doseapp.dicomnet.qr_jobs import new_query
 from doseapp.dicomnet.qr_manual import Criteria
-from doseapp.ingest.privacy import keyed_hash
+from doseapp.security.privacy import keyed_hash
 from doseapp.models import DicomQuery, DicomTransaction, Job, SystemSettings, db
 from doseapp.users import create_user
 from tests.conftest import session_login

@@ -17,7 +17,7 @@ def load_testdata(app, files=FILES, skin_maps: bool = False) -> None:
     `skin_maps`: also compute each fluoroscopy study's skin dose map (its peak skin dose), as the
     skin map job does (about 2 s for the test files)."""
     from doseapp.ingest import import_file
-    from doseapp.ingest.privacy import add_legacy_patterns
+    from doseapp.security.privacy import add_legacy_patterns
     from doseapp.models import SystemSettings, db
     from doseapp.users import create_user
 

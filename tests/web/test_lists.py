@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from doseapp import filters
-from doseapp.ingest.privacy import keyed_hash
+from doseapp.security.privacy import keyed_hash
 from doseapp.models import NotPatientPattern, Study, SystemSettings, db
 from tests.web import studydata
 from tests.web.studydata import client_for

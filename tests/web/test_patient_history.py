@@ -35,7 +35,7 @@ def load(app, folder, mode: str) -> None:
     """Empty the database; identifiers stored per `mode` ("clear", "hashed", "none"); the files imported
     (the SAME_PATIENT ones with PATIENT_ID), the fluoroscopy studies' skin dose maps computed; USERS made."""
     from doseapp.ingest import import_file
-    from doseapp.ingest.privacy import add_legacy_patterns
+    from doseapp.security.privacy import add_legacy_patterns
     from doseapp.skin.store import compute_for_study
     from doseapp.users import create_user
 
@@ -191,7 +191,7 @@ def test_search_by_name_ignores_case_in_clear_and_lists_several_patients(loaded)
     # Two patients of one name: both are listed with their study counts, to choose one.
     with app.app_context():
         other = db.session.scalar(select(Study).where(Study.study_instance_uid == _uid("CT-RDSR-ToshibaPixelMed.dcm")))
-        from doseapp.ingest.privacy import keyed_hash
+        from doseapp.security.privacy import keyed_hash
         other.patient_name = keyed_hash(PATIENT_NAME) if mode == "hashed" else PATIENT_NAME
         db.session.commit()
         other_id = other.id
@@ -228,7 +228,7 @@ def test_the_audit_log_has_searches_views_and_exports_without_the_identifier(loa
     assert got[0][2] == {"term": "(patient identifier, not recorded)", "patients_found": 1}
     assert got[1][2]["study_id"] == anchor and got[1][2]["studies"] == len(SAME_PATIENT)
     assert got[2][2]["format"] == "csv" and got[2][2]["studies"] == len(SAME_PATIENT)
-    from doseapp.ingest.privacy import keyed_hash
+    from doseapp.security.privacy import keyed_hash
     text = repr(got)
     with app.app_context():
         digest = keyed_hash(PATIENT_ID)
@@ -377,7 +377,7 @@ def test_a_big_history_is_paged_and_its_totals_cover_every_study(app, tmp_path):
 def test_an_id_kept_in_clear_also_finds_the_studies_stored_after_switching_to_hashes(app):
     """Settings changed from clear to hashed IDs: the patient's older studies hold the ID, the newer the
     keyed hash of it; a history from an older study has both."""
-    from doseapp.ingest.privacy import keyed_hash
+    from doseapp.security.privacy import keyed_hash
     from doseapp.patients import history
 
     old = Study(study_instance_uid="1.2.3.100", modality="CT", patient_id="P-7", study_date=dt.date(2020, 1, 1))
