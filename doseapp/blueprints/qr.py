@@ -228,6 +228,9 @@ def query_again(query_id: int):
     criteria = Criteria.from_parameters(query.parameters)
     if criteria is not None and criteria.needs_pid and not may_see_patients():
         abort(403)
+    if criteria is not None and criteria.removed:
+        flash(f"Query #{query.id} cannot run again: its {criteria.describe(True)}. Start a new query with them.")
+        return redirect(url_for("qr.query_detail", query_id=query.id))
     remote = db.session.get(DicomRemoteNode, query.remote_node_id) if query.remote_node_id else None
     if remote is None or not remote.enabled or not remote.supports_find:
         flash("The remote node of this query no longer exists, is disabled or is set up without C-FIND.")
@@ -288,7 +291,8 @@ def history():
         User.id.in_(select(Job.user_id).where(Job.kind == "qr_query")))).all())
     return render_template("qr/history.html", rows=rows, names=names, users=users, f=values,
                            statuses=HISTORY_STATUSES, labels=MODALITY_LABELS, levels=LEVELS,
-                           show_pid=may_see_patients(), criteria_words=_criteria_words, needs_pid=_needs_pid)
+                           show_pid=may_see_patients(), criteria_words=_criteria_words, needs_pid=_needs_pid,
+                           can_run_again=_can_run_again)
 
 
 def _criteria_words(parameters: dict, show_pid: bool) -> str:
@@ -299,6 +303,11 @@ def _criteria_words(parameters: dict, show_pid: bool) -> str:
 def _needs_pid(parameters: dict) -> bool:
     criteria = Criteria.from_parameters(parameters)
     return bool(criteria and criteria.needs_pid)
+
+
+def _can_run_again(parameters: dict) -> bool:
+    criteria = Criteria.from_parameters(parameters)
+    return not (criteria and criteria.removed)
 
 
 RETRIEVE_JOBS_SIZE = 100

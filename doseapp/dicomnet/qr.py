@@ -287,16 +287,19 @@ def run_query(query: DicomQuery, ctx=None, client_cls: type[QrClient] = QrClient
     except QrError as exc:  # committed with the transaction-log rows, the failing C-FIND's included
         query.failed, query.complete, query.message = True, True, str(exc)
         query.stage = "Query failed"
+        qr_manual.forget_patient_criteria(query)
         db.session.commit()
         raise
     except JobCancelled:
         query.stage, query.message = "Query aborted", "Aborted by a user; nothing was stored."
+        qr_manual.forget_patient_criteria(query)
         db.session.commit()
         raise
     store_responses(query, studies)
     query.complete = True
     query.stage = "Query complete"
     if found is not None:
+        qr_manual.forget_patient_criteria(query)
         query.summary = qr_manual.summary(found, criteria.level)
         query.message = "Found " + ", ".join(plural(n, qr_manual.COUNT_NOUNS[what])
                                              for what, n in query.summary["counts"].items())

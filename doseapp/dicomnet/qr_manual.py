@@ -35,6 +35,9 @@ class Criteria:
     patient_id: str = ""
     patient_name: str = ""
     accession_number: str = ""
+    # Patient criteria the privacy settings do not keep in clear, removed from the stored query once it
+    # has run (forget_patient_criteria): named here so that pages say so and "Run again" refuses.
+    removed: tuple[str, ...] = ()
 
     @classmethod
     def read(cls, level: str, **terms: str | None) -> "Criteria":
@@ -55,14 +58,24 @@ class Criteria:
     @classmethod
     def from_parameters(cls, parameters: dict | None) -> "Criteria | None":
         manual = (parameters or {}).get("manual")
-        return cls.read(manual.get("level"), **{k: manual.get(k) for k in LIMITS}) if manual else None
+        if not manual:
+            return None
+        criteria = cls.read(manual.get("level"), **{k: manual.get(k) for k in LIMITS})
+        criteria.removed = tuple(k for k in PATIENT_TERMS if k in (manual.get("removed") or ()))
+        return criteria
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        out["removed"] = list(self.removed)
+        return out
 
     def describe(self, show_patient: bool) -> str:
         """The criteria in words; patient criteria only named for someone who may see them."""
         parts = []
+        if self.removed:
+            parts.append(" and ".join(WHAT[k] for k in self.removed)
+                         + " (not kept after the query ran: the privacy settings do not store "
+                         + ("it" if len(self.removed) == 1 else "them") + " in clear)")
         if self.patient_id or self.patient_name:
             if show_patient:
                 parts += [f"{WHAT[k]} {getattr(self, k)}" for k in ("patient_id", "patient_name") if getattr(self, k)]
@@ -75,7 +88,30 @@ class Criteria:
     @property
     def needs_pid(self) -> bool:
         """Searching by patient, or listing patients, is for the pid role only."""
-        return self.level == "PATIENT" or bool(self.patient_id or self.patient_name)
+        return self.level == "PATIENT" or bool(self.patient_id or self.patient_name or self.removed)
+
+
+PATIENT_TERMS = {"patient_id": ("id_stored", "id_hashed"), "patient_name": ("name_stored", "name_hashed")}
+
+
+def forget_patient_criteria(query) -> bool:
+    """Once a manual query has run, drop from its stored parameters the patient ID and name criteria
+    that the privacy settings do not keep in clear (hashed or not stored): the database then holds
+    no identifier the settings forbid, at the price of "Run again" for such a query. True when
+    something was dropped."""
+    from doseapp.models import SystemSettings
+
+    manual = (query.parameters or {}).get("manual")
+    if not manual:
+        return False
+    settings = SystemSettings.get()
+    drop = [k for k, (stored, hashed) in PATIENT_TERMS.items()
+            if manual.get(k) and not (getattr(settings, stored) and not getattr(settings, hashed))]
+    if not drop:
+        return False
+    removed = sorted(set(manual.get("removed") or ()) | set(drop))
+    query.parameters = {**query.parameters, "manual": {**manual, **{k: "" for k in drop}, "removed": removed}}
+    return True
 
 
 @dataclass

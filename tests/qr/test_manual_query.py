@@ -128,6 +128,37 @@ def test_identifiers_are_kept_as_the_privacy_settings_say(nodes, pacs, people, a
     assert query.summary["ids_protected"] is True
 
 
+def test_patient_criteria_the_settings_do_not_keep_in_clear_are_dropped_once_the_query_ran(nodes, pacs, people,
+                                                                                          pid_client, app):
+    settings = SystemSettings.get()  # IDs as the keyed hash, names not stored
+    settings.id_stored, settings.id_hashed, settings.name_stored = True, True, False
+    db.session.commit()
+    query_id = _submit(pid_client, nodes, level="STUDY", patient_name="DOE^J*", patient_id="DJ00?",
+                       accession_number="ACC-J*")
+    work(app)
+    query = db.session.get(DicomQuery, query_id)
+    assert _kept_studies(query) == {_uid(people, n) for n in ("jane_ct", "jane_dx")}  # the criteria were used
+    manual = query.parameters["manual"]
+    assert (manual["patient_id"], manual["patient_name"], manual["accession_number"]) == ("", "", "ACC-J*")
+    assert manual["removed"] == ["patient_id", "patient_name"]
+    assert "DJ00?" not in json.dumps(query.parameters) and "DOE^J*" not in json.dumps(query.parameters)
+
+    html = pid_client.get(f"/qr/queries/{query_id}").get_data(as_text=True)
+    assert "patient ID and patient name (not kept after the query ran" in html
+    resp = pid_client.post(f"/qr/queries/{query_id}/again")
+    assert resp.status_code == 302 and resp.location.endswith(f"/qr/queries/{query_id}")
+    assert db.session.scalar(select(DicomQuery.id).order_by(DicomQuery.id.desc()).limit(1)) == query_id
+    assert "cannot run again" in pid_client.get(f"/qr/queries/{query_id}").get_data(as_text=True)
+    history = pid_client.get("/qr/history").get_data(as_text=True)
+    assert f'data-query-id="{query_id}"' in history and ">Run again</button>" not in history
+
+    # IDs in clear: the ID criterion stays (Run again works), the name, not stored, still goes.
+    settings.id_hashed = False
+    db.session.commit()
+    kept = _manual(nodes, "STUDY", MANUAL_DAY, patient_id="DJ00?", patient_name="DOE*")
+    assert kept.parameters["manual"]["patient_id"] == "DJ00?" and kept.parameters["manual"]["removed"] == ["patient_name"]
+
+
 def test_non_pid_user_sees_no_identifier_and_cannot_search_by_patient(nodes, pacs, people, client, no_csrf, app,
                                                                        ids_in_clear):
     remote, store = nodes
