@@ -101,9 +101,14 @@ def _num(text: str) -> str:
 
 
 def group_label(age_min=None, age_max=None, weight_min=None, weight_max=None) -> str:
-    """"adult", "age 1–5 y", "weight 15–30 kg", "age ≥ 10 y"..."""
+    """"adult", "age 1–5 y", "weight 15–30 kg", "age ≥ 10 y", "age 3–12 months" (a band within the first
+    year is shown in months)..."""
     parts = []
-    for lo, hi, what, unit in ((age_min, age_max, "age", "y"), (weight_min, weight_max, "weight", "kg")):
+    age_unit = "y"
+    if age_max is not None and age_max <= 1:
+        age_min = None if age_min is None else age_min * 12
+        age_max, age_unit = age_max * 12, "months"
+    for lo, hi, what, unit in ((age_min, age_max, "age", age_unit), (weight_min, weight_max, "weight", "kg")):
         if lo is None and hi is None:
             continue
         if lo is not None and hi is not None:

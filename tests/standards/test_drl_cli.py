@@ -18,7 +18,8 @@ def test_list_and_compare(app, app_env):
     done = run_cli(["drl", "list", "--json", "--modality", "CT"], app_env)
     assert done.returncode == 0, done.stderr
     levels = json.loads(done.stdout)
-    head = [lv for lv in levels if lv["standard_name"] == "CT Head" and lv["quantity"] == "dlp"]
+    head = [lv for lv in levels if lv["standard_name"] == "CT Head" and lv["quantity"] == "dlp"
+            and lv["patient_group"] == "adult"]
     assert head[0]["value"] == 790 and head[0]["origin"] == "national" and "GOV.UK" in head[0]["source"]
     local = [lv for lv in levels if lv["origin"] == "local"]
     assert local[0]["value"] == 50 and local[0]["source"] == "local audit 2026"

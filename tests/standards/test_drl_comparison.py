@@ -79,6 +79,7 @@ def test_local_overrides_national_and_system_overrides_general(head):
 
 def test_age_and_weight_bands(head):
     name, a, b = head
+    SystemSettings.get().drl_sets = ["uk_ndrl"]  # the local bands alone (the European paediatric set is off)
     db.session.add(ReferenceLevel(standard_name_id=name.id, quantity="dlp", value=300.0, age_min_years=1,
                                   age_max_years=5, source="local paediatric"))
     chest = standard_name("CT", "CT Chest child")
@@ -144,3 +145,30 @@ def test_mammography_uses_the_breast_with_the_higher_dose(app):
     flags.refresh_all()
     db.session.expire_all()
     assert s.drl_ratio == pytest.approx(1.25)
+
+
+def test_european_paediatric_bands(head):
+    """The shipped European paediatric CT DRLs (RP 185, eu_rp185_paediatric.csv): head by age, chest by weight
+    (children only); adults keep the UK adult NDRL. Values: head 1-6 years DLP 505, >6 years 650 (doseapp:
+    6-18 y); chest 15-30 kg DLP 70 mGy·cm."""
+    name, a, b = head
+    chest = standard_name("CT", "CT Chest")
+    for v in (400, 500, 700):  # three children of 1 to 6 years: median 500
+        study(name, b, total_dlp_mgycm=v, patient_age_years=3.0)
+    study(name, b, total_dlp_mgycm=975, patient_age_years=12.0)
+    study(chest, b, total_dlp_mgycm=84, patient_age_years=6.0, patient_weight_kg=20.0)
+    study(chest, b, total_dlp_mgycm=300, patient_age_years=45.0, patient_weight_kg=20.0)  # an adult: UK 290
+    db.session.commit()
+    groups = {(r.standard_name, r.system, r.patient_group): r for r in comparison.compare("CT", "dlp")}
+    small = groups[("ct head", "CT Room B", "age 1–6 y")]
+    assert (small.n, small.median, small.drl.value, small.drl.set_key) == (3, 500.0, 505.0, "eu_rp185_paediatric")
+    assert small.ratio == pytest.approx(500 / 505)
+    older = groups[("ct head", "CT Room B", "age 6–18 y")]
+    assert (older.n, older.median, older.drl.value) == (1, 975.0, 650.0) and older.ratio == pytest.approx(1.5)
+    assert groups[("ct head", "CT Room B", "adult")].n == 3  # B_DLP, aged 40
+    light = groups[("CT Chest", "CT Room B", "age < 18 y, weight 15–30 kg")]
+    assert (light.median, light.drl.value, light.ratio) == (84.0, 70.0, pytest.approx(1.2))
+    adult = groups[("CT Chest", "CT Room B", "adult")]
+    assert (adult.median, adult.drl.value, adult.drl.set_key) == (300.0, 290.0, "uk_ndrl")
+    s = db.session.query(Study).filter_by(total_dlp_mgycm=975).one()
+    assert drl.applicable(s, "dlp").value == 650  # ingest's one-study path agrees
