@@ -108,9 +108,7 @@ class Receiver:
         storage.remove_older_than(self.incoming, 0)
         tempfile.tempdir = str(self.incoming)
         _config.STORE_RECV_CHUNKED_DATASET = True
-        # C-MOVE / C-GET send kept files from disk as they are, never decoded (retrieve_scp.py); query
-        # identifiers hold patient identifiers: not for pynetdicom's log.
-        _config.STORE_SEND_CHUNKED_DATASET = True
+        # Query identifiers hold patient identifiers: not for pynetdicom's log.
         _config.LOG_REQUEST_IDENTIFIERS = _config.LOG_RESPONSE_IDENTIFIERS = False
 
     def room_for(self, size: int, on_disk: bool = False) -> str | None:
@@ -352,8 +350,8 @@ class Receiver:
         return [(evt.EVT_CONN_OPEN, self.on_conn_open), (evt.EVT_CONN_CLOSE, self.on_conn_close),
                 (evt.EVT_REQUESTED, self.on_requested), (evt.EVT_ACCEPTED, self.on_accepted),
                 (evt.EVT_C_ECHO, self.on_echo), (evt.EVT_C_STORE, self.on_store),
-                (evt.EVT_C_FIND, find_scp.on_find, [self]), (evt.EVT_C_GET, retrieve_scp.on_get, [self]),
-                (evt.EVT_C_MOVE, retrieve_scp.on_move, [self])]
+                (evt.EVT_C_FIND, find_scp.on_find, [self])]
+        # C-MOVE and C-GET are not events: the node's associations run them (retrieve_scp.NodeAssociation).
 
 
 def _streamed(event) -> Path | None:
@@ -468,7 +466,8 @@ def serve(app: Flask, node_id: int) -> None:
     receiver.stream_to_disk()
     log.info("Starting AE... AET:%s, port:%s", receiver.aetitle, address[1])
     server = ae.make_server(address, evt_handlers=receiver.bindings(), server_class=GuardedServer,
-                            guard=receiver.guard)
+                            guard=receiver.guard, request_handler=retrieve_scp.NodeRequestHandler)
+    server.receiver = receiver  # C-MOVE and C-GET (retrieve_scp.NodeRequestHandler)
     threading.Thread(target=server.serve_forever, daemon=True, name="scp-accept").start()
     receiver.guard.start()
     log.info("Started AE... AET:%s, listening on %s:%s", receiver.aetitle, *address)
