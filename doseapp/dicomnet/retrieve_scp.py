@@ -143,6 +143,16 @@ def storage_context(assoc: Association, sop_class: str, syntax: UID):
     return None, False
 
 
+def _busy(assoc: Association) -> None:
+    """Restart an association's network (idle) timer. pynetdicom restarts it only on what arrives, and
+    a C-MOVE's caller sends nothing while the objects go to the destination: a move longer than the
+    node's network timeout was aborted by the caller association's reactor right after its final
+    response was queued, so the caller never got it. An association we are sending on is not idle."""
+    timer = getattr(assoc.dul, "_idle_timer", None)
+    if timer is not None:
+        timer.restart()
+
+
 class ReactorGate:
     """Keeps an association's own reactor thread from taking DIMSE messages off its queue: they are
     left for whoever waits on dimse.get_msg in another thread. For an association on which we only
@@ -191,6 +201,7 @@ class Retrieval:
             rsp.Identifier = BytesIO(encode(identifier, self.syntax.is_implicit_VR, self.syntax.is_little_endian,
                                             self.syntax.is_deflated))
         self.assoc.dimse.send_msg(rsp, self.context_id)
+        _busy(self.assoc)
 
     def _final(self, status: int) -> None:
         identifier = None
@@ -263,6 +274,8 @@ class Retrieval:
             tally.add(result, row.sop_instance_uid)
             if tally.remaining and (tally.total - tally.remaining) % PENDING_EVERY == 0:
                 self._respond(PENDING)
+            else:
+                _busy(self.assoc)
         return tally.final_status()
 
     # --- the operation ------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """C-MOVE and C-GET under load: several dcmtk movescu / getscu runs at once, each of a few hundred small
 objects, while processes hog both cores. With pynetdicom's own sub-operation loop this lost C-STORE
 responses to the destination association's reactor thread ("Received unexpected C-STORE service
-message", then the move ended 0xB000 after a network timeout: docs/performance.md); the node's own
-Retrieval (retrieve_scp.py) reads every response itself. Every run must end Success and every object
+message", then the move ended 0xB000 after a network timeout: docs/performance.md), and a move
+longer than the node's network timeout lost its final response (the caller's association, receiving
+nothing meanwhile, was aborted as idle); the node's own Retrieval (retrieve_scp.py) reads every
+response itself and keeps the caller's association from looking idle. Every run must end Success and every object
 arrive byte for byte as kept."""
 from __future__ import annotations
 
@@ -51,7 +53,9 @@ def kept_studies(folder: Path, studies: int, per_study: int) -> list[list[Path]]
 
 def test_concurrent_moves_and_gets_under_cpu_load_all_succeed_byte_for_byte(app, procs, make_node, scp_env, tmp_path):
     set_privacy(id_stored=True, id_hashed=False, name_stored=True, name_hashed=False)
-    node = make_node("DOSEQR", network_timeout=30, dimse_timeout=30)
+    # A network timeout shorter than a move under this load: the caller of a C-MOVE sends nothing while
+    # its objects go out, and its association must not be taken for idle.
+    node = make_node("DOSEQR", network_timeout=8, dimse_timeout=30)
     kept = tmp_path / "kept"
     kept.mkdir()
     groups = kept_studies(kept, MOVES + GETS, PER_STUDY)
