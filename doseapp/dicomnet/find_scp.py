@@ -7,7 +7,8 @@ Entry points (names kept stable for bench/ and other callers):
 - answers(connection, query, aetitle) -> iterator of answer Datasets, streamed from the database.
 - instances(query) -> a select of the kept instances under what the query matches (id, path, UIDs,
   transfer syntax), for C-MOVE / C-GET (retrieve_scp.py).
-- on_find(event, receiver): the EVT_C_FIND handler (a generator; receiver is scp.Receiver).
+- Find(assoc, req, context, receiver).run(): one C-FIND request answered (run by
+  retrieve_scp.NodeAssociation; receiver is scp.Receiver).
 
 Matching follows PS3.4 C.2.2.2: single value, universal (an empty key returns the value), wildcards * and
 ?, ranges A-B, -B and A- for dates and times, lists (a backslash-separated value matches any of them),
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
+from types import SimpleNamespace
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -320,38 +322,76 @@ def engine_of(receiver):
 
 # --- the handler -----------------------------------------------------------------------------------
 
-def on_find(event, receiver):
-    """EVT_C_FIND: pending answers as they come from the database; cancel honoured between answers."""
-    started = time.perf_counter()
-    no_delay(event.assoc)  # each answer goes at once, not held for the caller's delayed ACK
-    model = MODELS[str(event.request.AffectedSOPClassUID)]
-    outcome = {"status": "success", "message": None, "error": None, "study": None}
-    sent, query = 0, None
-    try:
-        query = parse(event.identifier, model)
-        outcome["study"] = query.single("StudyInstanceUID")
-        with engine_of(receiver).connect() as connection:
-            for answer in answers(connection, query, receiver.aetitle):
-                if event.is_cancelled:
-                    outcome["status"] = f"0x{CANCEL:04X}"
-                    yield CANCEL, None
-                    return
-                if sent >= MAX_MATCHES:
-                    raise QueryError(OUT_OF_RESOURCES, f"more than {MAX_MATCHES} matches: narrow the query")
-                yield PENDING, answer
-                sent += 1
-    except QueryError as exc:
-        outcome.update(status=f"0x{exc.status:04X}", error=exc.comment)
-        yield exc.dataset(), None
-        return
-    except Exception as exc:  # the database failed us: the caller is told, the log keeps why
-        log.exception("C-FIND failed")
-        outcome.update(status=f"0x{UNABLE_TO_PROCESS:04X}", error=f"{type(exc).__name__}: {exc}"[:500])
-        yield QueryError(UNABLE_TO_PROCESS, "the query could not be answered").dataset(), None
-        return
-    finally:
-        words = f"{sent} match{'es' if sent != 1 else ''}"
-        outcome["message"] = f"{words} ({query.describe()})" if query else words
-        receiver._log(event, "C-FIND", outcome["status"], message=outcome["message"], error=outcome["error"],
-                      study_instance_uid=outcome["study"], duration_ms=(time.perf_counter() - started) * 1000)
-        log.info("C-FIND from %s: %s, %s", event.assoc.requestor.ae_title, outcome["status"], outcome["message"])
+class Find:
+    """One C-FIND request on a node's association, run to its final response (by
+    retrieve_scp.NodeAssociation, in the association's reactor thread). Pending answers go out as the
+    database gives them, each encoded by find_encoder.AnswerEncoder and sent as one P-DATA; a C-CANCEL
+    is honoured between answers."""
+
+    def __init__(self, assoc, req, context, receiver):
+        self.assoc, self.req, self.receiver = assoc, req, receiver
+        self.context_id = context.context_id
+        self.syntax = context.transfer_syntax[0]
+        self.model = MODELS[str(req.AffectedSOPClassUID)]
+
+    def _respond(self, status: int, comment: str | None = None) -> None:
+        from pynetdicom.dimse_primitives import C_FIND
+
+        rsp = C_FIND()
+        rsp.MessageIDBeingRespondedTo = self.req.MessageID
+        rsp.AffectedSOPClassUID = self.req.AffectedSOPClassUID
+        rsp.Status = status
+        if comment:
+            rsp.ErrorComment = comment[:64]
+        self.assoc.dimse.send_msg(rsp, self.context_id)
+
+    def _identifier(self):
+        from pynetdicom.dsutils import decode
+
+        try:
+            return decode(self.req.Identifier, self.syntax.is_implicit_VR, self.syntax.is_little_endian,
+                          self.syntax.is_deflated)
+        except Exception:
+            return None
+
+    def run(self) -> None:
+        from doseapp.dicomnet.find_encoder import AnswerEncoder
+
+        started = time.perf_counter()
+        no_delay(self.assoc)  # each answer goes at once, not held for the caller's delayed ACK
+        outcome = {"status": "success", "message": None, "error": None, "study": None}
+        sent, query = 0, None
+        dul = self.assoc.dul
+        try:
+            query = parse(self._identifier(), self.model)
+            outcome["study"] = query.single("StudyInstanceUID")
+            encoder = AnswerEncoder(query, self.receiver.aetitle, self.syntax, self.req.MessageID,
+                                    self.req.AffectedSOPClassUID, self.context_id, self.assoc.dimse.maximum_pdu_size)
+            with engine_of(self.receiver).connect() as connection:
+                stmt = statement(query, connection.dialect.name).execution_options(yield_per=YIELD_PER)
+                for row in connection.execute(stmt):
+                    if self.req.MessageID in self.assoc.dimse.cancel_req or not self.assoc.is_established:
+                        outcome["status"] = f"0x{CANCEL:04X}"
+                        if self.assoc.is_established:
+                            self._respond(CANCEL)
+                        return
+                    if sent >= MAX_MATCHES:
+                        raise QueryError(OUT_OF_RESOURCES, f"more than {MAX_MATCHES} matches: narrow the query")
+                    for pdata in encoder.pdata(encoder.identifier(row)):
+                        dul.send_pdu(pdata)
+                    sent += 1
+            self._respond(0x0000)
+        except QueryError as exc:
+            outcome.update(status=f"0x{exc.status:04X}", error=exc.comment)
+            self._respond(exc.status, exc.comment)
+        except Exception as exc:  # the database failed us: the caller is told, the log keeps why
+            log.exception("C-FIND failed")
+            outcome.update(status=f"0x{UNABLE_TO_PROCESS:04X}", error=f"{type(exc).__name__}: {exc}"[:500])
+            self._respond(UNABLE_TO_PROCESS, "the query could not be answered")
+        finally:
+            words = f"{sent} match{'es' if sent != 1 else ''}"
+            outcome["message"] = f"{words} ({query.describe()})" if query else words
+            self.receiver._log(SimpleNamespace(assoc=self.assoc), "C-FIND", outcome["status"],
+                               message=outcome["message"], error=outcome["error"], study_instance_uid=outcome["study"],
+                               duration_ms=(time.perf_counter() - started) * 1000)
+            log.info("C-FIND from %s: %s, %s", self.assoc.requestor.ae_title, outcome["status"], outcome["message"])

@@ -41,13 +41,13 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom.association import Association
-from pynetdicom.dimse_primitives import C_GET, C_MOVE, C_STORE
+from pynetdicom.dimse_primitives import C_FIND, C_GET, C_MOVE, C_STORE
 from pynetdicom.dsutils import decode, encode, split_dataset
 from pynetdicom.presentation import build_context
 from pynetdicom.transport import RequestHandler
 from sqlalchemy import func, select
 
-from doseapp.dicomnet.find_scp import MODELS, QueryError, engine_of, instances, parse
+from doseapp.dicomnet.find_scp import MODELS, Find, QueryError, engine_of, instances, parse
 from doseapp.dicomnet.qr import no_delay
 from doseapp.models import DicomRemoteNode, DicomStoredInstance, db
 
@@ -363,14 +363,14 @@ class Retrieval:
 
 
 class NodeAssociation(Association):
-    """An association accepted by a node: C-MOVE and C-GET requests go to a Retrieval, everything
-    else to pynetdicom's service classes."""
+    """An association accepted by a node: query/retrieve requests are run by our own operations (C-FIND:
+    find_scp.Find, C-MOVE and C-GET: Retrieval), everything else by pynetdicom's service classes."""
 
     receiver = None
 
     def _serve_request(self, msg, context_id: int) -> None:
         context = self._accepted_cx.get(context_id)
-        ours = (isinstance(msg, (C_MOVE, C_GET)) and msg.is_valid_request and context is not None
+        ours = (isinstance(msg, (C_FIND, C_MOVE, C_GET)) and msg.is_valid_request and context is not None
                 and str(context.abstract_syntax) in MODELS and self.receiver is not None and not self._sent_release)
         if not ours:
             super()._serve_request(msg, context_id)
@@ -378,7 +378,8 @@ class NodeAssociation(Association):
         self.dimse.cancel_req = {}  # as pynetdicom does: a cancel sent before the request is not for it
         self._is_paused = True
         try:
-            Retrieval(self, msg, context, self.receiver).run()
+            operation = Find if isinstance(msg, C_FIND) else Retrieval
+            operation(self, msg, context, self.receiver).run()
         except Exception:
             log.exception("%s failed", type(msg).__name__.replace("_", "-"))
             self.abort()

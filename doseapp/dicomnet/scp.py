@@ -349,9 +349,9 @@ class Receiver:
     def bindings(self) -> list:
         return [(evt.EVT_CONN_OPEN, self.on_conn_open), (evt.EVT_CONN_CLOSE, self.on_conn_close),
                 (evt.EVT_REQUESTED, self.on_requested), (evt.EVT_ACCEPTED, self.on_accepted),
-                (evt.EVT_C_ECHO, self.on_echo), (evt.EVT_C_STORE, self.on_store),
-                (evt.EVT_C_FIND, find_scp.on_find, [self])]
-        # C-MOVE and C-GET are not events: the node's associations run them (retrieve_scp.NodeAssociation).
+                (evt.EVT_C_ECHO, self.on_echo), (evt.EVT_C_STORE, self.on_store)]
+        # C-FIND, C-MOVE and C-GET are not events: the node's associations run them
+        # (retrieve_scp.NodeAssociation).
 
 
 def _streamed(event) -> Path | None:
