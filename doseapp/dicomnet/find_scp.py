@@ -30,7 +30,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.tag import Tag
 from pynetdicom import sop_class as sc
-from sqlalchemy import and_, exists, false, func, or_, select
+from sqlalchemy import and_, collate, exists, false, func, or_, select
 
 from doseapp.dicomnet.qr import no_delay
 from doseapp.models import DicomStoredInstance as I, DicomStoredSeries as Se, DicomStoredStudy as St, db
@@ -200,9 +200,15 @@ def _glob(value: str) -> str:
 
 def _text_match(column, value: str, dialect: str, fold: bool):
     if fold:  # person names: case-insensitive
-        if _wild(value):
+        if dialect == "sqlite":
+            # SQLite's LIKE and its NOCASE collation ignore ASCII case, as its lower() folds only ASCII:
+            # the same matches, and a name prefix is a range of the NOCASE index (migration 0015).
+            if _wild(value):
+                return column.like(_like(value), escape="\\")
+            return collate(column, "NOCASE") == value
+        if _wild(value):  # lower(patient_name) text_pattern_ops on PostgreSQL (migration 0015)
             return func.lower(column).like(func.lower(_like(value)), escape="\\")
-        return func.lower(column) == value.lower()
+        return func.lower(column) == func.lower(value)
     if not _wild(value):
         return column == value
     if dialect == "sqlite":  # SQLite's LIKE ignores case; GLOB does not

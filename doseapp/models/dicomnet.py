@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, collate,
+                        func)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from doseapp.models.base import db, utcnow
@@ -288,7 +289,7 @@ class DicomStoredStudy(db.Model):
     patient_sex: Mapped[str | None] = mapped_column(String(16))
     study_date: Mapped[str | None] = mapped_column(String(8), index=True)
     study_time: Mapped[str | None] = mapped_column(String(16))
-    accession_number: Mapped[str | None] = mapped_column(String(128))
+    accession_number: Mapped[str | None] = mapped_column(String(128), index=True)
     study_id: Mapped[str | None] = mapped_column(String(16))
     study_description: Mapped[str | None] = mapped_column(String(256))
     referring_physician: Mapped[str | None] = mapped_column(String(256))
@@ -296,6 +297,17 @@ class DicomStoredStudy(db.Model):
     series_count: Mapped[int] = mapped_column(Integer, default=0)
     instance_count: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+# C-FIND's patient name matching is case-insensitive (find_scp._text_match): a name prefix (`KALO*`)
+# is a range of this index on each database (migration 0015). PostgreSQL: lower(patient_name) LIKE
+# 'kalo%' needs text_pattern_ops to use a B-tree whatever the database's collation. SQLite cannot use
+# an index for lower(x) LIKE; its LIKE already ignores ASCII case, and uses an index on the column
+# COLLATE NOCASE for `patient_name LIKE 'KALO%'`.
+Index("ix_dicom_stored_study_patient_name_lower_pg", func.lower(DicomStoredStudy.patient_name),
+      postgresql_ops={"lower_1": "text_pattern_ops"}).ddl_if(dialect="postgresql")
+Index("ix_dicom_stored_study_patient_name_nocase_sqlite",
+      collate(DicomStoredStudy.patient_name, "NOCASE")).ddl_if(dialect="sqlite")
 
 
 class DicomStoredSeries(db.Model):
