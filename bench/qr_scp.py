@@ -275,21 +275,37 @@ def study_keys(**given):
 
 def in_process(app, keys: dict) -> float:
     """ms to build every answer to `keys` in this process from the database (find_scp's statement and
-    answer data sets, no DICOM network): the database's share of an answer time."""
+    the node's answer encoder, find_encoder.AnswerEncoder, no DICOM network): the database's share of an
+    answer time, with the encoding of the identifiers."""
+    from pydicom.uid import ExplicitVRLittleEndian
+    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind as FIND
+
     from doseapp.dicomnet import find_scp
+    from doseapp.dicomnet.find_encoder import AnswerEncoder
     from doseapp.models import db
 
     with app.app_context():
         with db.engine.connect() as connection:
             t = time.perf_counter()
             query = find_scp.parse(study_keys(**keys), "study")
-            for _answer in find_scp.answers(connection, query, NODE_AET):
-                pass
+            encoder = AnswerEncoder(query, NODE_AET, ExplicitVRLittleEndian, 1, FIND, 1, 16384)
+            stmt = find_scp.statement(query, connection.dialect.name).execution_options(yield_per=find_scp.YIELD_PER)
+            for row in connection.execute(stmt):
+                encoder.pdata(encoder.identifier(row))
             return (time.perf_counter() - t) * 1000
 
 
-def run_finds(app, port: int, plan: dict) -> bool:
-    """Each query of the plan over one association; prints a row per kind; False on a wrong answer."""
+def findscu_args(keys: dict) -> list[str]:
+    """dcmtk findscu's -k options for study_keys(**keys)."""
+    out = []
+    for elem in study_keys(**keys):
+        out += ["-k", f"{elem.keyword}={elem.value if elem.value is not None else ''}"]
+    return out
+
+
+def run_finds(app, port: int, plan: dict, client: str = "pynetdicom") -> bool:
+    """Each query of the plan over one association (pynetdicom), or each by a dcmtk findscu run of its own
+    (its start and association included); prints a row per kind; False on a wrong answer."""
     from pynetdicom import AE
     from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind as FIND
 
@@ -301,6 +317,7 @@ def run_finds(app, port: int, plan: dict) -> bool:
         raise SystemExit("the node refused the C-FIND association")
     right, worst = True, 0.0
     label = slow_end_label(min(len(v) for v in plan.values()))
+    print(f"client: {client}")
     print(f"{'C-FIND, level STUDY':28} {'queries':>7} {'matches':>9} {'p50 ms':>8} {label + ' ms':>8} {'max ms':>8} "
           f"{'db p50 ms':>9}")
     try:
@@ -310,11 +327,18 @@ def run_finds(app, port: int, plan: dict) -> bool:
                 db_times.append(in_process(app, keys))
                 t = time.perf_counter()
                 found, final = 0, None
-                for status, _identifier in assoc.send_c_find(study_keys(**keys), FIND):
-                    if status and status.Status in (0xFF00, 0xFF01):
-                        found += 1
-                    else:
-                        final = status.Status if status else None
+                if client == "findscu":
+                    done = subprocess.run(["findscu", "-v", "-S", "-sr", "-aet", SCU_AET, "-aec", NODE_AET,
+                                           *findscu_args(keys), "127.0.0.1", str(port)], capture_output=True, text=True)
+                    out = done.stdout + done.stderr
+                    found = out.count("Received Find Response ")
+                    final = 0 if done.returncode == 0 and "Received Final Find Response (Success)" in out else -1
+                else:
+                    for status, _identifier in assoc.send_c_find(study_keys(**keys), FIND):
+                        if status and status.Status in (0xFF00, 0xFF01):
+                            found += 1
+                        else:
+                            final = status.Status if status else None
                 times.append((time.perf_counter() - t) * 1000)
                 matches += found
                 if final != 0 or found != expected:
@@ -425,6 +449,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--database-url", help="default DOSEAPP_DATABASE_URL, else a temporary SQLite file")
     ap.add_argument("--redis-url")
+    ap.add_argument("--client", choices=("pynetdicom", "findscu"), default="pynetdicom",
+                    help="the C-FIND client: a pynetdicom SCU over one association, or dcmtk findscu per query")
     args = ap.parse_args()
     for tool in ("storescp",):
         if not shutil.which(tool):
@@ -465,7 +491,7 @@ def main() -> None:
         procs.append(node)
         answers_echo(port, 120)
         print(f"node process {node.pid}: RSS {vm(node.pid, 'VmRSS'):.1f} MiB after start", flush=True)
-        ok = run_finds(app, port, queries(index, args.repeat, args.seed))
+        ok = run_finds(app, port, queries(index, args.repeat, args.seed), args.client)
         print(f"node process after the finds: RSS {vm(node.pid, 'VmRSS'):.1f} MiB, VmHWM {vm(node.pid, 'VmHWM'):.1f} MiB")
         for label in ("small", "big"):
             uid, count, size = moves[label]
