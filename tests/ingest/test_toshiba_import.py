@@ -16,7 +16,11 @@ from sqlalchemy import select
 from doseapp.config import pixelmed_jar
 from doseapp.ingest.toshiba import build_settled
 from doseapp.models import CtEvent, QuarantinedObject, Study, db
-from tests.conftest import TESTDATA, run_cli
+from doseapp.exports.run import run_export
+from doseapp.users import create_user
+from tests.conftest import TESTDATA, FreshContextClient, run_cli, session_login
+from tests.exports.helpers import as_dicts, read_csv
+from tests.web.studydata import PASSWORD, USERS
 from tests.extract.toshiba_screen import example_study, write_study
 from tests.ingest.conftest import study_count
 
@@ -52,6 +56,20 @@ def test_folder_import_makes_one_ct_study_from_screen_and_headers(app, app_env, 
     assert [(e.sources[0].kvp, e.sources[0].tube_current_ma, e.sources[0].exposure_time_per_rotation_s)
             for e in events] == [(120, 250, 0.75), (100, 180, 0.5)]
     assert not list((app.config["INSTANCE"] / "toshiba_held").iterdir())
+
+    # where the dose data came from: on the study page and in the CT export
+    user = create_user("toshviewer", PASSWORD, USERS["viewer"])
+    app.test_client_class = FreshContextClient
+    client = app.test_client()
+    session_login(client, user)
+    page = client.get(f"/ct/{row.id}").get_data(as_text=True)
+    assert '<tr><th>Dose data from</th><td id="dose-source">dose screen (OCR) and image headers</td></tr>' in page
+    out = tmp_path / "ct.csv"
+    run_export("CT", "csv", {}, out=out)
+    (exported,) = as_dicts(read_csv(out))
+    assert exported["Dose data from"] == "dose screen (OCR) and image headers"
+    assert (exported["DLP total (mGy.cm)"], exported["E1 CTDIvol (mGy)"], exported["E2 DLP (mGy.cm)"],
+            exported["E1 S1 kVp (kV)"], exported["E2 S1 mA (mA)"]) == ("767.1", "45.6", "310.4", "120", "180")
 
     again = run_cli(["import", "--json", str(tmp_path / "in")], app_env)
     assert [json.loads(line)["status"] for line in again.stdout.splitlines()][-1] == "duplicate"
