@@ -182,4 +182,6 @@ def _fill(event, ds) -> None:
     event.nominal_single_collimation_mm = event.nominal_single_collimation_mm or num(0x00189306, "Single Collimation Width")
     event.nominal_total_collimation_mm = event.nominal_total_collimation_mm or num(0x00189307, "Total Collimation Width")
     event.series_description = event.series_description or ih.text(ds, 0x0008103E, ctx)
+    # PixelMed does not carry the screen's protocol line into the RDSR: the series' protocol name is it.
+    event.acquisition_protocol = event.acquisition_protocol or ih.text(ds, 0x00181030, ctx) or event.series_description
     event.number_of_xray_sources = event.number_of_xray_sources or 1

@@ -26,6 +26,7 @@ def test_screen_values_and_header_values_make_the_events(tmp_path):
     assert [e.ctdiw_phantom_type for e in report.ct_events] == ["IEC Head Dosimetry Phantom",
                                                                "IEC Body Dosimetry Phantom"]
     assert [e.acquisition_type for e in report.ct_events] == ["Spiral Acquisition"] * 2
+    assert [e.acquisition_protocol for e in report.ct_events] == ["Head", "Chest"]
     # from the image headers, series by series
     assert [(e.sources[0].kvp, e.sources[0].tube_current_ma, e.sources[0].exposure_time_per_rotation_s)
             for e in report.ct_events] == [(120, 250, 0.75), (100, 180, 0.5)]
