@@ -46,7 +46,10 @@ class ImportResult:
     held_study: str | None = None  # the StudyInstanceUID a held object waits with
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        if out["held_study"] is None:  # only a held object says which study it waits with
+            del out["held_study"]
+        return out
 
 
 def import_file(path, *, source: str = "cli", owned: bool = False, layout: dict | None = None,

@@ -118,3 +118,19 @@ def test_an_rdsr_of_the_study_wins_over_the_screen(app, imp, tmp_path):
     rdsr.save_as(tmp_path / "rdsr2.dcm")
     assert imp(str(tmp_path / "rdsr2.dcm")).status == "imported"
     assert _study(later.study_uid).source_kind == "rdsr"
+
+
+def test_retrying_a_quarantined_screen_reads_it_again(app, app_env, tmp_path):
+    from doseapp.ingest import retry_quarantine
+
+    noise = (np.random.default_rng(3).random((400, 600)) > 0.5).astype(np.uint8) * 255
+    write_study(example_study(), tmp_path / "in", JAR, pixels=noise)
+    run_cli(["import", str(tmp_path / "in")], app_env)
+    db.session.rollback()
+    (row,) = db.session.scalars(select(QuarantinedObject)).all()
+    (result,) = retry_quarantine()
+    assert result.status == "failed" and "Exceeded maximum number of connections" in result.reason
+    db.session.rollback()
+    (again,) = db.session.scalars(select(QuarantinedObject)).all()
+    assert (again.id, again.retry_count) == (row.id, 1)
+    assert study_count() == 0
