@@ -9,6 +9,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 RUN groupadd --system doseapp && useradd --system --gid doseapp --home-dir /app --shell /usr/sbin/nologin doseapp
 
+# PixelMed and a Java runtime read Toshiba CT dose screens (doseapp/extract/toshiba_ct.py). The slim
+# image has no man folders, which the JRE's install scripts expect.
+RUN mkdir -p /usr/share/man/man1 \
+    && apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends default-jre-headless libpixelmed-java \
+    && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /app
 # The app reads templates/, static/ and migrations/ beside the package, so it is installed in place.
 COPY pyproject.toml README.md wsgi.py ./

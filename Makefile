@@ -6,9 +6,11 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# Debian packages the tests drive as real peers: DICOM tools, a PACS, a browser.
-DEB_PACKAGES := dcmtk orthanc chromium chromium-driver
-DEB_COMMANDS := echoscu storescu findscu movescu Orthanc chromium chromedriver
+# Debian packages the tests drive as real peers: DICOM tools, a PACS, a browser; and PixelMed with a
+# Java runtime, which read Toshiba CT dose screens (a runtime dependency too).
+DEB_PACKAGES := dcmtk orthanc chromium chromium-driver default-jre-headless libpixelmed-java
+DEB_COMMANDS := echoscu storescu findscu movescu Orthanc chromium chromedriver java
+DEB_FILES    := /usr/share/java/pixelmed.jar
 
 .PHONY: run test test-sqlite test-postgresql install system-packages clean
 
@@ -27,6 +29,7 @@ run: $(STAMP)
 # As root, install missing Debian packages (services they ship are kept from starting).
 system-packages:
 	@missing=""; for c in $(DEB_COMMANDS); do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	for f in $(DEB_FILES); do test -e $$f || missing="$$missing $$f"; done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" != "0" ]; then echo "not root: cannot install$$missing (tests needing them will skip, or fail under CI)"; exit 0; fi; \
 	echo "installing Debian packages for:$$missing"; \

@@ -33,7 +33,27 @@ SETTINGS = {
     "DOSEAPP_LOGIN_FAILURES_PER_ADDRESS": "Failed logins in 15 minutes after which an address is refused (default 30; 0 = no limit).",
     "DOSEAPP_JOB_HEARTBEAT_SECONDS": "Seconds between a worker's signs of life while it runs a job (default 30); "
                                      "the job of a worker silent for three is queued again.",
+    "DOSEAPP_JAVA": "Java command that runs PixelMed's dose OCR for Toshiba CT dose screens (default java).",
+    "DOSEAPP_PIXELMED_JAR": "PixelMed jar for the Toshiba dose OCR (default the Debian libpixelmed-java jar, "
+                            "/usr/share/java/pixelmed.jar).",
+    "DOSEAPP_TOSHIBA_TIMEOUT": "Seconds PixelMed may take to read one Toshiba dose screen before the study is "
+                               "quarantined (default 120).",
+    "DOSEAPP_TOSHIBA_SETTLE_SECONDS": "Seconds with no new object for a Toshiba study (dose screen + images) "
+                                      "before its dose record is built (default 60).",
 }
+
+DEBIAN_PIXELMED_JARS = ("/usr/share/java/pixelmed.jar",)
+
+
+def pixelmed_jar(env) -> str:
+    """The PixelMed jar: DOSEAPP_PIXELMED_JAR, else the Debian package's, else any versioned one there."""
+    if env.get("DOSEAPP_PIXELMED_JAR"):
+        return env["DOSEAPP_PIXELMED_JAR"]
+    for candidate in DEBIAN_PIXELMED_JARS:
+        if Path(candidate).exists():
+            return candidate
+    versioned = sorted(Path("/usr/share/java").glob("pixelmed-*.jar"))
+    return str(versioned[-1]) if versioned else DEBIAN_PIXELMED_JARS[0]
 
 
 def _instance_dir(env) -> Path:
@@ -58,6 +78,7 @@ def instance_paths(instance: Path) -> dict[str, Path]:
         "exports": instance / "exports",
         "logs": instance / "logs",
         "redis": instance / "redis",
+        "toshiba_held": instance / "toshiba_held",  # Toshiba CT dose screens + images, until the study settles
     }
 
 
@@ -116,6 +137,10 @@ def load(env=None, **overrides) -> dict:
         "LOGIN_FAILURES_PER_NAME": int(env.get("DOSEAPP_LOGIN_FAILURES_PER_NAME", "5")),
         "LOGIN_FAILURES_PER_ADDRESS": int(env.get("DOSEAPP_LOGIN_FAILURES_PER_ADDRESS", "30")),
         "JOB_HEARTBEAT_SECONDS": max(1, int(env.get("DOSEAPP_JOB_HEARTBEAT_SECONDS", "30"))),
+        "JAVA": env.get("DOSEAPP_JAVA") or "java",
+        "PIXELMED_JAR": pixelmed_jar(env),
+        "TOSHIBA_TIMEOUT": float(env.get("DOSEAPP_TOSHIBA_TIMEOUT", "120")),
+        "TOSHIBA_SETTLE_SECONDS": float(env.get("DOSEAPP_TOSHIBA_SETTLE_SECONDS", "60")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": env.get("DOSEAPP_COOKIE_SECURE", "0") == "1",

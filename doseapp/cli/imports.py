@@ -83,6 +83,15 @@ def import_(paths, as_json, use_queue, retry_quarantine):
                 failed += results[-1].status == "failed"
                 if as_json:
                     report(results[-1], True)
+        held = {r.held_study for r in results if r.status == "held"}
+        if held:  # the whole folder is in: its Toshiba studies are complete
+            from doseapp.ingest.toshiba import build_settled
+
+            for r in build_settled(0, only=held):
+                results.append(r)
+                failed += r.status == "failed"
+                if as_json:
+                    report(r, True)
         if not as_json:  # after the progress bar, so lines and bar do not interleave
             for r in results:
                 report(r, False)

@@ -18,6 +18,7 @@ from typing import Callable
 
 from doseapp.extract.units import shift, significant
 from doseapp.display.materials import short_material
+from doseapp.display.sources import dose_source
 
 # Stored DAP is Gy·m²; exports give cGy·cm² as OpenREM did (and as the lists and filters show):
 # the decimal point moves 6 places (units.shift, so 0.00028933 prints 289.33, not 289.33000000000004).
@@ -196,7 +197,9 @@ STUDY_TOTALS: dict[str, list[Col]] = {
            F("Mean CTDIvol of scans (mGy)", "mean_ctdivol_mgy"),
            F("Mean SSDE of scans (mGy)", "mean_ssde_mgy"),
            F("SSDE method", "ssde_method", "text"),
-           F("Effective dose estimate, population (mSv)", "effective_dose_msv")],
+           F("Effective dose estimate, population (mSv)", "effective_dose_msv"),
+           # Last, so the columns before keep their places: RDSR, or a Toshiba dose screen read by OCR.
+           D("Dose data from", dose_source, ("source_kind",), "text")],
     "DX": [_dap("DAP total (cGy.cm^2)", "total_dap_gym2")],
     "MG": [],  # keeps the 38-column layout users' spreadsheets expect
     "RF": [

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from doseapp.extract import Malformed, Rejected, extract
+from doseapp.ingest import toshiba
 from doseapp.ingest.images import IMAGE_KINDS, store_image
 from doseapp.ingest.store import store_report
 from doseapp.models import QuarantinedObject, SystemSettings, db
@@ -37,14 +38,18 @@ DELETE_SETTING = {"rdsr": "del_rdsr", "esr": "del_rdsr", "mg_image": "del_mg_im"
 @dataclass
 class ImportResult:
     file: str
-    status: str  # imported | duplicate | rejected | failed
+    status: str  # imported | duplicate | rejected | failed | held (a Toshiba screen/image, see toshiba.py)
     reason: str | None = None
     warnings: list[str] = field(default_factory=list)
     study: dict | None = None
     quarantine_id: int | None = None
+    held_study: str | None = None  # the StudyInstanceUID a held object waits with
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        if out["held_study"] is None:  # only a held object says which study it waits with
+            del out["held_study"]
+        return out
 
 
 def import_file(path, *, source: str = "cli", owned: bool = False, layout: dict | None = None,
@@ -75,6 +80,9 @@ def import_file(path, *, source: str = "cli", owned: bool = False, layout: dict 
         ds = pydicom.dcmread(path)
     except Exception as exc:  # not DICOM, truncated header: quarantined with the reason
         return fail(f"not a readable DICOM file: {type(exc).__name__}: {exc}")
+    if toshiba.is_toshiba(ds) and str(ds.get("StudyInstanceUID", "") or "").strip():
+        # A Toshiba dose screen or CT image: read with the rest of its study (toshiba.py).
+        return toshiba.hold(path, ds, owned=owned, source=source)
     try:
         report = extract(ds)
     except Malformed as exc:

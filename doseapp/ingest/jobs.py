@@ -20,6 +20,12 @@ def import_file(ctx) -> dict:
     else:
         result = do_import(p["path"], source=p.get("source", "cli"), owned=p.get("owned", False),
                            layout=p.get("layout"), calling_ae=p.get("calling_ae"))
+    if result.status == "held":
+        from doseapp.runtime.queues import enqueue
+
+        # Builds the held Toshiba studies that have settled by the time it runs (the periodic run
+        # picks up the rest).
+        enqueue("toshiba_settle", queue="import", title="Build settled Toshiba CT studies")
     if result.status == "imported":
         from doseapp.skin.jobs import after_import
 

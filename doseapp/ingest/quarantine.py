@@ -114,6 +114,10 @@ def retry(row: QuarantinedObject):
     shutil.copy2(path, attempt)
     result = import_file(attempt, source=row.source or "quarantine", owned=True, calling_ae=row.calling_ae,
                          quarantine=False)
+    if result.status == "held":  # a Toshiba dose screen: read it now, with what is held of its study
+        from doseapp.ingest.toshiba import build_settled
+
+        result = next(iter(build_settled(0, only={result.held_study})), result)
     row = db.session.get(QuarantinedObject, row_id)
     if result.status == "failed":
         attempt.unlink(missing_ok=True)

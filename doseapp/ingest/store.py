@@ -120,8 +120,10 @@ def _store_locked(report: DoseReport) -> StoreOutcome:
         return StoreOutcome("duplicate", seen.study, "this object (same SOP Instance UID) was imported before")
 
     existing = db.session.scalars(select(Study).where(Study.study_instance_uid == uid).order_by(Study.id)).all()
-    from_images = [s for s in existing if s.source_kind in IMAGE_KINDS]
-    existing = [s for s in existing if s.source_kind not in IMAGE_KINDS]
+    # A dose report replaces a study read from a Toshiba dose screen, as one built from image headers.
+    replaceable = IMAGE_KINDS + (("toshiba",) if report.source_kind != "toshiba" else ())
+    from_images = [s for s in existing if s.source_kind in replaceable]
+    existing = [s for s in existing if s.source_kind not in replaceable]
     new_uids = {e.irradiation_event_uid for e in report.events if e.irradiation_event_uid}
     replace, shares, continues = [], None, None
     for study in existing:

@@ -8,6 +8,7 @@ JOB_KINDS = {
     "system_check": "doseapp.runtime.jobs:system_check",
     "housekeeping": "doseapp.runtime.housekeeping:run_job",
     "import_file": "doseapp.ingest.jobs:import_file",
+    "toshiba_settle": "doseapp.ingest.toshiba:settle_job",
     "scp_storage_cleanup": "doseapp.dicomnet.upkeep:cleanup_job",
     "reprocess_dual": "doseapp.config_modality:resort",
     "qr_query": "doseapp.dicomnet.qr_jobs:query_job",
@@ -27,6 +28,7 @@ JOB_KINDS = {
 # What the Jobs page calls each kind.
 KIND_NAMES = {
     "import_file": "Import",
+    "toshiba_settle": "Toshiba CT dose screens",
     "export": "Export",
     "size_import": "Patient size import",
     "qr_query": "Query",

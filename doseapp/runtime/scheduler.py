@@ -21,7 +21,8 @@ PERIODIC = (
     ("housekeeping", "default", 300),
     ("scp_storage_cleanup", "default", 3600),
     ("qr_schedule", "qr", 60),  # starts the scheduled queries that are due
-    ("email_outbox", "default", 60),  # sends due e-mails, retries failed ones, queues the daily digests
+    ("email_outbox", "default", 60),
+    ("toshiba_settle", "import", 30),  # builds held Toshiba CT studies whose objects have all arrived  # sends due e-mails, retries failed ones, queues the daily digests
 )
 LEASE_SECONDS = 30
 TICK_SECONDS = 5

@@ -31,16 +31,18 @@ def test_ct_csv_one_study_per_row_with_event_columns(app, tmp_path):
                            "Study Comments", "No. events", "DLP total (mGy.cm)"]
     # then the CT estimates (doseapp.standards): mean CTDIvol and SSDE of the scans, SSDE method, E,
     # and the study's standard name
-    assert header[19:24] == ["Mean CTDIvol of scans (mGy)", "Mean SSDE of scans (mGy)", "SSDE method",
-                             "Effective dose estimate, population (mSv)", "Standard name"]
+    # and what the dose data came from (RDSR here; a Toshiba dose screen read by OCR elsewhere)
+    assert header[19:25] == ["Mean CTDIvol of scans (mGy)", "Mean SSDE of scans (mGy)", "SSDE method",
+                             "Effective dose estimate, population (mSv)", "Dose data from", "Standard name"]
     per_event = len(columns.CT_EVENT)
-    assert len(header) == 24 + 4 * per_event  # sized by the largest number of events: 4
-    assert header[24] == "E1 Protocol" and header[24 + 3 * per_event] == "E4 Protocol"
-    assert header[23 + per_event] == "E1 Standard name"
+    assert len(header) == 25 + 4 * per_event  # sized by the largest number of events: 4
+    assert header[25] == "E1 Protocol" and header[25 + 3 * per_event] == "E4 Protocol"
+    assert header[24 + per_event] == "E1 Standard name"
     assert "Patient name" not in header and "Patient ID" not in header and "Date of birth" not in header
     (row,) = as_dicts(rows)
     assert row["Accession number"] == "ACC12345601"
     assert (row["Study date"], row["Study time"]) == ("1997-01-01", "00:00:00")
+    assert row["Dose data from"] == "RDSR"
     assert row["Age (years)"] == "67.6" and row["No. events"] == "4" and row["DLP total (mGy.cm)"] == "724.52"
     assert [row[f"E{n} CTDIvol (mGy)"] for n in range(1, 5)] == ["0.14", "1.2", "3.61", "9.91"]
     assert [row[f"E{n} DLP (mGy.cm)"] for n in range(1, 5)] == ["11.51", "1.2", "3.61", "708.2"]

@@ -190,8 +190,9 @@ def test_toshiba_option_selects_a_dose_summary_capture_whole_and_the_first_image
     result = retrieve(query, "get")
     assert (result["requested"], result["received"]) == (4, 4)  # RDSR, Dose Info, capture, one axial image
     work(app)
-    # doseapp cannot yet build dose data from Toshiba images (OpenREM's PixelMed OCR step): the import
-    # rejects them with its reason (kept as unmatched objects), and only the two dose objects are imported.
+    # These generated images name no Toshiba manufacturer and the capture is no dose screen, so the
+    # Toshiba path (tests/qr/test_toshiba_qr.py) does not take them: the import rejects them with its
+    # reason (kept as unmatched objects), and only the two dose objects are imported.
     assert imported_sop_uids() == {pacs.sop("ct_rdsr"), pacs.sop("ct_philips")}
     outcomes = [j.message for j in db.session.scalars(select(Job).where(Job.kind == "import_file"))]
     assert len(outcomes) == 4 and sum(m.startswith("rejected") for m in outcomes) == 2
