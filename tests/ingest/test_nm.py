@@ -141,3 +141,28 @@ def test_delete_policy_for_nm_images(app, imp, tmp_path):
     shutil.copy(TESTDATA / "NM-RRDSR-Siemens.dcm", report)
     assert imp(str(image)).status == "imported" and not image.exists()
     assert imp(str(report)).status == "imported" and report.exists()  # del_rdsr is off
+
+
+def test_import_command_makes_the_pet_ct_pair_and_shows_it(app, app_env, tmp_path):
+    import json
+
+    from tests.conftest import run_cli
+
+    folder = tmp_path / "petct"
+    folder.mkdir()
+    for name in ("NM-CT-RDSR-Siemens.dcm", "NM-RRDSR-Siemens.dcm", "NM-PetIm-Siemens.dcm"):
+        shutil.copy(TESTDATA / name, folder / name)
+    done = run_cli(["import", "--json", str(folder)], app_env)
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert sorted((line["status"], line["study"]["modality"]) for line in lines) == [
+        ("imported", "CT"), ("imported", "NM"), ("imported", "NM")]
+    uid = lines[0]["study"]["study_instance_uid"]
+    ct, shown = json.loads(run_cli(["study", "show", uid, "--json"], app_env).stdout)  # both parts of the exam
+    assert (ct["modality"], shown["modality"]) == ("CT", "NM")
+    assert shown["administered_activity_MBq"] == pytest.approx(394.0)
+    assert [s["modality"] for s in ct["linked_studies"]] == ["NM"]
+    text = run_cli(["study", "show", uid], app_env).stdout
+    assert "administered_activity_MBq" in text and "radionuclide=^18^Fluorine" in text
+    assert [a["radionuclide"] for a in shown["nm_administrations"]] == ["^18^Fluorine"]
+    assert [s["modality"] for s in shown["linked_studies"]] == ["CT"]
