@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from doseapp.models.base import db, utcnow
 
-MODALITIES = ("CT", "RF", "DX", "MG")
+MODALITIES = ("CT", "RF", "DX", "MG", "NM")
 
 
 # What the DRL comparison (doseapp.standards.comparison) reads of a study: modality and period, then
