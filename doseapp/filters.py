@@ -30,6 +30,8 @@ from doseapp.models.projection import XrayEvent
 from doseapp.models.study import MODALITIES
 
 ALL = MODALITIES
+# The modalities with irradiation events (NM has administrations): the acquisition protocol filter's.
+XRAY = ("CT", "RF", "DX", "MG")
 PID = roles.any_of("pid")
 # Stored DAP is Gy·m²; lists and forms use cGy·cm² as OpenREM does. 1 Gy·m² = 100 cGy × 10⁴ cm².
 DAP_DISPLAY_PER_STORED = 1e6
@@ -252,7 +254,7 @@ FILTERS: tuple[Filter, ...] = (
            clause=lambda v, m: _lookup_contains(Study.procedure_code_meaning, v, m)),
     Filter("requested_procedure", "Requested procedure", "text",
            clause=lambda v, m: _lookup_contains(Study.requested_procedure_code_meaning, v, m)),
-    Filter("acquisition_protocol", "Acquisition protocol", "text", clause=_protocol),
+    Filter("acquisition_protocol", "Acquisition protocol", "text", XRAY, clause=_protocol),
     Filter("standard_name", "Standard name", "text", clause=_standard_name),
     Filter("age", "Age", "range", column=lambda m: Study.patient_age_years, unit="years"),
     Filter("hospital", "Hospital", "text", clause=lambda v, m: _equipment(Equipment.institution_name)(v)),
@@ -273,6 +275,11 @@ FILTERS: tuple[Filter, ...] = (
     Filter("psd", "Peak skin dose", "range", ("RF",), column=lambda m: Study.peak_skin_dose_gy, unit="Gy"),
     Filter("agd", "Study AGD (both breasts)", "range", ("MG",), column=lambda m: Study.agd_both_mgy, unit="mGy"),
     Filter("weight", "Patient weight", "range", column=lambda m: Study.patient_weight_kg, unit="kg"),
+    Filter("radiopharmaceutical", "Radiopharmaceutical", "text", ("NM",),
+           clause=lambda v, m: _lookup_contains(Study.nm_radiopharmaceutical, v, m)),
+    Filter("radionuclide", "Radionuclide", "text", ("NM",),
+           clause=lambda v, m: _lookup_contains(Study.nm_radionuclide, v, m)),
+    Filter("activity", "Administered activity", "range", ("NM",), column=lambda m: Study.nm_activity_mbq, unit="MBq"),
     Filter("view", "View", "text", ("MG",), clause=_event_text("image_view"), event=True),
     Filter("thickness", "Compressed thickness", "range", ("MG",),
            column=lambda m: XrayEvent.compression_thickness_mm, event=True, unit="mm"),
@@ -293,7 +300,7 @@ BY_NAME = {f.name: f for f in FILTERS}
 def filters_for(modality: str | None, user=None) -> list[Filter]:
     """The filters a modality has that `user` may use (user None: all of them, e.g. for the command
     line). Modality None: all modalities together, so only the filters every modality has."""
-    return [f for f in FILTERS if (modality in f.modalities if modality else f.modalities == ALL)
+    return [f for f in FILTERS if (modality in f.modalities if modality else f.modalities in (ALL, XRAY))
             and (f.needs is None or user is None or roles.allowed(user, f.needs))]
 
 
@@ -317,8 +324,9 @@ SORTS: dict[str, Callable] = {
     "dose_rp": lambda: Study.total_dose_rp_gy,
     "psd": lambda: Study.peak_skin_dose_gy,
     "agd": lambda: Study.agd_both_mgy,
+    "activity": lambda: Study.nm_activity_mbq,
 }
-SORTS_FOR = {"CT": ("dlp", "ssde"), "RF": ("dap", "dose_rp", "psd"), "DX": ("dap",), "MG": ("agd",)}
+SORTS_FOR = {"CT": ("dlp", "ssde"), "RF": ("dap", "dose_rp", "psd"), "DX": ("dap",), "MG": ("agd",), "NM": ("activity",)}
 DEFAULT_ORDER = "-date"
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import select
 
 from doseapp import roles
-from doseapp.models import Study
+from doseapp.models import Study, db
 
 
 def sees_patterns(user) -> bool:
@@ -70,6 +71,12 @@ def study_summary(study: Study, *, patterns: bool = False) -> dict:
         "total_agd_left_mGy": study.agd_left_mgy,
         "total_agd_right_mGy": study.agd_right_mgy,
         "total_agd_both_mGy": study.agd_both_mgy,
+        # NM: summed over the administrations (MBq as recorded, the stated effective dose).
+        "administered_activity_MBq": study.nm_activity_mbq,
+        "activity_per_kg_MBq": study.nm_activity_per_kg_mbq,
+        "radiopharmaceutical": study.nm_radiopharmaceutical,
+        "radionuclide": study.nm_radionuclide,
+        "nm_effective_dose_mSv": study.nm_effective_dose_msv,
     }
     if patterns:
         summary["not_patient_indicator"] = study.not_patient_indicator
@@ -108,4 +115,18 @@ def study_detail(study: Study, *, patterns: bool = False) -> dict:
     detail["xray_events"] = [row(e) for e in study.xray_events]
     detail["planes"] = [row(p) for p in study.planes]
     detail["breast_doses"] = [row(b) for b in study.breast_doses]
+    detail["nm_administrations"] = [row(a) for a in study.nm_administrations]
+    detail["nm_series"] = [row(s) for s in study.nm_series]
+    # A hybrid exam (PET/CT, SPECT/CT): the other modality's part of the same StudyInstanceUID.
+    detail["linked_studies"] = [{"id": o.id, "modality": o.modality} for o in linked_studies(study)]
     return detail
+
+
+def linked_studies(study: Study) -> list[Study]:
+    """The other parts of a hybrid exam: studies of the same StudyInstanceUID and another modality
+    (the CT part of a PET/CT for its NM part, and the other way round)."""
+    if not study.study_instance_uid or study.id is None:
+        return []
+    return list(db.session.scalars(select(Study).where(Study.study_instance_uid == study.study_instance_uid,
+                                                       Study.id != study.id, Study.modality != study.modality)
+                                   .order_by(Study.id)))

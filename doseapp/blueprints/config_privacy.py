@@ -21,6 +21,7 @@ DELETE_FIELDS = (
     ("del_mg_im", "Delete mammography images after processing?"),
     ("del_dx_im", "Delete radiography images after processing?"),
     ("del_ct_phil", "Delete Philips CT dose info images after processing?"),
+    ("del_nm_im", "Delete nuclear medicine and PET images after processing?"),
 )
 PID_FIELDS = ("name_stored", "name_hashed", "id_stored", "id_hashed", "dob_stored", "accession_hashed")
 

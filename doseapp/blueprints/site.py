@@ -15,7 +15,7 @@ bp = Blueprint("site", __name__)
 
 # The top bar's order and words; the slugs are the list addresses (/ct/, /rf/...).
 NAV_MODALITIES = (("CT", "ct", "CT"), ("RF", "rf", "Fluoroscopy"), ("MG", "mg", "Mammography"),
-                  ("DX", "dx", "Radiography"))
+                  ("DX", "dx", "Radiography"), ("NM", "nm", "Nuclear medicine"))
 
 
 def modality_counts() -> dict[str, int]:

@@ -1,4 +1,4 @@
-"""Study lists (CT, fluoroscopy, mammography, radiography) and study detail pages.
+"""Study lists (CT, fluoroscopy, mammography, radiography, nuclear medicine) and study detail pages.
 
 The list is one page for people and HTMX alike: the filter form, ordering links and paging links
 ask for the same URL; an HTMX request gets only the list part, anything else the whole page, so a
@@ -19,18 +19,18 @@ from doseapp.models import Study, SystemSettings, db
 from doseapp.models.ct import CtEvent
 from doseapp.models.users import UserPreferences
 from doseapp.security.safe_urls import same_site_or
-from doseapp.studies import study_reports
+from doseapp.studies import linked_studies, study_reports
 
 bp = Blueprint("studies", __name__)
 
-SLUGS = {"ct": "CT", "rf": "RF", "mg": "MG", "dx": "DX"}
-NAMES = {"CT": "CT", "RF": "Fluoroscopy", "MG": "Mammography", "DX": "Radiography"}
+SLUGS = {"ct": "CT", "rf": "RF", "mg": "MG", "dx": "DX", "nm": "NM"}
+NAMES = {"CT": "CT", "RF": "Fluoroscopy", "MG": "Mammography", "DX": "Radiography", "NM": "Nuclear medicine"}
 PER_PAGE_CHOICES = (10, 25, 50, 100, 200)
 # At or below this many matching studies, sorting the matches beats walking the ordering index
 # (SQLite; measured at 500,000 studies: walking finds a page in under 2 ms whenever a few thousand
 # studies of the modality match, but reads the whole modality when almost none do).
 FEW_ROWS = 1000
-MODALITY_URL = "<any(ct,rf,mg,dx):modality>"
+MODALITY_URL = "<any(ct,rf,mg,dx,nm):modality>"
 # The admin "delete one study" page (configuration helper's blueprint); the column shows if it exists.
 DELETE_ENDPOINTS = ("studies.delete", "studyadmin.delete")
 
@@ -107,7 +107,7 @@ def study_list(modality: str):
         return base + ("?" + urlencode(args) if args else "")
 
     def sort_link(key: str) -> str:
-        desc_first = key in ("date", "events", "dlp", "ssde", "dap", "dose_rp", "psd", "agd", "age")
+        desc_first = key in ("date", "events", "dlp", "ssde", "dap", "dose_rp", "psd", "agd", "age", "activity")
         if q.order == key:
             nxt = f"-{key}"
         elif q.order == f"-{key}":
@@ -134,7 +134,8 @@ def load_study(study_id: int, mod: str | None = None) -> Study:
     study = db.session.scalar(
         select(Study).where(Study.id == study_id)
         .options(selectinload(Study.ct_events).selectinload(CtEvent.sources), selectinload(Study.xray_events),
-                 selectinload(Study.planes), selectinload(Study.breast_doses), selectinload(Study.objects)))
+                 selectinload(Study.planes), selectinload(Study.breast_doses), selectinload(Study.objects),
+                 selectinload(Study.nm_administrations), selectinload(Study.nm_series)))
     if study is None or (mod is not None and study.modality != mod):
         abort(404)
     return study
@@ -161,13 +162,17 @@ def detail(modality: str, study_id: int):
     study = load_study(study_id, mod)
     back = same_site_or(request.args.get("back"), url_for("studies.study_list", modality=modality))
     reports = study_reports(study)
-    table = event_table(mod, study.ct_events if mod == "CT" else study.xray_events)
+    # NM has administrations and series (studies/_nm.html), not irradiation events.
+    table = None if mod == "NM" else event_table(mod, study.ct_events if mod == "CT" else study.xray_events)
+    linked = [(s, next(slug for slug, m in SLUGS.items() if m == s.modality)) for s in linked_studies(study)
+              if s.modality in SLUGS.values()]
     # Fluoroscopy: the skin dose map section loads after the page (its partial says when maps are off).
     skin_map_url = url_for("skinmaps.section", study_id=study.id) if mod == "RF" else None
     return render_template("studies/detail.html", study=study, modality=modality, mod=mod, name=NAMES[mod],
                            skin_map_url=skin_map_url, skin_maps_on=mod == "RF" and SystemSettings.get().enable_skin_dose_maps,
                            fluoro=fluoro_summary(study) if mod == "RF" else None, back=back, table=table,
-                           reports=reports, report_of={r["id"]: r["label"] for r in reports if len(reports) > 1})
+                           reports=reports, report_of={r["id"]: r["label"] for r in reports if len(reports) > 1},
+                           linked=linked)
 
 
 # --- display helpers: stored units in, display units out ----------------------------------------

@@ -27,7 +27,7 @@ CATEGORY_LABEL = {
 COUNT_VALUES = {"number_of_events"}
 # Study-level values that a list range filter selects (histogram bins link to value ranges).
 RANGE_FILTER = {"total_dlp_mgycm": "dlp", "total_dap_gym2": "dap", "agd_both_mgy": "agd",
-                "peak_skin_dose_gy": "psd", "mean_ssde_mgy": "ssde"}
+                "peak_skin_dose_gy": "psd", "mean_ssde_mgy": "ssde", "nm_activity_mbq": "activity"}
 
 
 @dataclass(frozen=True)
@@ -178,7 +178,24 @@ MG = (
     Chart("workload", "Study workload", **WORKLOAD),
 )
 
-CHARTS: dict[str, tuple[Chart, ...]] = {"CT": CT, "DX": DX, "RF": RF, "MG": MG}
+# Nuclear medicine (OpenREM's five NM charts): the administered activity of a study is the sum of its
+# administrations (MBq, as recorded at ingest).
+ACTIVITY = dict(unit="MBq", value_label="Administered activity")
+NM = (
+    Chart("study_frequency", "Study description frequency", "pie", "study", "nm_activity_mbq", "study_description",
+          default=True, **ACTIVITY),
+    Chart("workload", "Study workload", **WORKLOAD),
+    Chart("study_activity", "Administered activity per study description", "bar", "study", "nm_activity_mbq",
+          "study_description", default=True, **ACTIVITY),
+    Chart("study_activity_over_time", "Administered activity over time, per study description", "line", "study",
+          "nm_activity_mbq", "study_description", **ACTIVITY),
+    Chart("activity_weight", "Administered activity vs. patient weight", "scatter", "study", "nm_activity_mbq",
+          x="patient_weight_kg", x_label="Patient weight (kg)", default=True, **ACTIVITY),
+    Chart("standard_activity", "Administered activity per standard name", "bar", "study", "nm_activity_mbq",
+          "standard_name", **ACTIVITY),
+)
+
+CHARTS: dict[str, tuple[Chart, ...]] = {"CT": CT, "DX": DX, "RF": RF, "MG": MG, "NM": NM}
 BY_KEY: dict[str, dict[str, Chart]] = {m: {c.key: c for c in cs} for m, cs in CHARTS.items()}
 
 

@@ -171,7 +171,8 @@ def study_show(study_instance_uid, as_json):
         return
     for d in details:
         for key, value in d.items():
-            if key not in ("reports", "ct_events", "xray_events", "planes", "breast_doses") and value is not None:
+            if key not in ("reports", "ct_events", "xray_events", "planes", "breast_doses", "nm_administrations",
+                           "nm_series", "linked_studies") and value is not None:
                 click.echo(f"{key:<24} {value}")
         label = {}
         for r in d["reports"]:
@@ -180,7 +181,7 @@ def study_show(study_instance_uid, as_json):
             totals += [f"total {name} {r[key]:g} {unit}" for name, key, unit in (
                 ("DLP", "total_dlp_mGy_cm", "mGy·cm"), ("DAP", "total_dap_Gy_m2", "Gy·m²")) if r[key] is not None]
             click.echo(f"report {r['label']} {r['sop_instance_uid']}: {', '.join(totals)}")
-        for n, e in enumerate(d["ct_events"] or d["xray_events"], start=1):
+        for n, e in enumerate(d["ct_events"] or d["xray_events"] or d["nm_administrations"], start=1):
             keep = {k: v for k, v in e.items() if v not in (None, [], {}) and k != "report_sop_instance_uid"}
             origin = label.get(e["report_sop_instance_uid"])
             click.echo(f"event {n}{f' ({origin})' if origin else ''}: " + ", ".join(f"{k}={v}" for k, v in keep.items()))

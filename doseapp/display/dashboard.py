@@ -16,10 +16,10 @@ from doseapp.display.timefmt import local_today
 from doseapp.models import Equipment, Study, db
 from doseapp.models.study import MODALITIES
 
-MODALITY_NAMES = {"CT": "CT", "RF": "Fluoroscopy", "MG": "Mammography", "DX": "Radiography"}
-SLUGS = {"CT": "ct", "RF": "rf", "MG": "mg", "DX": "dx"}
+MODALITY_NAMES = {"CT": "CT", "RF": "Fluoroscopy", "MG": "Mammography", "DX": "Radiography", "NM": "Nuclear medicine"}
+SLUGS = {"CT": "ct", "RF": "rf", "MG": "mg", "DX": "dx", "NM": "nm"}
 # The order the modality cards are shown in.
-CARD_ORDER = ("CT", "RF", "MG", "DX")
+CARD_ORDER = ("CT", "RF", "MG", "DX", "NM")
 
 HISTORY_DAYS = 90    # what "usual" is learnt from, and the age past which a system counts as retired
 QUIET_FLOOR_DAYS = 7  # a system is never called quiet before a week without studies

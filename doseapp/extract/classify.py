@@ -14,7 +14,7 @@ from typing import Callable, Mapping
 
 from pydicom.uid import UID
 
-from doseapp.extract import dx_image, image_header, mammo_image, philips_ct, rdsr
+from doseapp.extract import dx_image, image_header, mammo_image, nm_image, philips_ct, rdsr, rrdsr
 from doseapp.extract.records import DoseReport, Malformed, Rejected
 from doseapp.extract.sr import DamagedTree
 
@@ -47,6 +47,8 @@ DX_FOR_PROCESSING = "1.2.840.10008.5.1.4.1.1.1.1.1"
 INTRAORAL_FOR_PRESENTATION = "1.2.840.10008.5.1.4.1.1.1.3"
 INTRAORAL_FOR_PROCESSING = "1.2.840.10008.5.1.4.1.1.1.3.1"
 SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
+NM_IMAGE = "1.2.840.10008.5.1.4.1.1.20"
+PET_IMAGE = "1.2.840.10008.5.1.4.1.1.128"
 
 
 def read_secondary_capture(ds, kind: str) -> DoseReport:
@@ -72,9 +74,9 @@ ROUTES: dict[str, Route] = {
     ENHANCED_SR: Route("esr", by_concept=_ENHANCED_DOSE_SR),
     COMPREHENSIVE_SR: Route("esr", by_concept=_ENHANCED_DOSE_SR),
     COMPREHENSIVE_3D_SR: Route("esr", by_concept=_ENHANCED_DOSE_SR),
-    RADIOPHARMACEUTICAL_DOSE_SR: Route(
-        "rrdsr", reason="a radiopharmaceutical radiation dose report (nuclear medicine), not an "
-                        "X-ray dose report"),
+    RADIOPHARMACEUTICAL_DOSE_SR: Route(rrdsr.SOURCE_KIND, by_concept={rrdsr.RADIOPHARMACEUTICAL_DOSE_REPORT: rrdsr.read_report}),
+    NM_IMAGE: Route(nm_image.SOURCE_KIND, reader=nm_image.read),
+    PET_IMAGE: Route(nm_image.SOURCE_KIND, reader=nm_image.read),
     MG_FOR_PRESENTATION: Route(mammo_image.SOURCE_KIND, reader=mammo_image.read),
     MG_FOR_PROCESSING: Route(mammo_image.SOURCE_KIND, reader=mammo_image.read),
     CR_IMAGE: Route(dx_image.SOURCE_KIND, reader=dx_image.read),
@@ -156,7 +158,7 @@ def extract(ds) -> DoseReport:
 
 
 def decide_modality(report: DoseReport, user_defined_modality: str | None = None) -> str:
-    """CT, MG, RF or DX for a report.
+    """CT, MG, RF, DX or NM for a report.
 
     A CT tree is CT, a mammography image MG and a radiography image DX, and a report whose procedure
     reported mentions Mammography is MG, whatever the equipment says (a user-defined modality exists
@@ -165,6 +167,8 @@ def decide_modality(report: DoseReport, user_defined_modality: str | None = None
     """
     if report.tree == "ct":
         return "CT"
+    if report.tree == "nm":
+        return "NM"
     # Image headers say what they are by their class: a mammography image is MG, a radiography
     # image DX (a user-defined modality sorts RDSR systems, not image classes).
     if report.source_kind == "mg_image":

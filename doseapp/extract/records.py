@@ -246,10 +246,72 @@ class BreastDoseRecord(_Columns):
 
 
 @dataclass(slots=True)
+class NmAdministrationRecord(_Columns):
+    """One radiopharmaceutical administration (TID 10022 with the patient characteristics of TID
+    10023), from a Radiopharmaceutical Radiation Dose report, or from an NM/PET image header's
+    Radiopharmaceutical Information Sequence when no report arrived. Activities in MBq, half-life in
+    s, organ doses a list of {"organ", "laterality", "dose_mgy", "reference_authority"}."""
+
+    from_report: bool = True
+    event_uid: str | None = None
+    radiopharmaceutical: str | None = None
+    radionuclide: str | None = None
+    radionuclide_half_life_s: float | None = None
+    specific_activity_bq_per_mmol: float | None = None
+    volume_ml: float | None = None
+    start_datetime: dt.datetime | None = None
+    stop_datetime: dt.datetime | None = None
+    administered_activity_mbq: float | None = None
+    pre_administration_activity_mbq: float | None = None
+    pre_administration_datetime: dt.datetime | None = None
+    pre_administration_device: str | None = None
+    post_administration_activity_mbq: float | None = None
+    post_administration_datetime: dt.datetime | None = None
+    post_administration_device: str | None = None
+    route: str | None = None
+    site: str | None = None
+    extravasation_symptoms: str | None = None
+    estimated_extravasation_percent: float | None = None
+    effective_dose_msv: float | None = None
+    effective_dose_authority: str | None = None
+    organ_doses: list | None = None
+    person_name: str | None = None
+    person_role: str | None = None
+    brand_name: str | None = None
+    comment: str | None = None
+    associated_procedure: str | None = None
+    patient_state: str | None = None
+    body_surface_area_m2: float | None = None
+    bmi_kg_m2: float | None = None
+    glucose_mmol_l: float | None = None
+    fasting_duration_h: float | None = None
+    hydration_volume_ml: float | None = None
+
+
+@dataclass(slots=True)
+class NmSeriesRecord(_Columns):
+    """One NM or PET image series as its image header describes it (OpenREM's PET series details)."""
+
+    series_instance_uid: str | None = None
+    modality: str | None = None  # NM or PT
+    series_datetime: dt.datetime | None = None
+    series_description: str | None = None
+    protocol_name: str | None = None
+    image_type: str | None = None
+    series_type: str | None = None  # PET: e.g. WHOLE BODY\\IMAGE, STATIC\\IMAGE
+    units: str | None = None  # PET: BQML, CNTS...
+    decay_correction: str | None = None  # PET: START, ADMIN, NONE
+    corrected_image: str | None = None  # PET: DECY\\ATTN\\SCAT...
+    number_of_slices: int | None = None
+    acquisition_datetime: dt.datetime | None = None
+
+
+@dataclass(slots=True)
 class DoseReport:
     """Everything extracted from one dose object.
 
-    ``tree`` is "ct" or "projection" (which template family the report uses); ``ct_total_*`` come
+    ``tree`` is "ct", "projection" or "nm" (which template family the report uses; "nm" for
+    radiopharmaceutical reports and NM/PET image headers); ``ct_total_*`` come
     from the CT accumulated dose data (TID 10012) exactly as the system reported them.
     """
 
@@ -263,6 +325,8 @@ class DoseReport:
     xray_events: list[XrayEventRecord] = field(default_factory=list)
     planes: list[AccumulatedPlaneRecord] = field(default_factory=list)
     breast_doses: list[BreastDoseRecord] = field(default_factory=list)
+    nm_administrations: list[NmAdministrationRecord] = field(default_factory=list)
+    nm_series: list[NmSeriesRecord] = field(default_factory=list)
     ct_total_dlp_mgycm: float | None = None
     ct_total_events: int | None = None
     acquisition_device_type: str | None = None
@@ -274,4 +338,6 @@ class DoseReport:
     @property
     def events(self) -> list:
         """The irradiation events of whichever tree the report uses."""
+        if self.tree == "nm":
+            return self.nm_administrations
         return self.ct_events if self.tree == "ct" else self.xray_events

@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from doseapp.extract import Malformed, Rejected, extract
 from doseapp.ingest import toshiba
 from doseapp.ingest.images import IMAGE_KINDS, store_image
+from doseapp.ingest.nm import NM_KINDS, store_nm
 from doseapp.ingest.store import store_report
 from doseapp.models import QuarantinedObject, SystemSettings, db
 from doseapp.models.base import utcnow
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 
 # Which delete-policy setting covers a processed object, by DoseReport.source_kind.
 DELETE_SETTING = {"rdsr": "del_rdsr", "esr": "del_rdsr", "mg_image": "del_mg_im", "dx_image": "del_dx_im",
-                  "philips_sc": "del_ct_phil"}
+                  "philips_sc": "del_ct_phil", "rrdsr": "del_rdsr", "nm_image": "del_nm_im"}
 
 
 @dataclass
@@ -93,8 +94,14 @@ def import_file(path, *, source: str = "cli", owned: bool = False, layout: dict 
     if not report.study.study_instance_uid:
         return fail("the object has no Study Instance UID", ds)
     try:
-        # An image header is one exposure of a study, a dose report the whole study: own rules each.
-        outcome = store_image(report) if report.source_kind in IMAGE_KINDS else store_report(report)
+        # An image header is one exposure of a study, a dose report the whole study, a nuclear medicine
+        # object (report or image) part of the study's NM record: own rules each.
+        if report.source_kind in NM_KINDS:
+            outcome = store_nm(report)
+        elif report.source_kind in IMAGE_KINDS:
+            outcome = store_image(report)
+        else:
+            outcome = store_report(report)
     except Exception as exc:  # a database fault: the object is kept to be retried, never lost
         log.exception("storing %s failed", name)
         return fail(f"could not be stored: {type(exc).__name__}: {exc}", ds)

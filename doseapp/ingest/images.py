@@ -34,7 +34,8 @@ def _store_locked(report: DoseReport) -> StoreOutcome:
     if seen is not None:
         return StoreOutcome("duplicate", seen.study, "this image (same SOP Instance UID) was imported before")
 
-    studies = db.session.scalars(select(Study).where(Study.study_instance_uid == uid).order_by(Study.id)).all()
+    studies = db.session.scalars(select(Study).where(Study.study_instance_uid == uid, Study.modality != "NM")
+                                 .order_by(Study.id)).all()
     for other in studies:
         if other.source_kind not in IMAGE_KINDS:
             return StoreOutcome("duplicate", other,

@@ -119,7 +119,10 @@ def _store_locked(report: DoseReport) -> StoreOutcome:
     if seen is not None:
         return StoreOutcome("duplicate", seen.study, "this object (same SOP Instance UID) was imported before")
 
-    existing = db.session.scalars(select(Study).where(Study.study_instance_uid == uid).order_by(Study.id)).all()
+    # The NM part of a hybrid exam (PET/CT, SPECT/CT) is a study of its own (ingest/nm.py), never
+    # matched or replaced by an X-ray report of the same StudyInstanceUID.
+    existing = db.session.scalars(select(Study).where(Study.study_instance_uid == uid, Study.modality != "NM")
+                                  .order_by(Study.id)).all()
     # A dose report replaces a study read from a Toshiba dose screen, as one built from image headers.
     replaceable = IMAGE_KINDS + (("toshiba",) if report.source_kind != "toshiba" else ())
     from_images = [s for s in existing if s.source_kind in replaceable]

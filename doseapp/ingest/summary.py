@@ -35,7 +35,9 @@ def summarise(study: Study, reported_total_dlp: float | None = None) -> None:
 
     Totals are the system's own accumulated values where it reported them (the CT DLP total, the
     per-plane accumulated containers, the per-breast AGD); sums of events otherwise."""
-    if study.modality == "CT" or study.ct_events:
+    if study.modality == "NM":
+        summarise_nm(study)
+    elif study.modality == "CT" or study.ct_events:
         _summarise_ct(study, reported_total_dlp)
     else:
         _summarise_projection(study)
@@ -205,3 +207,26 @@ def _summarise_breasts(study: Study) -> None:
     study.agd_left_mgy, study.agd_right_mgy = totals["left"], totals["right"]
     # "Both": the whole study's AGD, i.e. left + right (+ any dose reported for both breasts at once).
     study.agd_both_mgy = _sum([totals["left"], totals["right"], totals["both"]])
+
+
+def _distinct(values) -> str | None:
+    seen = []
+    for v in values:
+        if v and v not in seen:
+            seen.append(v)
+    return ", ".join(seen) or None
+
+
+def summarise_nm(study: Study) -> None:
+    """NM: the administrations' activity (MBq) and stated effective dose summed, their
+    radiopharmaceuticals and radionuclides, the activity per kg of the patient's weight; the number
+    of events is the number of administrations."""
+    admins = study.nm_administrations
+    study.number_of_events = len(admins)
+    study.nm_activity_mbq = _sum(a.administered_activity_mbq for a in admins)
+    study.nm_effective_dose_msv = _sum(a.effective_dose_msv for a in admins)
+    study.nm_radiopharmaceutical = _distinct(a.radiopharmaceutical for a in admins)
+    study.nm_radionuclide = _distinct(a.radionuclide for a in admins)
+    weight = study.patient_weight_kg
+    study.nm_activity_per_kg_mbq = (significant(study.nm_activity_mbq / weight)
+                                    if study.nm_activity_mbq is not None and weight else None)

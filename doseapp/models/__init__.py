@@ -4,6 +4,7 @@ from doseapp.models.equipment import Equipment
 from doseapp.models.study import Study, ProcessedObject, QuarantinedObject
 from doseapp.models.ct import CtEvent, CtSource
 from doseapp.models.projection import XrayEvent, AccumulatedPlane, BreastDose
+from doseapp.models.nm import NmAdministration, NmSeries
 from doseapp.models.settings import SystemSettings, NotPatientPattern
 from doseapp.models.dicomnet import (
     DicomStoreScp, DicomRemoteNode, DicomQuery, DicomQueryStudy, DicomQuerySeries,
@@ -20,7 +21,7 @@ from doseapp.models.alerts import Alert, AlertRule, AlertSubscription, EmailMess
 
 __all__ = [
     "db", "Equipment", "Study", "ProcessedObject", "QuarantinedObject", "CtEvent", "CtSource",
-    "XrayEvent", "AccumulatedPlane", "BreastDose", "SystemSettings", "NotPatientPattern",
+    "XrayEvent", "AccumulatedPlane", "BreastDose", "NmAdministration", "NmSeries", "SystemSettings", "NotPatientPattern",
     "DicomStoreScp", "DicomRemoteNode", "DicomQuery", "DicomQueryStudy", "DicomQuerySeries",
     "DicomQueryImage", "DicomTransaction", "DicomAllowedAe", "DicomPendingObject", "DicomScheduledQuery",
     "DicomStoredStudy", "DicomStoredSeries", "DicomStoredInstance", "Job", "User", "UserRole", "UserPreferences", "LoginAttempt",

@@ -19,6 +19,7 @@ class SystemSettings(db.Model):
     del_mg_im: Mapped[bool] = mapped_column(Boolean, default=False)
     del_dx_im: Mapped[bool] = mapped_column(Boolean, default=False)
     del_ct_phil: Mapped[bool] = mapped_column(Boolean, default=False)
+    del_nm_im: Mapped[bool] = mapped_column(Boolean, default=False)  # NM and PET images
     # Patient identifiable data (seed §3.4): store? and if stored, keyed hash?
     name_stored: Mapped[bool] = mapped_column(Boolean, default=False)
     name_hashed: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from doseapp.models.base import db, utcnow
 
-MODALITIES = ("CT", "RF", "DX", "MG")
+MODALITIES = ("CT", "RF", "DX", "MG", "NM")
 
 
 # What the DRL comparison (doseapp.standards.comparison) reads of a study: modality and period, then
@@ -24,10 +24,11 @@ class Study(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     study_instance_uid: Mapped[str] = mapped_column(String(128), index=True)
-    # CT, RF, DX or MG: which list the study appears on.
+    # CT, RF, DX, MG or NM: which list the study appears on. A PET/CT or SPECT/CT exam is two rows of
+    # one StudyInstanceUID, its CT part (modality CT) and its NM part (modality NM), shown together.
     modality: Mapped[str] = mapped_column(String(4))
     equipment_id: Mapped[int | None] = mapped_column(ForeignKey("equipment.id"), index=True)
-    # What the dose data came from: rdsr, esr, mg_image, dx_image, philips_sc, toshiba.
+    # What the dose data came from: rdsr, esr, mg_image, dx_image, philips_sc, toshiba, rrdsr, nm_image.
     source_kind: Mapped[str | None] = mapped_column(String(16))
 
     study_date: Mapped[dt.date | None] = mapped_column(Date)
@@ -105,6 +106,14 @@ class Study(db.Model):
     mean_ssde_mgy: Mapped[float | None] = mapped_column(Float)
     ssde_method: Mapped[str | None] = mapped_column(Text)
     effective_dose_msv: Mapped[float | None] = mapped_column(Float)
+    # NM: administered activity (MBq) summed over the administrations, the radiopharmaceutical(s) and
+    # radionuclide(s) (comma-joined when several), the stated effective dose summed, and the
+    # activity per kg of the patient's weight.
+    nm_activity_mbq: Mapped[float | None] = mapped_column(Float)
+    nm_radiopharmaceutical: Mapped[str | None] = mapped_column(Text)
+    nm_radionuclide: Mapped[str | None] = mapped_column(Text)
+    nm_effective_dose_msv: Mapped[float | None] = mapped_column(Float)
+    nm_activity_per_kg_mbq: Mapped[float | None] = mapped_column(Float)
 
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -123,6 +132,12 @@ class Study(db.Model):
                           passive_deletes=True, order_by="AccumulatedPlane.id")
     breast_doses = relationship("BreastDose", back_populates="study", cascade="all, delete-orphan",
                                 passive_deletes=True)
+    nm_administrations = relationship("NmAdministration", back_populates="study", cascade="all, delete-orphan",
+                                      passive_deletes=True,
+                                      order_by="[NmAdministration.start_datetime.is_(None), "
+                                               "NmAdministration.start_datetime, NmAdministration.id]")
+    nm_series = relationship("NmSeries", back_populates="study", cascade="all, delete-orphan", passive_deletes=True,
+                             order_by="[NmSeries.series_datetime.is_(None), NmSeries.series_datetime, NmSeries.id]")
     # Never deleted by the ORM: a study's events point at its objects (FromReport), and deleting the
     # objects first, by themselves, would leave them pointing at nothing. The database deletes both.
     objects = relationship("ProcessedObject", back_populates="study", cascade="save-update, merge",
@@ -151,6 +166,9 @@ class Study(db.Model):
         Index("ix_study_modality_agd", "modality", "agd_both_mgy"),
         Index("ix_study_modality_psd", "modality", "peak_skin_dose_gy"),
         Index("ix_study_modality_events", "modality", "number_of_events"),
+        Index("ix_study_modality_nm_activity", "modality", "nm_activity_mbq"),
+        Index("ix_study_modality_nm_radiopharmaceutical", "modality", "nm_radiopharmaceutical"),
+        Index("ix_study_modality_nm_radionuclide", "modality", "nm_radionuclide"),
         Index("ix_study_not_patient", "modality", "not_patient_indicator"),
         # DRL comparison: one modality's studies grouped by standard name and system over a period.
         Index("ix_study_modality_standard_name", "modality", "standard_name_id", "equipment_id", "study_datetime"),
@@ -171,7 +189,7 @@ class Study(db.Model):
 # cannot declare NULLS LAST in an index, hence PostgreSQL only (see doseapp.database.schema_objects).
 DESCENDING_SORTS = {"datetime": "study_datetime", "dlp": "total_dlp_mgycm", "dap": "total_dap_gym2",
                     "dose_rp": "total_dose_rp_gy", "agd": "agd_both_mgy", "events": "number_of_events",
-                    "age": "patient_age_years", "psd": "peak_skin_dose_gy"}
+                    "age": "patient_age_years", "psd": "peak_skin_dose_gy", "activity": "nm_activity_mbq"}
 for _name, _column in DESCENDING_SORTS.items():
     Index(f"ix_study_modality_{_name}_desc_pg", Study.modality, getattr(Study, _column).desc().nulls_last(),
           Study.id.desc()).ddl_if(dialect="postgresql")

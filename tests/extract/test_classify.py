@@ -51,6 +51,17 @@ EXPECTED = {
     "MG-Im-GE_Seno_2_ForPresentation.dcm": ("mg_image", "MG"),
     "MG-Im-Hologic-PropProj.dcm": ("mg_image", "MG"),
     "PX-Im-NewTom_Go.dcm": ("dx_image", "DX"),
+    # nuclear medicine: radiopharmaceutical dose reports and NM/PET image headers (issue 20)
+    "NM-RRDSR-Siemens.dcm": ("rrdsr", "NM"),
+    "NM-RRDSR-Siemens-Extended.dcm": ("rrdsr", "NM"),
+    "NM-NmIm-Siemens-s1-1.dcm": ("nm_image", "NM"),
+    "NM-NmIm-Siemens-s1-2.dcm": ("nm_image", "NM"),
+    "NM-NmIm-Siemens.dcm": ("nm_image", "NM"),
+    "NM-PetIm-GE.dcm": ("nm_image", "NM"),
+    "NM-PetIm-Siemens-2.dcm": ("nm_image", "NM"),
+    "NM-PetIm-Siemens-3-sameseries.dcm": ("nm_image", "NM"),
+    "NM-PetIm-Siemens-3.dcm": ("nm_image", "NM"),
+    "NM-PetIm-Siemens.dcm": ("nm_image", "NM"),
 }
 
 
@@ -78,23 +89,18 @@ def test_non_dose_enhanced_sr_is_rejected():
         route(read("ESR_non-dose.dcm"))
 
 
-@pytest.mark.parametrize("name", ["NM-RRDSR-Siemens.dcm", "NM-RRDSR-Siemens-Extended.dcm"])
-def test_radiopharmaceutical_reports_are_rejected(name):
-    with pytest.raises(Rejected, match="radiopharmaceutical"):
-        extract(read(name))
-
-
-@pytest.mark.parametrize("name", ["NM-PetIm-GE.dcm", "NM-NmIm-Siemens.dcm"])
-def test_nuclear_medicine_images_are_rejected(name):
-    with pytest.raises(Rejected, match="not dose reports"):
-        extract(read(name))
+@pytest.mark.parametrize("name,kind", [("NM-RRDSR-Siemens.dcm", "rrdsr"), ("NM-RRDSR-Siemens-Extended.dcm", "rrdsr"),
+                                       ("NM-PetIm-GE.dcm", "nm_image"), ("NM-NmIm-Siemens.dcm", "nm_image")])
+def test_nuclear_medicine_objects_are_read_as_nm(name, kind):
+    report = extract(read(name))
+    assert (report.source_kind, decide_modality(report)) == (kind, "NM")
 
 
 def test_routing_table_is_one_structure_keyed_by_sop_class():
     assert ROUTES["1.2.840.10008.5.1.4.1.1.88.67"].kind == "rdsr"
     assert ROUTES["1.2.840.10008.5.1.4.1.1.88.22"].kind == "esr"
     assert ROUTES["1.2.840.10008.5.1.4.1.1.88.33"].kind == "esr"
-    assert ROUTES["1.2.840.10008.5.1.4.1.1.88.68"].reason
+    assert ROUTES["1.2.840.10008.5.1.4.1.1.88.68"].kind == "rrdsr"
 
 
 def _projection(device=None, planes=(), events=(), procedure="Projection X-Ray", model=None):

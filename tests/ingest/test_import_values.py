@@ -15,14 +15,16 @@ SR_CLASSES = {"1.2.840.10008.5.1.4.1.1.88.67", "1.2.840.10008.5.1.4.1.1.88.22",
               "1.2.840.10008.5.1.4.1.1.88.33", "1.2.840.10008.5.1.4.1.1.88.68"}
 SR_FILES = sorted(p.name for p in TESTDATA.glob("*.dcm")
                   if str(pydicom.dcmread(p, stop_before_pixels=True).SOPClassUID) in SR_CLASSES)
-NOT_DOSE_REPORTS = {"ESR_non-dose.dcm", "NM-RRDSR-Siemens.dcm", "NM-RRDSR-Siemens-Extended.dcm"}
+NOT_DOSE_REPORTS = {"ESR_non-dose.dcm"}
+# Radiopharmaceutical dose reports: administrations, not irradiation events (tests/ingest/test_nm.py).
+NM_REPORTS = {"NM-RRDSR-Siemens.dcm", "NM-RRDSR-Siemens-Extended.dcm"}
 # Siemens Arcadis Varic sends accumulated totals only, no irradiation events.
 TOTALS_ONLY = {"RF-ESR-Siemens-Varic.dcm"}
 
 
 def test_the_sr_set_is_the_expected_one():
     assert len(SR_FILES) == 30
-    assert NOT_DOSE_REPORTS <= set(SR_FILES)
+    assert NOT_DOSE_REPORTS | NM_REPORTS <= set(SR_FILES)
 
 
 @pytest.mark.parametrize("name", SR_FILES)
@@ -37,6 +39,9 @@ def test_every_sr_imports_or_is_rejected_with_reason(imp, name):
     study = db.session.get(Study, result.study["id"])
     assert study.number_of_events == len(report.events)
     assert (study.number_of_events == 0) == (name in TOTALS_ONLY)
+    if name in NM_REPORTS:
+        assert study.modality == "NM" and len(study.nm_administrations) == len(report.events) == 1
+        return
     assert len(study.ct_events) + len(study.xray_events) == len(report.events)
     if report.tree == "ct":
         assert study.modality == "CT"
@@ -120,7 +125,7 @@ def test_hologic_mammography(imp):
 
 
 def test_rejected_object_is_left_alone_and_nothing_is_stored(imp, tmp_path):
-    r = imp("NM-PetIm-GE.dcm")
+    r = imp("ESR_non-dose.dcm")
     assert r.status == "rejected" and "not" in r.reason
-    assert (TESTDATA / "NM-PetIm-GE.dcm").exists()
+    assert (TESTDATA / "ESR_non-dose.dcm").exists()
     assert db.session.scalars(select(Study)).all() == []

@@ -105,7 +105,7 @@ def test_random_byte_flips(app, tmp_path, name):
             assert study_count() == before
         elif result.status == "imported":
             study = db.session.get(Study, result.study["id"])
-            assert study.number_of_events == len(study.ct_events) + len(study.xray_events)
+            assert study.number_of_events == len(study.ct_events) + len(study.xray_events) + len(study.nm_administrations)
         db.session.execute(Study.__table__.delete())
         db.session.commit()
 

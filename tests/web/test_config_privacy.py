@@ -97,7 +97,8 @@ def test_dicom_delete_settings_saved_audited_and_applied(app, client, tmp_path):
     for words in ("Delete objects that don&#39;t match any import functions?",
                   "Delete radiation dose structured reports after processing?",
                   "Delete mammography images after processing?", "Delete radiography images after processing?",
-                  "Delete Philips CT dose info images after processing?"):
+                  "Delete Philips CT dose info images after processing?",
+                  "Delete nuclear medicine and PET images after processing?"):
         assert words in page
     assert '<td data-setting="del_rdsr">False</td>' in page
     kept = tmp_path / "kept.dcm"

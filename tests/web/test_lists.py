@@ -21,7 +21,7 @@ from tests.web import studydata
 from tests.web.studydata import client_for
 from tests.conftest import _empty_all_tables
 
-SLUG = {"CT": "ct", "RF": "rf", "MG": "mg", "DX": "dx"}
+SLUG = {"CT": "ct", "RF": "rf", "MG": "mg", "DX": "dx", "NM": "nm"}
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +82,13 @@ CASES = [
     ("MG", {"exposure_control_mode": "AUTO"}, {"Mamografía^Bịnhnhân", "OpenREM^MGImages"}),
     ("MG", {"thickness_min": "100"}, 1),
     ("MG", {"agd_min": "3"}, {"OpenREM^Filters"}),
+    # NM: activities 320 (Sestamibi), 764 (DPD), 221.6 (GE PET), 394 (the PET/CT), 250 MBq (the Extended report)
+    ("NM", {}, 5),
+    ("NM", {"radionuclide": "technetium"}, 2),
+    ("NM", {"radiopharmaceutical": "fluorodeoxy"}, 3),
+    ("NM", {"activity_min": "300", "activity_max": "400"}, 2),
+    ("NM", {"activity_min": "700"}, 1),
+    ("NM", {"weight_min": "100"}, 1),
 ]
 
 
@@ -122,6 +129,8 @@ TEXT_SOURCES = {
     "view": lambda s: [e.image_view for e in s.xray_events],
     "exposure_control_mode": lambda s: [e.exposure_control_mode for e in s.xray_events],
     "patient_name": lambda s: [s.patient_name],
+    "radiopharmaceutical": lambda s: [s.nm_radiopharmaceutical],
+    "radionuclide": lambda s: [s.nm_radionuclide],
 }
 RANGE_SOURCES = {
     "age": lambda s: [s.patient_age_years],
@@ -133,6 +142,7 @@ RANGE_SOURCES = {
     "psd": lambda s: [s.peak_skin_dose_gy],
     "ssde": lambda s: [s.mean_ssde_mgy],
     "thickness": lambda s: [e.compression_thickness_mm for e in s.xray_events],
+    "activity": lambda s: [s.nm_activity_mbq],
 }
 
 
@@ -150,7 +160,9 @@ FILL_IN = {"procedure": ("procedure_code_meaning", "Knee Left 2 views", "Ankle")
            # DRL ratios (doseapp.standards.flags): one above the default flag factor 1.5, one at it, one below.
            "drl": ("drl_ratio", 2.0, 1.5, 1.2),
            # no testdata RDSR reports a water-equivalent diameter, so no CT study has an SSDE
-           "ssde": ("mean_ssde_mgy", 12.94, 15.2)}
+           "ssde": ("mean_ssde_mgy", 12.94, 15.2),
+           # no NM test file's patient matches a not-patient pattern: one is marked for the run
+           "test_data": ("not_patient_indicator", "name: *test*")}
 
 
 @pytest.fixture
@@ -270,7 +282,7 @@ def _standard_name_sweep(app, client, modality, studies) -> int:
     protocol = next((e.acquisition_protocol for s in studies for e in events(s) if e.acquisition_protocol), None)
     with app.app_context():
         names.add_rule(modality, f"Every {modality} description", "study_description", "pattern", "*")
-        if modality != "RF":
+        if modality not in ("RF", "NM"):
             names.add_rule(modality, f"{modality} protocol one", "acquisition_protocol", "exact", protocol)
         db.session.commit()
         names.apply_all()
@@ -278,7 +290,7 @@ def _standard_name_sweep(app, client, modality, studies) -> int:
         _, ids = list_ids(client, modality, standard_name="EVERY " + modality.lower())
         assert set(ids) == {s.id for s in studies if s.study_description}
         checked = 1
-        if modality != "RF":
+        if modality not in ("RF", "NM"):
             _, ids = list_ids(client, modality, standard_name='"' + f"{modality} PROTOCOL ONE" + '"')
             assert set(ids) == {s.id for s in studies if any(e.acquisition_protocol == protocol for e in events(s))}
             assert ids
@@ -311,7 +323,7 @@ def test_ordering_by_every_column(loaded, modality):
                "age": lambda s: s.patient_age_years, "dlp": lambda s: s.total_dlp_mgycm,
                "dap": lambda s: s.total_dap_gym2, "dose_rp": lambda s: s.total_dose_rp_gy,
                "agd": lambda s: s.agd_both_mgy, "psd": lambda s: s.peak_skin_dose_gy,
-               "ssde": lambda s: s.mean_ssde_mgy}
+               "ssde": lambda s: s.mean_ssde_mgy, "activity": lambda s: s.nm_activity_mbq}
     for key in filters.sort_keys(modality):
         _, asc = list_ids(client, modality, o=key)
         _, desc = list_ids(client, modality, o=f"-{key}")

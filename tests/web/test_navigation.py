@@ -57,7 +57,7 @@ def test_favicon_is_served(loaded):
     names = set(re.findall(r'icons\.svg#([\w-]+)"', html))
     sprite = anonymous.get("/static/img/icons.svg")
     assert sprite.status_code == 200 and sprite.mimetype == "image/svg+xml"
-    assert {"logo", "home", "ct", "rf", "mg", "dx", "settings", "filter", "help"} <= names
+    assert {"logo", "home", "ct", "rf", "mg", "dx", "nm", "settings", "filter", "help"} <= names
     assert names <= set(re.findall(r'<symbol id="([\w-]+)"', sprite.get_data(as_text=True)))
 
 
@@ -78,13 +78,14 @@ def test_footer_shows_version_and_help(loaded):
 def test_viewer_sees_modality_links_with_the_database_counts(loaded):
     with loaded.app_context():
         want = dict(db.session.execute(select(Study.modality, func.count()).group_by(Study.modality)).all())
-    assert want == {"CT": 11, "RF": 8, "MG": 5, "DX": 7}  # the test files (one CT exam is two reports)
+    assert want == {"CT": 11, "RF": 8, "MG": 5, "DX": 7, "NM": 5}  # the test files (one CT exam is two reports)
     html = client_for(loaded, "viewer").get("/").get_data(as_text=True)
     links = re.findall(r'<a class="navlink modality" id="nav-(\w+)" href="([^"]+)".*?<span>([^<]+)</span>\s*'
                        r'<span class="count" data-modality="(\w+)">(\d+)</span></a>', html, re.S)
     assert [(slug, href, name, code, int(n)) for slug, href, name, code, n in links] == [
         ("ct", "/ct/", "CT", "CT", want["CT"]), ("rf", "/rf/", "Fluoroscopy", "RF", want["RF"]),
-        ("mg", "/mg/", "Mammography", "MG", want["MG"]), ("dx", "/dx/", "Radiography", "DX", want["DX"])]
+        ("mg", "/mg/", "Mammography", "MG", want["MG"]), ("dx", "/dx/", "Radiography", "DX", want["DX"]),
+        ("nm", "/nm/", "Nuclear medicine", "NM", want["NM"])]
     # The list being shown is marked in the top bar.
     mg = client_for(loaded, "viewer").get("/mg/").get_data(as_text=True)
     assert re.search(r'id="nav-mg" href="/mg/"\s+title="[^"]+"\s+aria-current="page"', mg)
