@@ -14,7 +14,7 @@ def create_app(config: dict | None = None) -> Flask:
     from doseapp.access import init_access
     from doseapp.security.request_limits import init_request_limits
     from doseapp.security.headers import init_security_headers
-    from doseapp.display import timefmt
+    from doseapp.display import i18n, timefmt
 
     app = Flask(__name__, root_path=str(config_module.REPO_ROOT), template_folder="templates",
                 static_folder="static")
@@ -23,6 +23,7 @@ def create_app(config: dict | None = None) -> Flask:
     register_blueprints(app)
     _plug_notifiers()
     timefmt.register(app)
+    i18n.init_app(app)
     init_access(app)
     init_request_limits(app)
     init_security_headers(app)

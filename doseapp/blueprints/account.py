@@ -56,3 +56,28 @@ def alert_emails():
                            all_rules=ALL_RULES, error=error, smtp_configured=smtp_configured,
                            email=request.form.get("email", user.email or "") if error else (user.email or "")), \
         (400 if error else 200)
+
+
+@bp.route("/language", methods=["GET", "POST"])
+def language():
+    """The user's own language for pages; "" leaves it to the site default, else the browser."""
+    from flask_babel import gettext as _, refresh
+
+    from doseapp.display.i18n import LANGUAGES
+
+    user = db.session.get(User, current_user.id)
+    if request.method == "POST":
+        chosen = request.form.get("locale", "")
+        if chosen and chosen not in LANGUAGES:
+            db.session.rollback()
+            return render_template("account/language.html", current=user.locale or "",
+                                   error=_("That is not a language doseapp has.")), 400
+        before, user.locale = user.locale, chosen or None
+        audit.record_change("account.language", user.username, {"locale": before}, {"locale": user.locale})
+        db.session.commit()
+        current_user.locale = user.locale
+        refresh()  # this request's messages in the new language
+        flash(_("Your language is saved."))
+        return redirect(url_for("account.language"))
+    db.session.commit()
+    return render_template("account/language.html", current=user.locale or "", error=None)

@@ -1,0 +1,114 @@
+"""Translations (issue 22): which language a page is shown in, and the catalogues that say it.
+
+The language of a request is, in this order: the user's own choice (Language page, saved on the user),
+else the site's DOSEAPP_LANGUAGE, else the best of the browser's Accept-Language among the languages
+doseapp ships, else English. English is the source language: its text is the text in the templates
+and code, so English pages read exactly as they did before translations.
+
+Catalogues live in translations/<locale>/LC_MESSAGES/messages.po (extracted into messages.pot by
+`make translations`, babel.cfg says from where). The compiled .mo files are not kept in git: they are
+built from the .po by `make translations`, `make install` and `make test`, and, so that any way of
+starting doseapp from a fresh clone works (pytest alone, a Docker build, `doseapp run`), create_app
+compiles any .mo that is missing or older than its .po when the directory can be written.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import current_app, has_request_context, request
+from flask_babel import Babel
+from flask_login import current_user
+
+log = logging.getLogger(__name__)
+
+TRANSLATIONS_DIR = Path(__file__).resolve().parents[2] / "translations"
+SOURCE_LANGUAGE = "en"
+# The languages doseapp ships, each in its own name (what a user looks for in the menu).
+LANGUAGES = {
+    "en": "English",
+    "de": "Deutsch",
+    "fr": "Français",
+    "es": "Español",
+    "it": "Italiano",
+    "nl": "Nederlands",
+    "nb": "Norsk bokmål",
+}
+
+babel = Babel()
+
+
+class LanguageError(ValueError):
+    """DOSEAPP_LANGUAGE names no language doseapp ships."""
+
+
+def check_language(code: str | None) -> str:
+    """The site language setting as stored: '' (none: the browser's choice) or a shipped locale code."""
+    code = (code or "").strip().replace("-", "_")
+    if not code:
+        return ""
+    for known in LANGUAGES:
+        if known.lower() == code.lower():
+            return known
+    raise LanguageError(f"DOSEAPP_LANGUAGE is {code!r}, which is not a language doseapp ships. Use one of "
+                        f"{', '.join(sorted(LANGUAGES))}, or leave it unset to follow each browser.")
+
+
+def user_language() -> str | None:
+    """The logged-in user's saved language, if they chose one."""
+    try:
+        if current_user and current_user.is_authenticated:
+            code = getattr(current_user, "locale", None)
+            return code if code in LANGUAGES else None
+    except Exception:  # no user loader context (an error page very early): no user choice
+        return None
+    return None
+
+
+def select_locale() -> str:
+    """The language of this request (see the module text for the order)."""
+    if not has_request_context():
+        return current_app.config.get("LANGUAGE") or SOURCE_LANGUAGE
+    return (user_language() or current_app.config.get("LANGUAGE")
+            or request.accept_languages.best_match(list(LANGUAGES)) or SOURCE_LANGUAGE)
+
+
+def compile_catalogues(directory: Path = TRANSLATIONS_DIR, force: bool = False) -> list[Path]:
+    """Compile every messages.po under `directory` whose .mo is missing or older (all when `force`).
+    Returns the .mo files written."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    written = []
+    for po in sorted(directory.glob("*/LC_MESSAGES/messages.po")):
+        mo = po.with_suffix(".mo")
+        if not force and mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+            continue
+        with po.open("rb") as handle:
+            catalogue = read_po(handle, locale=po.parent.parent.name)
+        with mo.open("wb") as handle:
+            write_mo(handle, catalogue)
+        written.append(mo)
+    return written
+
+
+def init_app(app) -> None:
+    """Put Flask-Babel on the app, with the locale selection above, and make sure the catalogues are
+    compiled."""
+    try:
+        compile_catalogues()
+    except OSError as error:  # a read-only install: the .mo files must have been built with it
+        log.warning("translations not compiled (%s); run make translations", error)
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", SOURCE_LANGUAGE)
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS_DIR)
+    babel.init_app(app, locale_selector=select_locale)
+    app.add_template_global(LANGUAGES, "languages")
+    app.add_template_global(current_language, "current_language")
+
+
+def current_language() -> str:
+    """The code of the language this request is shown in ('en', 'de', ...), for <html lang>."""
+    from flask_babel import get_locale
+
+    locale = get_locale()
+    return str(locale).replace("_", "-") if locale else SOURCE_LANGUAGE
