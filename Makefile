@@ -27,8 +27,8 @@ translations/%/LC_MESSAGES/messages.mo: translations/%/LC_MESSAGES/messages.po $
 
 # Extract every marked text into messages.pot, bring each catalogue up to it, compile.
 translations: $(STAMP)
-	$(BIN)/pybabel extract --quiet -F babel.cfg --no-location --sort-output -k _l -o translations/messages.pot .
-	$(BIN)/pybabel update --quiet --no-fuzzy-matching -i translations/messages.pot -d translations
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output -k _l -o translations/messages.pot .
+	$(BIN)/pybabel update --no-fuzzy-matching -i translations/messages.pot -d translations
 	$(BIN)/pybabel compile --statistics -d translations
 
 install: $(STAMP) $(MO_FILES)

@@ -102,6 +102,8 @@ def init_app(app) -> None:
     app.config.setdefault("BABEL_DEFAULT_LOCALE", SOURCE_LANGUAGE)
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS_DIR)
     babel.init_app(app, locale_selector=select_locale)
+    # {% trans %} text is one message however the template wraps its lines (babel.cfg: trimmed = true).
+    app.jinja_env.policies["ext.i18n.trimmed"] = True
     app.add_template_global(LANGUAGES, "languages")
     app.add_template_global(current_language, "current_language")
 
