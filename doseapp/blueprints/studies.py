@@ -5,6 +5,8 @@ ask for the same URL; an HTMX request gets only the list part, anything else the
 bookmarked or reloaded URL (or a browser without JavaScript) shows the same studies."""
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
+
 from urllib.parse import urlencode
 
 from flask import Blueprint, abort, current_app, render_template, request, url_for
@@ -24,7 +26,8 @@ from doseapp.studies import study_reports
 bp = Blueprint("studies", __name__)
 
 SLUGS = {"ct": "CT", "rf": "RF", "mg": "MG", "dx": "DX"}
-NAMES = {"CT": "CT", "RF": "Fluoroscopy", "MG": "Mammography", "DX": "Radiography"}
+# Shown in the request's language (issue 22): lazy, so each page says them in its own.
+NAMES = {"CT": "CT", "RF": _l("Fluoroscopy"), "MG": _l("Mammography"), "DX": _l("Radiography")}
 PER_PAGE_CHOICES = (10, 25, 50, 100, 200)
 # At or below this many matching studies, sorting the matches beats walking the ordering index
 # (SQLite; measured at 500,000 studies: walking finds a page in under 2 ms whenever a few thousand
