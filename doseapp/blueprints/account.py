@@ -70,14 +70,18 @@ def language():
         chosen = request.form.get("locale", "")
         if chosen and chosen not in LANGUAGES:
             db.session.rollback()
-            return render_template("account/language.html", current=user.locale or "",
+            return render_template("account/language.html", current=user.locale or "", user=user,
                                    error=_("That is not a language doseapp has.")), 400
-        before, user.locale = user.locale, chosen or None
-        audit.record_change("account.language", user.username, {"locale": before}, {"locale": user.locale})
+        translated = request.form.get("export_headings") == "translated"
+        before = {"locale": user.locale, "export headings": "translated" if user.export_headings_translated else "English"}
+        user.locale, user.export_headings_translated = chosen or None, translated
+        audit.record_change("account.language", user.username, before,
+                            {"locale": user.locale, "export headings": "translated" if translated else "English"})
         db.session.commit()
         current_user.locale = user.locale
+        current_user.export_headings_translated = translated
         refresh()  # this request's messages in the new language
         flash(_("Your language is saved."))
         return redirect(url_for("account.language"))
     db.session.commit()
-    return render_template("account/language.html", current=user.locale or "", error=None)
+    return render_template("account/language.html", current=user.locale or "", user=user, error=None)

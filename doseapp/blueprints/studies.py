@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from doseapp import filters, roles
+from doseapp.display import i18n
 from doseapp.display.event_tables import event_table
 from doseapp.display.materials import short_material
 from doseapp.models import Study, SystemSettings, db
@@ -180,6 +181,8 @@ def num(value, digits: int = 2) -> str:
     """A number for a table cell: fixed decimals, or an em dash for 'not recorded'."""
     if value is None:
         return "—"
+    if i18n.page_locale() is not None:  # decimal comma where the page's language uses one (issue 22)
+        return i18n.number(value, digits)
     return f"{value:.{digits}f}"
 
 

@@ -108,6 +108,59 @@ def init_app(app) -> None:
     app.add_template_global(current_language, "current_language")
 
 
+def page_locale():
+    """The Babel locale this request's numbers and dates are written in, or None for English (whose
+    formats stay doseapp's own: '3 Dec 2026', '1234.50'), and outside a request."""
+    if not has_request_context():
+        return None
+    from flask_babel import get_locale
+
+    locale = get_locale()
+    return None if locale is None or locale.language == SOURCE_LANGUAGE else locale
+
+
+def number(value: float, digits: int) -> str:
+    """`value` with `digits` decimals as the page's locale writes it ('1.234,50' in German)."""
+    from babel.numbers import format_decimal
+
+    pattern = "#,##0" + ("." + "0" * digits if digits > 0 else "")
+    return format_decimal(value, format=pattern, locale=page_locale())
+
+
+def count(value: int) -> str:
+    """A whole count with the locale's grouping ('12 345' in French)."""
+    from babel.numbers import format_decimal
+
+    return format_decimal(value, locale=page_locale())
+
+
+def date_text(value) -> str:
+    """A calendar date in the locale's medium form ('03.12.2026', '3 déc. 2026')."""
+    from babel.dates import format_date
+
+    return format_date(value, format="medium", locale=page_locale())
+
+
+def headings_translator(code: str | None):
+    """A function putting an export's English column headings into language `code` (English, the
+    default, leaves them as they are): works without a request, in the export worker."""
+    if not code or code == SOURCE_LANGUAGE or code not in LANGUAGES:
+        return lambda heading: heading
+    from babel.support import Translations
+
+    compile_catalogues()
+    return Translations.load(str(TRANSLATIONS_DIR), [code]).gettext
+
+
+def export_headings_language(user) -> str:
+    """The headings language of an export `user` starts now: the page's language if they chose
+    translated headings, else English."""
+    if user is None or not getattr(user, "export_headings_translated", False):
+        return SOURCE_LANGUAGE
+    locale = page_locale()
+    return str(locale) if locale is not None else SOURCE_LANGUAGE
+
+
 def current_language() -> str:
     """The code of the language this request is shown in ('en', 'de', ...), for <html lang>."""
     from flask_babel import get_locale

@@ -107,3 +107,70 @@ def test_real_pages_in_each_language(loaded, code):
         assert said("Irradiation events") in study and said("Accession number") in study
     finally:
         _set_language(loaded, "viewer", None)
+
+
+def test_numbers_and_dates_follow_the_page_language(loaded):
+    """A study page in German writes decimals with a comma and dates in German; in English as before."""
+    from babel.dates import format_date
+    from babel.numbers import format_decimal
+
+    with loaded.app_context():
+        study = db.session.scalars(select(Study).where(Study.modality == "CT", Study.total_dlp_mgycm.isnot(None))
+                                   .order_by(Study.id).limit(1)).one()
+        dlp, day = study.total_dlp_mgycm, study.study_date
+    english = client_for(loaded, "viewer").get(f"/ct/{study.id}").get_data(as_text=True)
+    assert f"{dlp:.2f}" in english and f"{day.day} {day:%b} {day.year}" in english
+    for code in ("de", "fr"):
+        _set_language(loaded, "viewer", code)
+        try:
+            page = client_for(loaded, "viewer").get(f"/ct/{study.id}").get_data(as_text=True)
+        finally:
+            _set_language(loaded, "viewer", None)
+        written = format_decimal(dlp, format="#,##0.00", locale=code)
+        assert "," in written and written in page, (code, written)
+        assert format_date(day, format="medium", locale=code) in page
+
+
+def test_export_headings_are_english_unless_the_user_asks(loaded, tmp_path):
+    """Exports keep English headings (scripts read them); a user who asks gets them in the page's
+    language: the choice is on the Language page and travels with the export job."""
+    import csv
+
+    from doseapp.exports.jobs import parameters
+    from doseapp.exports.run import run_export
+    from doseapp.models import Job
+
+    def first_row(headings):
+        with loaded.app_context():
+            result = run_export("CT", "csv", {}, out=tmp_path / f"ct-{headings}.csv", headings=headings)
+        with open(result["path"], encoding="utf-8-sig", newline="") as handle:
+            return next(csv.reader(handle))
+
+    english, german, french = first_row("en"), first_row("de"), first_row("fr")
+    assert english[:3] == ["Institution", "Manufacturer", "Model name"] and "DLP total (mGy.cm)" in english
+    assert german[:3] == ["Einrichtung", "Hersteller", "Modellname"] and "DLP gesamt (mGy.cm)" in german
+    assert "E1 Protokoll" in german and "E1 Protocol" in english
+    assert "Nom du modèle" in french and len(english) == len(german) == len(french)
+
+    client = client_for(loaded, "viewer")
+    post(client, "/account/language", {"locale": "de", "export_headings": "translated"})
+    with loaded.app_context():
+        user = db.session.get(User, loaded.config["TEST_USER_IDS"]["viewer"])
+        assert user.export_headings_translated is True
+    post(client, "/account/language", {"locale": "de", "export_headings": "english"})
+    with loaded.app_context():
+        user = db.session.get(User, loaded.config["TEST_USER_IDS"]["viewer"])
+        assert user.export_headings_translated is False
+        user.locale = None
+        db.session.commit()
+    assert parameters("ct", "csv", {})["headings"] == "en"
+    # Started from a German page by a user who asked for translated headings: the job says "de".
+    admin = client_for(loaded, "admin")
+    post(admin, "/account/language", {"locale": "de", "export_headings": "translated"})
+    try:
+        post(admin, "/exports/start/ct/csv", {}, form_page="/ct/")
+        with loaded.app_context():
+            job = db.session.scalars(select(Job).where(Job.kind == "export").order_by(Job.id.desc())).first()
+            assert job is not None and job.parameters["headings"] == "de"
+    finally:
+        post(admin, "/account/language", {"locale": "", "export_headings": "english"})
