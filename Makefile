@@ -12,7 +12,11 @@ DEB_PACKAGES := dcmtk orthanc chromium chromium-driver default-jre-headless libp
 DEB_COMMANDS := echoscu storescu findscu movescu Orthanc chromium chromedriver java
 DEB_FILES    := /usr/share/java/pixelmed.jar
 
-.PHONY: run test test-sqlite test-postgresql install system-packages clean
+.PHONY: run test test-sqlite test-postgresql install system-packages clean translations
+
+# Translations (issue 22): messages.po per language is the source; its .mo is built from it.
+LOCALES  := de es fr it nb nl
+MO_FILES := $(foreach l,$(LOCALES),translations/$(l)/LC_MESSAGES/messages.mo)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,9 +24,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-install: $(STAMP)
+translations/%/LC_MESSAGES/messages.mo: translations/%/LC_MESSAGES/messages.po $(STAMP)
+	$(BIN)/pybabel compile --statistics -d translations -l $* -i $< -o $@
 
-run: $(STAMP)
+# Extract every marked text into messages.pot, bring each catalogue up to it, compile.
+translations: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output -k _l -k Chart:2 -k F:1 -k D:1 -k _mean:1 -k _dap:1 -o translations/messages.pot .
+	$(BIN)/pybabel update --no-fuzzy-matching -i translations/messages.pot -d translations
+	$(BIN)/pybabel compile --statistics -d translations
+
+install: $(STAMP) $(MO_FILES)
+
+run: $(STAMP) $(MO_FILES)
 	$(BIN)/doseapp db upgrade
 	exec $(BIN)/doseapp run
 
@@ -38,15 +51,15 @@ system-packages:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_PACKAGES) >/dev/null; rc=$$?; \
 	if [ $$guard = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi; exit $$rc
 
-test: $(STAMP) system-packages
+test: $(STAMP) $(MO_FILES) system-packages
 	$(MAKE) --no-print-directory test-sqlite
 	@if [ -n "$$DOSEAPP_TEST_DATABASE_URL" ]; then $(MAKE) --no-print-directory test-postgresql; \
 	else echo "DOSEAPP_TEST_DATABASE_URL not set: PostgreSQL pass not run"; fi
 
-test-sqlite: $(STAMP)
+test-sqlite: $(STAMP) $(MO_FILES)
 	DOSEAPP_TEST_DB=sqlite $(BIN)/python -m pytest
 
-test-postgresql: $(STAMP)
+test-postgresql: $(STAMP) $(MO_FILES)
 	DOSEAPP_TEST_DB=postgresql $(BIN)/python -m pytest
 
 clean:

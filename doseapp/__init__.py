@@ -14,7 +14,7 @@ def create_app(config: dict | None = None) -> Flask:
     from doseapp.access import init_access
     from doseapp.security.request_limits import init_request_limits
     from doseapp.security.headers import init_security_headers
-    from doseapp.display import sources, timefmt
+    from doseapp.display import i18n, sources, timefmt
 
     app = Flask(__name__, root_path=str(config_module.REPO_ROOT), template_folder="templates",
                 static_folder="static")
@@ -24,6 +24,7 @@ def create_app(config: dict | None = None) -> Flask:
     _plug_notifiers()
     timefmt.register(app)
     sources.register(app)
+    i18n.init_app(app)
     init_access(app)
     init_request_limits(app)
     init_security_headers(app)

@@ -26,6 +26,8 @@ SETTINGS = {
     "DOSEAPP_BASE_URL": "The address users open doseapp at, for links in e-mails (default http://HOST:PORT).",
     "DOSEAPP_TIMEZONE": "Time zone (IANA name, e.g. Europe/London) that pages show recorded times in (default the "
                         "machine's zone, else UTC); study times are shown as the modality sent them.",
+    "DOSEAPP_LANGUAGE": "Language of pages for users who chose none (de, en, es, fr, it, nb, nl; default unset: "
+                        "each browser's preferred language among these, else English).",
     "DOSEAPP_XLSX_DATE_FORMAT": "Excel number format for dates in XLSX exports (default dd/mm/yyyy, as OpenREM).",
     "DOSEAPP_JOB_HISTORY_DAYS": "Days the job list keeps finished and cancelled jobs (default 30; failed jobs are kept).",
     "DOSEAPP_MAX_UPLOAD_MB": "Largest file a logged-in user may upload, in MB (the patient size CSV; default 50). Requests of users not logged in are limited to 64 KB.",
@@ -111,6 +113,7 @@ def _secret_key(instance: Path) -> str:
 def load(env=None, **overrides) -> dict:
     """Build the Flask config mapping from the environment plus explicit overrides."""
     from doseapp.display.timefmt import check_zone_name
+    from doseapp.display.i18n import check_language
     from doseapp.security.request_limits import limits
 
     env = dict(os.environ if env is None else env)
@@ -131,6 +134,7 @@ def load(env=None, **overrides) -> dict:
         "QUEUE_PREFIX": env.get("DOSEAPP_QUEUE_PREFIX", ""),
         "LOG_LEVEL": env.get("DOSEAPP_LOG_LEVEL", "INFO").upper(),
         "TIMEZONE": check_zone_name(env.get("DOSEAPP_TIMEZONE")),
+        "LANGUAGE": check_language(env.get("DOSEAPP_LANGUAGE")),
         "XLSX_DATE_FORMAT": env.get("DOSEAPP_XLSX_DATE_FORMAT") or "dd/mm/yyyy",
         "JOB_HISTORY_DAYS": int(env.get("DOSEAPP_JOB_HISTORY_DAYS", "30")),
         **limits(int(env.get("DOSEAPP_MAX_UPLOAD_MB", "50"))),
@@ -155,4 +159,5 @@ def load(env=None, **overrides) -> dict:
     cfg.update(overrides)
     cfg["BASE_URL"] = cfg["BASE_URL"] or f"http://{cfg['HOST']}:{cfg['PORT']}"
     cfg["TIMEZONE"] = check_zone_name(cfg["TIMEZONE"])  # an override is checked as the setting is
+    cfg["LANGUAGE"] = check_language(cfg["LANGUAGE"])
     return cfg

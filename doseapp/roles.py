@@ -105,6 +105,7 @@ ACCESS: dict[str, object] = {
     "config.email_outbox": any_of("admin"),
     "config.email_retry": any_of("admin"),
     "account.alert_emails": LOGIN,
+    "account.language": LOGIN,
     "studyadmin.delete": any_of("admin"),
     # High-dose alerts (issue 18): everyone who browses, and admins, see the alerts; admins and pid
     # users review them (a physicist who follows the patient up; a viewer cannot change a state);

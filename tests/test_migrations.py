@@ -20,7 +20,7 @@ def test_upgrade_empty_database_matches_models(fresh_database, tmp_path, app_env
     app = _app_on(fresh_database, tmp_path, app_env)
     assert current_revision(app) is None
     upgrade(app)
-    assert current_revision(app) == head_revision(app) == "0015"
+    assert current_revision(app) == head_revision(app) == "0016"
     with app.app_context():
         inspector = sa.inspect(db.engine)
         tables = set(inspector.get_table_names())

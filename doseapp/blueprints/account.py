@@ -56,3 +56,32 @@ def alert_emails():
                            all_rules=ALL_RULES, error=error, smtp_configured=smtp_configured,
                            email=request.form.get("email", user.email or "") if error else (user.email or "")), \
         (400 if error else 200)
+
+
+@bp.route("/language", methods=["GET", "POST"])
+def language():
+    """The user's own language for pages; "" leaves it to the site default, else the browser."""
+    from flask_babel import gettext as _, refresh
+
+    from doseapp.display.i18n import LANGUAGES
+
+    user = db.session.get(User, current_user.id)
+    if request.method == "POST":
+        chosen = request.form.get("locale", "")
+        if chosen and chosen not in LANGUAGES:
+            db.session.rollback()
+            return render_template("account/language.html", current=user.locale or "", user=user,
+                                   error=_("That is not a language doseapp has.")), 400
+        translated = request.form.get("export_headings") == "translated"
+        before = {"locale": user.locale, "export headings": "translated" if user.export_headings_translated else "English"}
+        user.locale, user.export_headings_translated = chosen or None, translated
+        audit.record_change("account.language", user.username, before,
+                            {"locale": user.locale, "export headings": "translated" if translated else "English"})
+        db.session.commit()
+        current_user.locale = user.locale
+        current_user.export_headings_translated = translated
+        refresh()  # this request's messages in the new language
+        flash(_("Your language is saved."))
+        return redirect(url_for("account.language"))
+    db.session.commit()
+    return render_template("account/language.html", current=user.locale or "", user=user, error=None)

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from doseapp import audit, filters
+from doseapp.display import i18n
 from doseapp.runtime import queues
 from doseapp.exports.jobs import (KIND, QUEUE, export_folder, may_export_pid, parameters,
                                   record_identifier_export)
@@ -97,7 +98,8 @@ def _start(modality: str, fmt: str, name: bool, pat_id: bool):
         record_identifier_export(title, mod, fmt, name, pat_id, q.values)
     queues.enqueue(KIND, queue=QUEUE, title=title, user_id=current_user.id,
                    modality=mod, parameters=parameters(mod, fmt, q.values, name=name, pat_id=pat_id,
-                                                       bom=request.form.get("bom") == "1"))
+                                                       bom=request.form.get("bom") == "1",
+                                                       headings=i18n.export_headings_language(current_user)))
     flash(f"{mod} {TYPE_LABELS[fmt]} started: it appears below when done.")
     return redirect(url_for("exports.index"))
 

@@ -2,6 +2,8 @@
 counts, the product version in the footer, the favicon and the help page."""
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
+
 import functools
 import importlib.metadata
 
@@ -14,8 +16,8 @@ from doseapp.display import dashboard
 bp = Blueprint("site", __name__)
 
 # The top bar's order and words; the slugs are the list addresses (/ct/, /rf/...).
-NAV_MODALITIES = (("CT", "ct", "CT"), ("RF", "rf", "Fluoroscopy"), ("MG", "mg", "Mammography"),
-                  ("DX", "dx", "Radiography"), ("NM", "nm", "Nuclear medicine"))
+NAV_MODALITIES = (("CT", "ct", "CT"), ("RF", "rf", _l("Fluoroscopy")), ("MG", "mg", _l("Mammography")),
+                  ("DX", "dx", _l("Radiography")), ("NM", "nm", _l("Nuclear medicine")))  # names in the request's language (issue 22)
 
 
 def modality_counts() -> dict[str, int]:

@@ -5,6 +5,8 @@ ask for the same URL; an HTMX request gets only the list part, anything else the
 bookmarked or reloaded URL (or a browser without JavaScript) shows the same studies."""
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
+
 from urllib.parse import urlencode
 
 from flask import Blueprint, abort, current_app, render_template, request, url_for
@@ -13,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from doseapp import filters, roles
+from doseapp.display import i18n
 from doseapp.display.event_tables import event_table
 from doseapp.display.materials import short_material
 from doseapp.models import Study, SystemSettings, db
@@ -24,7 +27,9 @@ from doseapp.studies import linked_studies, study_reports
 bp = Blueprint("studies", __name__)
 
 SLUGS = {"ct": "CT", "rf": "RF", "mg": "MG", "dx": "DX", "nm": "NM"}
-NAMES = {"CT": "CT", "RF": "Fluoroscopy", "MG": "Mammography", "DX": "Radiography", "NM": "Nuclear medicine"}
+# Shown in the request's language (issue 22): lazy, so each page says them in its own.
+NAMES = {"CT": "CT", "RF": _l("Fluoroscopy"), "MG": _l("Mammography"), "DX": _l("Radiography"),
+         "NM": _l("Nuclear medicine")}
 PER_PAGE_CHOICES = (10, 25, 50, 100, 200)
 # At or below this many matching studies, sorting the matches beats walking the ordering index
 # (SQLite; measured at 500,000 studies: walking finds a page in under 2 ms whenever a few thousand
@@ -182,6 +187,8 @@ def num(value, digits: int = 2) -> str:
     """A number for a table cell: fixed decimals, or an em dash for 'not recorded'."""
     if value is None:
         return "—"
+    if i18n.page_locale() is not None:  # decimal comma where the page's language uses one (issue 22)
+        return i18n.number(value, digits)
     return f"{value:.{digits}f}"
 
 

@@ -50,7 +50,10 @@ class Chart:
 
     @property
     def title(self) -> str:
-        return self.label
+        """The label in the request's language (issue 22; `make translations` extracts Chart's label)."""
+        from flask_babel import gettext
+
+        return gettext(self.label)
 
     @property
     def counts(self) -> bool:

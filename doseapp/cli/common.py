@@ -10,11 +10,12 @@ def app_for_command(migrate: bool = True):
     """The app for this command; any command on an instance without a database creates it first."""
     from doseapp import create_app
     from doseapp.database import ensure_current
+    from doseapp.display.i18n import LanguageError
     from doseapp.display.timefmt import TimeZoneError
 
     try:
         app = create_app()
-    except TimeZoneError as exc:  # a setting in words, not a traceback
+    except (TimeZoneError, LanguageError) as exc:  # a setting in words, not a traceback
         raise click.ClickException(str(exc)) from None
     if migrate:
         ensure_current(app)

@@ -6,6 +6,8 @@ from study_counts (kept between requests, checked against the database on each);
 are read on every request: a rename shows at once."""
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
+
 import datetime as dt
 from dataclasses import dataclass, field
 
@@ -16,7 +18,8 @@ from doseapp.display.timefmt import local_today
 from doseapp.models import Equipment, Study, db
 from doseapp.models.study import MODALITIES
 
-MODALITY_NAMES = {"CT": "CT", "RF": "Fluoroscopy", "MG": "Mammography", "DX": "Radiography", "NM": "Nuclear medicine"}
+MODALITY_NAMES = {"CT": "CT", "RF": _l("Fluoroscopy"), "MG": _l("Mammography"), "DX": _l("Radiography"),
+                  "NM": _l("Nuclear medicine")}  # issue 22
 SLUGS = {"CT": "ct", "RF": "rf", "MG": "mg", "DX": "dx", "NM": "nm"}
 # The order the modality cards are shown in.
 CARD_ORDER = ("CT", "RF", "MG", "DX", "NM")

@@ -111,6 +111,11 @@ def utc_start_of(day: dt.date) -> dt.datetime:
 # --- formats ---------------------------------------------------------------------------------------
 
 def _day_text(value: dt.date) -> str:
+    """'3 Dec 2026' on English pages; the page locale's own form on others (issue 22)."""
+    from doseapp.display import i18n
+
+    if i18n.page_locale() is not None:
+        return i18n.date_text(value)
     return f"{value.day} {value:%b} {value.year}"
 
 
@@ -219,7 +224,12 @@ def noun(count, singular: str, plural: str | None = None) -> str:
 
 def plural(count, singular: str, plural: str | None = None) -> str:
     """A count and its word: '0 studies', '1 study', '2 studies', '1,250 objects'."""
-    number = f"{count:,}" if isinstance(count, int) else str(count)
+    from doseapp.display import i18n
+
+    if isinstance(count, int):
+        number = i18n.count(count) if i18n.page_locale() is not None else f"{count:,}"
+    else:
+        number = str(count)
     return f"{number} {noun(count, singular, plural)}"
 
 

@@ -35,9 +35,10 @@ def record_identifier_export(title: str, modality: str, fmt: str, name: bool, pa
                                                      "ids": bool(pat_id), "filter": shown})
 
 
-def parameters(modality: str, fmt: str, args: dict, *, name=False, pat_id=False, bom=False) -> dict:
+def parameters(modality: str, fmt: str, args: dict, *, name=False, pat_id=False, bom=False,
+               headings: str = "en") -> dict:
     return {"modality": modality.upper(), "format": fmt, "args": dict(args), "name": bool(name),
-            "pat_id": bool(pat_id), "bom": bool(bom)}
+            "pat_id": bool(pat_id), "bom": bool(bom), "headings": headings}
 
 
 def run_job(ctx) -> dict:
@@ -50,7 +51,7 @@ def run_job(ctx) -> dict:
     out = export_folder() / file_name(p["modality"], p["format"])
     ctx.row.result_path = None
     result = run_export(p["modality"], p["format"], p.get("args") or {}, out=out, user=user, name=name,
-                        pat_id=pat_id, bom=p.get("bom", False),
+                        pat_id=pat_id, bom=p.get("bom", False), headings=p.get("headings", "en"),
                         date_format=current_app.config.get("XLSX_DATE_FORMAT", "dd/mm/yyyy"),
                         progress=lambda done, total: ctx.progress(done, total, f"{done} of {plural(total, 'study')}"))
     ctx.row.result_path = result["path"]

@@ -17,6 +17,7 @@ from typing import Callable
 from sqlalchemy import func, select
 
 from doseapp import filters
+from doseapp.display.i18n import headings_translator
 from doseapp.exports import columns as C
 from doseapp.exports import fluoro_groups, nhsbsp
 from doseapp.exports.csv_writer import CsvOut, compile_cells
@@ -57,9 +58,11 @@ def _protocols(q: filters.StudyQuery, modality: str) -> list:
 
 def run_export(modality: str, fmt: str, args, *, out: Path | str, user=None, name: bool = False,
                pat_id: bool = False, bom: bool = False, date_format: str = "dd/mm/yyyy",
-               progress: Callable | None = None, batch: int = BATCH) -> dict:
+               progress: Callable | None = None, batch: int = BATCH, headings: str = "en") -> dict:
     """Export the studies that `args` (list filter arguments) select for `user` (None: the command
-    line, every filter allowed). Returns records, seconds and the file path."""
+    line, every filter allowed). Returns records, seconds and the file path. `headings`: the language
+    of the column headings (English by default: scripts and spreadsheets read them; NHSBSP's fixed
+    layout is always English)."""
     modality = modality.upper()
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}")
@@ -77,6 +80,8 @@ def run_export(modality: str, fmt: str, args, *, out: Path | str, user=None, nam
     report = progress or (lambda done, total: None)
     report(0, total)
     C.load_standard_names()
+    global _heading
+    _heading = headings_translator(headings)
     try:
         if fmt == "nhsbsp":
             records = _nhsbsp(q, part, bom, report, total, batch)
@@ -94,6 +99,14 @@ def run_export(modality: str, fmt: str, args, *, out: Path | str, user=None, nam
             "modality": modality, "format": fmt}
 
 
+_heading = headings_translator("en")  # the running export's (run_export sets it)
+
+
+def _headings(cols) -> list[str]:
+    """The columns' headings in the running export's language."""
+    return [_heading(c.header) for c in cols]
+
+
 def _max_events(q) -> int:
     return db.session.scalar(select(func.max(Study.number_of_events)).where(*q.where)) or 0
 
@@ -109,7 +122,7 @@ def _csv(q, modality, path, name, pat_id, bom, report, total, batch, patterns) -
     blank = (None,) * len(ecols)
     out = CsvOut(path, bom)
     try:
-        out.row([c.header for c in scols] + [f"E{n} {c.header}" for n in range(1, n_ev + 1) for c in ecols])
+        out.row(_headings(scols) + [f"E{n} {h}" for n in range(1, n_ev + 1) for h in _headings(ecols)])
         done = 0
         for part in stream(q, layout, batch):
             if ecols:
@@ -144,7 +157,7 @@ def _csv_per_exposure(q, path, name, pat_id, bom, report, total, batch, patterns
 
     out = CsvOut(path, bom)
     try:
-        out.row([c.header for c in scols + ecols])
+        out.row(_headings(scols + ecols))
         done = 0
         for part in stream(q, layout, batch):
             out.rows(rows(part))
@@ -186,23 +199,23 @@ def _xlsx(q, modality, path, name, pat_id, date_format, report, total, batch, pa
         gcols = fluoro_groups.group_columns()
         n_all = max((len(fluoro_groups.group(events)) for part in stream(q, layout, batch) for _, events in part),
                     default=0)
-        all_header = [f"G{n} {c.header}" for n in range(1, n_all + 1) for c in gcols]
+        all_header = [f"G{n} {h}" for n in range(1, n_all + 1) for h in _headings(gcols)]
         all_kinds = [c.kind for c in gcols] * n_all
     else:
         layout = Layout(modality, C.reads(scols) + counted, C.reads(ecols) + ["acquisition_protocol"])
         n_all = _max_events(q)
-        all_header = C.event_header(modality, n_all)
+        all_header = [f"E{n} {h}" for n in range(1, n_all + 1) for h in _headings(ecols)]
     sheets_for = sheet_names(_protocols(q, modality))
     book = XlsxOut(path, date_format)
     try:
         summary = book.sheet("Summary")
         all_data = book.sheet("All data")
-        book.header(all_data, [c.header for c in scols] + all_header)
+        book.header(all_data, _headings(scols) + all_header)
         proto_ws = {}
         for raw, sheet in sorted(sheets_for.items(), key=lambda kv: kv[1]):
             if sheet not in proto_ws:
                 proto_ws[sheet] = book.sheet(sheet)
-                book.header(proto_ws[sheet], [c.header for c in scols] + [c.header for c in ecols])
+                book.header(proto_ws[sheet], _headings(scols) + _headings(ecols))
         ws_for = {raw: proto_ws[sheet] for raw, sheet in sheets_for.items()}
         n_s, n_e, n_all_cols = len(scols), len(ecols), len(scols) + len(all_header)
         # Each study's and event's cells are made once, as fragments, and placed by templates: the

@@ -43,6 +43,10 @@ class User(UserMixin, db.Model):
     session_token: Mapped[str] = mapped_column(String(64), default=new_session_token)
     # Where alert e-mails go (doseapp alerts); None: none are sent to this user.
     email: Mapped[str | None] = mapped_column(String(254))
+    # The language pages are shown in (a code of doseapp.display.i18n.LANGUAGES); None: the site's.
+    locale: Mapped[str | None] = mapped_column(String(16))
+    # Exports' column headings in the user's language; False (the default): English, as scripts read them.
+    export_headings_translated: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
     role_rows = relationship("UserRole", cascade="all, delete-orphan", passive_deletes=True,
                              lazy="selectin")

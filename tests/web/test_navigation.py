@@ -123,7 +123,7 @@ def test_admin_sees_the_admin_menu_a_viewer_does_not(loaded):
     viewer = _menu(client_for(loaded, "viewer").get("/").get_data(as_text=True))
     # Everyone chooses their own alert e-mails.
     assert viewer == {"/config/": "Config", "/config/display-names": "Display names",
-                      "/account/alert-emails": "My alert e-mails"}
+                      "/account/alert-emails": "My alert e-mails", "/account/language": "Language"}
     assert ADMIN_ENTRIES.items() <= admin.items()
     assert admin["/config/"] == "Config" and admin["/config/display-names"] == "Display names"
     # Each entry opens for the admin; each admin-only one is refused to the viewer.

@@ -1,0 +1,99 @@
+"""Translations (issue 22): every template text is marked, every shipped catalogue has every message
+with its placeholders, and messages.pot is what the code and templates say now."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
+from babel.messages.pofile import read_po
+
+from doseapp.display.i18n import LANGUAGES, SOURCE_LANGUAGE, TRANSLATIONS_DIR, check_language
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = sorted(set(LANGUAGES) - {SOURCE_LANGUAGE})
+PLACEHOLDER = re.compile(r"%\([a-z_0-9]+\)s|%%")
+
+
+def _catalogue(path: Path, locale: str | None = None):
+    with path.open("rb") as handle:
+        return read_po(handle, locale=locale)
+
+
+def test_the_issue_languages_are_shipped():
+    assert set(SHIPPED) >= {"de", "fr", "es", "it", "nl", "nb"}
+    for code in SHIPPED:
+        assert (TRANSLATIONS_DIR / code / "LC_MESSAGES" / "messages.po").is_file(), code
+
+
+def test_no_template_text_is_left_unmarked():
+    """tools/i18n_check.py over every template: new text that users read must be marked."""
+    result = subprocess.run([sys.executable, str(REPO / "tools" / "i18n_check.py")], capture_output=True, text=True,
+                            cwd=REPO)
+    assert result.returncode == 0, "unmarked template text (run tools/i18n_check.py --fix):\n" + result.stdout
+
+
+def test_the_checker_finds_and_wraps_unmarked_text(tmp_path):
+    sys.path.insert(0, str(REPO / "tools"))
+    try:
+        import i18n_check
+    finally:
+        sys.path.remove(str(REPO / "tools"))
+    page = tmp_path / "page.html"
+    page.write_text('{% block title %}Studies{% endblock %}\n<h1 title="All studies">{{ n }} studies of {{ user.name }}</h1>\n'
+                    "<p>{{ _('Marked') }} · {% trans %}Also marked{% endtrans %} <code>{{ value }}</code></p>\n"
+                    "<script>var notText = 'x';</script><!-- a comment -->\n")
+    found = [f.text for f in i18n_check.find(page)]
+    assert found == ["Studies", "All studies", "{{ n }} studies of {{ user.name }}"]
+    assert i18n_check.fix(page) == 3
+    assert i18n_check.find(page) == []
+    text = page.read_text()
+    assert text.count("\n") == 4  # line-local: nothing moved
+    assert "{% block title %}{{ _('Studies') }}{% endblock %}" in text
+    assert 'title="{{ _(\'All studies\') }}"' in text
+    assert "{% trans n=n, name=user.name %}{{ n }} studies of {{ name }}{% endtrans %}" in text
+
+
+def test_messages_pot_is_up_to_date():
+    """What the code and templates mark now is what messages.pot holds (else run make translations)."""
+    with (REPO / "babel.cfg").open() as handle:
+        method_map, options_map = parse_mapping_cfg(handle)
+    extracted = {message if isinstance(message, str) else message[0]
+                 for _file, _line, message, _comments, _context in extract_from_dir(
+                     str(REPO), method_map, options_map, keywords={"_": None, "gettext": None, "_l": None,
+                                                                 "ngettext": (1, 2), "lazy_gettext": None,
+                                                                 "Chart": (2,), "F": (1,), "D": (1,), "_mean": (1,),
+                                                                 "_dap": (1,)})}
+    pot = {m.id if isinstance(m.id, str) else m.id[0] for m in _catalogue(TRANSLATIONS_DIR / "messages.pot") if m.id}
+    assert extracted - pot == set(), "marked but not in messages.pot: run make translations"
+    assert pot - extracted == set(), "in messages.pot but no longer marked: run make translations"
+
+
+@pytest.mark.parametrize("locale", SHIPPED)
+def test_catalogue_is_complete_with_its_placeholders(locale):
+    pot = [m for m in _catalogue(TRANSLATIONS_DIR / "messages.pot") if m.id]
+    catalogue = _catalogue(TRANSLATIONS_DIR / locale / "LC_MESSAGES" / "messages.po", locale)
+    assert not catalogue.fuzzy
+    missing, empty, broken = [], [], []
+    for message in pot:
+        translated = catalogue.get(message.id)
+        if translated is None:
+            missing.append(message.id)
+            continue
+        strings = translated.string if isinstance(translated.string, tuple) else (translated.string,)
+        if not all(strings) or translated.fuzzy:
+            empty.append(message.id)
+        ids = message.id if isinstance(message.id, tuple) else (message.id,)
+        if any(sorted(PLACEHOLDER.findall(ids[0])) != sorted(PLACEHOLDER.findall(s)) for s in strings):
+            broken.append(message.id)
+    assert missing == [] and empty == [] and broken == []
+
+
+def test_site_language_setting_is_checked():
+    assert check_language("") == "" and check_language(" DE ") == "de" and check_language("nb") == "nb"
+    with pytest.raises(ValueError, match="DOSEAPP_LANGUAGE is 'xx'"):
+        check_language("xx")
