@@ -86,8 +86,30 @@ def settled(settle_seconds: float, only: set[str] | None = None) -> list[Path]:
     return out
 
 
+STALE_CLAIM_SECONDS = 3600
+
+
+def _release_stale_claims() -> None:
+    """A study claimed by a worker that died mid-build (its folder still `.building` after an hour,
+    far beyond PixelMed's time limit) is put back to be built again."""
+    root = held_root()
+    if not root.exists():
+        return
+    now = time.time()
+    for folder in root.glob("*.building"):
+        if now - folder.stat().st_mtime < max(STALE_CLAIM_SECONDS, 3 * current_app.config["TOSHIBA_TIMEOUT"]):
+            continue
+        original = root / folder.name.split(".", 1)[0]
+        try:
+            os.rename(folder, original)
+        except OSError:
+            continue  # released by another worker, or the study is held anew: left for the next run
+        os.utime(original)
+
+
 def build_settled(settle_seconds: float, only: set[str] | None = None) -> list:
     """Build every settled held study; returns their ImportResults."""
+    _release_stale_claims()
     results = []
     for folder in settled(settle_seconds, only):
         claimed = folder.with_name(f"{folder.name}.{uuid.uuid4().hex[:8]}.building")

@@ -70,3 +70,27 @@ def test_which_objects_are_toshiba_screens_and_images(tmp_path):
     other = pydicom.dcmread(images[0])
     other.Manufacturer = "SIEMENS"
     assert not toshiba_ct.is_ct_image(other)
+
+
+def test_enrichment_of_a_real_pixelmed_report_keeps_its_values_and_skips_the_scout():
+    """CT-RDSR-ToshibaPixelMed.dcm is what PixelMed made from a real Toshiba screen (OpenREM's test
+    file): its values stay as read; the two helical scans get their exposure values from (synthetic)
+    image headers, in order, and the scanogram (Constant Angle) gets none."""
+    import pydicom
+
+    from doseapp.extract.classify import extract
+    from tests.conftest import TESTDATA
+    from tests.extract.toshiba_screen import image_datasets
+
+    report = extract(pydicom.dcmread(TESTDATA / "CT-RDSR-ToshibaPixelMed.dcm"))
+    images = image_datasets(example_study())
+    for ds in images:
+        ds.SeriesDescription = ds.ProtocolName = "not named on the screen"
+    toshiba_ct.enrich(report, images)
+    assert report.ct_total_dlp_mgycm == 349.7
+    assert [(e.acquisition_type, e.ctdivol_mgy, e.dlp_mgycm) for e in report.ct_events] == [
+        ("Constant Angle Acquisition", None, None), ("Spiral Acquisition", 25.4, 208.5),
+        ("Spiral Acquisition", 24.7, 141.2)]
+    assert report.ct_events[0].sources == []
+    assert [(e.sources[0].kvp, e.sources[0].tube_current_ma, e.pitch_factor) for e in report.ct_events[1:]] == [
+        (120, 250, 0.641), (100, 180, 1.375)]

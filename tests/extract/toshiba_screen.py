@@ -10,9 +10,13 @@ from __future__ import annotations
 import html
 import re
 import zipfile
+from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 GLYPHS_IN_JAR = "com/pixelmed/doseocr/OCR_Glyphs_DoseScreen.xml"
 CHAR_GAP = 2      # columns between characters of a word: apart at PixelMed's 1-pixel re-scan
@@ -78,12 +82,6 @@ def draw(lines: list[list[str]], jar: str, width: int = 900, height: int = 700) 
 
 
 # --- a whole synthetic study: the dose screen and one CT image per series -------------------------
-
-from dataclasses import dataclass, field  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from pydicom.dataset import Dataset, FileMetaDataset  # noqa: E402
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid  # noqa: E402
 
 SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"

@@ -134,3 +134,23 @@ def test_retrying_a_quarantined_screen_reads_it_again(app, app_env, tmp_path):
     (again,) = db.session.scalars(select(QuarantinedObject)).all()
     assert (again.id, again.retry_count) == (row.id, 1)
     assert study_count() == 0
+
+
+def test_a_study_claimed_by_a_worker_that_died_is_built_later(app, imp, tmp_path):
+    import os
+    import time
+
+    from doseapp.ingest.toshiba import held_root
+
+    study = example_study()
+    write_study(study, tmp_path / "in", JAR)
+    for p in sorted((tmp_path / "in").iterdir()):
+        imp(str(p))
+    (folder,) = list(held_root().iterdir())
+    claimed = folder.with_name(folder.name + ".dead0001.building")
+    os.rename(folder, claimed)  # as build_settled claims it, then the worker is killed
+    assert build_settled(0) == []  # a fresh claim is left alone
+    old = time.time() - 7200
+    os.utime(claimed, (old, old))
+    (result,) = build_settled(0)
+    assert result.status == "imported" and _study(study.study_uid).source_kind == "toshiba"
