@@ -23,6 +23,8 @@ MODALITY_NAMES = {"CT": "CT", "RF": _l("Fluoroscopy"), "MG": _l("Mammography"), 
 SLUGS = {"CT": "ct", "RF": "rf", "MG": "mg", "DX": "dx", "NM": "nm"}
 # The order the modality cards are shown in.
 CARD_ORDER = ("CT", "RF", "MG", "DX", "NM")
+# Cards shown only once the modality has studies.
+OPTIONAL_CARDS = ("NM",)
 
 HISTORY_DAYS = 90    # what "usual" is learnt from, and the age past which a system counts as retired
 QUIET_FLOOR_DAYS = 7  # a system is never called quiet before a week without studies
@@ -193,6 +195,8 @@ def build(today: dt.date | None = None) -> Dashboard:
 
     cards = []
     for mod in CARD_ORDER:
+        if mod in OPTIONAL_CARDS and not tables[mod]:
+            continue  # a department without nuclear medicine sees no empty NM card
         card = Card(mod, MODALITY_NAMES[mod], SLUGS[mod], periods(today), spark_weeks(today))
         for p, n in zip(card.periods + card.weeks, summary.periods[mod]):
             p.count = n

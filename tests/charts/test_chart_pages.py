@@ -21,7 +21,7 @@ from tests.conftest import _empty_all_tables
 from tests.web import studydata
 from tests.web.studydata import client_for
 
-SLUG = {"CT": "ct", "RF": "rf", "MG": "mg", "DX": "dx"}
+SLUG = {"CT": "ct", "RF": "rf", "MG": "mg", "DX": "dx", "NM": "nm"}
 # No testdata file carries a water-equivalent diameter, so no SSDE: tests/web/test_ct_estimates.py draws
 # the SSDE charts from a copy of a real RDSR with one added.
 NEEDS_WED = {"study_ssde", "acquisition_ssde", "ssde_wed"}
