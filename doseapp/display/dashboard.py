@@ -87,8 +87,8 @@ def week_start(day: dt.date) -> dt.date:
 
 
 def periods(today: dt.date) -> list[Period]:
-    return [Period("Today", today, today), Period("This week", week_start(today), today),
-            Period("This month", today.replace(day=1), today)]
+    return [Period(_l("Today"), today, today), Period(_l("This week"), week_start(today), today),
+            Period(_l("This month"), today.replace(day=1), today)]
 
 
 def spark_weeks(today: dt.date) -> list[Period]:

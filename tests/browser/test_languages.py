@@ -1,0 +1,94 @@
+"""Languages in a real browser (issue 22): a user switches to German, then to French, on the Language
+page; the home page, a study list with its charts, and a study page are in that language, numbers and
+dates written the locale's way, and they fit the window at 1366x768 and 1920x1080 (German words are
+long). Screenshots go to the test's tmp folder (and to DOSEAPP_SCREENSHOTS when set)."""
+from __future__ import annotations
+
+import pytest
+from babel.dates import format_date
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
+from sqlalchemy import select
+
+from doseapp.display.i18n import TRANSLATIONS_DIR
+from doseapp.models import Study, User, db
+from tests.browser.test_layout_fit import LAYOUT_PROBLEMS_JS, _save, _settle
+from tests.browser.test_ui import chromium, login, wait_for, web_server
+from tests.conftest import _empty_all_tables
+from tests.web import studydata
+
+SIZES = ((1366, 768), (1920, 1080))
+
+
+@pytest.fixture(scope="module")
+def site(_session_app, app_env, tmp_path_factory):
+    studydata.load_testdata(_session_app)
+    with _session_app.app_context():
+        study = db.session.scalars(select(Study).where(Study.modality == "CT", Study.total_dlp_mgycm.isnot(None))
+                                   .order_by(Study.number_of_events.desc(), Study.id).limit(1)).one()
+        facts = {"id": study.id, "dlp": study.total_dlp_mgycm, "date": study.study_date}
+        db.session.remove()
+    with web_server(app_env, tmp_path_factory.mktemp("web")) as base:
+        yield base, facts
+    with _session_app.app_context():
+        for user in db.session.scalars(select(User)):
+            user.locale = None
+        db.session.commit()
+    _empty_all_tables(_session_app)
+
+
+def _catalogue(code: str):
+    with (TRANSLATIONS_DIR / code / "LC_MESSAGES" / "messages.po").open("rb") as handle:
+        catalogue = read_po(handle, locale=code)
+    return lambda msgid, **values: (catalogue.get(msgid).string % values) if values else catalogue.get(msgid).string
+
+
+def _choose_language(driver, base, code: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.get(base + "/account/language")
+    driver.find_element(By.CSS_SELECTOR, f'#language-form input[name="locale"][value="{code}"]').click()
+    driver.find_element(By.CSS_SELECTOR, "#language-form button[type=submit]").click()
+    wait_for(driver, lambda d: d.execute_script("return document.documentElement.lang") == code,
+             f"the page in {code} after saving the language")
+
+
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+def test_german_and_french_pages_read_and_fit(site, tmp_path, size):
+    base, facts = site
+    width, height = size
+    driver = chromium(tmp_path / "profile", width, height)
+    try:
+        login(driver, base, "adminviewer")
+        found = {}
+        for code in ("de", "fr"):
+            said = _catalogue(code)
+            _choose_language(driver, base, code)
+            assert said("Your language is saved.") in driver.find_element("css selector", ".flash").text
+            pages = {"home": "/", "ct-list": "/ct/", "ct-study": f"/ct/{facts['id']}", "language": "/account/language"}
+            text = {}
+            for name, path in pages.items():
+                driver.get(base + path)
+                _settle(driver, path)
+                text[name] = driver.execute_script("return document.body.innerText")
+                problems = driver.execute_script(LAYOUT_PROBLEMS_JS)
+                _save(driver, tmp_path / f"{code}-{name}-{width}x{height}.png")
+                for problem in problems:
+                    found.setdefault(f"{code}: {problem}", []).append(path)
+            # The top bar, the home page, the list (with a chart's title) and the study page say it in the language.
+            assert said("Home") in text["home"] and said("Radiation dose records") in text["home"]
+            assert said("%(name)s studies", name="CT") in text["ct-list"] and said("Study filter") in text["ct-list"]
+            driver.get(base + "/ct/")
+            _settle(driver, "/ct/")
+            chart_labels = driver.execute_script(
+                "return Array.from(document.querySelectorAll('.chart-tools[aria-label]')).map(e => e.getAttribute('aria-label'))")
+            wanted = said("%(title)s: chart controls", title=said("DLP per acquisition protocol"))
+            assert wanted in chart_labels, chart_labels
+            assert said("Irradiation events") in text["ct-study"]
+            assert format_decimal(facts["dlp"], format="#,##0.00", locale=code) in text["ct-study"]
+            assert format_date(facts["date"], format="medium", locale=code) in text["ct-study"]
+        assert not found, f"at {width}x{height}: " + "; ".join(f"{p} (on {', '.join(w)})" for p, w in found.items())
+        _choose_language(driver, base, "en")
+        assert "Log out" in driver.execute_script("return document.body.innerText")
+    finally:
+        driver.quit()
