@@ -128,9 +128,14 @@ def skin_map(study_key: str):
 
 @bp.route("/studies/<path:study_instance_uid>")
 def study(study_instance_uid: str):
-    """One study by Study Instance UID: the summary with its events, planes and breast doses."""
-    row = db.session.scalar(select(Study).where(Study.study_instance_uid == study_instance_uid)
-                            .order_by(Study.id).limit(1))
+    """One study by Study Instance UID: the summary with its events, planes and breast doses (NM: its
+    administrations and series). A hybrid exam (PET/CT) has a study per modality: `?modality=NM` picks
+    one; `linked_studies` names the others."""
+    stmt = select(Study).where(Study.study_instance_uid == study_instance_uid)
+    modality = (request.args.get("modality") or "").upper()
+    if modality:
+        stmt = stmt.where(Study.modality == modality)
+    row = db.session.scalar(stmt.order_by(Study.id).limit(1))
     if row is None:
         return _error(404, "not_found", "There is no study with this Study Instance UID.")
     return jsonify(_with_identifiers(study_detail(row, patterns=sees_patterns(current_user)), row))

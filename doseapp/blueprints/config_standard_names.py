@@ -16,7 +16,7 @@ from doseapp.exports import standard_names_csv as name_csv
 from doseapp.standards import names
 from doseapp.standards.name_jobs import KIND, after_rules_changed
 
-MODALITY_LABELS = {"CT": "CT", "RF": "Fluoroscopy", "DX": "Radiography", "MG": "Mammography"}
+MODALITY_LABELS = {"CT": "CT", "RF": "Fluoroscopy", "DX": "Radiography", "MG": "Mammography", "NM": "Nuclear medicine"}
 RECENT_JOBS = 5
 MAX_UPLOAD = 2 * 1024 * 1024
 

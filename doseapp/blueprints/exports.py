@@ -26,8 +26,8 @@ from doseapp.display.timefmt import plural
 
 bp = Blueprint("exports", __name__, url_prefix="/exports")
 
-SLUGS = {"ct": "CT", "rf": "RF", "mg": "MG", "dx": "DX"}
-MODALITY_URL = "<any(ct,rf,mg,dx):modality>"
+SLUGS = {"ct": "CT", "rf": "RF", "mg": "MG", "dx": "DX", "nm": "NM"}
+MODALITY_URL = "<any(ct,rf,mg,dx,nm):modality>"
 FORMAT_URL = "<any(csv,'csv-wide',xlsx,nhsbsp):fmt>"
 MIMETYPES = {".csv": "text/csv", ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 

@@ -10,7 +10,7 @@ from doseapp.display.timefmt import plural
 
 
 @click.command("export")
-@click.option("--modality", required=True, type=click.Choice(["ct", "rf", "dx", "mg"], case_sensitive=False))
+@click.option("--modality", required=True, type=click.Choice(["ct", "rf", "dx", "mg", "nm"], case_sensitive=False))
 @click.option("--format", "fmt", required=True, type=click.Choice(FORMATS, case_sensitive=False),
               help="csv: one row per study (mammography: one row per exposure, OpenREM's layout); "
                    "csv-wide: mammography, one row per study; xlsx; nhsbsp: mammography dose audit.")

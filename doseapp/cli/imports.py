@@ -125,7 +125,7 @@ class _nullbar:
 
 
 @main.command("studies")
-@click.option("--modality", type=click.Choice(["CT", "RF", "DX", "MG"]))
+@click.option("--modality", type=click.Choice(["CT", "RF", "DX", "MG", "NM"]))
 @click.option("--json", "as_json", is_flag=True)
 def studies_cmd(modality, as_json):
     """List studies (summaries), newest first."""

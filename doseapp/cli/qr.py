@@ -40,6 +40,8 @@ class TerminalProgress:
 @click.option("-fl", "--fl", "fl", is_flag=True, help="Query for fluoroscopy studies. Do not use with -sr.")
 @click.option("-dx", "--dx", "dx", is_flag=True,
               help="Query for planar X-ray studies (DX and CR). Do not use with -sr.")
+@click.option("-nm", "--nm", "nm", is_flag=True,
+              help="Query for nuclear medicine and PET studies (NM and PT). Do not use with -sr.")
 @click.option("-f", "--dfrom", metavar="yyyy-mm-dd", help="Date from.")
 @click.option("-t", "--duntil", metavar="yyyy-mm-dd", help="Date until.")
 @click.option("-e", "--desc_exclude", metavar="string",
@@ -57,7 +59,7 @@ class TerminalProgress:
 @click.option("-dup", "--dup", "dup", is_flag=True, help="Advanced: retrieve objects that have been imported before.")
 @click.option("--get", "use_get", is_flag=True, help="Retrieve by C-GET into the ingest instead of C-MOVE to STORE.")
 @click.option("--query-only", is_flag=True, help="Query and show what would be retrieved; retrieve nothing.")
-def qr_command(remote, store, ct, mg, fl, dx, dfrom, duntil, desc_exclude, desc_include, stationname_exclude,
+def qr_command(remote, store, ct, mg, fl, dx, nm, dfrom, duntil, desc_exclude, desc_include, stationname_exclude,
                stationname_include, toshiba, sr, dup, use_get, query_only):
     """Query remote node REMOTE and retrieve to Store node STORE (each by name, AE title or id)."""
     from doseapp.dicomnet.nodes import find_node
@@ -67,11 +69,11 @@ def qr_command(remote, store, ct, mg, fl, dx, dfrom, duntil, desc_exclude, desc_
     from doseapp.dicomnet.qr_retrieve import retrieve
     from doseapp.dicomnet.remotes import find_remote
 
-    modalities = [m for m, on in (("CT", ct), ("MG", mg), ("FL", fl), ("DX", dx)) if on]
+    modalities = [m for m, on in (("CT", ct), ("MG", mg), ("FL", fl), ("DX", dx), ("NM", nm)) if on]
     if sr and modalities:
-        raise click.UsageError("-sr cannot be used with -ct, -mg, -fl or -dx.")
+        raise click.UsageError("-sr cannot be used with -ct, -mg, -fl, -dx or -nm.")
     if not sr and not modalities:
-        raise click.UsageError("choose at least one of -ct, -mg, -fl, -dx (or -sr).")
+        raise click.UsageError("choose at least one of -ct, -mg, -fl, -dx, -nm (or -sr).")
     options = QueryOptions(modalities=modalities, date_from=_date(dfrom), date_until=_date(duntil),
                            desc_include=terms(desc_include), desc_exclude=terms(desc_exclude),
                            station_include=terms(stationname_include), station_exclude=terms(stationname_exclude),

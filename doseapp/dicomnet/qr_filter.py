@@ -12,12 +12,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from doseapp.extract.classify import ENHANCED_SR, SECONDARY_CAPTURE, XRAY_DOSE_SR
+from doseapp.extract.classify import ENHANCED_SR, RADIOPHARMACEUTICAL_DOSE_SR, SECONDARY_CAPTURE, XRAY_DOSE_SR
 
 # The query page's modality choices and the DICOM modalities each is queried for, in OpenREM's
 # order (a planar X-ray query is a DX query then a CR query, as the seed's log shows).
-MODALITY_CHOICES = {"CT": ("CT",), "MG": ("MG",), "FL": ("RF", "XA"), "DX": ("DX", "CR")}
-MODALITY_LABELS = {"CT": "CT", "MG": "Mammography", "FL": "Fluoroscopy", "DX": "Radiography", "SR": "SR only"}
+MODALITY_CHOICES = {"CT": ("CT",), "MG": ("MG",), "FL": ("RF", "XA"), "DX": ("DX", "CR"), "NM": ("NM", "PT")}
+MODALITY_LABELS = {"CT": "CT", "MG": "Mammography", "FL": "Fluoroscopy", "DX": "Radiography", "NM": "Nuclear medicine",
+                   "SR": "SR only"}
 SR_ONLY = ("SR",)
 TOO_MANY_FOR_DOSE_INFO = 5  # a series with more images than this is not a Philips "Dose Info" series
 
@@ -316,6 +317,38 @@ def _ct_rule(study: StudyRsp, options: QueryOptions, images_of: ImagesOf) -> Non
                                           'not a Philips "Dose Info" series (series descriptions not returned)')
 
 
+def _nm_rule(study: StudyRsp, images_of: ImagesOf) -> None:
+    """Nuclear medicine and PET: the radiopharmaceutical dose reports, and one image (the first) of
+    each NM and PT series for its series details (a PET/CT's CT RDSR is retrieved by a CT query;
+    the NM importer never takes an administration from an image when the study has a report)."""
+    rrdsr = []
+    for series in [s for s in study.kept_series if (s.modality or "").upper() == "SR"]:
+        if series.images is None:
+            series.images = images_of(study, series)
+        if any(i.sop_class_uid == RADIOPHARMACEUTICAL_DOSE_SR for i in series.images or []):
+            _keep_sop_classes(series, {RADIOPHARMACEUTICAL_DOSE_SR})
+            rrdsr.append(series)
+        else:
+            series.excluded_reason = "nuclear medicine: SR series holds no radiopharmaceutical dose report"
+    for series in study.kept_series:
+        modality = (series.modality or "").upper()
+        if series in rrdsr:
+            continue
+        if modality not in ("NM", "PT"):
+            series.excluded_reason = f"nuclear medicine: a {modality or 'non-NM'} series holds no NM dose information"
+            continue
+        if series.images is None:
+            series.images = images_of(study, series)
+        if not series.images:
+            series.excluded_reason = "empty series: no instances at image level"
+            continue
+        first = _first_image(series.images)
+        for image in series.images:
+            if image is not first:
+                image.excluded_reason = "nuclear medicine: the first image of a series describes it"
+        series.image_level_move = True
+
+
 def _sr_only_rule(study: StudyRsp, images_of: ImagesOf) -> None:
     kinds = _sr_kinds(study, study.kept_series, images_of)
     for series in kinds["other"]:
@@ -337,6 +370,8 @@ def select_series(study: StudyRsp, options: QueryOptions, images_of: ImagesOf) -
         _projection_rule(study, images_of, "radiography")
     elif "FL" in options.modalities and mods & {"RF", "XA"}:
         _fluoro_rule(study, images_of)
+    elif "NM" in options.modalities and mods & {"NM", "PT"}:
+        _nm_rule(study, images_of)
     elif "CT" in options.modalities and "CT" in mods:
         _ct_rule(study, options, images_of)
 
@@ -412,6 +447,6 @@ def summary(studies: Iterable[StudyRsp], options: QueryOptions) -> dict[str, int
     for study in _kept(studies):
         mods = set(study.modalities or [])
         choice = "SR" if options.sr_only else next(
-            (c for c in ("MG", "DX", "FL", "CT") if c in options.modalities and mods & set(MODALITY_CHOICES[c])), "other")
+            (c for c in ("MG", "DX", "FL", "NM", "CT") if c in options.modalities and mods & set(MODALITY_CHOICES[c])), "other")
         counts[choice] = counts.get(choice, 0) + 1
     return counts

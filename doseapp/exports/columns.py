@@ -202,6 +202,12 @@ STUDY_TOTALS: dict[str, list[Col]] = {
            D("Dose data from", dose_source, ("source_kind",), "text")],
     "DX": [_dap("DAP total (cGy.cm^2)", "total_dap_gym2")],
     "MG": [],  # keeps the 38-column layout users' spreadsheets expect
+    # NM: summed over the study's administrations (MBq as recorded), the reported effective dose.
+    "NM": [F("Radiopharmaceutical", "nm_radiopharmaceutical", "text"),
+           F("Radionuclide", "nm_radionuclide", "text"),
+           F("Administered activity total (MBq)", "nm_activity_mbq"),
+           F("Administered activity per kg (MBq/kg)", "nm_activity_per_kg_mbq"),
+           F("Effective dose total, reported (mSv)", "nm_effective_dose_msv")],
     "RF": [
         _dap("DAP total (cGy.cm^2)", "total_dap_gym2"),
         F("Dose RP total (Gy)", "total_dose_rp_gy"),
@@ -332,7 +338,25 @@ RF_EVENT: list[Col] = [
     F("Comment", "comment", "text"),
 ]
 
-EVENT_COLUMNS = {"CT": CT_EVENT, "DX": DX_EVENT, "MG": MG_EVENT, "RF": RF_EVENT}
+# NM: one "event" per radiopharmaceutical administration (models/nm.py).
+NM_EVENT: list[Col] = [
+    F("Radiopharmaceutical", "radiopharmaceutical", "text"),
+    F("Radionuclide", "radionuclide", "text"),
+    F("Half-life (s)", "radionuclide_half_life_s"),
+    F("Administered activity (MBq)", "administered_activity_mbq"),
+    F("Start", "start_datetime", "datetime"),
+    F("Stop", "stop_datetime", "datetime"),
+    F("Route", "route", "text"),
+    F("Site", "site", "text"),
+    F("Pre-administration activity (MBq)", "pre_administration_activity_mbq"),
+    F("Post-administration activity (MBq)", "post_administration_activity_mbq"),
+    F("Volume (ml)", "volume_ml"),
+    F("Effective dose, reported (mSv)", "effective_dose_msv"),
+    F("Glucose (mmol/l)", "glucose_mmol_l"),
+    D("Source", lambda r: "report" if r else "image", ("from_report",), "text"),
+]
+
+EVENT_COLUMNS = {"CT": CT_EVENT, "DX": DX_EVENT, "MG": MG_EVENT, "RF": RF_EVENT, "NM": NM_EVENT}
 
 
 def event_header(modality: str, max_events: int) -> list[str]:

@@ -24,6 +24,7 @@ from doseapp.exports.columns import EQ, SOURCES
 from doseapp.models import Study, db
 from doseapp.models.ct import CtEvent, CtSource
 from doseapp.models.equipment import Equipment
+from doseapp.models.nm import NmAdministration
 from doseapp.models.projection import XrayEvent
 
 BATCH = 1000
@@ -114,7 +115,8 @@ class Layout:
         self.eq = [n[len(EQ):] for n in study_reads if n.startswith(EQ)]
         self.study_cols = list(dict.fromkeys(["id", "equipment_id"] + [n for n in study_reads if not n.startswith(EQ)]))
         self.study = tuple(self.study_cols + [EQ + a for a in self.eq])
-        self.table = CtEvent.__table__ if modality == "CT" else XrayEvent.__table__
+        # NM: a study's "events" are its radiopharmaceutical administrations.
+        self.table = {"CT": CtEvent.__table__, "NM": NmAdministration.__table__}.get(modality, XrayEvent.__table__)
         self.wants_events = event_reads is None or bool(event_reads)  # no reads: no events query
         if event_reads is None:  # every event column (fluoroscopy grouping reads many)
             event_reads = [c.name for c in self.table.c]

@@ -25,6 +25,7 @@ from doseapp.exports.read import BATCH, Layout, stream
 from doseapp.exports.xlsx_writer import MAX_ROWS, XlsxOut, sheet_names
 from doseapp.models import Study, db
 from doseapp.models.ct import CtEvent
+from doseapp.models.nm import NmAdministration
 from doseapp.models.projection import XrayEvent
 from doseapp.studies import sees_patterns
 
@@ -50,10 +51,16 @@ def file_name(modality: str, fmt: str, now: dt.datetime | None = None) -> str:
     return f"{modality.lower()}export{stamp}.{fmt}"
 
 
+# What an XLSX export has a sheet per: the events' acquisition protocol, for NM the administrations'
+# radiopharmaceutical.
+SHEET_BY = {"NM": "radiopharmaceutical"}
+
+
 def _protocols(q: filters.StudyQuery, modality: str) -> list:
-    table = CtEvent if modality == "CT" else XrayEvent
+    table = {"CT": CtEvent, "NM": NmAdministration}.get(modality, XrayEvent)
+    column = getattr(table, SHEET_BY.get(modality, "acquisition_protocol"))
     ids = select(Study.id).where(*q.where)
-    return list(db.session.scalars(select(table.acquisition_protocol).where(table.study_id.in_(ids)).distinct()))
+    return list(db.session.scalars(select(column).where(table.study_id.in_(ids)).distinct()))
 
 
 def run_export(modality: str, fmt: str, args, *, out: Path | str, user=None, name: bool = False,
@@ -202,7 +209,7 @@ def _xlsx(q, modality, path, name, pat_id, date_format, report, total, batch, pa
         all_header = [f"G{n} {h}" for n in range(1, n_all + 1) for h in _headings(gcols)]
         all_kinds = [c.kind for c in gcols] * n_all
     else:
-        layout = Layout(modality, C.reads(scols) + counted, C.reads(ecols) + ["acquisition_protocol"])
+        layout = Layout(modality, C.reads(scols) + counted, C.reads(ecols) + [SHEET_BY.get(modality, "acquisition_protocol")])
         n_all = _max_events(q)
         all_header = [f"E{n} {h}" for n in range(1, n_all + 1) for h in _headings(ecols)]
     sheets_for = sheet_names(_protocols(q, modality))
@@ -225,7 +232,7 @@ def _xlsx(q, modality, path, name, pat_id, date_format, report, total, batch, pa
         study_tpl = book.template(n_s)
         event_tpl = [book.template(n_e, n_s + n * n_e) for n in range(max(n_all, 1))]
         first_tpl = event_tpl[0]
-        protocol_at = layout.event.index("acquisition_protocol")
+        protocol_at = layout.event.index(SHEET_BY.get(modality, "acquisition_protocol"))
         description_at = layout.study.index("study_description")
         requested_at = layout.study.index("requested_procedure_code_meaning")
         descriptions, requested, protocols = Counter(), Counter(), Counter()
@@ -251,13 +258,14 @@ def _xlsx(q, modality, path, name, pat_id, date_format, report, total, batch, pa
             book.flush()
             done += len(part)
             report(done, total)
-        _summary(book, summary, done, descriptions, requested, protocols)
+        _summary(book, summary, done, descriptions, requested, protocols,
+                 third="Radiopharmaceutical" if modality == "NM" else "Acquisition protocol")
     finally:
         book.close()
     return done
 
 
-def _summary(book: XlsxOut, ws, n: int, *tables: Counter) -> None:
+def _summary(book: XlsxOut, ws, n: int, *tables: Counter, third: str = "Acquisition protocol") -> None:
     from importlib.metadata import version
 
     from doseapp.display.timefmt import local_now
@@ -269,7 +277,7 @@ def _summary(book: XlsxOut, ws, n: int, *tables: Counter) -> None:
         book.row(ws, [f"Sheet '{sheet}' reached Excel's limit of {MAX_ROWS:,} rows: {left_out:,} rows left out "
                       f"(export fewer studies, or use CSV)"], ["text"])
     book.row(ws, [], [])
-    titles = ("Study description", "Requested procedure", "Acquisition protocol")
+    titles = ("Study description", "Requested procedure", third)
     book.row(ws, [t for title in titles for t in (title, "Frequency", None)], ["text"] * 9)
     ranked = [c.most_common() for c in tables]
     for i in range(max((len(r) for r in ranked), default=0)):

@@ -199,7 +199,7 @@ def test_storage_limit_reached_answers_out_of_resources(app, scp_env, procs, mak
     assert len(_spool_leftovers(instance, "SMALLDISK")) == 6
     assert not any(name.startswith(TMP_PREFIX) for name in _spool_leftovers(instance, "SMALLDISK"))
     procs.worker_burst()
-    _assert_each_imported_once(small)
+    _assert_each_imported_once([*small, big[0]])  # the accepted NM image makes an NM study (issue 20)
     kept = [p for p in (instance / "objects" / "SMALLDISK").rglob("*.dcm")]
     assert len(kept) == 6 and sop_uid(big[1]) not in {sop_uid(p) for p in kept}
 

@@ -137,11 +137,11 @@ def test_converted_values_print_as_the_decimal_meant(app, tmp_path):
 def test_no_export_of_the_test_files_prints_a_float_artefact(app, tmp_path):
     """Every CSV of every imported test file: no number with the tell-tale 0000000x / 9999999x tail."""
     for p in sorted(TESTDATA.glob("*.dcm")):
-        if p.name.split("-")[0] in ("CT", "DX", "MG", "RF", "Dual"):
+        if p.name.split("-")[0] in ("CT", "DX", "MG", "RF", "Dual", "NM"):
             import_file(p)
     artefact = re.compile(r"^-?\d*\.\d*(?:0{6,}|9{6,})\d$")
     as_sent = {"152.856999999999"}  # RF-Pat-Orientation-Modifier-Missing's acquisition time, so in the file
-    for modality in ("CT", "DX", "MG", "RF"):
+    for modality in ("CT", "DX", "MG", "RF", "NM"):
         for fmt in ("csv", "csv-wide", "nhsbsp") if modality == "MG" else ("csv",):
             out = tmp_path / f"{modality}-{fmt}.csv"
             run_export(modality, fmt, {}, out=out)

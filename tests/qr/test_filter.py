@@ -93,3 +93,18 @@ def test_duplicate_study_responses_are_kept_once():
     qr_filter.merge_duplicates(studies)
     assert [s.excluded_reason is None for s in studies] == [True, False, True]
     assert "DX query" in studies[1].excluded_reason
+
+
+def test_nuclear_medicine_keeps_the_rrdsr_and_the_first_image_of_each_pet_series():
+    from doseapp.extract.classify import PET_IMAGE, RADIOPHARMACEUTICAL_DOSE_SR
+
+    study = run(StudyRsp("1", "PET/CT", ["PT", "CT", "SR"], series=[
+        SeriesRsp("rr", "SR"), SeriesRsp("ctsr", "SR"), SeriesRsp("ac", "PT"), SeriesRsp("ct", "CT")]),
+        {"rr": images("r", 1, RADIOPHARMACEUTICAL_DOSE_SR), "ctsr": images("c", 1, XRAY_DOSE_SR),
+         "ac": images("p", 4, PET_IMAGE), "ct": images("x", 3)}, modalities=["NM"])
+    assert [s.series_instance_uid for s in study.kept_series] == ["rr", "ac"]
+    ac = study.series[2]
+    assert ac.image_level_move and [i.sop_instance_uid for i in ac.kept_images] == ["p.1"]
+    reasons = {s.series_instance_uid: s.excluded_reason for s in study.series}
+    assert "no radiopharmaceutical dose report" in reasons["ctsr"] and "CT series" in reasons["ct"]
+    assert QueryOptions(modalities=["NM"]).dicom_modalities() == ["NM", "PT"]

@@ -87,8 +87,9 @@ def test_the_apply_job_names_stored_studies_with_progress(app):
     execute(job.id, job.rq_id)  # as a worker runs it
     db.session.expire_all()
     job = db.session.get(Job, job.id)
-    assert job.status == "finished" and (job.progress_done, job.progress_total) == (4, 4)
-    assert job.result == {"studies": {"CT": 0, "RF": 0, "DX": 2, "MG": 0}, "events": {"CT": 0, "RF": 0, "DX": 0, "MG": 0}}
+    assert job.status == "finished" and (job.progress_done, job.progress_total) == (5, 5)  # a step per modality
+    assert job.result == {"studies": {"CT": 0, "RF": 0, "DX": 2, "MG": 0, "NM": 0},
+                          "events": {"CT": 0, "RF": 0, "DX": 0, "MG": 0}}
     assert job.message == "2 studies and 0 events have a standard name."
     assert sorted((s.modality, s.standard_name.name if s.standard_name_id else None)
                   for s in db.session.scalars(select(Study))) == [("DX", "Chest"), ("DX", "Chest"), ("RF", None)]
