@@ -87,17 +87,16 @@ def run_export(modality: str, fmt: str, args, *, out: Path | str, user=None, nam
     report = progress or (lambda done, total: None)
     report(0, total)
     C.load_standard_names()
-    global _heading
-    _heading = headings_translator(headings)
+    heading = headings_translator(headings)
     try:
         if fmt == "nhsbsp":
             records = _nhsbsp(q, part, bom, report, total, batch)
         elif fmt == "csv" and modality == "MG":
-            records = _csv_per_exposure(q, part, name, pat_id, bom, report, total, batch, patterns)
+            records = _csv_per_exposure(q, part, name, pat_id, bom, report, total, batch, patterns, heading)
         elif fmt in ("csv", "csv-wide"):
-            records = _csv(q, modality, part, name, pat_id, bom, report, total, batch, patterns)
+            records = _csv(q, modality, part, name, pat_id, bom, report, total, batch, patterns, heading)
         else:
-            records = _xlsx(q, modality, part, name, pat_id, date_format, report, total, batch, patterns)
+            records = _xlsx(q, modality, part, name, pat_id, date_format, report, total, batch, patterns, heading)
         os.replace(part, out)
     except BaseException:
         part.unlink(missing_ok=True)
@@ -106,19 +105,16 @@ def run_export(modality: str, fmt: str, args, *, out: Path | str, user=None, nam
             "modality": modality, "format": fmt}
 
 
-_heading = headings_translator("en")  # the running export's (run_export sets it)
-
-
-def _headings(cols) -> list[str]:
-    """The columns' headings in the running export's language."""
-    return [_heading(c.header) for c in cols]
+def _headings(cols, heading) -> list[str]:
+    """The columns' headings, each through `heading` (headings_translator: the export's language)."""
+    return [heading(c.header) for c in cols]
 
 
 def _max_events(q) -> int:
     return db.session.scalar(select(func.max(Study.number_of_events)).where(*q.where)) or 0
 
 
-def _csv(q, modality, path, name, pat_id, bom, report, total, batch, patterns) -> int:
+def _csv(q, modality, path, name, pat_id, bom, report, total, batch, patterns, heading) -> int:
     scols = C.study_columns(modality, name, pat_id, patterns)
     # Fluoroscopy CSV is study-level only (seed §8.3).
     ecols = [] if modality == "RF" else C.EVENT_COLUMNS[modality]
@@ -129,7 +125,8 @@ def _csv(q, modality, path, name, pat_id, bom, report, total, batch, patterns) -
     blank = (None,) * len(ecols)
     out = CsvOut(path, bom)
     try:
-        out.row(_headings(scols) + [f"E{n} {h}" for n in range(1, n_ev + 1) for h in _headings(ecols)])
+        event_headings = _headings(ecols, heading)
+        out.row(_headings(scols, heading) + [f"E{n} {h}" for n in range(1, n_ev + 1) for h in event_headings])
         done = 0
         for part in stream(q, layout, batch):
             if ecols:
@@ -145,7 +142,7 @@ def _csv(q, modality, path, name, pat_id, bom, report, total, batch, patterns) -
     return done
 
 
-def _csv_per_exposure(q, path, name, pat_id, bom, report, total, batch, patterns) -> int:
+def _csv_per_exposure(q, path, name, pat_id, bom, report, total, batch, patterns, heading) -> int:
     """Mammography: a row per exposure, the study's columns repeated on each. A study without
     exposures still gets its row (OpenREM's left it out), with the exposure columns blank."""
     scols, ecols = C.mg_exposure_columns(name, pat_id, patterns)
@@ -164,7 +161,7 @@ def _csv_per_exposure(q, path, name, pat_id, bom, report, total, batch, patterns
 
     out = CsvOut(path, bom)
     try:
-        out.row(_headings(scols + ecols))
+        out.row(_headings(scols + ecols, heading))
         done = 0
         for part in stream(q, layout, batch):
             out.rows(rows(part))
@@ -195,7 +192,7 @@ def _nhsbsp(q, path, bom, report, total, batch) -> int:
     return done
 
 
-def _xlsx(q, modality, path, name, pat_id, date_format, report, total, batch, patterns) -> int:
+def _xlsx(q, modality, path, name, pat_id, date_format, report, total, batch, patterns, heading) -> int:
     scols = C.study_columns(modality, name, pat_id, patterns)
     ecols = C.EVENT_COLUMNS[modality]
     counted = ["study_description", "requested_procedure_code_meaning"]
@@ -206,23 +203,23 @@ def _xlsx(q, modality, path, name, pat_id, date_format, report, total, batch, pa
         gcols = fluoro_groups.group_columns()
         n_all = max((len(fluoro_groups.group(events)) for part in stream(q, layout, batch) for _, events in part),
                     default=0)
-        all_header = [f"G{n} {h}" for n in range(1, n_all + 1) for h in _headings(gcols)]
+        all_header = [f"G{n} {h}" for n in range(1, n_all + 1) for h in _headings(gcols, heading)]
         all_kinds = [c.kind for c in gcols] * n_all
     else:
         layout = Layout(modality, C.reads(scols) + counted, C.reads(ecols) + [SHEET_BY.get(modality, "acquisition_protocol")])
         n_all = _max_events(q)
-        all_header = [f"E{n} {h}" for n in range(1, n_all + 1) for h in _headings(ecols)]
+        all_header = [f"E{n} {h}" for n in range(1, n_all + 1) for h in _headings(ecols, heading)]
     sheets_for = sheet_names(_protocols(q, modality))
     book = XlsxOut(path, date_format)
     try:
         summary = book.sheet("Summary")
         all_data = book.sheet("All data")
-        book.header(all_data, _headings(scols) + all_header)
+        book.header(all_data, _headings(scols, heading) + all_header)
         proto_ws = {}
         for raw, sheet in sorted(sheets_for.items(), key=lambda kv: kv[1]):
             if sheet not in proto_ws:
                 proto_ws[sheet] = book.sheet(sheet)
-                book.header(proto_ws[sheet], _headings(scols) + _headings(ecols))
+                book.header(proto_ws[sheet], _headings(scols, heading) + _headings(ecols, heading))
         ws_for = {raw: proto_ws[sheet] for raw, sheet in sheets_for.items()}
         n_s, n_e, n_all_cols = len(scols), len(ecols), len(scols) + len(all_header)
         # Each study's and event's cells are made once, as fragments, and placed by templates: the

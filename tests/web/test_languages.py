@@ -105,6 +105,11 @@ def test_real_pages_in_each_language(loaded, code):
             ct_id = db.session.scalar(select(Study.id).where(Study.modality == "CT").order_by(Study.id).limit(1))
         study = client.get(f"/ct/{ct_id}").get_data(as_text=True)
         assert said("Irradiation events") in study and said("Accession number") in study
+        assert f'">{said("%(name)s studies", name="CT")}</a>' in study  # the breadcrumb back to the list
+        # The count of the list, in the language's plural form for that number.
+        rows = listing.count("data-study-id=")
+        counted = catalogue.get("There is <strong>%(num)s</strong> study in this list.")
+        assert 1 < rows < 1000 and counted.string[1] % {"num": rows} in listing  # "other" in every shipped language
     finally:
         _set_language(loaded, "viewer", None)
     # A plural ending given to the English text as a value ("job%(value)s") is the translation's own
