@@ -33,14 +33,14 @@ VARIANTS = {
     "boxplot": {"average": "boxplot", "histograms": False},
     "series": {"series_per_system": True},
 }
-SLUG = {"CT": "ct", "RF": "rf", "MG": "mg", "DX": "dx"}
+SLUG = {"CT": "ct", "RF": "rf", "MG": "mg", "DX": "dx", "NM": "nm"}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--variants", default="default,median,series")
-    ap.add_argument("--modalities", default="CT,DX,RF,MG")
+    ap.add_argument("--modalities", default="CT,DX,RF,MG", help="comma-separated; NM for the nuclear medicine charts")
     ap.add_argument("--only", help="only charts whose key contains this")
     args = ap.parse_args()
     database_url_from_env()

@@ -12,6 +12,13 @@ scanners), radiography 1-3 exposures, mammography 4 views (some 5-8 with tomosyn
 5-60 events of fluoro and acquisition with per-plane totals; log-normal doses, ages, weights, a few
 test patients. Summary columns are filled exactly as ingest fills them (sums over the events).
 
+--kind nm makes nuclear medicine and PET studies instead, on 12 gamma cameras and PET/CTs: FDG
+(^18^Fluorine, 150-450 MBq), Ga-68 PSMA, Tc-99m bone, myocardial perfusion, lung, renal, thyroid and
+parathyroid agents, one administration each (3 % two), weights for most, the study's nm_* columns as
+the RRDSR ingest's summary fills them:
+
+    DOSEAPP_DATABASE_URL=sqlite:////tmp/nmbench/nm.db .venv/bin/python bench/make_db.py 100000 --kind nm
+
 Rows go in with executemany (SQLite) or COPY (PostgreSQL) in batches, with explicit ids, then the
 planner's statistics are refreshed (ANALYZE; VACUUM ANALYZE on PostgreSQL). The schema is created or
 upgraded first (and a missing SQLite folder). Existing rows are kept: new ids start after the largest.
@@ -58,11 +65,27 @@ RF_EXAMS = [("Barium Swallow", "Gastro 7.5f/s"), ("Coronary Angiogram", "Cardiac
             ("PCI", "Cardiac 15fps"), ("Hip Pinning", "Ortho 4 fps"), ("ERCP", "Abdomen 3fps"),
             ("Peripheral Angiogram", "DSA Legs"), ("Pacemaker Insertion", "CP_Standard")]
 VIEWS = ["cranio-caudal", "medio-lateral oblique"]
+# Nuclear medicine (--kind nm): gamma cameras and PET/CTs, one administration a study (a few two), as
+# the RRDSR ingest records them. (description, radiopharmaceutical, radionuclide, half-life s,
+# activity MBq low-high, mSv per MBq, share)
+NM_SYSTEMS = (12, [("SIEMENS", "Biograph Vision"), ("GE MEDICAL SYSTEMS", "Discovery MI"),
+                   ("SIEMENS", "Symbia Intevo"), ("GE MEDICAL SYSTEMS", "NM/CT 870 DR")])
+NM_EXAMS = [("PET-CT FDG Whole Body", "Fluorodeoxyglucose", "^18^Fluorine", 6586.2, 150, 450, 0.019, 0.40),
+            ("PET-CT FDG Brain", "Fluorodeoxyglucose", "^18^Fluorine", 6586.2, 150, 250, 0.019, 0.04),
+            ("PET-CT PSMA", "Gallium Ga-68 PSMA-11", "^68^Gallium", 4062.6, 100, 200, 0.017, 0.06),
+            ("NM Bone Scan", "Technetium Tc-99m medronate", "^99m^Technetium", 21624.12, 500, 800, 0.0057, 0.20),
+            ("NM Myocardial Perfusion", "Technetium Tc-99m tetrofosmin", "^99m^Technetium", 21624.12, 300, 1000,
+             0.0076, 0.12),
+            ("NM Lung Perfusion", "Technetium Tc-99m macroaggregated albumin", "^99m^Technetium", 21624.12, 40, 100,
+             0.011, 0.06),
+            ("NM Renogram", "Technetium Tc-99m mertiatide", "^99m^Technetium", 21624.12, 70, 200, 0.007, 0.05),
+            ("NM Thyroid", "Technetium Tc-99m pertechnetate", "^99m^Technetium", 21624.12, 40, 80, 0.013, 0.04),
+            ("NM Parathyroid", "Technetium Tc-99m sestamibi", "^99m^Technetium", 21624.12, 400, 900, 0.009, 0.03)]
 
 
-def _equipment(rng: random.Random, start_id: int) -> list[dict]:
+def _equipment(rng: random.Random, start_id: int, kind: str = "mixed") -> list[dict]:
     rows, now = [], dt.datetime(2024, 1, 1)
-    for mod, (count, makes) in SYSTEMS.items():
+    for mod, (count, makes) in (SYSTEMS if kind == "mixed" else {"NM": NM_SYSTEMS}).items():
         for i in range(count):
             make, model = makes[i % len(makes)]
             hospital = HOSPITALS[i % len(HOSPITALS)]
@@ -86,15 +109,19 @@ def _when(rng: random.Random, days: int, today: dt.date) -> dt.datetime:
     return dt.datetime.combine(d, dt.time(rng.randint(7, 19), rng.randint(0, 59), rng.randint(0, 59)))
 
 
+TABLES = ("study", "ct_event", "ct_source", "xray_event", "accumulated_plane", "nm_administration")
+
+
 def generate(n: int, study_id0: int, ct_id0: int, src_id0: int, xr_id0: int, plane_id0: int, eq_rows,
-             seed: int = 1, batch: int = 20000):
-    """Yields batches: dicts of table name -> list of row dicts."""
+             seed: int = 1, batch: int = 20000, nm_id0: int = 1, kind: str = "mixed"):
+    """Yields batches: dicts of table name -> list of row dicts. kind "nm": nuclear medicine studies only."""
     rng = random.Random(seed + study_id0)
     today = dt.date.today()
-    by_mod = {m: [e for e in eq_rows if e["modality"] == m] for m in SHARE}
-    mods, weights = list(SHARE), list(SHARE.values())
-    ids = dict(study=study_id0, ct=ct_id0, src=src_id0, xr=xr_id0, plane=plane_id0)
-    out = {k: [] for k in ("study", "ct_event", "ct_source", "xray_event", "accumulated_plane")}
+    share = SHARE if kind == "mixed" else {"NM": 1.0}
+    by_mod = {m: [e for e in eq_rows if e["modality"] == m] for m in share}
+    mods, weights = list(share), list(share.values())
+    ids = dict(study=study_id0, ct=ct_id0, src=src_id0, xr=xr_id0, plane=plane_id0, nm=nm_id0)
+    out = {k: [] for k in TABLES}
     created = dt.datetime.now().replace(microsecond=0)
     for k in range(n):
         mod = rng.choices(mods, weights)[0]
@@ -167,6 +194,8 @@ def generate(n: int, study_id0: int, ct_id0: int, src_id0: int, xr_id0: int, pla
                          ssde_method=f"TG-220 from reported water-equivalent diameter {dw:.1f} cm, 32 cm phantom")
             else:
                 s.update(ssde_method="no SSDE: the report gives no water-equivalent diameter and the patient is an adult")
+        elif mod == "NM":
+            out["nm_administration"].extend(_nm(rng, s, sid, when, ids))
         else:
             events, planes = _projection(rng, mod, s, sid, when, ids)
             out["xray_event"].extend(events)
@@ -255,6 +284,41 @@ def _projection(rng, mod, s, sid, when, ids):
     return events, planes
 
 
+def _nm(rng, s, sid, when, ids) -> list[dict]:
+    """One administration (3 % of studies two: a rest/stress pair), the study's nm_* summary as
+    ingest.summary.summarise_nm fills it."""
+    exam = rng.choices(NM_EXAMS, [e[-1] for e in NM_EXAMS])[0]
+    desc, pharm, nuclide, half_life, low, high, msv_per_mbq, _ = exam
+    s.update(study_description=desc, procedure_code_meaning=desc, requested_procedure_code_meaning=desc,
+             source_kind="rrdsr")
+    if s["patient_weight_kg"] is None and rng.random() < 0.5:  # PET sites record the weight (SUV)
+        s["patient_weight_kg"] = round(max(3.0, rng.gauss(78, 16)), 1)
+    rows = []
+    for j in range(2 if rng.random() < 0.03 else 1):
+        start = when + dt.timedelta(minutes=-60 + 180 * j)
+        activity = round(rng.uniform(low, high) * rng.lognormvariate(0, 0.05), 1)
+        pre = round(activity * rng.uniform(1.02, 1.10), 1)
+        rows.append(dict(id=ids["nm"], study_id=sid, from_report=True, event_uid=f"1.2.826.0.1.3680043.9.7778.{ids['nm']}",
+                         radiopharmaceutical=pharm, radionuclide=nuclide, radionuclide_half_life_s=half_life,
+                         start_datetime=start, stop_datetime=start + dt.timedelta(seconds=30),
+                         administered_activity_mbq=activity, pre_administration_activity_mbq=pre,
+                         pre_administration_datetime=start - dt.timedelta(minutes=5),
+                         post_administration_activity_mbq=round(pre - activity, 1),
+                         post_administration_datetime=start + dt.timedelta(minutes=2), route="Intravenous route",
+                         site="Structure of right antecubital vein" if rng.random() < 0.5 else None,
+                         effective_dose_msv=round(activity * msv_per_mbq, 3) if rng.random() < 0.6 else None,
+                         effective_dose_authority="ICRP Publication 128" if rng.random() < 0.6 else None,
+                         glucose_mmol_l=round(rng.uniform(4, 9), 1) if nuclide == "^18^Fluorine" else None))
+        ids["nm"] += 1
+    total = round(sum(r["administered_activity_mbq"] for r in rows), 1)
+    doses = [r["effective_dose_msv"] for r in rows if r["effective_dose_msv"] is not None]
+    weight = s["patient_weight_kg"]
+    s.update(number_of_events=len(rows), nm_activity_mbq=total, nm_radiopharmaceutical=pharm, nm_radionuclide=nuclide,
+             nm_effective_dose_msv=round(sum(doses), 3) if doses else None,
+             nm_activity_per_kg_mbq=float(f"{total / weight:.12g}") if weight else None)
+    return rows
+
+
 def _plane_id(ids) -> int:
     ids["plane"] += 1
     return ids["plane"] - 1
@@ -304,6 +368,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("n", type=int, help="number of studies to add")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--kind", choices=("mixed", "nm"), default="mixed",
+                    help="mixed: CT, radiography, mammography, fluoroscopy (default); nm: nuclear medicine and PET "
+                         "studies with their radiopharmaceutical administrations")
     args = ap.parse_args()
     database_url_from_env()
 
@@ -326,7 +393,7 @@ def main() -> None:
         with engine.begin() as conn:
             eq0 = next_id(conn, "equipment")
             existing = conn.execute(text("SELECT id, display_name, manufacturer, model_name FROM equipment")).all()
-            eq_rows = _equipment(random.Random(args.seed), eq0)
+            eq_rows = _equipment(random.Random(args.seed), eq0, args.kind)
             known = {r.display_name for r in existing}
             if not {e["display_name"] for e in eq_rows} <= known:
                 writer.write(conn, "equipment", [{k: v for k, v in e.items() if k != "modality"} for e in eq_rows])
@@ -334,11 +401,11 @@ def main() -> None:
                 by_name = {(r.display_name, r.model_name): r.id for r in existing}
                 for e in eq_rows:
                     e["id"] = by_name.get((e["display_name"], e["model_name"]), e["id"])
-            starts = [next_id(conn, t) for t in ("study", "ct_event", "ct_source", "xray_event", "accumulated_plane")]
+            starts = [next_id(conn, t) for t in TABLES]
         done, counts = 0, {}
-        for batch in generate(args.n, *starts, eq_rows, seed=args.seed):
+        for batch in generate(args.n, *starts[:5], eq_rows, seed=args.seed, nm_id0=starts[5], kind=args.kind):
             with engine.begin() as conn:
-                for table in ("study", "ct_event", "ct_source", "xray_event", "accumulated_plane"):
+                for table in TABLES:
                     writer.write(conn, table, batch[table])
                     counts[table] = counts.get(table, 0) + len(batch[table])
             done += len(batch["study"])

@@ -25,22 +25,24 @@ sys.path.insert(0, str(REPO))
 
 from benchlib import database_url_from_env, log_in, slow_end, slow_end_label  # noqa: E402 (bench/ is the script's folder)
 
-SLUG = {"CT": "ct", "RF": "rf", "MG": "mg", "DX": "dx"}
+SLUG = {"CT": "ct", "RF": "rf", "MG": "mg", "DX": "dx", "NM": "nm"}
 TEXT = {  # a term per modality that finds some of make_db's studies
-    "study_description": {"CT": "chest", "DX": "knee", "MG": "bilateral", "RF": "angio"},
-    "procedure": {"CT": "head", "DX": "pelvis", "MG": "screening", "RF": "swallow"},
-    "requested_procedure": {"CT": "spine", "DX": "hand", "MG": "tomo", "RF": "pci"},
+    "study_description": {"CT": "chest", "DX": "knee", "MG": "bilateral", "RF": "angio", "NM": "bone"},
+    "procedure": {"CT": "head", "DX": "pelvis", "MG": "screening", "RF": "swallow", "NM": "renogram"},
+    "requested_procedure": {"CT": "spine", "DX": "hand", "MG": "tomo", "RF": "pci", "NM": "psma"},
     "acquisition_protocol": {"CT": "thorax", "DX": "lat knee", "MG": "combo", "RF": "cardiac"},
-    "hospital": "county", "manufacturer": {"CT": "siemens", "DX": "canon", "MG": "hologic", "RF": "philips"},
-    "model": {"CT": "revolution", "DX": "drx", "MG": "pristina", "RF": "alphenix"},
-    "station_name": {"CT": "CT03", "DX": "DX07", "MG": "MG02", "RF": "RF05"},
+    "hospital": "county", "manufacturer": {"CT": "siemens", "DX": "canon", "MG": "hologic", "RF": "philips", "NM": "ge"},
+    "model": {"CT": "revolution", "DX": "drx", "MG": "pristina", "RF": "alphenix", "NM": "biograph"},
+    "station_name": {"CT": "CT03", "DX": "DX07", "MG": "MG02", "RF": "RF05", "NM": "NM03"},
     "display_name": "royal", "accession_number": "123456",
-    "standard_name": {"CT": "head", "DX": "chest", "MG": "screening", "RF": "angio"},
+    "standard_name": {"CT": "head", "DX": "chest", "MG": "screening", "RF": "angio", "NM": "bone"},
+    "radiopharmaceutical": "fluorodeoxyglucose", "radionuclide": "technetium",
     "view": "medio", "exposure_control_mode": "manual", "patient_name": "smith", "patient_id": "12345",
 }
 RANGE = {"age": ("age_min", "60"), "weight": ("weight_max", "60"), "dlp": ("dlp_min", "500"),
          "dap": ("dap_min", "100"), "dose_rp": ("dose_rp_min", "0.5"), "agd": ("agd_min", "3"),
-         "thickness": ("thickness_min", "60"), "psd": ("psd_min", "1"), "ssde": ("ssde_min", "10")}
+         "thickness": ("thickness_min", "60"), "psd": ("psd_min", "1"), "ssde": ("ssde_min", "10"),
+         "activity": ("activity_min", "300")}
 
 
 def cases():
@@ -66,14 +68,19 @@ def cases():
                 term = term[mod] if isinstance(term, dict) else term
                 yield f"{mod} {f.name}", f"{base}?{f.name}={term.replace(' ', '+')}"
         yield f"{mod} last page", f"{base}?page=999999"
-        sort = {"CT": "-dlp", "RF": "-dap", "DX": "-dap", "MG": "-agd"}[mod]
+        sort = {"CT": "-dlp", "RF": "-dap", "DX": "-dap", "MG": "-agd", "NM": "-activity"}[mod]
         yield f"{mod} sort {sort}", f"{base}?o={sort}"
+        if mod == "NM":  # the combinations the NM bench asks for: a filter with the activity sort
+            yield "NM FDG sort -activity", f"{base}?radiopharmaceutical=fluorodeoxyglucose&o=-activity"
+            yield "NM activity 300-500", f"{base}?activity_min=300&activity_max=500&o=-activity"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeat", type=int, default=20, help="timed requests per URL (20 or more for a p95)")
     ap.add_argument("--only", help="only URLs whose label contains this")
+    ap.add_argument("--modalities", help="only these modalities' lists (comma-separated, e.g. NM); the home page "
+                    "is always measured")
     args = ap.parse_args()
     database_url_from_env()
 
@@ -99,6 +106,8 @@ def main() -> None:
     worst = (0.0, "")
     for label, url in cases():
         if args.only and args.only not in label:
+            continue
+        if args.modalities and label != "home" and label.split()[0] not in args.modalities.split(","):
             continue
         resp = client.get(url)
         assert resp.status_code == 200, (url, resp.status_code)

@@ -192,3 +192,33 @@ def test_import_rate_with_alerts(tmp_path, redis_url):
                "--kind", "mg", "--alerts", "both", "--redis-url", redis_url], env)
     assert re.search(r"^import, 1 process, sqlite, alerts off\s+[\d.]+", out, re.M)
     assert re.search(r"^import, 1 process, sqlite, alerts on\s+[\d.]+", out, re.M)
+
+
+def test_make_db_nm_studies(tmp_path):
+    """--kind nm: NM studies with their administrations and the nm_* summary ingest fills; the NM
+    list and an NM chart measured on them."""
+    import sqlite3
+
+    db = tmp_path / "nm.db"
+    env = bench_env(tmp_path, DOSEAPP_DATABASE_URL=f"sqlite:///{db}", DOSEAPP_INSTANCE=str(tmp_path / "instance"))
+    out = run(["bench/make_db.py", "200", "--kind", "nm"], env)
+    assert re.search(r"added 200 studies in [\d.]+ s.*nm_administration (\d+)", out)
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT DISTINCT modality FROM study").fetchall() == [("NM",)]
+    assert con.execute("SELECT count(*) FROM nm_administration").fetchone()[0] >= 200
+    # The study's summary is the sum of its administrations, as ingest.summary.summarise_nm makes it.
+    bad = con.execute("SELECT count(*) FROM study s WHERE abs(s.nm_activity_mbq - (SELECT sum(a.administered_activity_mbq)"
+                      " FROM nm_administration a WHERE a.study_id = s.id)) > 0.01"
+                      " OR s.number_of_events != (SELECT count(*) FROM nm_administration a WHERE a.study_id = s.id)"
+                      " OR s.nm_radiopharmaceutical IS NULL OR s.nm_radionuclide IS NULL").fetchone()[0]
+    assert bad == 0
+    lo, hi = con.execute("SELECT min(administered_activity_mbq), max(administered_activity_mbq) FROM nm_administration"
+                         " WHERE radionuclide = '^18^Fluorine'").fetchone()
+    assert 100 < lo and hi < 520
+    con.close()
+
+    out = run(["bench/web_latency.py", "--repeat", "1", "--modalities", "NM", "--only", "NM"], env)
+    assert re.search(r"^NM FDG sort -activity\s+[\d.]+\s+[\d.]+\s+\d+$", out, re.M) and "CT list" not in out
+    out = run(["bench/chart_latency.py", "--repeat", "1", "--variants", "default", "--modalities", "NM",
+               "--only", "activity_weight"], env)
+    assert re.search(r"^NM activity_weight\s+default\s+\d+\s+\d+\s+\d+$", out, re.M)
