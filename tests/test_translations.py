@@ -61,6 +61,34 @@ def test_the_checker_finds_and_wraps_unmarked_text(tmp_path):
     assert "{% trans n=n, name=user.name %}{{ n }} studies of {{ name }}{% endtrans %}" in text
 
 
+def test_the_checker_finds_text_in_jinja_expressions(tmp_path):
+    """Labels passed to macros, conditional output and labels in {% set %} / {% for %} lists are text
+    people read; endpoints, comparisons, data keys, class names and upper-case codes are not."""
+    sys.path.insert(0, str(REPO / "tools"))
+    try:
+        import i18n_check
+    finally:
+        sys.path.remove(str(REPO / "tools"))
+    page = tmp_path / "page.html"
+    page.write_text("{{ th('total', 'Total number of studies') }}{{ 'Yes' if x else 'No' }}{{ v or 'None' }}\n"
+                    "{% for st, label in [('new', 'New'), ('all', 'All')] %}{{ label }}{% endfor %}\n"
+                    "{% set formats = [('csv', 'CSV'), ('wide', 'CSV (one row per study)')] %}"
+                    "{% for f, what in [((1, 0), 'with names')] %}{{ what }}{% endfor %}\n"
+                    "{{ _('Marked') }}{{ url_for('home.index', tab='New things') }}{% if mod == 'CT scan' %}{% endif %}"
+                    "{{ row['Study date'] }}{{ {'Some key': 1} }}{{ m(class_='a b') }}{{ x|default('—') }}"
+                    "{% trans value='Left alone' if x %}{{ value }}{% endtrans %}{% include 'a b.html' %}\n")
+    found = [(f.line, f.text) for f in i18n_check.find(page)]
+    assert found == [(1, "'Total number of studies'"), (1, "'Yes'"), (1, "'No'"), (1, "'None'"), (2, "'New'"),
+                     (2, "'All'"), (3, "'CSV (one row per study)'"), (3, "'with names'"), (4, "'New things'"),
+                     (4, "'Left alone'")]
+    assert i18n_check.fix(page) == 10
+    assert i18n_check.find(page) == []
+    text = page.read_text()
+    assert "{{ th('total', _('Total number of studies')) }}{{ _('Yes') if x else _('No') }}{{ v or _('None') }}" in text
+    assert "('new', _('New'))" in text and "('csv', 'CSV')" in text and "mod == 'CT scan'" in text
+    assert "url_for('home.index'" in text and "row['Study date']" in text and "class_='a b'" in text
+
+
 def test_messages_pot_is_up_to_date():
     """What the code and templates mark now is what messages.pot holds (else run make translations)."""
     with (REPO / "babel.cfg").open() as handle:

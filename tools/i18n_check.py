@@ -5,11 +5,18 @@
 
 Marked text is inside {{ _('...') }} / {{ _("...") }} or a {% trans %}...{% endtrans %} block.
 Checked: the text between HTML tags (also inside {% block %} tags, such as page titles) and the
-title, placeholder, aria-label and alt attributes. Not checked: text inside Jinja expressions and
-statements (a string in {% set %} or a conditional is marked by hand), scripts, styles and comments.
+title, placeholder, aria-label and alt attributes, and string literals inside Jinja expressions and
+statements that read as text (a capitalised word, or words with a space: labels passed to macros such as
+th('total', 'Total'), tab and button labels in {% set %} / {% for %} lists, 'Yes' if ... else 'No',
+value or 'None'), unless inside _() / gettext / ngettext / a trans block. Literals that are not text are
+left alone: url_for endpoints, tests and comparisons (mod == 'CT', x in ('a', 'b')), subscripts and dict
+keys (data keys), class/id keywords, template names, and strings without a lower-case letter (CSV, CT).
+Not checked: scripts, styles and comments.
 
 --fix edits line-locally: a text piece without Jinja becomes {{ _('text') }}; one with {{ values }}
-in it becomes {% trans name=value %}text {{ name }}{% endtrans %}; nothing is moved or re-indented.
+in it becomes {% trans name=value %}text {{ name }}{% endtrans %}; a literal in an expression becomes
+_('literal') (not when it starts or ends with a space or holds %, & or <: text pieced together with ~
+is rewritten by hand as one message); nothing is moved or re-indented.
 """
 from __future__ import annotations
 
@@ -18,6 +25,8 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from jinja2 import Environment, TemplateSyntaxError, nodes
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
@@ -31,6 +40,12 @@ ENTITY = re.compile(r"&(#\d+|#x[0-9a-f]+|\w+);", re.I)
 EXPR, BLOCK = "\x01", "\x02"  # mask characters for {{ }} and for {% %} / {# #}
 # Words that are the same in every language and need no catalogue entry.
 NOT_TEXT = {"doseapp"}
+# Literals in expressions that look like words but are not text people read (HTMX trigger values).
+NOT_TEXT_LITERALS = {"intersect once"}
+GETTEXT = {"_", "gettext", "ngettext", "pgettext", "npgettext", "_l"}
+NOT_TEXT_CALLS = {"url_for", "can", "has_role"}  # their first argument is a name, not text
+NOT_TEXT_KEYWORDS = {"class_", "cls", "klass", "css", "id"}
+PARSER = Environment(extensions=["jinja2.ext.i18n", "jinja2.ext.do", "jinja2.ext.loopcontrols"])
 
 
 @dataclass
@@ -41,6 +56,7 @@ class Finding:
     text: str
     line: int
     attribute: bool = False
+    expression: bool = False  # a string literal in a Jinja expression (text is the literal, quotes included)
 
 
 def mask(source: str) -> str:
@@ -69,6 +85,70 @@ def _pieces(masked: str, start: int, end: int):
             yield a, b
 
 
+def literal_is_text(value: str) -> bool:
+    if value.strip() in NOT_TEXT_LITERALS or not re.search(r"[a-z]", value):
+        return False
+    if re.search(r"[{}<>=/\\#@]|^\s*[.#]|^hx-|^data-|\.html$|^https?:", value):
+        return False
+    return bool(re.match(r"\s*[A-Z][\w-]*[a-z]", value) or re.search(r"[^\W\d_]\S*\s+\S*[^\W\d_]", value))
+
+
+def _literals(node, out: list, skip: bool = False) -> None:
+    """The string constants under `node` that read as text, as (line, value); `skip` below a place whose
+    literals are names or data (a test, a subscript, a dict key, an endpoint)."""
+    if isinstance(node, nodes.Const):
+        if isinstance(node.value, str) and not skip and literal_is_text(node.value):
+            out.append((node.lineno, node.value))
+        return
+    if isinstance(node, (nodes.Include, nodes.Extends, nodes.Import, nodes.FromImport)):
+        return
+    if isinstance(node, nodes.Call):
+        callee = node.node
+        name = callee.name if isinstance(callee, nodes.Name) else getattr(callee, "attr", None)
+        if name in GETTEXT:
+            return
+        _literals(callee, out, skip)
+        for i, argument in enumerate(node.args):
+            _literals(argument, out, skip or (i == 0 and name in NOT_TEXT_CALLS))
+        for keyword in node.kwargs:
+            _literals(keyword, out, skip)
+        for extra in (node.dyn_args, node.dyn_kwargs):
+            if extra is not None:
+                _literals(extra, out, skip)
+        return
+    if isinstance(node, (nodes.Compare, nodes.Test)):
+        skip = True
+    elif isinstance(node, nodes.Keyword) and node.key in NOT_TEXT_KEYWORDS:
+        return
+    elif isinstance(node, (nodes.CondExpr, nodes.If)):
+        _literals(node.test, out, True)
+        for child in node.iter_child_nodes():
+            if child is not node.test:
+                _literals(child, out, skip)
+        return
+    elif isinstance(node, nodes.Getitem):
+        _literals(node.node, out, skip)
+        _literals(node.arg, out, True)
+        return
+    elif isinstance(node, nodes.Pair):
+        _literals(node.key, out, True)
+        _literals(node.value, out, skip)
+        return
+    for child in node.iter_child_nodes():
+        _literals(child, out, skip)
+
+
+def expression_literals(source: str) -> list[tuple[int, str]]:
+    """(line, value) of the unmarked text literals in the template's expressions and statements."""
+    try:
+        tree = PARSER.parse(source)
+    except TemplateSyntaxError:
+        return []
+    out: list[tuple[int, str]] = []
+    _literals(tree, out)
+    return out
+
+
 def find(path: Path) -> list[Finding]:
     source = path.read_text()
     masked = mask(source)
@@ -89,6 +169,26 @@ def find(path: Path) -> list[Finding]:
         position = tag.end()
     for a, b in _pieces(masked, position, len(masked)):
         add(a, b)
+    lines = source.split("\n")
+    line_starts = [0]
+    for line in lines:
+        line_starts.append(line_starts[-1] + len(line) + 1)
+    done: set[int] = set()
+    for line, value in expression_literals(source):
+        at = None
+        for quoted in ("'" + value.replace("'", "\\'") + "'", '"' + value + '"', "'" + value + "'"):
+            for m in re.finditer(re.escape(quoted), lines[line - 1]):
+                start = line_starts[line - 1] + m.start()
+                if start not in done and not lines[line - 1][:m.start()].endswith("_("):
+                    at = (start, start + len(quoted))
+                    break
+            if at:
+                break
+        if at is None:  # written over several lines: reported at its line, not fixable
+            at = (line_starts[line - 1], line_starts[line - 1])
+        done.add(at[0])
+        findings.append(Finding(path, at[0], at[1], source[at[0]:at[1]] or repr(value), line, expression=True))
+    findings.sort(key=lambda f: (f.start, f.end))
     return findings
 
 
@@ -107,6 +207,11 @@ def _name_for(expression: str, taken: dict[str, str]) -> str:
 
 def wrapped(text: str) -> str | None:
     """`text` marked for translation, or None when it cannot be done safely by machine."""
+    if re.fullmatch(r"'[^'\\]*'" + '|' + r'"[^"\\]*"', text):  # a literal in an expression
+        value = text[1:-1]
+        if value != value.strip() or re.search(r"[%&<]", value):
+            return None
+        return "_(" + text + ")"
     parts = re.split(r"(\{\{.*?\}\})", text, flags=re.S)
     if len(parts) == 1:
         if "\n" not in text and not ENTITY.search(text):  # _() output is escaped: entities need trans
@@ -133,6 +238,8 @@ def fix(path: Path) -> int:
     source = path.read_text()
     changed = 0
     for finding in sorted(find(path), key=lambda f: f.start, reverse=True):
+        if finding.expression and not re.fullmatch(r"'[^'\\]*'" + '|' + r'"[^"\\]*"', finding.text):
+            continue  # an escaped quote, or written over several lines: by hand
         replacement = wrapped(finding.text)
         if replacement is None:
             continue

@@ -1,8 +1,13 @@
 """Languages in a real browser (issue 22): a user switches to German, then to French, on the Language
 page; the home page, a study list with its charts, and a study page are in that language, numbers and
 dates written the locale's way, and they fit the window at 1366x768 and 1920x1080 (German words are
-long). Screenshots go to the test's tmp folder (and to DOSEAPP_SCREENSHOTS when set)."""
+long). With "export headings in my language" chosen, a CSV export started from the list (run by a real
+worker) has its heading row in that language while its numbers stay machine-readable. Screenshots go to the test's tmp folder (and to DOSEAPP_SCREENSHOTS when set)."""
 from __future__ import annotations
+
+import csv
+import io
+import time
 
 import pytest
 from babel.dates import format_date
@@ -13,7 +18,7 @@ from sqlalchemy import select
 from doseapp.display.i18n import TRANSLATIONS_DIR
 from doseapp.models import Study, User, db
 from tests.browser.test_layout_fit import LAYOUT_PROBLEMS_JS, _save, _settle
-from tests.browser.test_ui import chromium, login, wait_for, web_server
+from tests.browser.test_ui import chromium, login, running, wait_for, web_server
 from tests.conftest import _empty_all_tables
 from tests.web import studydata
 
@@ -28,11 +33,13 @@ def site(_session_app, app_env, tmp_path_factory):
                                    .order_by(Study.number_of_events.desc(), Study.id).limit(1)).one()
         facts = {"id": study.id, "dlp": study.total_dlp_mgycm, "date": study.study_date}
         db.session.remove()
-    with web_server(app_env, tmp_path_factory.mktemp("web")) as base:
+    folder = tmp_path_factory.mktemp("web")
+    with web_server(app_env, folder) as base, running(["worker"], app_env, folder / "worker.log"):
         yield base, facts
     with _session_app.app_context():
         for user in db.session.scalars(select(User)):
             user.locale = None
+            user.export_headings_translated = False
         db.session.commit()
     _empty_all_tables(_session_app)
 
@@ -43,14 +50,49 @@ def _catalogue(code: str):
     return lambda msgid, **values: (catalogue.get(msgid).string % values) if values else catalogue.get(msgid).string
 
 
-def _choose_language(driver, base, code: str) -> None:
+def _choose_language(driver, base, code: str, headings: str = "english") -> None:
     from selenium.webdriver.common.by import By
 
     driver.get(base + "/account/language")
     driver.find_element(By.CSS_SELECTOR, f'#language-form input[name="locale"][value="{code}"]').click()
+    driver.find_element(By.CSS_SELECTOR, f'#language-form input[name="export_headings"][value="{headings}"]').click()
     driver.find_element(By.CSS_SELECTOR, "#language-form button[type=submit]").click()
     wait_for(driver, lambda d: d.execute_script("return document.documentElement.lang") == code,
              f"the page in {code} after saving the language")
+
+
+def _download_links(driver) -> list[str]:
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll('table.exports-done a[href*=\"/download\"]')).map(a => a.href)")
+
+
+def _csv_export_from_the_list(driver, base, screenshot) -> tuple[list[str], list[list[str]]]:
+    """Start the CT CSV export from the list's export panel as a user does, wait on the Exports page for
+    it to be done (the worker runs it), fetch the file through its download link with the browser's
+    session, and return its heading row and its rows."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(base + "/exports/")
+    before = set(_download_links(driver))
+    driver.get(base + "/ct/")
+    _settle(driver, "/ct/")
+    driver.find_element(By.CSS_SELECTOR, '.export-panel form[action$="/start/ct/csv"] button[type=submit]').click()
+    wait_for(driver, lambda d: d.current_url.rstrip("/").endswith("/exports"), "the Exports page after starting")
+    deadline, new = time.monotonic() + 90, []
+    while not new:
+        assert time.monotonic() < deadline, "the CT CSV export did not finish within 90 s"
+        time.sleep(1)
+        driver.get(base + "/exports/")
+        new = [href for href in _download_links(driver) if href not in before]
+    _save(driver, screenshot)
+    driver.set_script_timeout(60)
+    text = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "fetch(arguments[0], {credentials: 'same-origin'})"
+        ".then(r => r.ok ? r.text() : 'HTTP ' + r.status).then(done, e => done('ERROR ' + e));", new[0])
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    assert len(rows) > 1, text[:300]
+    return rows[0], rows[1:]
 
 
 @pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
@@ -63,7 +105,7 @@ def test_german_and_french_pages_read_and_fit(site, tmp_path, size):
         found = {}
         for code in ("de", "fr"):
             said = _catalogue(code)
-            _choose_language(driver, base, code)
+            _choose_language(driver, base, code, headings="translated")
             assert said("Your language is saved.") in driver.find_element("css selector", ".flash").text
             pages = {"home": "/", "ct-list": "/ct/", "ct-study": f"/ct/{facts['id']}", "language": "/account/language"}
             text = {}
@@ -87,6 +129,14 @@ def test_german_and_french_pages_read_and_fit(site, tmp_path, size):
             assert said("Irradiation events") in text["ct-study"]
             assert format_decimal(facts["dlp"], format="#,##0.00", locale=code) in text["ct-study"]
             assert format_date(facts["date"], format="medium", locale=code) in text["ct-study"]
+            # The export: its heading row in the language, its numbers with a decimal point as ever.
+            heading, rows = _csv_export_from_the_list(driver, base, tmp_path / f"{code}-export-{width}x{height}.png")
+            assert heading[:3] == [said("Institution"), said("Manufacturer"), said("Model name")], heading[:3]
+            assert said("Model name") != "Model name" and "Model name" not in heading
+            assert said("DLP total (mGy.cm)") in heading and said("Study date") in heading
+            dlps = [row[heading.index(said("DLP total (mGy.cm)"))] for row in rows]
+            assert rows and all(v == "" or (float(v) >= 0 and "," not in v) for v in dlps), dlps[:5]
+            assert any(v and abs(float(v) - facts["dlp"]) < 0.01 for v in dlps), (facts["dlp"], dlps[:5])
         assert not found, f"at {width}x{height}: " + "; ".join(f"{p} (on {', '.join(w)})" for p, w in found.items())
         _choose_language(driver, base, "en")
         assert "Log out" in driver.execute_script("return document.body.innerText")
