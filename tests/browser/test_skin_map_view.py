@@ -129,12 +129,17 @@ def test_the_map_loads_from_doseapp_alone_and_its_controls_work(site, tmp_path):
 
             # The dose at the pointer is the stored cell's: hover the peak cell's place on the map.
             i, j = np.unravel_index(int(np.argmax(dose)), dose.shape)
-            # The cell's centre, as an offset from the middle of the plot's box (where Selenium moves from).
+            # The cell's centre, as an offset from the plot's in-view centre point, which WebDriver moves
+            # from and computes with floor() (W3C Actions): with the centre taken unfloored, a box at a
+            # fractional position put the pointer a pixel off, in the neighbouring cell of a small map.
+            plot = driver.find_element(By.CSS_SELECTOR, ".skin-2d-plot")
+            driver.execute_script("arguments[0].scrollIntoView({block: 'center', inline: 'center'})", plot)
             offset = driver.execute_script("""
                 const m = document.querySelector('.skin-map'), xy = m.skinMap.clientPoint(arguments[0], arguments[1]);
                 const r = m.querySelector('.skin-2d-plot').getBoundingClientRect();
-                return [xy[0] - (r.left + r.width / 2), xy[1] - (r.top + r.height / 2)];""", float(j) + 0.5, float(i) + 0.5)
-            plot = driver.find_element(By.CSS_SELECTOR, ".skin-2d-plot")
+                const cx = Math.floor((Math.max(r.left, 0) + Math.min(r.right, window.innerWidth)) / 2);
+                const cy = Math.floor((Math.max(r.top, 0) + Math.min(r.bottom, window.innerHeight)) / 2);
+                return [xy[0] - cx, xy[1] - cy];""", float(j) + 0.5, float(i) + 0.5)
             ActionChains(driver).move_to_element_with_offset(plot, round(offset[0]), round(offset[1])).perform()
             wait_for(driver, lambda d: "mGy" in d.execute_script(TOOLTIP_JS), "the dose tooltip")
             tip = driver.execute_script(TOOLTIP_JS)
