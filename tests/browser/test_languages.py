@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import time
+from pathlib import Path
 
 import pytest
 from babel.dates import format_date
@@ -34,8 +35,16 @@ def site(_session_app, app_env, tmp_path_factory):
         facts = {"id": study.id, "dlp": study.total_dlp_mgycm, "date": study.study_date}
         db.session.remove()
     folder = tmp_path_factory.mktemp("web")
+    exports = Path(_session_app.config["INSTANCE"]) / "exports"
+    before = set(exports.glob("*")) if exports.is_dir() else set()
     with web_server(app_env, folder) as base, running(["worker"], app_env, folder / "worker.log"):
         yield base, facts
+    # The exports this module made are files in the session's instance: remove them with their job rows
+    # (below), so that tests sharing the instance later see only their own files.
+    made = set(exports.glob("*")) - before if exports.is_dir() else set()
+    for path in made:
+        if path.is_file():
+            path.unlink()
     with _session_app.app_context():
         for user in db.session.scalars(select(User)):
             user.locale = None
