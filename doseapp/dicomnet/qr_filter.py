@@ -269,21 +269,31 @@ def _first_image(images: list[ImageRsp]) -> ImageRsp:
     return min(numbered, key=lambda i: i.instance_number) if numbered else images[0]
 
 
+def _keep_first_image(study: StudyRsp, series: SeriesRsp, images_of: ImagesOf, reason: str,
+                      whole_if: Callable[[ImageRsp], bool] | None = None) -> None:
+    """Keep only the first image of `series` (fetched at image level if not yet), the others
+    excluded with `reason`, and move it at image level; an empty series is excluded. With
+    `whole_if`, a series whose first image passes it is kept whole."""
+    if series.images is None:
+        series.images = images_of(study, series)
+    if not series.images:
+        series.excluded_reason = "empty series: no instances at image level"
+        return
+    first = _first_image(series.images)
+    if whole_if is not None and whole_if(first):
+        return
+    for image in series.images:
+        if image is not first:
+            image.excluded_reason = reason
+    series.image_level_move = True
+
+
 def _toshiba_rule(study: StudyRsp, series_list: list[SeriesRsp], images_of: ImagesOf) -> None:
     """Toshiba dose images: a secondary capture series whole; otherwise only its first image."""
     for series in series_list:
-        if series.images is None:
-            series.images = images_of(study, series)
-        if not series.images:
-            series.excluded_reason = "empty series: no instances at image level"
-            continue
-        first = _first_image(series.images)
-        if first.sop_class_uid == SECONDARY_CAPTURE:
-            continue
-        for image in series.images:
-            if image is not first:
-                image.excluded_reason = "Toshiba option: only the first image of an image series is needed"
-        series.image_level_move = True
+        _keep_first_image(study, series, images_of,
+                          "Toshiba option: only the first image of an image series is needed",
+                          whole_if=lambda first: first.sop_class_uid == SECONDARY_CAPTURE)
 
 
 def _ct_rule(study: StudyRsp, options: QueryOptions, images_of: ImagesOf) -> None:
@@ -337,16 +347,7 @@ def _nm_rule(study: StudyRsp, images_of: ImagesOf) -> None:
         if modality not in ("NM", "PT"):
             series.excluded_reason = f"nuclear medicine: a {modality or 'non-NM'} series holds no NM dose information"
             continue
-        if series.images is None:
-            series.images = images_of(study, series)
-        if not series.images:
-            series.excluded_reason = "empty series: no instances at image level"
-            continue
-        first = _first_image(series.images)
-        for image in series.images:
-            if image is not first:
-                image.excluded_reason = "nuclear medicine: the first image of a series describes it"
-        series.image_level_move = True
+        _keep_first_image(study, series, images_of, "nuclear medicine: the first image of a series describes it")
 
 
 def _sr_only_rule(study: StudyRsp, images_of: ImagesOf) -> None:
