@@ -14,7 +14,7 @@ from flask import Blueprint, Response, abort, current_app, flash, redirect, rend
 from flask_login import current_user
 
 from doseapp import audit
-from doseapp.blueprints.studies import NAMES, page_number
+from doseapp.blueprints.studies import NAMES, SLUGS, page_number
 from doseapp.exports.jobs import may_export_pid
 from doseapp.models import Study, db
 from doseapp.patients import chart, history
@@ -24,7 +24,7 @@ from doseapp.security.headers import with_nonce
 bp = Blueprint("patients", __name__, url_prefix="/patients")
 
 PER_PAGE = 100
-SLUG = {"CT": "ct", "RF": "rf", "MG": "mg", "DX": "dx"}
+SLUG = {modality: slug for slug, modality in SLUGS.items()}  # every modality with a study page
 MIMETYPES = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 

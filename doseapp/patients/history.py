@@ -115,7 +115,7 @@ def find_patients(term: str) -> tuple[list[Candidate], bool]:
 
 @dataclass
 class Row:
-    """One study of a history, with its dose summary in stored units and the running RF totals."""
+    """One study of a history, with its dose summary in stored units (NM: administered activity in MBq)."""
     id: int
     modality: str
     study_date: dt.date | None
@@ -136,13 +136,16 @@ class Row:
     patient_id_hashed: bool = False
     patient_name: str | None = None
     patient_name_hashed: bool = False
+    activity_mbq: float | None = None  # NM: the administered activity (sum of the study's administrations)
+    radiopharmaceutical: str | None = None  # NM: its radiopharmaceutical(s)
 
 
 _COLUMNS = (Study.id, Study.modality, Study.study_date, Study.study_time, Study.study_datetime,
             Equipment.display_name, Study.study_description, Study.accession_number, Study.accession_hashed,
             Study.study_instance_uid, Study.not_patient_indicator, Study.total_dlp_mgycm, Study.total_dap_gym2,
             Study.total_dose_rp_gy, Study.peak_skin_dose_gy, Study.agd_both_mgy, Study.patient_id,
-            Study.patient_id_hashed, Study.patient_name, Study.patient_name_hashed)
+            Study.patient_id_hashed, Study.patient_name, Study.patient_name_hashed, Study.nm_activity_mbq,
+            Study.nm_radiopharmaceutical)
 
 
 def studies(key: PatientKey) -> list[Row]:
@@ -152,7 +155,7 @@ def studies(key: PatientKey) -> list[Row]:
     rows = []
     for r in db.session.execute(stmt):
         row = Row(*r[:16], patient_id=r[16], patient_id_hashed=bool(r[17]), patient_name=r[18],
-                  patient_name_hashed=bool(r[19]))
+                  patient_name_hashed=bool(r[19]), activity_mbq=r[20], radiopharmaceutical=r[21])
         row.accession_hashed = bool(row.accession_hashed)
         rows.append(row)
     return rows

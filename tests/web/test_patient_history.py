@@ -22,7 +22,7 @@ PATIENT_ID, PATIENT_NAME = "HX-2026-0001", "Historia^Hanna"
 # Given the one patient ID. DX-Im-Date-Missing keeps its own name (PHYSICS^TABLE AEC), which OpenREM's
 # legacy not-patient patterns flag, and has no study date.
 SAME_PATIENT = ("RF-RDSR-Siemens-Zee.dcm", "RF-RDSR-Philips_Allura.dcm", "RF-RDSR-GE.dcm",
-                "CT-RDSR-GEPixelMed.dcm", "MG-RDSR-Hologic_2D.dcm", "DX-Im-Date-Missing.dcm")
+                "CT-RDSR-GEPixelMed.dcm", "MG-RDSR-Hologic_2D.dcm", "DX-Im-Date-Missing.dcm", "NM-RRDSR-Siemens.dcm")
 OTHER_PATIENT = ("CT-RDSR-ToshibaPixelMed.dcm", "DX-Im-Carestream_DRX.dcm")
 USERS = {"pid": ["pid"], "pidexporter": ["pid", "exporter"], "viewer": ["viewer"], "exporter": ["exporter"]}
 
@@ -120,6 +120,11 @@ def test_history_lists_exactly_the_patients_studies_newest_first_undated_last(lo
     mg = next(s for s in mine if s.modality == "MG")
     row = re.search(r'<tr data-study-id="%d".*?</tr>' % mg.id, html, re.S).group(0)
     assert f">{mg.agd_both_mgy:.2f}</td>" in row
+    # NM: the administered activity the RRDSR states (394.0 MBq) and its radiopharmaceutical.
+    nm = next(s for s in mine if s.modality == "NM")
+    row = re.search(r'<tr data-study-id="%d".*?</tr>' % nm.id, html, re.S).group(0)
+    assert nm.nm_activity_mbq == pytest.approx(394.0) and nm.nm_radiopharmaceutical
+    assert f'<td class="num">394.0<br><span class="hint">{nm.nm_radiopharmaceutical}</span></td>' in row
     # The patient is named as stored: the ID in clear, or its hash shortened.
     if mode == "clear":
         assert f"Patient ID {PATIENT_ID}</h2>" in html and "Historia^Hanna" in html
@@ -258,6 +263,11 @@ def test_export_csv_and_xlsx_read_back(loaded):
         if s.modality == "RF":
             assert float(r["Total DAP (cGy·cm²)"]) == pytest.approx(s.total_dap_gym2 * DAP_DISPLAY_PER_STORED)
             assert float(r["Total dose at RP (Gy)"]) == pytest.approx(s.total_dose_rp_gy)
+        if s.modality == "NM":
+            assert float(r["NM administered activity (MBq)"]) == pytest.approx(394.0)
+            assert r["NM radiopharmaceutical"] == s.nm_radiopharmaceutical
+        else:
+            assert r["NM administered activity (MBq)"] == "" and r["NM radiopharmaceutical"] == ""
     rf = sorted((s for s in mine.values() if s.modality == "RF"), key=lambda s: s.study_datetime)
     newest = next(r for r in rows if r["Study instance UID"] == rf[-1].study_instance_uid)
     assert float(newest["Cumulative fluoroscopy dose at RP (Gy)"]) == pytest.approx(sum(s.total_dose_rp_gy for s in rf))
