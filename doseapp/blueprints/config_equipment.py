@@ -13,10 +13,11 @@ from doseapp.config_modality import MODALITY_CHOICES, relabel, studies_to_resort
 from doseapp.models import Equipment, Study, db
 from doseapp.display.timefmt import plural
 
-# The five tables of the view page (seed §3.2.3), with their jump-link anchors.
+# The tables of the view page (seed §3.2.3's five, and nuclear medicine), with their jump-link anchors.
 TABLES = (("CT", "CT", "ct"), ("MG", "Mammography", "mg"), ("DX", "DX and CR", "dx"),
-          ("RF", "Fluoroscopy", "rf"), (None, "Others", "other"))
-MODALITY_NAMES = {"CT": "CT", "MG": "mammography", "DX": "DX (including CR)", "RF": "fluoroscopy"}
+          ("RF", "Fluoroscopy", "rf"), ("NM", "Nuclear medicine and PET", "nm"), (None, "Others", "other"))
+MODALITY_NAMES = {"CT": "CT", "MG": "mammography", "DX": "DX (including CR)", "RF": "fluoroscopy",
+                  "NM": "nuclear medicine and PET"}
 REVIEW_PAGE_SIZE = 25
 # A system's skin dose maps (openSkin's safe list, seed §7): the form's value -> the stored decision.
 TRUST_CHOICES = (("", "Keep as it is"), ("vendor", "Follow the vendor geometry table"), ("trusted", "Trusted"),
@@ -34,7 +35,7 @@ def _equipment_or_404(equipment_id: int) -> Equipment:
 
 def _tables() -> list[dict]:
     """Each equipment row in the table of every modality it has studies of; rows without any
-    studies of the four modalities go to Others."""
+    studies of the five modalities go to Others."""
     counts: dict[int, dict[str, int]] = {}
     # Grouped in the order of ix_study_modality_equipment_datetime: read from that index alone.
     for modality, eq_id, n in db.session.execute(
@@ -46,7 +47,7 @@ def _tables() -> list[dict]:
     for modality, title, anchor in TABLES:
         if modality is None:
             rows = [(e, sum(counts.get(e.id, {}).values())) for e in equipment
-                    if not set(counts.get(e.id, {})) & {"CT", "MG", "DX", "RF"}]
+                    if not set(counts.get(e.id, {})) & set(MODALITY_NAMES)]
         else:
             rows = [(e, counts[e.id][modality]) for e in equipment if counts.get(e.id, {}).get(modality)]
         tables.append({"modality": modality, "title": title, "anchor": anchor, "rows": rows})

@@ -20,18 +20,23 @@ def _equipment(station: str) -> Equipment:
     return db.session.scalar(select(Equipment).where(Equipment.station_name == station))
 
 
-def test_view_page_shows_five_tables_to_a_viewer(app, client):
-    imp("CT-RDSR-GEPixelMed.dcm", "MG-RDSR-Hologic_2D.dcm", "DX-RDSR-Canon_CXDI.dcm", "RF-RDSR-Siemens-Zee.dcm")
+def test_view_page_shows_six_tables_to_a_viewer(app, client):
+    imp("CT-RDSR-GEPixelMed.dcm", "MG-RDSR-Hologic_2D.dcm", "DX-RDSR-Canon_CXDI.dcm", "RF-RDSR-Siemens-Zee.dcm",
+        "NM-RRDSR-Siemens.dcm")
     login(client, "vera", ["viewer"])
     html = client.get("/config/display-names").get_data(as_text=True)
     assert "View display names &amp; modality" in html
     assert 'href="#ct">CT</a> | <a href="#mg">Mammography</a> | <a href="#dx">DX and CR</a> | ' \
-           '<a href="#rf">Fluoroscopy</a> | <a href="#other">Others</a>' in html
-    for anchor, station in (("ct", "rt16"), ("mg", "Dimensions"), ("dx", "CANONDaRt"), ("rf", "ArtisZee")):
+           '<a href="#rf">Fluoroscopy</a> | <a href="#nm">Nuclear medicine and PET</a> | <a href="#other">Others</a>' in html
+    nm_station = db.session.scalar(select(Equipment.station_name).join(Study, Study.equipment_id == Equipment.id)
+                                   .where(Study.modality == "NM"))
+    assert nm_station
+    for anchor, station in (("ct", "rt16"), ("mg", "Dimensions"), ("dx", "CANONDaRt"), ("rf", "ArtisZee"),
+                            ("nm", nm_station)):
         table = re.search(rf'data-table="{anchor}">(.*?)</table>', html, re.S).group(1)
         assert table.count("<tr data-equipment=") == 1
         assert f"<td>{station}</td>" in table
-    assert html.count("There is 1 entry in this table.") == 4
+    assert html.count("There is 1 entry in this table.") == 5
     assert "There are 0 entries in this table." in html  # Others
     assert 'name="ids"' not in html and "Review" not in html  # viewers do not edit
     assert client.get("/config/display-names/edit").status_code == 403
@@ -162,3 +167,25 @@ def test_source_review_counts_and_both_delete_options(app, client, monkeypatch):
     rows = audit_rows("equipment.delete_studies")
     assert [(r.details["modality"], r.details["studies_deleted"], r.details["table_entry_removed"]) for r in rows] == \
         [("DX", 1, False), ("RF", 1, True), ("DX", 1, False)]
+
+
+def test_nm_source_review_and_delete_take_the_administrations_with_the_studies(app, client):
+    from doseapp.models.nm import NmAdministration
+
+    imp("NM-RRDSR-Siemens.dcm", "CT-RDSR-GEPixelMed.dcm")
+    login(client, "ada")
+    nm = db.session.scalar(select(Study).where(Study.modality == "NM"))
+    eq_id, study_id = nm.equipment_id, nm.id
+    assert db.session.scalar(select(func.count()).select_from(NmAdministration)
+                             .where(NmAdministration.study_id == study_id)) == 1
+    html = client.get(f"/config/equipment/{eq_id}/review?modality=NM").get_data(as_text=True)
+    assert 'data-count="shown">1<' in html and "filtered by the modality nuclear medicine and PET" in html
+    url = f"/config/equipment/{eq_id}/delete-studies?modality=NM"
+    assert 'data-count="delete">1<' in client.get(url).get_data(as_text=True)
+    assert post(client, url, {"confirm": "yes"}, form_page=url).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Study, study_id) is None
+    assert db.session.scalar(select(func.count()).select_from(NmAdministration)) == 0
+    assert [s.modality for s in db.session.scalars(select(Study)).all()] == ["CT"]
+    [entry] = audit_rows("equipment.delete_studies")
+    assert (entry.details["modality"], entry.details["studies_deleted"]) == ("NM", 1)
