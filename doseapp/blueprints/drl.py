@@ -21,7 +21,7 @@ from doseapp.standards.drl import QUANTITIES, UNITS
 
 bp = Blueprint("drl", __name__)
 
-MODALITY_NAMES = {"CT": "CT", "RF": "Fluoroscopy", "DX": "Radiography", "MG": "Mammography"}
+MODALITY_NAMES = {"CT": "CT", "RF": "Fluoroscopy", "DX": "Radiography", "MG": "Mammography", "NM": "Nuclear medicine"}
 
 
 @bp.app_template_global()
@@ -98,8 +98,14 @@ def _charts(rows: list[Row], quantity: str):
 def page():
     settings = SystemSettings.get()
     error = None
+    given = request.args.to_dict()
+    # The form keeps the quantity chosen when the modality is changed: one the new modality does not
+    # have gives way to its first (the API and the XLSX link still refuse it).
+    if given.get("quantity") and given["quantity"].lower() not in QUANTITIES.get(
+            (given.get("modality") or "CT").strip().upper(), (given["quantity"].lower(),)):
+        given.pop("quantity")
     try:
-        modality, quantity, name, period = read_args(request.args, settings)
+        modality, quantity, name, period = read_args(given, settings)
     except BadArgs as exc:
         error = str(exc)
         modality, quantity, name, period = "CT", "dlp", None, default_period(settings)
