@@ -265,3 +265,35 @@ def test_config_pages_local_nm_drl_and_mapping_csv(nm, client):
     assert "NM reference levels are for activity, activity_per_kg" in resp.get_data(as_text=True)
     html = client.get("/config/drl").get_data(as_text=True)
     assert "NM · PET FDG" in html and "350 MBq" in html and "4 MBq/kg" in html
+
+
+def test_command_line_nm_rule_levels_and_comparison(nm, app_env):
+    import json
+
+    from tests.conftest import run_cli
+
+    done = run_cli(["standard-name", "add", "nm", "PET FDG", "--field", "radiopharmaceutical", "--value", FDG],
+                   app_env)
+    assert done.returncode == 0, done.stderr
+    assert "Added: NM 'PET FDG' <- radiopharmaceutical exact" in done.stdout
+    db.session.expire_all()
+    got = {d: (s.standard_name.name if s.standard_name_id else None) for d, s in _by_description().items()}
+    assert got == {WHOLE_BODY: "PET FDG", HEART: "PET FDG", GE_PET: "PET FDG", BONE: None}
+    bad = run_cli(["standard-name", "add", "NM", "X", "--field", "acquisition_protocol", "--value", "x"], app_env)
+    assert bad.returncode == 2 and "Unknown field 'acquisition_protocol' for NM" in bad.stderr
+    fdg = db.session.scalar(select(StandardName).where(StandardName.modality == "NM"))
+    _local(fdg, "activity", 350.0)
+    levels = json.loads(run_cli(["drl", "list", "--json", "--modality", "NM"], app_env).stdout)
+    assert [(lv["standard_name"], lv["quantity"], lv["value"], lv["unit"], lv["origin"]) for lv in levels] == [
+        ("PET FDG", "activity", 350.0, "MBq", "local")]  # no national NM set
+    done = run_cli(["drl", "compare", "--modality", "NM", "--date-from", "2022-01-01", "--json"], app_env)
+    assert done.returncode == 0, done.stderr
+    rows = {r["system"]: r for r in json.loads(done.stdout)}
+    # Room 1: 350, 380, 394, 400, 420; Room 2: 250; the GE system: 221.596288 (one study each).
+    assert (rows["PET/CT Room 1"]["n"], rows["PET/CT Room 1"]["median"], rows["PET/CT Room 1"]["p75"]) == (
+        5, 394.0, 400.0)
+    assert rows["GE PET"]["median"] == pytest.approx(221.596288)
+    assert rows["GE PET"]["ratio"] == pytest.approx(221.596288 / 350)
+    text = run_cli(["drl", "compare", "--modality", "nm", "--quantity", "activity_per_kg", "--date-from",
+                    "2022-01-01"], app_env).stdout
+    assert text.startswith("NM Activity per kg (MBq/kg)") and "n=4" in text and "DRL=— ratio=—" in text
