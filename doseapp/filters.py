@@ -176,7 +176,8 @@ def _standard_name(value: str, modality: str | None):
     if not ids:
         return Study.id.is_(None)
     clauses = [Study.standard_name_id.in_(ids)]
-    tables = [] if modality == "RF" else [_event_table(modality)] if modality else [CtEvent, XrayEvent]
+    # Fluoroscopy and NM events have no names (NM: doseapp.standards.names).
+    tables = [] if modality in ("RF", "NM") else [_event_table(modality)] if modality else [CtEvent, XrayEvent]
     clauses += [EventMatch(t, t.standard_name_id.in_(ids)).ids_in() for t in tables]
     return or_(*clauses)
 

@@ -21,7 +21,7 @@ from doseapp.standards.drl import QUANTITIES, UNITS
 
 bp = Blueprint("drl", __name__)
 
-MODALITY_NAMES = {"CT": "CT", "RF": "Fluoroscopy", "DX": "Radiography", "MG": "Mammography"}
+MODALITY_NAMES = {"CT": "CT", "RF": "Fluoroscopy", "DX": "Radiography", "MG": "Mammography", "NM": "Nuclear medicine"}
 
 
 @bp.app_template_global()
@@ -57,16 +57,27 @@ def _fmt(value, quantity: str) -> str:
     return "" if value is None else f"{value * UNITS[quantity][2]:.3g}"
 
 
+def _repeated_systems(rows: list[Row]) -> set[str]:
+    """The display names that more than one system of the comparison has. Bar categories must differ
+    (BokehJS draws nothing for a repeated factor), so such systems (both "REMOVED REMOVED" in
+    anonymised files, say) are told apart by their id, on the charts and in the table."""
+    ids: dict[str, set] = {}
+    for r in rows:
+        ids.setdefault(r.system, set()).add(r.equipment_id)
+    return {system for system, found in ids.items() if len(found) > 1}
+
+
 def _charts(rows: list[Row], quantity: str):
     """One figure per standard name and patient group that has a DRL: bars of the median per system,
     the DRL as a horizontal line, the 75th percentile as a marker over each bar."""
     factor, unit = UNITS[quantity][2], UNITS[quantity][1]
+    repeated = _repeated_systems(rows)
     groups: dict[tuple, list[Row]] = {}
     for r in rows:
         groups.setdefault((r.standard_name, r.patient_group), []).append(r)
     figs = []
     for (name, group), members in groups.items():
-        systems = [r.system for r in members]
+        systems = [f"{r.system} (#{r.equipment_id})" if r.system in repeated else r.system for r in members]
         src = ColumnDataSource({"system": systems, "median": [(r.median or 0) * factor for r in members],
                                 "p75": [(r.p75 or 0) * factor for r in members], "n": [r.n for r in members]})
         p = figure(x_range=systems, height=300, sizing_mode="stretch_width", tools="save,reset",
@@ -98,8 +109,14 @@ def _charts(rows: list[Row], quantity: str):
 def page():
     settings = SystemSettings.get()
     error = None
+    given = request.args.to_dict()
+    # The form keeps the quantity chosen when the modality is changed: one the new modality does not
+    # have gives way to its first (the API and the XLSX link still refuse it).
+    if given.get("quantity") and given["quantity"].lower() not in QUANTITIES.get(
+            (given.get("modality") or "CT").strip().upper(), (given["quantity"].lower(),)):
+        given.pop("quantity")
     try:
-        modality, quantity, name, period = read_args(request.args, settings)
+        modality, quantity, name, period = read_args(given, settings)
     except BadArgs as exc:
         error = str(exc)
         modality, quantity, name, period = "CT", "dlp", None, default_period(settings)
@@ -113,7 +130,7 @@ def page():
             "date_until": period.date_until.isoformat(), **({"standard_name": name} if name else {})}
     return render_template("drl/page.html", rows=rows, modality=modality, quantity=quantity, period=period,
                            name=name, error=error, settings=settings, modalities=MODALITY_NAMES,
-                           quantities=QUANTITIES, units=UNITS, fmt=_fmt, script=script, div=div, args=args)
+                           repeated=_repeated_systems(rows), quantities=QUANTITIES, units=UNITS, fmt=_fmt, script=script, div=div, args=args)
 
 
 HEADERS = ["Standard name", "Patient group", "System", "Quantity", "Unit", "Studies (n)", "Median",

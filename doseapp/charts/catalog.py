@@ -196,6 +196,8 @@ NM = (
           x="patient_weight_kg", x_label="Patient weight (kg)", default=True, **ACTIVITY),
     Chart("standard_activity", "Administered activity per standard name", "bar", "study", "nm_activity_mbq",
           "standard_name", **ACTIVITY),
+    Chart("standard_frequency", "Standard name frequency", "pie", "study", "nm_activity_mbq", "standard_name",
+          **ACTIVITY),
 )
 
 CHARTS: dict[str, tuple[Chart, ...]] = {"CT": CT, "DX": DX, "RF": RF, "MG": MG, "NM": NM}

@@ -40,7 +40,8 @@ def drl_list(as_json, modality):
 
 @drl_group.command("compare")
 @click.option("--modality", required=True, type=click.Choice(MODALITIES, case_sensitive=False))
-@click.option("--quantity", help="dlp, ctdivol, ssde (CT); dap, dose_rp (RF); dap (DX); agd (MG). Default: the first.")
+@click.option("--quantity", help="dlp, ctdivol, ssde (CT); dap, dose_rp (RF); dap (DX); agd (MG); activity, "
+              "activity_per_kg (NM). Default: the first.")
 @click.option("--standard-name", help="Only this standard name (case does not matter).")
 @click.option("--date-from", help="yyyy-mm-dd; default: the settings' period back from today.")
 @click.option("--date-until", help="yyyy-mm-dd; default: today.")

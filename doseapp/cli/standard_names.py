@@ -31,7 +31,8 @@ def _apply_and_report() -> None:
 @click.argument("modality")
 @click.argument("name")
 @click.option("--field", "field_name", required=True,
-              help="study_description, requested_procedure, procedure, or acquisition_protocol (CT, DX, MG).")
+              help="study_description, requested_procedure, procedure, acquisition_protocol (CT, DX, MG) "
+                   "or radiopharmaceutical (NM).")
 @click.option("--pattern", help="A case-insensitive wildcard (* and ?) the value must match.")
 @click.option("--value", help="The exact value (same case).")
 def add_cmd(modality, name, field_name, pattern, value):

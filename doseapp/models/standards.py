@@ -9,12 +9,12 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from doseapp.models.base import db, utcnow
 
-# The values a rule may match: three study-level fields, and the acquisition protocol of CT, DX and
-# MG events.
-RULE_FIELDS = ("study_description", "requested_procedure", "procedure", "acquisition_protocol")
+# The values a rule may match: three study-level fields, the acquisition protocol of CT, DX and MG
+# events, and the radiopharmaceutical of NM studies (doseapp.standards.names.fields_for).
+RULE_FIELDS = ("study_description", "requested_procedure", "procedure", "acquisition_protocol", "radiopharmaceutical")
 RULE_MATCHES = ("exact", "pattern")
 # The quantities a reference level may be set for, in stored units (see README "Units").
-DRL_QUANTITIES = ("ctdivol", "dlp", "ssde", "dap", "dose_rp", "agd")
+DRL_QUANTITIES = ("ctdivol", "dlp", "ssde", "dap", "dose_rp", "agd", "activity", "activity_per_kg")
 
 
 class StandardName(db.Model):
@@ -50,7 +50,7 @@ class ReferenceLevel(db.Model):
     """A local diagnostic reference level: a standard name's quantity for a patient group (adults when
     no band is given; an age band [min, max) in years or a weight band [min, max) in kg), for every
     system or one. Values in stored units: CTDIvol/SSDE mGy, DLP mGy·cm, DAP Gy·m², dose at RP Gy,
-    AGD mGy."""
+    AGD mGy, administered activity MBq, activity per kg MBq/kg."""
     __tablename__ = "reference_level"
 
     id: Mapped[int] = mapped_column(primary_key=True)

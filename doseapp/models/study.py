@@ -13,7 +13,10 @@ MODALITIES = ("CT", "RF", "DX", "MG", "NM")
 
 
 # What the DRL comparison (doseapp.standards.comparison) reads of a study: modality and period, then
-# the grouping, the patient group's age and weight, and the value of each DRL quantity.
+# the grouping, the patient group's age and weight, and the value of each DRL quantity of CT, RF, DX
+# and MG. NM's two (nm_activity_mbq, nm_activity_per_kg_mbq, issue 20) are not in the covering index:
+# the NM comparison reads its rows, as all comparisons did before 0013 (about 3 µs a row on SQLite,
+# docs/performance.md), at NM volumes a few per cent of CT's; no index rebuild for every site.
 DRL_COMPARISON_COLUMNS = ("modality", "study_datetime", "standard_name_id", "equipment_id", "patient_age_years",
                           "patient_weight_kg", "total_dlp_mgycm", "mean_ctdivol_mgy", "mean_ssde_mgy",
                           "total_dap_gym2", "total_dose_rp_gy", "agd_left_mgy", "agd_right_mgy")

@@ -35,7 +35,8 @@ def value_column(modality: str, quantity: str):
     if modality == "MG":
         return greatest(Study.agd_left_mgy, Study.agd_right_mgy)
     return {"dlp": Study.total_dlp_mgycm, "ctdivol": Study.mean_ctdivol_mgy, "ssde": Study.mean_ssde_mgy,
-            "dap": Study.total_dap_gym2, "dose_rp": Study.total_dose_rp_gy}[quantity]
+            "dap": Study.total_dap_gym2, "dose_rp": Study.total_dose_rp_gy,
+            "activity": Study.nm_activity_mbq, "activity_per_kg": Study.nm_activity_per_kg_mbq}[quantity]
 
 
 def band_condition(band: tuple):

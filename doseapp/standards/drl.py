@@ -23,7 +23,7 @@ from doseapp.models import Equipment, ReferenceLevel, StandardName, SystemSettin
 from doseapp.models.standards import DRL_QUANTITIES
 
 DATA = Path(__file__).parent / "data" / "drl"  # one CSV per national set
-MODALITIES = ("CT", "RF", "DX", "MG")
+MODALITIES = ("CT", "RF", "DX", "MG", "NM")
 ADULT_AGE = 18.0
 LOCAL = "local"
 
@@ -35,9 +35,14 @@ UNITS = {
     "dap": ("Gy·m²", "Gy·cm²", 1e4, "DAP"),
     "dose_rp": ("Gy", "mGy", 1e3, "Dose at RP"),
     "agd": ("mGy", "mGy", 1.0, "AGD"),
+    # NM: the study's administered activity (summed over its administrations; one for nearly every
+    # study), and that activity per kg of the patient's weight (none when the weight is unknown).
+    "activity": ("MBq", "MBq", 1.0, "Administered activity"),
+    "activity_per_kg": ("MBq/kg", "MBq/kg", 1.0, "Activity per kg"),
 }
 # The quantities compared per modality (the study summary column each reads: see comparison.py).
-QUANTITIES = {"CT": ("dlp", "ctdivol", "ssde"), "RF": ("dap", "dose_rp"), "DX": ("dap",), "MG": ("agd",)}
+QUANTITIES = {"CT": ("dlp", "ctdivol", "ssde"), "RF": ("dap", "dose_rp"), "DX": ("dap",), "MG": ("agd",),
+              "NM": ("activity", "activity_per_kg")}
 
 
 class DrlDataError(ValueError):

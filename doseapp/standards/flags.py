@@ -37,7 +37,8 @@ def _study_value(study, quantity: str) -> float | None:
         vals = [v for v in (study.agd_left_mgy, study.agd_right_mgy) if v is not None]
         return max(vals) if vals else None
     return getattr(study, {"dlp": "total_dlp_mgycm", "ctdivol": "mean_ctdivol_mgy", "ssde": "mean_ssde_mgy",
-                           "dap": "total_dap_gym2", "dose_rp": "total_dose_rp_gy"}[quantity])
+                           "dap": "total_dap_gym2", "dose_rp": "total_dose_rp_gy",
+                           "activity": "nm_activity_mbq", "activity_per_kg": "nm_activity_per_kg_mbq"}[quantity])
 
 
 def refresh_study(study) -> float | None:

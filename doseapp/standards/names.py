@@ -6,6 +6,13 @@ in the order study description, requested procedure, procedure; when none maps, 
 its events have (ties: the lowest name id). Events (CT, DX, MG) take theirs from their acquisition
 protocol. Fluoroscopy has study-level names only.
 
+Nuclear medicine: the "event" is the radiopharmaceutical administration, and what tells one kind of
+NM examination from another is its radiopharmaceutical (an FDG PET, a DPD bone scan). The
+administrations get no name of their own (a study has one, rarely two, and the DRL quantities are
+per study); instead the study's radiopharmaceutical (Study.nm_radiopharmaceutical, comma-joined when
+there were several) is a fourth field, tried after the three study fields, where the other
+modalities fall back to their events' names.
+
 `assign_study()` names one study in memory (ingest calls it in the import's transaction);
 `apply_all()` names every study with set-based UPDATEs (value IN (...) per name), for the job.
 """
@@ -19,13 +26,15 @@ from typing import Callable
 from sqlalchemy import exists, func, or_, select, update
 
 from doseapp.models import CtEvent, StandardName, StandardNameRule, Study, XrayEvent, db
-from doseapp.models.standards import RULE_FIELDS, RULE_MATCHES
+from doseapp.models.standards import RULE_MATCHES
 from doseapp.models.study import MODALITIES
 
 STUDY_FIELDS = ("study_description", "requested_procedure", "procedure")
+NM_FIELDS = STUDY_FIELDS + ("radiopharmaceutical",)  # the NM study's radiopharmaceutical(s), last
 EVENT_MODALITIES = ("CT", "DX", "MG")
 FIELD_LABELS = {"study_description": "Study description", "requested_procedure": "Requested procedure",
-                "procedure": "Procedure", "acquisition_protocol": "Acquisition protocol"}
+                "procedure": "Procedure", "acquisition_protocol": "Acquisition protocol",
+                "radiopharmaceutical": "Radiopharmaceutical"}
 NAME_LENGTH = 200
 CHUNK = 500  # values per IN list
 
@@ -34,7 +43,8 @@ def study_column(name: str):
     """The Study column a study-level rule field reads."""
     return {"study_description": Study.study_description,
             "requested_procedure": Study.requested_procedure_code_meaning,
-            "procedure": Study.procedure_code_meaning}[name]
+            "procedure": Study.procedure_code_meaning,
+            "radiopharmaceutical": Study.nm_radiopharmaceutical}[name]
 
 
 def event_table(modality: str):
@@ -42,7 +52,15 @@ def event_table(modality: str):
 
 
 def fields_for(modality: str) -> tuple[str, ...]:
-    return RULE_FIELDS if modality in EVENT_MODALITIES else STUDY_FIELDS
+    """The fields a rule of this modality may map, in the order a study tries them."""
+    if modality in EVENT_MODALITIES:
+        return STUDY_FIELDS + ("acquisition_protocol",)
+    return NM_FIELDS if modality == "NM" else STUDY_FIELDS
+
+
+def study_fields(modality: str) -> tuple[str, ...]:
+    """The study-level fields of a modality, in the order a study tries them."""
+    return NM_FIELDS if modality == "NM" else STUDY_FIELDS
 
 
 def pattern_matches(pattern: str, value: str) -> bool:
@@ -115,7 +133,7 @@ def assign_study(study: Study, rules: RuleSet | None = None) -> int | None:
         for e in list(study.ct_events) + list(study.xray_events):
             e.standard_name_id = None
     name_id = None
-    for f in STUDY_FIELDS:
+    for f in study_fields(study.modality):
         name_id = rules.name_for(f, getattr(study, study_column(f).key))
         if name_id is not None:
             break
@@ -198,7 +216,7 @@ def _apply_studies(modality: str, rules: RuleSet) -> int:
     name, then the events' most frequent name."""
     base = Study.modality == modality
     _run(update(Study).where(base, Study.standard_name_id.isnot(None)).values(standard_name_id=None))
-    for f in STUDY_FIELDS:
+    for f in study_fields(modality):
         col = study_column(f)
         groups, _ = _groups(rules, f, _distinct(col, modality))
         for name_id, vals in groups.items():
