@@ -16,7 +16,7 @@ def alerts_group():
 
 @alerts_group.command("list")
 @click.option("--state", type=click.Choice(["new", "reviewed", "reported"]), help="Only alerts in this state.")
-@click.option("--modality", type=click.Choice(["CT", "RF", "DX", "MG"], case_sensitive=False))
+@click.option("--modality", type=click.Choice(["CT", "RF", "DX", "MG", "NM"], case_sensitive=False))
 @click.option("--rule", "rule_key", help="Only this rule's alerts (its key).")
 @click.option("--json", "as_json", is_flag=True, help="A JSON list, one object per alert (as GET /api/v1/alerts).")
 def list_alerts(state, modality, rule_key, as_json):

@@ -192,3 +192,22 @@ def test_dap_display_unit_is_the_lists_one():
     from doseapp.alerts import rules
 
     assert rules.DAP_DISPLAY_PER_STORED == filters.DAP_DISPLAY_PER_STORED
+
+
+def test_drl_factor_rule_on_a_real_nm_import(app, rule):
+    """A local activity DRL for the standard name an RRDSR's description maps to: its import raises the
+    DRL rule for NM with the ratio of the stated 394.0 MBq to the DRL."""
+    from doseapp.models import ReferenceLevel, StandardName
+    from doseapp.standards import names
+
+    rule("drl_factor", 2.0)
+    names.add_rule("NM", "PET FDG", "study_description", "exact", "PET/CT Ganzkoerper FDG")
+    db.session.commit()
+    name = db.session.scalar(select(StandardName).where(StandardName.modality == "NM"))
+    db.session.add(ReferenceLevel(standard_name_id=name.id, quantity="activity", value=150.0, source="local NM audit"))
+    db.session.commit()
+    result = import_file(TESTDATA / "NM-RRDSR-Siemens.dcm")
+    assert result.status == "imported"
+    [a] = alerts("drl_factor")
+    assert (a.study_id, a.modality, a.threshold, a.unit) == (result.study["id"], "NM", 2.0, "×")
+    assert a.value == approx(394.0 / 150.0, rel=1e-3)
