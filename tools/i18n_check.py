@@ -11,6 +11,14 @@ th('total', 'Total'), tab and button labels in {% set %} / {% for %} lists, 'Yes
 value or 'None'), unless inside _() / gettext / ngettext / a trans block. Literals that are not text are
 left alone: url_for endpoints, tests and comparisons (mod == 'CT', x in ('a', 'b')), subscripts and dict
 keys (data keys), class/id keywords, template names, and strings without a lower-case letter (CSV, CT).
+A single lower-case word ('yes', 'never', 'sent') is checked by where it goes: the value is followed
+through the Jinja AST from each {{ }} that shows text (between tags, or in a title, placeholder,
+aria-label, alt, data-confirm or hx-confirm attribute, or the value of a button input; not class, href,
+value, name or hx-* attributes, nor scripts) back through `or`, `if else`, `~`, filters (not their
+arguments, but default's), {% set %} names, {% for %} targets (tuple positions, .items()), dict values
+(.get, [key]), trans variables and macro parameters that the macro shows (across templates, with includes
+and parents). The word argument of doseapp's English plural filters (n|plural('study'), n|noun('study'))
+and n|is_are are reported too, for rewriting with ngettext / {% pluralize %} by hand.
 Not checked: scripts, styles and comments.
 
 --fix edits line-locally: a text piece without Jinja becomes {{ _('text') }}; one with {{ values }}
@@ -428,15 +436,15 @@ class Flow:
             if isinstance(node.arg, nodes.Const):
                 self.flow(node.node, {("." + str(node.arg.value),) + p for p in paths}, scope)
             else:
-                self.flow(node.node, {("dv",) + p for p in paths} | {("*",) + p for p in paths}, scope)
+                self.flow(node.node, {("[]",) + p for p in paths}, scope)  # an element or a dict value
         elif isinstance(node, (nodes.List, nodes.Tuple)):
             for i, item in enumerate(node.items):
-                self.flow(item, {p[1:] for p in paths if p and p[0] in ("*", i, "." + str(i))}, scope)
+                self.flow(item, {p[1:] for p in paths if p and p[0] in ("*", "[]", i, "." + str(i))}, scope)
         elif isinstance(node, nodes.Dict):
             for pair in node.items:
                 key = "." + str(pair.key.value) if isinstance(pair.key, nodes.Const) else None
                 self.flow(pair.key, {p[1:] for p in paths if p and p[0] in ("*", "dk")}, scope)
-                self.flow(pair.value, {p[1:] for p in paths if p and (p[0] == "dv" or p[0] == key)}, scope)
+                self.flow(pair.value, {p[1:] for p in paths if p and p[0] in ("dv", "[]", key)}, scope)
 
 
 _FLOW_CACHE: dict = {}
