@@ -176,6 +176,14 @@ NOT_TEXT_FILTERS = {"length", "count", "int", "float", "round", "abs", "tojson",
 # n|is_are an English word; a count that decides the form is a case for ngettext / {% pluralize %}.
 WORD_FILTERS = {"plural", "noun"}
 ENGLISH_FILTERS = {"is_are"}
+COUNT_CHOICE = "… if n == 1 else …"  # text chosen by comparing a count with 1: ngettext / {% pluralize %}
+
+
+def _counts_one(test) -> bool:
+    """`test` compares something with the number 1 (n == 1, n != 1, n > 1): a count decides the form."""
+    return isinstance(test, nodes.Compare) and any(
+        isinstance(n, nodes.Const) and n.value == 1 and not isinstance(n.value, bool)
+        for n in [test.expr] + [o.expr for o in test.ops])
 DEPTH = 4  # how deep a path into nested lists/dicts is followed
 
 
@@ -391,6 +399,8 @@ class Flow:
         if isinstance(node, nodes.Name):
             self._add(scope, node.name, paths)
         elif isinstance(node, nodes.CondExpr):
+            if () in paths and _counts_one(node.test):  # 'study' if n == 1 else 'studies': a plural by hand
+                self.found[self._template][id(node)] = (node.lineno, COUNT_CHOICE, True)
             self.flow(node.expr1, paths, scope)
             if node.expr2 is not None:
                 self.flow(node.expr2, paths, scope)
@@ -462,7 +472,7 @@ def shown_words(path: Path) -> list[tuple[int, str, bool]]:
         _FLOW_CACHE["sources"] = sources
         _FLOW_CACHE["found"] = {name: sorted(found.values()) for name, found in Flow(sources).run().items()}
     return [(line, value, by_hand) for line, value, by_hand in _FLOW_CACHE["found"].get(path.relative_to(root).as_posix(), [])
-            if (WORD.fullmatch(value.strip()) and value.strip() not in NOT_TEXT) or value[1:] in ENGLISH_FILTERS]
+            if (WORD.fullmatch(value.strip()) and value.strip() not in NOT_TEXT) or by_hand]
 
 
 def find(path: Path) -> list[Finding]:
@@ -496,6 +506,10 @@ def find(path: Path) -> list[Finding]:
         text = lines[line - 1]
         if value.startswith("|") and value[1:] in ENGLISH_FILTERS:  # a filter, not a literal: by hand
             m = re.search(r"\|\s*" + value[1:] + r"\b", text)
+            if m:
+                at = (line_starts[line - 1] + m.start(), line_starts[line - 1] + m.end())
+        elif value == COUNT_CHOICE:
+            m = re.search(r"\bif\b[^%}]*?(==|!=|>=|<=|>|<)\s*1\b[^%}]*?\belse\b", text)
             if m:
                 at = (line_starts[line - 1] + m.start(), line_starts[line - 1] + m.end())
         for quoted in ("'" + value.replace("'", "\\'") + "'", '"' + value + '"', "'" + value + "'"):
