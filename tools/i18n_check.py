@@ -249,7 +249,6 @@ class Flow:
             linked = {n.template.value for n in tree.find_all((nodes.Include, nodes.Extends))
                       if isinstance(n.template, nodes.Const)}
             self.family[name] = linked
-        self.shown: set[tuple[str, int, int]] = set()  # (template, line, id of the Const node)
         self.found: dict[str, list] = {}
 
     def _family(self, template: str) -> set:
@@ -471,7 +470,8 @@ def shown_words(path: Path) -> list[tuple[int, str, bool]]:
     if _FLOW_CACHE.get("sources") != sources:
         _FLOW_CACHE["sources"] = sources
         _FLOW_CACHE["found"] = {name: sorted(found.values()) for name, found in Flow(sources).run().items()}
-    return [(line, value, by_hand) for line, value, by_hand in _FLOW_CACHE["found"].get(path.relative_to(root).as_posix(), [])
+    found = _FLOW_CACHE["found"].get(path.relative_to(root).as_posix(), [])
+    return [(line, value, by_hand) for line, value, by_hand in found
             if (WORD.fullmatch(value.strip()) and value.strip() not in NOT_TEXT) or by_hand]
 
 

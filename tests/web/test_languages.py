@@ -119,8 +119,8 @@ def test_real_pages_in_each_language(loaded, code):
     try:
         admin_home = client_for(loaded, "admin").get("/").get_data(as_text=True)
         failed = int(re.search(r'id="home-failed-jobs">(\d+)<', admin_home).group(1))
-        forms = catalogue.get('<a id="failed-jobs-link" href="%(url)s"><strong id="home-failed-jobs">%(count)s</strong> '
-                              "job of any kind failed</a> since yesterday.").string
+        forms = catalogue.get('<a id="failed-jobs-link" href="%(url)s"><strong id="home-failed-jobs">%(count)s'
+                              "</strong> job of any kind failed</a> since yesterday.").string
         words = re.search(r"</strong> (.*?)</a>", forms[gettext.c2py(catalogue.plural_expr)(failed)]).group(1)
         assert f'id="home-failed-jobs">{failed}</strong> {words}</a>' in admin_home
     finally:
