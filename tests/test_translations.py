@@ -89,6 +89,50 @@ def test_the_checker_finds_text_in_jinja_expressions(tmp_path):
     assert "url_for('home.index'" in text and "row['Study date']" in text and "class_='a b'" in text
 
 
+def test_the_checker_finds_lower_case_words_that_reach_the_page(tmp_path):
+    """A single lower-case word is text when the Jinja AST carries it to the page: straight into the text
+    or a title, through `or` / `if else`, a {% set %} name, a {% for %} target, a dict value, a macro
+    parameter the macro shows, or as the word of an English plural filter; text chosen by comparing a count
+    with 1 is reported as a whole (it wants ngettext). The same words are names, not
+    text, in an href, a class, a value attribute, a comparison, a subscript, an endpoint's arguments or a
+    macro parameter the macro only puts in a class."""
+    sys.path.insert(0, str(REPO / "tools"))
+    try:
+        import i18n_check
+    finally:
+        sys.path.remove(str(REPO / "tools"))
+    page = tmp_path / "page.html"
+    page.write_text("{% macro cell(value, kind) %}<td class=\"{{ kind }}\">{{ value }}</td>{% endmacro %}\n"
+                    "{{ 'yes' if x else 'no' }}{{ when or 'never' }}<span class=\"{{ 'active' if on }}\" "
+                    "title=\"{{ 'idle' if z }}\">{{ cell('sent', 'state') }}</span>\n"
+                    "{% for key, label in [('new', 'fresh'), ('all', 'everything')] %}<a href=\"?tab={{ key }}\">"
+                    "{{ label }}</a>{% endfor %}\n"
+                    "{% set status = 'waiting' %}{{ status }}{{ {'queued': 'pending', 'sent': 'sent'}.get(s, s) }}"
+                    "{{ {'b': 'beta'}[k] }}{{ n|plural('study') }}\n"
+                    "{{ url_for('home.index', tab='new') }}{% if mode == 'exact' %}{% endif %}{{ row['count'] }}"
+                    "<option {{ 'selected' if c }}>{{ _('marked') }}</option>\n"
+                    "<input value=\"{{ 'hidden' }}\" name=\"{{ 'field' }}\">{% include 'part.html' %}"
+                    "{{ x|default('none') }}{% trans value='' if n == 1 else 's' %}job{{ value }}{% endtrans %}\n")
+    found = [(f.line, f.text) for f in i18n_check.find(page)]
+    assert found == [(2, "'yes'"), (2, "'no'"), (2, "'never'"), (2, "'idle'"), (2, "'sent'"), (3, "'fresh'"),
+                     (3, "'everything'"), (4, "'waiting'"), (4, "'pending'"), (4, "'sent'"), (4, "'beta'"),
+                     (4, "'study'"), (6, "'none'"), (6, "if n == 1 else"), (6, "'s'")]
+    # Not the English plurals (a plural filter's word, a choice made by comparing a count with 1): those
+    # are rewritten with ngettext / {% pluralize %} by hand.
+    assert i18n_check.fix(page) == 13
+    assert [(f.line, f.text) for f in i18n_check.find(page)] == [(4, "'study'"), (6, "if n == 1 else")]
+    text = page.read_text()
+    assert "{{ _('yes') if x else _('no') }}{{ when or _('never') }}" in text
+    assert "class=\"{{ 'active' if on }}\" title=\"{{ _('idle') if z }}\">{{ cell(_('sent'), 'state') }}" in text
+    assert "[('new', _('fresh')), ('all', _('everything'))]" in text and "href=\"?tab={{ key }}\"" in text
+    assert "{'queued': _('pending'), 'sent': _('sent')}.get(s, s)" in text
+    assert "{% set status = _('waiting') %}" in text
+    assert "{'b': _('beta')}[k]" in text
+    assert "tab='new'" in text and "mode == 'exact'" in text and "row['count']" in text
+    assert "{{ 'selected' if c }}" in text
+    assert "value=\"{{ 'hidden' }}\" name=\"{{ 'field' }}\"" in text and "default(_('none'))" in text
+
+
 def test_messages_pot_is_up_to_date():
     """What the code and templates mark now is what messages.pot holds (else run make translations)."""
     with (REPO / "babel.cfg").open() as handle:

@@ -3,6 +3,7 @@ browser's, else English; real pages rendered from the real catalogues, against t
 imported into the real database."""
 from __future__ import annotations
 
+import gettext
 import re
 
 import pytest
@@ -112,12 +113,16 @@ def test_real_pages_in_each_language(loaded, code):
         assert 1 < rows < 1000 and counted.string[1] % {"num": rows} in listing  # "other" in every shipped language
     finally:
         _set_language(loaded, "viewer", None)
-    # A plural ending given to the English text as a value ("job%(value)s") is the translation's own
-    # business: the admin's home page lists failed jobs in words of the language.
+    # A count that decides the form is a plural message (ngettext): the admin's home page lists failed jobs
+    # in the language's form for their number.
     _set_language(loaded, "admin", code)
     try:
         admin_home = client_for(loaded, "admin").get("/").get_data(as_text=True)
-        assert said("job%(value)s of any kind failed", value="s") in admin_home
+        failed = int(re.search(r'id="home-failed-jobs">(\d+)<', admin_home).group(1))
+        forms = catalogue.get('<a id="failed-jobs-link" href="%(url)s"><strong id="home-failed-jobs">%(count)s'
+                              "</strong> job of any kind failed</a> since yesterday.").string
+        words = re.search(r"</strong> (.*?)</a>", forms[gettext.c2py(catalogue.plural_expr)(failed)]).group(1)
+        assert f'id="home-failed-jobs">{failed}</strong> {words}</a>' in admin_home
     finally:
         _set_language(loaded, "admin", None)
 
