@@ -233,12 +233,23 @@ def plural(count, singular: str, plural: str | None = None) -> str:
     return f"{number} {noun(count, singular, plural)}"
 
 
+def grouped(count) -> str:
+    """A whole count with thousands grouped as the page's language writes them: '1,250' in English,
+    '1.250' in German, '1 250' in French; '—' for None."""
+    from doseapp.display import i18n
+
+    if count is None:
+        return "—"
+    count = int(count)
+    return i18n.count(count) if i18n.page_locale() is not None else f"{count:,}"
+
+
 def is_are(count) -> str:
     return "is" if count == 1 else "are"
 
 
 FILTERS = {"when": when, "day": day, "clock": clock, "wall": wall, "dicom_date": dicom_date,
-           "dicom_time": dicom_time, "plural": plural, "noun": noun, "is_are": is_are}
+           "dicom_time": dicom_time, "plural": plural, "noun": noun, "is_are": is_are, "grouped": grouped}
 
 
 def register(app) -> None:

@@ -97,6 +97,21 @@ def test_plurals():
     assert timefmt.noun(1, "study") == "study" and timefmt.noun(0, "study") == "studies"
 
 
+def test_grouped_counts_per_language(app):
+    """The |grouped filter the plural messages use: thousands grouped as each language writes them."""
+    from flask_babel import force_locale
+
+    assert timefmt.grouped(12500) == "12,500" and timefmt.grouped(None) == "—"
+    with app.test_request_context("/"):
+        assert timefmt.grouped(1250) == "1,250"
+        with force_locale("de"):
+            assert timefmt.grouped(1250) == "1.250"
+        with force_locale("fr"):
+            assert timefmt.grouped(1250).replace("\u202f", " ").replace("\xa0", " ") == "1 250"
+        with force_locale("nb"):
+            assert timefmt.grouped(1250).replace("\xa0", " ") == "1 250"
+
+
 # --- recorded times on pages -------------------------------------------------------------------------
 
 def _recorded_rows():
