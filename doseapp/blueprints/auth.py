@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from doseapp.models import db
@@ -48,7 +49,7 @@ def logout():
     current_user.end_sessions()
     db.session.commit()
     logout_user()
-    flash("You are logged out.")
+    flash(_("You are logged out."))
     return redirect(url_for("auth.login"))
 
 
@@ -65,7 +66,7 @@ def password():
             current_user.set_password(check_password(new))  # ends every session of this user...
             db.session.commit()
             login_user(current_user._get_current_object())  # ...but this one, which starts afresh
-            flash("Your password is changed.")
+            flash(_("Your password is changed."))
             return redirect(url_for("home.index"))
         except UserError as exc:
             error = str(exc)

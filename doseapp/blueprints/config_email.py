@@ -4,6 +4,7 @@ ever shown again."""
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _, ngettext
 from flask_login import current_user
 from sqlalchemy import func, select
 
@@ -74,7 +75,7 @@ def email_settings():
                 after["smtp_password"] = "changed"
             audit.record_change("settings.email", "E-mail settings", before, after)
             db.session.commit()
-            flash("E-mail settings saved.")
+            flash(_("E-mail settings saved."))
             return redirect(url_for("config.email_settings"))
         db.session.rollback()
         s = SystemSettings.get()
@@ -92,7 +93,7 @@ def email_test():
 
     to = request.form.get("test_to", "").strip()
     if address_problem(to):
-        flash("Give one e-mail address to send the test e-mail to.")
+        flash(_("Give one e-mail address to send the test e-mail to."))
         return redirect(url_for("config.email_settings"))
     msg = outbox.queue(to, "doseapp test e-mail",
                        f"This is a test e-mail from doseapp, sent by {current_user.username} from Config → E-mail.\n"
@@ -105,7 +106,7 @@ def email_test():
         job = enqueue(outbox.TEST_KIND, queue="default", title=f"Test e-mail to {to}", user_id=current_user.id,
                       parameters={"message_id": msg.id})
     except redis.RedisError:
-        flash("The test e-mail is in the outbox; the job queue is not answering, so it goes when it is back.")
+        flash(_("The test e-mail is in the outbox; the job queue is not answering, so it goes when it is back."))
         return redirect(url_for("config.email_outbox"))
     return redirect(url_for("jobs.status", job_id=job.id))
 
@@ -131,7 +132,7 @@ def email_retry():
     db.session.commit()
     if n:
         outbox.kick(current_user.id)
-        flash(f"{n} e-mail{'s' if n != 1 else ''} will be tried again now.")
+        flash(ngettext("%(num)d e-mail will be tried again now.", "%(num)d e-mails will be tried again now.", n))
     else:
-        flash("Nothing to retry: every e-mail has been sent.")
+        flash(_("Nothing to retry: every e-mail has been sent."))
     return redirect(url_for("config.email_outbox"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -205,15 +206,15 @@ def query_retrieve(query_id: int):
     from doseapp.dicomnet.qr_jobs import start_retrieve
 
     query = _query_or_404(query_id)
-    _, retrieve_job = _jobs(query)
+    retrieve_job = _jobs(query)[1]
     selected = request.form.get("selected") is not None
     studies, series = _ticked(query) if selected else (None, None)
     if not query.complete or query.failed:
-        flash("The query has not completed: there is nothing to retrieve yet.")
+        flash(_("The query has not completed: there is nothing to retrieve yet."))
     elif retrieve_job is not None and retrieve_job.active:
-        flash("The retrieve is already running.")
+        flash(_("The retrieve is already running."))
     elif selected and not (studies or series):
-        flash("Tick the studies or series to retrieve first.")
+        flash(_("Tick the studies or series to retrieve first."))
     else:
         start_retrieve(query, query.retrieve_method or "move", user_id=current_user.id, studies=studies, series=series)
     return redirect(url_for("qr.query_detail", query_id=query.id))
@@ -229,14 +230,15 @@ def query_again(query_id: int):
     if criteria is not None and criteria.needs_pid and not may_see_patients():
         abort(403)
     if criteria is not None and criteria.removed:
-        flash(f"Query #{query.id} cannot run again: its {criteria.describe(True)}. Start a new query with them.")
+        flash(_("Query #%(id)s cannot run again: its %(criteria)s. Start a new query with them.", id=query.id,
+                criteria=criteria.describe(True)))
         return redirect(url_for("qr.query_detail", query_id=query.id))
     remote = db.session.get(DicomRemoteNode, query.remote_node_id) if query.remote_node_id else None
     if remote is None or not remote.enabled or not remote.supports_find:
-        flash("The remote node of this query no longer exists, is disabled or is set up without C-FIND.")
+        flash(_("The remote node of this query no longer exists, is disabled or is set up without C-FIND."))
         return redirect(url_for("qr.history"))
     again = run_again(query, current_user.id)
-    flash(f"Query #{query.id} is running again as query #{again.id}.")
+    flash(_("Query #%(id)s is running again as query #%(new)s.", id=query.id, new=again.id))
     return redirect(url_for("qr.query_detail", query_id=again.id))
 
 
@@ -246,7 +248,7 @@ def query_abort(query_id: int):
     for job in _jobs(query):
         if job is not None and job.active:
             queues.cancel(job)
-            flash(f"{job.title}: abort requested.")
+            flash(_("%(job)s: abort requested.", job=job.title))
     return redirect(url_for("qr.query_detail", query_id=query.id))
 
 
