@@ -34,7 +34,7 @@ def login():
         if user is None:
             login_throttle.record_failure(username, address, why)
             db.session.commit()
-            return render_template("auth/login.html", error="Wrong user name or password."), 401
+            return render_template("auth/login.html", error=_("Wrong user name or password.")), 401
         login_throttle.forget(username)
         login_user(user)
         user.last_login = utcnow()
@@ -60,9 +60,9 @@ def password():
         new = request.form.get("new_password") or ""
         try:
             if not current_user.check_password(request.form.get("current_password") or ""):
-                raise UserError("Your current password is not right.")
+                raise UserError(_("Your current password is not right."))
             if new != request.form.get("confirm_password"):
-                raise UserError("The two new passwords differ.")
+                raise UserError(_("The two new passwords differ."))
             current_user.set_password(check_password(new))  # ends every session of this user...
             db.session.commit()
             login_user(current_user._get_current_object())  # ...but this one, which starts afresh

@@ -8,6 +8,8 @@ import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage as MimeMessage
 
+from flask_babel import gettext as _
+
 SECURITY = {"none": "None (plain SMTP, port 25)", "starttls": "STARTTLS (port 587)", "tls": "TLS (SMTPS, port 465)"}
 DEFAULT_PORTS = {"none": 25, "starttls": 587, "tls": 465}
 TIMEOUT_SECONDS = 20
