@@ -147,7 +147,7 @@ def download(export_id: int):
     if job.status != "finished" or path is None or not path.is_file() or path.parent != export_folder():
         abort(404)
     if not may_download(job):
-        abort(403, description="This export holds patient names or IDs: downloading it needs the pid role.")
+        abort(403, description=_("This export holds patient names or IDs: downloading it needs the pid role."))
     if has_identifiers(job):
         audit.record("export.download_identifiers", job.title,
                      {"export_id": job.id, "file": path.name, "owner": job.user.username if job.user else None})
