@@ -32,7 +32,7 @@ class SmtpConfig:
 
 def address_problem(address: str) -> str | None:
     """Why `address` is not one plain e-mail address (None when it is)."""
-    local, _, domain = address.rpartition("@")
+    local, _at, domain = address.rpartition("@")
     if not local or not domain or any(c in address for c in "\r\n<>,; \t\"") or len(address) > 254:
         return _("Give one e-mail address, such as name@hospital.example.")
     return None
