@@ -87,7 +87,7 @@ def user_password(user_id: int):
     if request.method == "POST":
         password = request.form.get("password", "")
         if password != request.form.get("password2", ""):
-            error = "The two passwords differ."
+            error = _("The two passwords differ.")
         else:
             try:
                 reset_password(user, password)  # ends the user's sessions...

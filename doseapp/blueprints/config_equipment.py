@@ -69,13 +69,13 @@ def display_names_edit():
         new_modality = request.form.get("user_defined_modality", "")
         new_trust = request.form.get("skin_map_trusted", "")
         if new_modality not in dict(MODALITY_CHOICES):
-            error = "Choose one of the listed modality types."
+            error = _("Choose one of the listed modality types.")
         elif new_trust not in dict(TRUST_CHOICES):
-            error = "Choose one of the listed skin dose map choices."
+            error = _("Choose one of the listed skin dose map choices.")
         elif len(new_name) > 255:
-            error = "A display name is at most 255 characters."
+            error = _("A display name is at most 255 characters.")
         elif not new_name and not new_modality and not new_trust:
-            error = "Nothing to change: enter a display name, or choose a modality type or skin dose map choice."
+            error = _("Nothing to change: enter a display name, or choose a modality type or skin dose map choice.")
         else:
             job = _apply_changes(chosen, new_name, new_modality, new_trust)
             if job is not None:

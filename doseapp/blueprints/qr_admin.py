@@ -101,14 +101,14 @@ def _apply_schedule(row: DicomScheduledQuery) -> None:
     form = request.form
     row.name = (form.get("name") or "").strip()[:64]
     if not row.name:
-        raise FormError("The scheduled query needs a name.")
+        raise FormError(_("The scheduled query needs a name."))
     remote = db.session.get(DicomRemoteNode, int(form.get("remote_id") or 0))
     store = db.session.get(DicomStoreScp, int(form.get("store_id") or 0))
     if remote is None or store is None:
-        raise FormError("Choose the remote node to query and the Store node to retrieve to.")
+        raise FormError(_("Choose the remote node to query and the Store node to retrieve to."))
     method = form.get("method", "move")
     if method not in ("move", "get"):
-        raise FormError("Retrieve by C-MOVE or C-GET.")
+        raise FormError(_("Retrieve by C-MOVE or C-GET."))
     try:
         row.interval_minutes = check_int(form.get("interval_minutes"), "The interval (minutes)", 5, 7 * 24 * 60)
         row.days_back = check_int(form.get("days_back"), "Days back", 0, 365)
