@@ -206,7 +206,7 @@ def allowed_ae_edit(ae_id: int):
 def _apply_allowed(row: DicomAllowedAe, node: DicomStoreScp) -> DicomAllowedAe:
     row.aetitle = check_aetitle(request.form.get("aetitle", ""))
     ip = request.form.get("expected_ip", "").strip()
-    row.expected_ip = check_address(ip, "expected IP address") if ip else None
+    row.expected_ip = check_address(ip, _("expected IP address")) if ip else None
     row.description = request.form.get("description", "").strip() or None
     row.active = request.form.get("active") == "on"
     clash = db.session.scalar(select(DicomAllowedAe).where(DicomAllowedAe.scp_id == node.id,

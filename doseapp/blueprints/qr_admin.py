@@ -110,8 +110,8 @@ def _apply_schedule(row: DicomScheduledQuery) -> None:
     if method not in ("move", "get"):
         raise FormError(_("Retrieve by C-MOVE or C-GET."))
     try:
-        row.interval_minutes = check_int(form.get("interval_minutes"), "The interval (minutes)", 5, 7 * 24 * 60)
-        row.days_back = check_int(form.get("days_back"), "Days back", 0, 365)
+        row.interval_minutes = check_int(form.get("interval_minutes"), _("The interval (minutes)"), 5, 7 * 24 * 60)
+        row.days_back = check_int(form.get("days_back"), _("Days back"), 0, 365)
     except NodeError as exc:
         raise FormError(str(exc))
     options = options_from_form(form)
