@@ -93,7 +93,8 @@ def user_password(user_id: int):
                 reset_password(user, password)  # ends the user's sessions...
                 if user.id == current_user.id:
                     login_user(user)  # ...but not the one an admin resets their own password in
-                flash(_("Password of %(name)s changed. Tell them to change it when they next log in.", name=user.username))
+                flash(_("Password of %(name)s changed. Tell them to change it when they next log in.",
+                        name=user.username))
                 return redirect(url_for("config.user_edit", user_id=user.id))
             except UserError as exc:
                 error = str(exc)

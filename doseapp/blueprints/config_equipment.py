@@ -135,8 +135,8 @@ def _set_trust(chosen: list[Equipment], new_trust: str) -> list[int]:
         n = len(changed)
         flash({None: ngettext("Skin dose maps of %(num)d system: vendor table.",
                               "Skin dose maps of %(num)d systems: vendor table.", n),
-               True: ngettext("Skin dose maps of %(num)d system: trusted.", "Skin dose maps of %(num)d systems: trusted.",
-                              n),
+               True: ngettext("Skin dose maps of %(num)d system: trusted.",
+                              "Skin dose maps of %(num)d systems: trusted.", n),
                False: ngettext("Skin dose maps of %(num)d system: not trusted.",
                                "Skin dose maps of %(num)d systems: not trusted.", n)}[stored])
     return [e.id for e in changed]

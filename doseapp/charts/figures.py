@@ -239,7 +239,8 @@ def _histogram(data: ChartData, link):
     # The title as the page's language words it, with {choice} for the menu's choice.
     title = _("Histogram of %(value)s: %(choice)s", value=label, choice="{choice}")
     pick.js_on_change("value", CustomJS(args=dict(src=src, all=per_choice, fig=h, title=title),
-                                        code="src.data = all[cb_obj.value]; fig.title.text = title.replace('{choice}', cb_obj.value);"))
+                                        code="src.data = all[cb_obj.value]; "
+                                             "fig.title.text = title.replace('{choice}', cb_obj.value);"))
     h.title.text = title.replace("{choice}", first)
     return [pick, h]
 
@@ -252,7 +253,8 @@ def _pie(data: ChartData, link):
     rows = data.rows
     if len(rows) > PIE_MAX:  # the smallest slices as one: past that, slices are too thin to see or tap
         rest = rows[PIE_MAX - 1:]
-        rows = rows[:PIE_MAX - 1] + [{"cat": _("Other (%(count)s categories)", count=len(rest)), "n": sum(r["n"] for r in rest),
+        rows = rows[:PIE_MAX - 1] + [{"cat": _("Other (%(count)s categories)", count=len(rest)),
+                                      "n": sum(r["n"] for r in rest),
                                       "percent": sum(r["percent"] for r in rest), "other": True}]
     total = sum(r["n"] for r in rows) or 1
     colours = palette(len(rows))[:len(rows)]
@@ -337,7 +339,8 @@ def _workload(data: ChartData, link):
     pick = Select(title=_("Studies per hour of"), value=busiest, options=[weekdays[d] for d in days],
                   name="weekday-choice")
     pick.js_on_change("value", CustomJS(args=dict(src=hsrc, all=by_name, fig=h, title=title),
-                                        code="src.data = all[cb_obj.value]; fig.title.text = title.replace('{day}', cb_obj.value);"))
+                                        code="src.data = all[cb_obj.value]; "
+                                             "fig.title.text = title.replace('{day}', cb_obj.value);"))
     # Tapping a weekday's slice shows its hours, as OpenREM's workload pie does.
     src.selected.js_on_change("indices", CustomJS(args=dict(src=src, pick=pick), code="""
 const i = src.selected.indices[0]; if (i !== undefined) { pick.value = src.data.day[i]; }"""))

@@ -124,13 +124,14 @@ def parse_bins(text) -> tuple[int, str | None]:
     try:
         bins = int(text)
     except ValueError:
-        return DEFAULTS.bins, (_("Needs a whole number from %(low)s to %(high)s; “%(text)s” is not one.", low=lo, high=hi,
-                                 text=text) if text else
+        return DEFAULTS.bins, (_("Needs a whole number from %(low)s to %(high)s; “%(text)s” is not one.",
+                                 low=lo, high=hi, text=text) if text else
                                _("Needs a whole number from %(low)s to %(high)s.", low=lo, high=hi))
     if not lo <= bins <= hi:
-        return bins, (_("Needs a whole number from %(low)s to %(high)s; %(bins)s is too many.", low=lo, high=hi, bins=bins)
-                      if bins > hi else
-                      _("Needs a whole number from %(low)s to %(high)s; %(bins)s is too few.", low=lo, high=hi, bins=bins))
+        return bins, (_("Needs a whole number from %(low)s to %(high)s; %(bins)s is too many.",
+                        low=lo, high=hi, bins=bins) if bins > hi else
+                      _("Needs a whole number from %(low)s to %(high)s; %(bins)s is too few.",
+                        low=lo, high=hi, bins=bins))
     return bins, None
 
 

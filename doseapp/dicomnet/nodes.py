@@ -163,7 +163,8 @@ def apply_settings(node: DicomStoreScp, form: dict) -> DicomStoreScp:
         node.max_object_mb = check_int(text, _("The maximum object size (MB)"), 1, 1_000_000) if text else None
     if "storage_structure" in form:
         if get("storage_structure") not in STORAGE_STRUCTURES:
-            raise NodeError(_("The storage structure must be one of %(choices)s.", choices=", ".join(STORAGE_STRUCTURES)))
+            raise NodeError(_("The storage structure must be one of %(choices)s.",
+                              choices=", ".join(STORAGE_STRUCTURES)))
         node.storage_structure = get("storage_structure")
     if "file_naming" in form:
         if get("file_naming") not in FILE_NAMINGS:

@@ -280,8 +280,8 @@ def check_rule(modality: str, name: str, field_name: str, match: str, value: str
     for rule, other in same:
         if (rule.value == value) if match == "exact" else (rule.value.lower() == value.lower()):
             if other == name.strip():
-                raise RuleError(_("%(field)s %(match)s %(value)s already maps to %(other)s.", field=FIELD_LABELS[field_name],
-                                  match=match, value=repr(value), other=repr(other)))
+                raise RuleError(_("%(field)s %(match)s %(value)s already maps to %(other)s.",
+                                  field=FIELD_LABELS[field_name], match=match, value=repr(value), other=repr(other)))
             raise RuleError(_("%(field)s %(match)s %(value)s already maps to %(other)s (%(modality)s); a value has one "
                               "standard name. Delete that rule first.", field=FIELD_LABELS[field_name], match=match,
                               value=repr(value), other=repr(other), modality=modality))
@@ -327,7 +327,8 @@ def rename(sn: StandardName, new_name: str) -> None:
     taken = db.session.scalar(select(StandardName.id).where(StandardName.modality == sn.modality,
                                                             StandardName.name == new_name))
     if taken:
-        raise RuleError(_("%(modality)s already has a standard name %(name)s.", modality=sn.modality, name=repr(new_name)))
+        raise RuleError(_("%(modality)s already has a standard name %(name)s.", modality=sn.modality,
+                          name=repr(new_name)))
     audit.record_change("standard_name.rename", f"{sn.modality} {sn.name}", {"name": sn.name}, {"name": new_name})
     sn.name = new_name
 
