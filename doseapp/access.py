@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Flask, abort, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import exists, select
 
@@ -29,17 +30,17 @@ def init_access(app: Flask) -> None:
             if not db.session.scalar(select(exists().where(User.id.isnot(None)))):
                 return render_template("first_run.html"), 200
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-        abort(403, description=f"This page needs the {roles.describe(requirement)} role.")
+        abort(403, description=_("This page needs the %(role)s role.", role=roles.describe(requirement)))
 
     @app.errorhandler(403)
     def _forbidden(err):
-        return render_template("error.html", code=403, title="Not allowed",
+        return render_template("error.html", code=403, title=_("Not allowed"),
                                message=err.description), 403
 
     @app.errorhandler(404)
     def _not_found(err):
-        return render_template("error.html", code=404, title="Not found",
-                               message="There is no page at this address."), 404
+        return render_template("error.html", code=404, title=_("Not found"),
+                               message=_("There is no page at this address.")), 404
 
     @app.context_processor
     def _roles_in_templates():

@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable
 
+from flask_babel import gettext as _
 from sqlalchemy import and_, exists, func, or_, select
 
 from doseapp import roles
@@ -403,6 +404,14 @@ PROBLEMS = {"date": f"a date as yyyy-mm-dd from {FIRST_DATE} to {LAST_DATE}", "r
             "text": "text without NUL characters", "choice": "text without NUL characters"}
 
 
+def problem(kind: str) -> str:
+    """PROBLEMS[kind] in the current language (the page's; outside a request, the site's)."""
+    if kind == "date":
+        return _("a date as yyyy-mm-dd from %(first)s to %(last)s", first=FIRST_DATE, last=LAST_DATE)
+    return {"range": _("a number"), "text": _("text without NUL characters"),
+            "choice": _("text without NUL characters")}.get(kind, PROBLEMS.get(kind, kind))
+
+
 def _number(text: str) -> float:
     # float() takes "inf", "nan" and "1e400" (inf): no filter bound means anything with them, and
     # NaN reaches SQLite as NULL, which silently matches nothing.
@@ -443,7 +452,7 @@ def study_query(modality: str | None, args, user=None) -> StudyQuery:
             clause = _clause(f, given, modality)
         except ValueError:
             for p in given:
-                q.errors[p] = PROBLEMS[f.kind]
+                q.errors[p] = problem(f.kind)
                 q.values.pop(p, None)
             continue
         if clause is not None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from doseapp import audit, roles
@@ -20,22 +21,23 @@ class UserError(ValueError):
 def check_roles(names) -> list[str]:
     unknown = sorted(set(names) - set(roles.ROLES))
     if unknown:
-        raise UserError(f"Unknown role(s): {', '.join(unknown)}. Roles are: {', '.join(roles.ROLES)}.")
+        raise UserError(_("Unknown role(s): %(unknown)s. Roles are: %(roles)s.", unknown=", ".join(unknown),
+                          roles=", ".join(roles.ROLES)))
     return sorted(set(names))
 
 
 def check_password(password: str) -> str:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise UserError(f"A password needs at least {MIN_PASSWORD_LENGTH} characters.")
+        raise UserError(_("A password needs at least %(count)s characters.", count=MIN_PASSWORD_LENGTH))
     return password
 
 
 def create_user(username: str, password: str, role_names) -> User:
     username = username.strip()
     if not USERNAME.match(username):
-        raise UserError("A user name is 1 to 150 letters, digits or . _ @ + -, without spaces.")
+        raise UserError(_("A user name is 1 to 150 letters, digits or . _ @ + -, without spaces."))
     if db.session.scalar(select(User).where(User.username == username)) is not None:
-        raise UserError(f"There is already a user called {username}.")
+        raise UserError(_("There is already a user called %(name)s.", name=username))
     user = User(username=username)
     user.set_password(check_password(password))
     user.set_roles(check_roles(role_names))
@@ -83,5 +85,5 @@ def authenticate(username: str, password: str) -> tuple[User | None, str]:
 def find_user(username: str) -> User:
     user = db.session.scalar(select(User).where(User.username == username))
     if user is None:
-        raise UserError(f"There is no user called {username}.")
+        raise UserError(_("There is no user called %(name)s.", name=username))
     return user

@@ -2,6 +2,7 @@
 with its placeholders, and messages.pot is what the code and templates say now."""
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -178,3 +179,76 @@ def test_site_language_setting_is_checked():
     assert check_language("") == "" and check_language(" DE ") == "de" and check_language("nb") == "nb"
     with pytest.raises(ValueError, match="DOSEAPP_LANGUAGE is 'xx'"):
         check_language("xx")
+
+
+GETTEXT_CALLS = {"_", "gettext", "ngettext", "lazy_gettext", "_l"}
+
+
+def _unmarked_text(node: ast.AST, literals: bool = True) -> list[ast.AST]:
+    """String literals and f-strings in the expression `node` that no gettext call wraps. A literal that
+    is only the receiver of a method (", ".join), a subscript key (LABELS["x"]), a dict key (the
+    placeholders of Markup(_(...)) % {...}), compared with, or an argument of a call other than
+    Markup (url_for("config.audit_log")) is not text; an f-string anywhere is."""
+    if isinstance(node, ast.Call):
+        func = node.func
+        name = func.id if isinstance(func, ast.Name) else None
+        if name in GETTEXT_CALLS:
+            return []
+        found = [] if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Constant) \
+            else _unmarked_text(func, literals)
+        for arg in [*node.args, *(k.value for k in node.keywords)]:
+            found += _unmarked_text(arg, literals and name == "Markup")
+        return found
+    if isinstance(node, ast.Compare):
+        return []
+    if isinstance(node, ast.JoinedStr) or (literals and isinstance(node, ast.Constant)
+                                          and isinstance(node.value, str) and node.value.strip()):
+        return [node]
+    if isinstance(node, ast.Subscript):
+        return _unmarked_text(node.value, literals)
+    if isinstance(node, ast.Dict):  # keys name placeholders
+        return [n for value in node.values for n in _unmarked_text(value, literals)]
+    found = []
+    for child in ast.iter_child_nodes(node):
+        found += _unmarked_text(child, literals)
+    return found
+
+
+def _flash_problems(source: str) -> list[int]:
+    """Line numbers of flash() calls in `source` whose message holds unmarked text."""
+    problems = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "flash" and node.args:
+            if _unmarked_text(node.args[0]):
+                problems.append(node.lineno)
+    return problems
+
+
+def test_every_flash_message_is_marked():
+    """flash() text in doseapp/ is marked for translation: _("...") / ngettext, with named placeholders,
+    not a literal, an f-string or text joined to a marked message."""
+    unmarked = [f"{path.relative_to(REPO)}:{line}" for path in sorted((REPO / "doseapp").rglob("*.py"))
+                for line in _flash_problems(path.read_text(encoding="utf-8"))]
+    assert unmarked == []
+
+
+def test_the_flash_scan_finds_unmarked_messages():
+    source = '''
+flash("Saved.")
+flash(f"User {name} created.")
+flash("Fix the filter first: " + ", ".join(errors))
+flash(_("Saved.") if ok else "Nothing changed.")
+flash(Markup("{} <a>here</a>").format(x))
+flash(_("Saved %(n)s.", n=n) + " More.")
+flash(_("Saved."))
+flash(ngettext("%(num)d export deleted.", "%(num)d exports deleted.", n) if n else _("Tick first."))
+flash(Markup(_("%(name)s: <a href=\\"%(url)s\\">page</a>")) % {"name": n, "url": u})
+flash(" ".join((_("One."), _("Two."))))
+flash(_("%(a)s", a=LABELS["x"]))
+flash(message)
+flash(_("Alert: reviewed.") if state == "reviewed" else _("Alert: reported."))
+flash(Markup(_('<a href="%(url)s">log</a>')) % {"url": url_for("config.audit_log")})
+flash(Markup(_('<a href="%(url)s">log</a>')) % {"url": url_for(f"config.{page}")} + "!")
+flash(f"{plural(n, 'study')} deleted.")
+'''
+    assert _flash_problems(source) == [2, 3, 4, 5, 6, 7, 16, 17]

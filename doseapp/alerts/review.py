@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from doseapp import audit
@@ -26,7 +27,7 @@ def _date(value: str | None, name: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise BadFilter(f"{name}: a date as yyyy-mm-dd, not {value!r}") from None
+        raise BadFilter(_("%(field)s: a date as yyyy-mm-dd, not %(value)s", field=name, value=repr(value))) from None
 
 
 def alert_query(args: dict):
@@ -36,13 +37,13 @@ def alert_query(args: dict):
     state = args.get("state")
     if state:
         if state not in ALERT_STATES:
-            raise BadFilter(f"state: one of {', '.join(ALERT_STATES)}")
+            raise BadFilter(_("state: one of %(choices)s", choices=", ".join(ALERT_STATES)))
         stmt = stmt.where(Alert.state == state)
     if args.get("modality"):
         stmt = stmt.where(Alert.modality == args["modality"].upper())
     if args.get("rule"):
         if args["rule"] not in BY_KEY:
-            raise BadFilter(f"rule: one of {', '.join(BY_KEY)}")
+            raise BadFilter(_("rule: one of %(choices)s", choices=", ".join(BY_KEY)))
         stmt = stmt.where(Alert.rule_key == args["rule"])
     if args.get("system"):
         # Contains, ignoring case (the equipment table is tiny).
@@ -53,7 +54,7 @@ def alert_query(args: dict):
         try:
             stmt = stmt.where(Alert.study_id == int(args["study_id"]))
         except ValueError:
-            raise BadFilter("study_id: a whole number") from None
+            raise BadFilter(_("study_id: a whole number")) from None
     since, until = _date(args.get("date_from"), "date_from"), _date(args.get("date_until"), "date_until")
     if since:
         stmt = stmt.where(Study.study_date >= since)

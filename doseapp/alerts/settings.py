@@ -2,6 +2,8 @@
 after, committed. The caller then re-evaluates (a job from the web, synchronously in the CLI)."""
 from __future__ import annotations
 
+from flask_babel import gettext as _
+
 from doseapp import audit
 from doseapp.alerts.rules import BY_KEY, CUMULATIVE, rule_rows, spec
 from doseapp.models import db
@@ -23,14 +25,14 @@ def set_rule(key: str, *, threshold: float | None = None, weeks: int | None = No
     s = spec(key)
     if threshold is not None:
         if not s.has_threshold:
-            raise ValueError(f"{key} has no threshold: it alerts on what the scanner recorded")
+            raise ValueError(_("%(rule)s has no threshold: it alerts on what the scanner recorded", rule=key))
         if not threshold > 0:
-            raise ValueError("the threshold must be above zero")
+            raise ValueError(_("the threshold must be above zero"))
     if weeks is not None:
         if s.kind != CUMULATIVE:
-            raise ValueError(f"{key} is not a cumulative rule: it has no period")
+            raise ValueError(_("%(rule)s is not a cumulative rule: it has no period", rule=key))
         if not 1 <= weeks <= 520:
-            raise ValueError("the period must be 1 to 520 weeks")
+            raise ValueError(_("the period must be 1 to 520 weeks"))
     row = rule_rows()[key]
     before = snapshot(row)
     if threshold is not None:

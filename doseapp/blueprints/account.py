@@ -3,6 +3,7 @@ a daily digest, or not at all."""
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import delete, select
 
@@ -47,8 +48,8 @@ def alert_emails():
             db.session.add_all(AlertSubscription(user_id=user.id, rule_key=k, mode=m) for k, m in wanted.items())
             audit.record_change("account.alert_emails", user.username, before, after)
             db.session.commit()
-            flash("Your alert e-mail choices are saved." if address or not wanted
-                  else "Saved; no e-mail is sent until you give your address.")
+            flash(_("Your alert e-mail choices are saved.") if address or not wanted
+                  else _("Saved; no e-mail is sent until you give your address."))
             return redirect(url_for("account.alert_emails"))
     smtp_configured = bool(SystemSettings.get().smtp_host)
     db.session.commit()
@@ -61,7 +62,7 @@ def alert_emails():
 @bp.route("/language", methods=["GET", "POST"])
 def language():
     """The user's own language for pages; "" leaves it to the site default, else the browser."""
-    from flask_babel import gettext as _, refresh
+    from flask_babel import refresh
 
     from doseapp.display.i18n import LANGUAGES
 

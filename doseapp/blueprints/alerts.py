@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import redis
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
 
@@ -64,7 +65,7 @@ def index():
     try:
         stmt = review.alert_query(args)
     except review.BadFilter as exc:
-        flash(f"Filter ignored: {exc}")
+        flash(_("Filter ignored: %(reason)s", reason=exc))
         args = {k: "" for k in FILTER_ARGS}
         stmt = review.alert_query(args)
     try:
@@ -78,7 +79,7 @@ def index():
                                  .distinct().order_by(Equipment.display_name)).all()
     keep = {k: v for k, v in args.items() if v}
     keep["state"] = args["state"] or "all"
-    emailed = alert_email_status([a.id for a, _ in rows])
+    emailed = alert_email_status([row[0].id for row in rows])
     return render_template("alerts/index.html", rows=rows, count=count, page=page, emailed=emailed,
                            pages=max(1, -(-count // PER_PAGE)), keep=keep, args=args, counts=counts,
                            rules=RULES, by_key=BY_KEY, systems=systems, labels=review.STATE_LABELS,
@@ -95,7 +96,8 @@ def review_alert(alert_id: int):
     if state not in ("reviewed", "reported"):
         abort(400)
     review.change_state(alert, state, request.form.get("comment"))
-    flash(f"Alert {alert_id}: {review.STATE_LABELS[state].lower()}.")
+    flash(_("Alert %(id)s: reviewed.", id=alert_id) if state == "reviewed" else
+          _("Alert %(id)s: reported to the regulator.", id=alert_id))
     back = request.form.get("next") or ""
     return redirect(back if back.startswith("/") and not back.startswith("//") else url_for("alerts.index"))
 
@@ -115,24 +117,24 @@ def rules():
                     request.form.get(f"{s.key}-threshold") else None
                 weeks = int(request.form[f"{s.key}-weeks"]) if s.kind == CUMULATIVE and \
                     request.form.get(f"{s.key}-weeks") else None
-                _, changed = set_rule(s.key, threshold=threshold, weeks=weeks,
-                                      enabled=request.form.get(f"{s.key}-enabled") == "on")
+                changed = set_rule(s.key, threshold=threshold, weeks=weeks,
+                                   enabled=request.form.get(f"{s.key}-enabled") == "on")[1]
                 changed_any = changed_any or bool(changed)
             except ValueError as exc:
                 db.session.rollback()
-                errors.append(f"{s.label}: {exc}")
+                errors.append(_("%(rule)s: %(reason)s", rule=s.label, reason=exc))
         for e in errors:
             flash(e)
         if changed_any:
             try:
                 job = enqueue_reevaluation(user_id=current_user.id)
-                flash("Alert rules saved; every study is being evaluated again (existing alerts are kept).")
+                flash(_("Alert rules saved; every study is being evaluated again (existing alerts are kept)."))
                 return redirect(url_for("jobs.status", job_id=job.id))
             except redis.RedisError as exc:
-                flash(f"Alert rules saved, but the re-evaluation could not be queued ({exc}); "
-                      "`doseapp alerts rule set` runs it.")
+                flash(_("Alert rules saved, but the re-evaluation could not be queued (%(reason)s); "
+                        "`doseapp alerts rule set` runs it.", reason=exc))
         elif not errors:
-            flash("Nothing changed.")
+            flash(_("Nothing changed."))
         return redirect(url_for("alerts.rules"))
     jobs = db.session.scalars(select(Job).where(Job.kind == KIND).order_by(Job.id.desc()).limit(5)).all()
     return render_template("alerts/rules.html", specs=RULES, rows=rows, jobs=jobs,

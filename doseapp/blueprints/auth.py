@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from doseapp.models import db
@@ -33,7 +34,7 @@ def login():
         if user is None:
             login_throttle.record_failure(username, address, why)
             db.session.commit()
-            return render_template("auth/login.html", error="Wrong user name or password."), 401
+            return render_template("auth/login.html", error=_("Wrong user name or password.")), 401
         login_throttle.forget(username)
         login_user(user)
         user.last_login = utcnow()
@@ -48,7 +49,7 @@ def logout():
     current_user.end_sessions()
     db.session.commit()
     logout_user()
-    flash("You are logged out.")
+    flash(_("You are logged out."))
     return redirect(url_for("auth.login"))
 
 
@@ -59,13 +60,13 @@ def password():
         new = request.form.get("new_password") or ""
         try:
             if not current_user.check_password(request.form.get("current_password") or ""):
-                raise UserError("Your current password is not right.")
+                raise UserError(_("Your current password is not right."))
             if new != request.form.get("confirm_password"):
-                raise UserError("The two new passwords differ.")
+                raise UserError(_("The two new passwords differ."))
             current_user.set_password(check_password(new))  # ends every session of this user...
             db.session.commit()
             login_user(current_user._get_current_object())  # ...but this one, which starts afresh
-            flash("Your password is changed.")
+            flash(_("Your password is changed."))
             return redirect(url_for("home.index"))
         except UserError as exc:
             error = str(exc)

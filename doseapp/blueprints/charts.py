@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from bokeh.embed import components
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from doseapp import filters, roles
@@ -163,7 +164,7 @@ def _options_page(user: User, endpoint_args: dict):
             db.session.add(prefs)
         chart_options.save(prefs, opts)
         db.session.commit()
-        flash(f"Chart options of {user.username} saved.")
+        flash(_("Chart options of %(name)s saved.", name=user.username))
         return redirect(same_site_or(request.form.get("next"), url_for(request.endpoint, **endpoint_args)))
     return render_template("charts/options.html", user=user, opts=chart_options.load(prefs), errors={}, typed={},
                            catalog=catalog.CHARTS, names=NAMES, choices=chart_options,

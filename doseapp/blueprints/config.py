@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_user
 from sqlalchemy import func, select
 
@@ -43,7 +44,7 @@ def user_new():
         try:
             user = create_user(request.form.get("username", ""), request.form.get("password", ""),
                                request.form.getlist("roles"))
-            flash(f"User {user.username} created.")
+            flash(_("User %(name)s created.", name=user.username))
             return redirect(url_for("config.users"))
         except UserError as exc:
             error = str(exc)
@@ -60,7 +61,7 @@ def user_edit(user_id: int):
         if error is None:
             chosen = [r for r in request.form.getlist("roles") if r in roles.ROLES]
             change_roles(user, chosen, active=request.form.get("active") == "on")
-            flash(f"Roles of {user.username}: {', '.join(sorted(chosen)) or 'none'}.")
+            flash(_("Roles of %(name)s: %(roles)s.", name=user.username, roles=", ".join(sorted(chosen)) or _("none")))
             return redirect(url_for("config.users"))
     return render_template("config/user_edit.html", user=user, roles=roles.ROLES, error=error), (400 if error else 200)
 
@@ -86,13 +87,14 @@ def user_password(user_id: int):
     if request.method == "POST":
         password = request.form.get("password", "")
         if password != request.form.get("password2", ""):
-            error = "The two passwords differ."
+            error = _("The two passwords differ.")
         else:
             try:
                 reset_password(user, password)  # ends the user's sessions...
                 if user.id == current_user.id:
                     login_user(user)  # ...but not the one an admin resets their own password in
-                flash(f"Password of {user.username} changed. Tell them to change it when they next log in.")
+                flash(_("Password of %(name)s changed. Tell them to change it when they next log in.",
+                        name=user.username))
                 return redirect(url_for("config.user_edit", user_id=user.id))
             except UserError as exc:
                 error = str(exc)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import redis
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -27,9 +28,9 @@ def _snapshot(level: ReferenceLevel) -> dict:
 def _queue_refresh() -> None:
     try:
         job = enqueue_refresh(user_id=current_user.id)
-        flash(f"The DRL ratio of every study is being worked out again (job {job.id}).")
+        flash(_("The DRL ratio of every study is being worked out again (job %(job)s).", job=job.id))
     except redis.RedisError:
-        flash("The job queue did not answer: run `doseapp drl refresh` to update the studies' DRL ratios.")
+        flash(_("The job queue did not answer: run `doseapp drl refresh` to update the studies' DRL ratios."))
 
 
 def _number(form, name: str, *, whole=False, positive=False) -> float | int | None:
@@ -39,9 +40,13 @@ def _number(form, name: str, *, whole=False, positive=False) -> float | int | No
     try:
         value = int(text) if whole else float(text)
     except ValueError:
-        raise ValueError(f"{name.replace('_', ' ')} must be a {'whole ' if whole else ''}number.") from None
+        field = name.replace("_", " ")
+        raise ValueError(_("%(field)s must be a whole number.", field=field) if whole
+                         else _("%(field)s must be a number.", field=field)) from None
     if value != value or value in (float("inf"), float("-inf")) or value < 0 or (positive and value <= 0):
-        raise ValueError(f"{name.replace('_', ' ')} must be {'above' if positive else 'at least'} zero.")
+        field = name.replace("_", " ")
+        raise ValueError(_("%(field)s must be above zero.", field=field) if positive
+                         else _("%(field)s must be at least zero.", field=field))
     return value
 
 
@@ -70,7 +75,7 @@ def drl_settings():
         days = _number(request.form, "drl_period_days", whole=True, positive=True)
     except ValueError as exc:
         db.session.rollback()
-        flash(f"Not saved: {exc}")
+        flash(_("Not saved: %(reason)s", reason=exc))
         return redirect(url_for("config.drl_settings"))
     chosen = [k for k in drl.national_sets() if request.form.get(f"set_{k}") == "on"]
     settings.drl_sets = None if chosen == list(drl.national_sets()) else chosen
@@ -80,7 +85,7 @@ def drl_settings():
     after = {f: getattr(settings, f) for f in SETTING_FIELDS}
     audit.record_change("settings.drl", "Diagnostic reference level settings", before, after)
     db.session.commit()
-    flash("Reference level settings saved.")
+    flash(_("Reference level settings saved."))
     if before["drl_sets"] != after["drl_sets"]:  # the ratios depend on the levels, not on the factor
         _queue_refresh()
     return redirect(url_for("config.drl_settings"))
@@ -89,20 +94,21 @@ def drl_settings():
 def _level_from_form(level: ReferenceLevel, form) -> None:
     name = db.session.get(StandardName, _number(form, "standard_name_id", whole=True) or 0)
     if name is None:
-        raise ValueError("choose a standard name.")
+        raise ValueError(_("choose a standard name."))
     quantity = form.get("quantity", "")
     if quantity not in drl.QUANTITIES.get(name.modality, ()):
-        raise ValueError(f"{name.modality} reference levels are for {', '.join(drl.QUANTITIES[name.modality])}.")
+        raise ValueError(_("%(modality)s reference levels are for %(quantities)s.", modality=name.modality,
+                           quantities=", ".join(drl.QUANTITIES[name.modality])))
     value = _number(form, "value", positive=True)
     if value is None:
-        raise ValueError(f"give the value in {drl.UNITS[quantity][1]}.")
+        raise ValueError(_("give the value in %(unit)s.", unit=drl.UNITS[quantity][1]))
     bands = {f: _number(form, f) for f in ("age_min_years", "age_max_years", "weight_min_kg", "weight_max_kg")}
     for lo, hi in (("age_min_years", "age_max_years"), ("weight_min_kg", "weight_max_kg")):
         if bands[lo] is not None and bands[hi] is not None and bands[lo] >= bands[hi]:
-            raise ValueError(f"{lo.replace('_', ' ')} must be below {hi.replace('_', ' ')}.")
+            raise ValueError(_("%(low)s must be below %(high)s.", low=lo.replace("_", " "), high=hi.replace("_", " ")))
     equipment_id = _number(form, "equipment_id", whole=True) or None
     if equipment_id is not None and db.session.get(Equipment, equipment_id) is None:
-        raise ValueError("there is no such system.")
+        raise ValueError(_("there is no such system."))
     level.standard_name_id, level.quantity = name.id, quantity
     level.value = value / drl.UNITS[quantity][2]
     for f, v in bands.items():
@@ -118,14 +124,14 @@ def drl_level_save():
     level_id = request.form.get("id", type=int)
     level = db.session.get(ReferenceLevel, level_id) if level_id else ReferenceLevel()
     if level is None:
-        flash("That local DRL is no longer there.")
+        flash(_("That local DRL is no longer there."))
         return redirect(url_for("config.drl_settings"))
     before = _snapshot(level) if level_id else {}
     try:
         _level_from_form(level, request.form)
     except ValueError as exc:
         db.session.rollback()
-        flash(f"Not saved: {exc}")
+        flash(_("Not saved: %(reason)s", reason=exc))
         return redirect(url_for("config.drl_settings", **({"edit": level_id} if level_id else {})))
     if not level_id:
         db.session.add(level)
@@ -134,7 +140,7 @@ def drl_level_save():
     audit.record_change("drl.edit" if level_id else "drl.add", f"Local DRL {level.id}: {name.modality} {name.name} "
                         f"{level.quantity}", before, _snapshot(level))
     db.session.commit()
-    flash("Local DRL saved.")
+    flash(_("Local DRL saved."))
     _queue_refresh()
     return redirect(url_for("config.drl_settings"))
 
@@ -143,14 +149,14 @@ def drl_level_save():
 def drl_level_delete():
     level = db.session.get(ReferenceLevel, request.form.get("id", type=int) or 0)
     if level is None:
-        flash("That local DRL is no longer there.")
+        flash(_("That local DRL is no longer there."))
         return redirect(url_for("config.drl_settings"))
     name = db.session.get(StandardName, level.standard_name_id)
     audit.record("drl.delete", f"Local DRL {level.id}: {name.modality} {name.name} {level.quantity}",
                  audit.changes(_snapshot(level), {}))
     db.session.delete(level)
     db.session.commit()
-    flash("Local DRL deleted.")
+    flash(_("Local DRL deleted."))
     _queue_refresh()
     return redirect(url_for("config.drl_settings"))
 

@@ -4,6 +4,7 @@ ever shown again."""
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import force_locale, gettext as _, ngettext
 from flask_login import current_user
 from sqlalchemy import func, select
 
@@ -11,6 +12,7 @@ from doseapp import audit
 from doseapp.blueprints.config import bp
 from doseapp.models import EmailMessage, SystemSettings, db
 from doseapp.notify import outbox
+from doseapp.display.i18n import site_language
 from doseapp.notify.smtp import DEFAULT_PORTS, SECURITY, address_problem
 
 FIELDS = ("smtp_host", "smtp_port", "smtp_security", "smtp_username", "smtp_sender", "alert_digest_hour")
@@ -36,17 +38,17 @@ def _read_form(s: SystemSettings) -> list[str]:
     port = None
     if port_text:
         if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
-            errors.append("The port is a number from 1 to 65535 (or empty for the usual one).")
+            errors.append(_("The port is a number from 1 to 65535 (or empty for the usual one)."))
         else:
             port = int(port_text)
     if security not in SECURITY:
-        errors.append("Choose the connection security.")
+        errors.append(_("Choose the connection security."))
     if sender and ("@" not in sender or any(c in sender for c in "\r\n<>")):
-        errors.append("The sender is an e-mail address, such as doseapp@hospital.example.")
+        errors.append(_("The sender is an e-mail address, such as doseapp@hospital.example."))
     if host and not sender:
-        errors.append("Give the sender address too: servers refuse mail without one.")
+        errors.append(_("Give the sender address too: servers refuse mail without one."))
     if not hour_text.isdigit() or not 0 <= int(hour_text) <= 23:
-        errors.append("The digest hour is a whole hour from 0 to 23.")
+        errors.append(_("The digest hour is a whole hour from 0 to 23."))
     if errors:
         return errors
     s.smtp_host, s.smtp_port, s.smtp_security = host or None, port, security
@@ -74,7 +76,7 @@ def email_settings():
                 after["smtp_password"] = "changed"
             audit.record_change("settings.email", "E-mail settings", before, after)
             db.session.commit()
-            flash("E-mail settings saved.")
+            flash(_("E-mail settings saved."))
             return redirect(url_for("config.email_settings"))
         db.session.rollback()
         s = SystemSettings.get()
@@ -92,11 +94,14 @@ def email_test():
 
     to = request.form.get("test_to", "").strip()
     if address_problem(to):
-        flash("Give one e-mail address to send the test e-mail to.")
+        flash(_("Give one e-mail address to send the test e-mail to."))
         return redirect(url_for("config.email_settings"))
-    msg = outbox.queue(to, "doseapp test e-mail",
-                       f"This is a test e-mail from doseapp, sent by {current_user.username} from Config → E-mail.\n"
-                       "If you can read it, doseapp can send alert e-mails through this server.\n", "test")
+    with force_locale(site_language()):  # e-mails are in the site's language, as the alert e-mails
+        subject = _("doseapp test e-mail")
+        body = "\n".join((_("This is a test e-mail from doseapp, sent by %(user)s from Config → E-mail.",
+                            user=current_user.username),
+                          _("If you can read it, doseapp can send alert e-mails through this server."))) + "\n"
+    msg = outbox.queue(to, subject, body, "test")
     audit.record("email.test", to)
     db.session.commit()
     import redis
@@ -105,7 +110,7 @@ def email_test():
         job = enqueue(outbox.TEST_KIND, queue="default", title=f"Test e-mail to {to}", user_id=current_user.id,
                       parameters={"message_id": msg.id})
     except redis.RedisError:
-        flash("The test e-mail is in the outbox; the job queue is not answering, so it goes when it is back.")
+        flash(_("The test e-mail is in the outbox; the job queue is not answering, so it goes when it is back."))
         return redirect(url_for("config.email_outbox"))
     return redirect(url_for("jobs.status", job_id=job.id))
 
@@ -131,7 +136,7 @@ def email_retry():
     db.session.commit()
     if n:
         outbox.kick(current_user.id)
-        flash(f"{n} e-mail{'s' if n != 1 else ''} will be tried again now.")
+        flash(ngettext("%(num)d e-mail will be tried again now.", "%(num)d e-mails will be tried again now.", n))
     else:
-        flash("Nothing to retry: every e-mail has been sent.")
+        flash(_("Nothing to retry: every e-mail has been sent."))
     return redirect(url_for("config.email_outbox"))

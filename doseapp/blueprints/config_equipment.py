@@ -3,6 +3,7 @@ browses, edit for admins), re-sorting Dual systems, and the per-source review wi
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _, ngettext
 from flask_login import current_user
 from sqlalchemy import delete, func, select
 
@@ -11,7 +12,6 @@ from doseapp.runtime import queues
 from doseapp.blueprints.config import bp
 from doseapp.config_modality import MODALITY_CHOICES, relabel, studies_to_resort
 from doseapp.models import Equipment, Study, db
-from doseapp.display.timefmt import plural
 
 # The tables of the view page (seed §3.2.3's five, and nuclear medicine), with their jump-link anchors.
 TABLES = (("CT", "CT", "ct"), ("MG", "Mammography", "mg"), ("DX", "DX and CR", "dx"),
@@ -70,13 +70,13 @@ def display_names_edit():
         new_modality = request.form.get("user_defined_modality", "")
         new_trust = request.form.get("skin_map_trusted", "")
         if new_modality not in dict(MODALITY_CHOICES):
-            error = "Choose one of the listed modality types."
+            error = _("Choose one of the listed modality types.")
         elif new_trust not in dict(TRUST_CHOICES):
-            error = "Choose one of the listed skin dose map choices."
+            error = _("Choose one of the listed skin dose map choices.")
         elif len(new_name) > 255:
-            error = "A display name is at most 255 characters."
+            error = _("A display name is at most 255 characters.")
         elif not new_name and not new_modality and not new_trust:
-            error = "Nothing to change: enter a display name, or choose a modality type or skin dose map choice."
+            error = _("Nothing to change: enter a display name, or choose a modality type or skin dose map choice.")
         else:
             job = _apply_changes(chosen, new_name, new_modality, new_trust)
             if job is not None:
@@ -97,7 +97,8 @@ def _apply_changes(chosen: list[Equipment], new_name: str, new_modality: str, ne
         for e in chosen:
             e.display_name = new_name
         audit.record("equipment.rename", new_name, {"equipment_ids": ids, "before": before, "after": new_name})
-        flash(f"{plural(len(chosen), 'system')} now named {new_name}.")
+        flash(ngettext("%(num)d system now named %(name)s.", "%(num)d systems now named %(name)s.", len(chosen),
+                       name=new_name))
     job = None
     if new_modality:
         stored = None if new_modality == "auto" else new_modality
@@ -107,7 +108,9 @@ def _apply_changes(chosen: list[Equipment], new_name: str, new_modality: str, ne
         details = {"equipment_ids": ids, "before": before, "after": stored}
         if stored in ("DX", "RF"):
             details["studies_relabelled"] = moved = relabel(ids, stored)
-            flash(f"User defined modality set to {stored}; {plural(moved, 'study')} relabelled.")
+            flash(ngettext("User defined modality set to %(modality)s; %(num)d study relabelled.",
+                           "User defined modality set to %(modality)s; %(num)d studies relabelled.", moved,
+                           modality=stored))
         audit.record("equipment.modality", ", ".join(sorted({e.display_name for e in chosen})), details)
     changed_trust = _set_trust(chosen, new_trust) if new_trust else []
     db.session.commit()
@@ -130,7 +133,13 @@ def _set_trust(chosen: list[Equipment], new_trust: str) -> list[int]:
             e.skin_map_trusted = stored
         audit.record("equipment.skin_map_trust", ", ".join(sorted({e.display_name for e in changed})),
                      {"equipment_ids": [e.id for e in changed], "before": before, "after": TRUST_WORDS[stored]})
-        flash(f"Skin dose maps of {plural(len(changed), 'system')}: {TRUST_WORDS[stored]}.")
+        n = len(changed)
+        flash({None: ngettext("Skin dose maps of %(num)d system: vendor table.",
+                              "Skin dose maps of %(num)d systems: vendor table.", n),
+               True: ngettext("Skin dose maps of %(num)d system: trusted.",
+                              "Skin dose maps of %(num)d systems: trusted.", n),
+               False: ngettext("Skin dose maps of %(num)d system: not trusted.",
+                               "Skin dose maps of %(num)d systems: not trusted.", n)}[stored])
     return [e.id for e in changed]
 
 
@@ -200,12 +209,12 @@ def equipment_delete_studies(equipment_id: int):
     if entry_removed:
         db.session.delete(eq)
     db.session.commit()
-    msg = f"Deleted {plural(deleted, 'study')} of {name}."
-    if with_entry:
-        msg += (" The table entry was removed." if entry_removed else
-                f" The table entry was kept: {plural(remaining, 'study')} of other "
-                f"modalities {'remains' if remaining == 1 else 'remain'}.")
-    flash(msg)
+    said = [ngettext("Deleted %(num)d study of %(name)s.", "Deleted %(num)d studies of %(name)s.", deleted, name=name)]
+    if with_entry:  # a second whole sentence
+        said.append(_("The table entry was removed.") if entry_removed else
+                    ngettext("The table entry was kept: %(num)d study of other modalities remains.",
+                             "The table entry was kept: %(num)d studies of other modalities remain.", remaining))
+    flash(" ".join(said))
     if entry_removed:
         return redirect(url_for("config.display_names"))
     return redirect(url_for("config.equipment_review", equipment_id=eq.id, modality=modality))

@@ -3,15 +3,20 @@ DICOM object delete settings. Every change is written to the audit log with the 
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _, ngettext
 from sqlalchemy import select
 
 from doseapp import audit
 from doseapp.blueprints.config import bp
 from doseapp.security import privacy
 from doseapp.models import NotPatientPattern, SystemSettings, db
-from doseapp.display.timefmt import plural
 
 FIELDS = {"id": "patient ID", "name": "patient name"}
+
+
+def _field(field: str) -> str:
+    """FIELDS[field] in the page's language."""
+    return {"id": _("patient ID"), "name": _("patient name")}.get(field, FIELDS.get(field, field))
 MAX_PATTERN = 255
 
 # The forms' fields, in the seed's words (seed §3.1 and §3.4).
@@ -65,7 +70,7 @@ def pattern_new():
             db.session.add(NotPatientPattern(field=field, pattern=text))
             audit.record("pattern.add", f"{FIELDS[field]} pattern {text}", {"field": field, "pattern": text})
             db.session.commit()
-            flash(f"Added the {FIELDS[field]} pattern {text}.")
+            flash(_("Added the %(field)s pattern %(pattern)s.", field=_field(field), pattern=text))
             return redirect(url_for("config.patterns"))
     return render_template("config/pattern_edit.html", field=field if field in FIELDS else "id",
                            fields=FIELDS, pattern=text, row=None, error=error), (400 if error else 200)
@@ -84,7 +89,7 @@ def pattern_edit(pattern_id: int):
             audit.record("pattern.modify", f"{FIELDS[row.field]} pattern {text}",
                          {"field": row.field, "before": before, "after": text})
             db.session.commit()
-            flash(f"The {FIELDS[row.field]} pattern is now {text}.")
+            flash(_("The %(field)s pattern is now %(pattern)s.", field=_field(row.field), pattern=text))
             return redirect(url_for("config.patterns"))
     return render_template("config/pattern_edit.html", field=row.field, fields=FIELDS, pattern=text,
                            row=row, error=error), (400 if error else 200)
@@ -98,7 +103,7 @@ def pattern_delete(pattern_id: int):
                      {"field": row.field, "pattern": row.pattern})
         db.session.delete(row)
         db.session.commit()
-        flash(f"Deleted the {FIELDS[row.field]} pattern {row.pattern}.")
+        flash(_("Deleted the %(field)s pattern %(pattern)s.", field=_field(row.field), pattern=row.pattern))
         return redirect(url_for("config.patterns"))
     return render_template("config/pattern_delete.html", row=row, fields=FIELDS)
 
@@ -109,7 +114,8 @@ def patterns_legacy():
         added = privacy.add_legacy_patterns()  # commits; the audit entry follows in a commit of its own
         audit.record("pattern.load_legacy", "patterns of OpenREM 0.7", {"added": added})
         db.session.commit()
-        flash(f"Added {plural(added, 'pattern')} that reproduce OpenREM 0.7's test-patient check.")
+        flash(ngettext("Added %(num)d pattern that reproduces OpenREM 0.7's test-patient check.",
+                       "Added %(num)d patterns that reproduce OpenREM 0.7's test-patient check.", added))
         return redirect(url_for("config.patterns"))
     return render_template("config/patterns_legacy.html", legacy=privacy.LEGACY_PATTERNS, fields=FIELDS)
 
@@ -125,7 +131,7 @@ def patient_id_settings():
         if after != before:
             audit.record("settings.patient_id", "Patient ID settings", audit.changes(before, after))
         db.session.commit()
-        flash("Patient ID settings saved. They apply to studies imported from now on.")
+        flash(_("Patient ID settings saved. They apply to studies imported from now on."))
         return redirect(url_for("config.patient_id_settings"))
     db.session.commit()  # the settings row, if it was just created
     return render_template("config/patient_id.html", s=settings)
@@ -143,7 +149,7 @@ def dicom_delete_settings():
         if after != before:
             audit.record("settings.dicom_delete", "DICOM object delete settings", audit.changes(before, after))
         db.session.commit()
-        flash("DICOM object delete settings saved.")
+        flash(_("DICOM object delete settings saved."))
         return redirect(url_for("config.dicom_delete_settings"))
     db.session.commit()
     return render_template("config/dicom_delete.html", s=settings, fields=DELETE_FIELDS)

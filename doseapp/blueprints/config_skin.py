@@ -4,6 +4,7 @@ job. Each system's trust decision is set with its display name (config_equipment
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
 
@@ -41,7 +42,7 @@ def skin_map_settings():
         audit.record_change("settings.skin_dose_maps", "Skin dose map settings", before,
                             {f: getattr(settings, f) for f in names})
         db.session.commit()
-        flash("Skin dose map settings saved.")
+        flash(_("Skin dose map settings saved."))
         return redirect(url_for("config.skin_map_settings"))
     db.session.commit()  # the settings row, if it was just created
     jobs = db.session.scalars(select(Job).where(Job.kind == BATCH_KIND).order_by(Job.id.desc()).limit(RECENT_JOBS)).all()
@@ -54,7 +55,7 @@ def skin_maps_recalculate():
     """Every fluoroscopy study's map again (scope=all), or only the missing and out-of-date (stale)."""
     if not SystemSettings.get().enable_skin_dose_maps:
         db.session.commit()
-        flash("Skin dose maps are switched off: enable them first.")
+        flash(_("Skin dose maps are switched off: enable them first."))
         return redirect(url_for("config.skin_map_settings"))
     scope = "stale" if request.form.get("scope") == "stale" else "all"
     title = "Recalculate all skin dose maps" if scope == "all" else "Calculate missing and out-of-date skin dose maps"

@@ -5,6 +5,7 @@ names the stored studies again."""
 from __future__ import annotations
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -30,12 +31,14 @@ def _page(modality: str):
     return redirect(url_for("config.standard_names", modality=modality))
 
 
-def _changed(modality: str, words: str):
-    """Commit, queue the job that names the stored studies, and say so."""
+def _changed(modality: str, words: str, shown: str):
+    """Commit, queue the job that names the stored studies (`words`, English, says why), and say so
+    (`shown`: the same in the page's language)."""
     db.session.commit()
     job = after_rules_changed(user_id=current_user.id, why=words)
-    flash(words + (". The stored studies are being named again (a background job)." if job else
-                   ". The job queue did not answer: use “Apply standard names” to name the stored studies."))
+    flash(_("%(change)s. The stored studies are being named again (a background job).", change=shown) if job else
+          _("%(change)s. The job queue did not answer: use “Apply standard names” to name the stored studies.",
+            change=shown))
     return _page(modality)
 
 
@@ -58,16 +61,17 @@ def standard_names_assign():
         sn = db.session.get(StandardName, int(request.form["name_id"]))
         name = sn.name if sn is not None and sn.modality == modality else ""
     if not picks or not name:
-        flash("Tick one or more values, and choose a standard name or type a new one.")
+        flash(_("Tick one or more values, and choose a standard name or type a new one."))
         return _page(modality)
     try:
         for field_name, value in picks:
             names.add_rule(modality, name, field_name, "exact", value)
     except names.RuleError as exc:
         db.session.rollback()
-        flash(f"Nothing was changed: {exc}")
+        flash(_("Nothing was changed: %(reason)s", reason=exc))
         return _page(modality)
-    return _changed(modality, f"{len(picks)} value(s) mapped to {name}")
+    return _changed(modality, f"{len(picks)} value(s) mapped to {name}",
+                    _("%(count)s value(s) mapped to %(name)s", count=len(picks), name=name))
 
 
 @bp.route("/standard-names/rules", methods=["POST"])
@@ -82,9 +86,9 @@ def standard_name_rule_add():
         names.add_rule(modality, name, request.form.get("field", ""), match, request.form.get("value", "").strip())
     except names.RuleError as exc:
         db.session.rollback()
-        flash(f"Not added: {exc}")
+        flash(_("Not added: %(reason)s", reason=exc))
         return _page(modality)
-    return _changed(modality, f"Rule added to {name}")
+    return _changed(modality, f"Rule added to {name}", _("Rule added to %(name)s", name=name))
 
 
 @bp.route("/standard-names/rules/<int:rule_id>/delete", methods=["POST"])
@@ -92,7 +96,7 @@ def standard_name_rule_delete(rule_id: int):
     rule = db.session.get(StandardNameRule, rule_id) or abort(404)
     modality = rule.standard_name.modality
     names.delete_rule(rule)
-    return _changed(modality, "Rule deleted")
+    return _changed(modality, "Rule deleted", _("Rule deleted"))
 
 
 @bp.route("/standard-names/<int:name_id>/rename", methods=["POST"])
@@ -102,10 +106,10 @@ def standard_name_rename(name_id: int):
         names.rename(sn, request.form.get("name", ""))
     except names.RuleError as exc:
         db.session.rollback()
-        flash(f"Not renamed: {exc}")
+        flash(_("Not renamed: %(reason)s", reason=exc))
         return _page(sn.modality)
     db.session.commit()
-    flash("Standard name saved.")
+    flash(_("Standard name saved."))
     return _page(sn.modality)
 
 
@@ -114,14 +118,14 @@ def standard_name_delete(name_id: int):
     sn = db.session.get(StandardName, name_id) or abort(404)
     modality, label = sn.modality, sn.name
     names.delete_name(sn)
-    return _changed(modality, f"Standard name {label} deleted")
+    return _changed(modality, f"Standard name {label} deleted", _("Standard name %(name)s deleted", name=label))
 
 
 @bp.route("/standard-names/apply", methods=["POST"])
 def standard_names_apply():
     job = after_rules_changed(user_id=current_user.id)
     if job is None:
-        flash("The job queue did not answer; try again when it runs.")
+        flash(_("The job queue did not answer; try again when it runs."))
         return _page(_modality(request.form.get("modality")))
     return redirect(url_for("jobs.status", job_id=job.id))
 
@@ -138,10 +142,10 @@ def standard_names_import():
     upload = request.files.get("file")
     raw = upload.read(MAX_UPLOAD + 1) if upload else b""
     if not raw:
-        flash("Choose a CSV file to import.")
+        flash(_("Choose a CSV file to import."))
         return _page(modality)
     if len(raw) > MAX_UPLOAD:
-        flash("The file is larger than 2 MB: not a standard name mapping.")
+        flash(_("The file is larger than 2 MB: not a standard name mapping."))
         return _page(modality)
     try:
         result = name_csv.import_rows(name_csv.parse(raw))
@@ -150,4 +154,6 @@ def standard_names_import():
         return render_template("config/standard_names_import_errors.html", import_problems=exc.problems,
                                modality=modality), 400
     audit.record("standard_name.import", upload.filename or "upload", result)
-    return _changed(modality, f"Imported: {result['added']} rule(s) added, {result['already']} already there")
+    return _changed(modality, f"Imported: {result['added']} rule(s) added, {result['already']} already there",
+                    _("Imported: %(added)s rule(s) added, %(already)s already there", added=result["added"],
+                      already=result["already"]))

@@ -4,6 +4,7 @@ Start and Stop set the node's desired state, which the SCP supervisor acts on wi
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from doseapp import audit, listing
@@ -104,7 +105,7 @@ def node_new():
         db.session.add(node)
         audit.record_change("dicom.node_add", node.name, {}, settings(node))
         db.session.commit()
-        flash(f"Store SCP node {node.name} added; the SCP supervisor starts it within seconds.")
+        flash(_("Store SCP node %(name)s added; the SCP supervisor starts it within seconds.", name=node.name))
         return redirect(url_for("dicomnet.dashboard", node_id=node.id))
     return _render_form(node)
 
@@ -121,7 +122,8 @@ def node_edit(node_id: int):
             return _render_form(_node_or_404(node_id), str(exc), 400)
         audit.record_change("dicom.node_edit", node.name, before, settings(node))
         db.session.commit()
-        flash(f"Settings of {node.name} saved. Network changes restart the node; others apply within seconds.")
+        flash(_("Settings of %(name)s saved. Network changes restart the node; others apply within seconds.",
+                name=node.name))
         return redirect(url_for("dicomnet.dashboard", node_id=node.id))
     return _render_form(node)
 
@@ -153,9 +155,11 @@ def node_state(node_id: int):
                             {"desired_state": wanted})
     node.desired_state = wanted
     db.session.commit()
-    verb = {"running": "start", "stopped": "stop", "restart": "restart"}[wanted]
-    flash(f"{node.name}: {verb} requested; the SCP supervisor acts within seconds."
-          + ("" if node.enabled else " The node is disabled: enable it to run it."))
+    said = {"running": _("%(name)s: start requested; the SCP supervisor acts within seconds.", name=node.name),
+            "stopped": _("%(name)s: stop requested; the SCP supervisor acts within seconds.", name=node.name),
+            "restart": _("%(name)s: restart requested; the SCP supervisor acts within seconds.", name=node.name)}[wanted]
+    # Two whole sentences, the second only for a disabled node.
+    flash(said if node.enabled else " ".join((said, _("The node is disabled: enable it to run it."))))
     return redirect(same_site_or(request.form.get("next"), url_for("dicomnet.dashboard", node_id=node.id)))
 
 
@@ -169,8 +173,9 @@ def allowed_aes(node_id: int):
             db.session.add(row)
             audit.record_change("dicom.allowed_ae_add", allowed_ae_target(row, node), {}, settings(row))
             db.session.commit()
-            flash(f"{row.aetitle} may now send to {node.name}" +
-                  ("." if node.require_calling_ae else " (once calling AE validation is switched on for the node)."))
+            flash(_("%(ae)s may now send to %(name)s.", ae=row.aetitle, name=node.name) if node.require_calling_ae
+                  else _("%(ae)s may now send to %(name)s (once calling AE validation is switched on for the node).",
+                         ae=row.aetitle, name=node.name))
             return redirect(url_for("dicomnet.allowed_aes", node_id=node.id))
         except NodeError as exc:
             db.session.rollback()
@@ -190,7 +195,7 @@ def allowed_ae_edit(ae_id: int):
             _apply_allowed(row, row.scp)
             audit.record_change("dicom.allowed_ae_edit", allowed_ae_target(row, row.scp), before, settings(row))
             db.session.commit()
-            flash(f"{row.aetitle} saved.")
+            flash(_("%(ae)s saved.", ae=row.aetitle))
             return redirect(url_for("dicomnet.allowed_aes", node_id=row.scp_id))
         except NodeError as exc:
             db.session.rollback()
@@ -201,7 +206,7 @@ def allowed_ae_edit(ae_id: int):
 def _apply_allowed(row: DicomAllowedAe, node: DicomStoreScp) -> DicomAllowedAe:
     row.aetitle = check_aetitle(request.form.get("aetitle", ""))
     ip = request.form.get("expected_ip", "").strip()
-    row.expected_ip = check_address(ip, "expected IP address") if ip else None
+    row.expected_ip = check_address(ip, _("expected IP address")) if ip else None
     row.description = request.form.get("description", "").strip() or None
     row.active = request.form.get("active") == "on"
     clash = db.session.scalar(select(DicomAllowedAe).where(DicomAllowedAe.scp_id == node.id,
@@ -227,7 +232,7 @@ def transactions():
         query = query.where(DicomTransaction.status.notin_(monitor.OK_STATUSES))
     if args.get("calling"):
         query = query.where(DicomTransaction.calling_aetitle == args["calling"].strip())
-    first, last, _ = listing.days_asked(args)  # a half-typed date filters nothing
+    first, last = listing.days_asked(args)[:2]  # a half-typed date filters nothing
     query = query.where(*listing.day_range(DicomTransaction.at, first, last))
     found = listing.paginate(query, [DicomTransaction.id.desc()], args.get("page", 1, type=int), PAGE_SIZE)
     names = dict(db.session.execute(select(DicomStoreScp.id, DicomStoreScp.name)).all())
@@ -254,7 +259,7 @@ def allowed_ae_delete(ae_id: int):
     audit.record_change("dicom.allowed_ae_delete", allowed_ae_target(row, row.scp), settings(row), {})
     db.session.delete(row)
     db.session.commit()
-    flash(f"{title} removed from the allowed list.")
+    flash(_("%(ae)s removed from the allowed list.", ae=title))
     return redirect(url_for("dicomnet.allowed_aes", node_id=node_id))
 
 
@@ -262,10 +267,10 @@ def allowed_ae_delete(ae_id: int):
 def node_delete(node_id: int):
     node = _node_or_404(node_id)
     if node.status == "running":
-        flash(f"Stop {node.name} before deleting it.")
+        flash(_("Stop %(name)s before deleting it.", name=node.name))
         return redirect(url_for("dicomnet.dashboard", node_id=node.id))
     audit.record_change("dicom.node_delete", node.name, settings(node), {})
     db.session.delete(node)
     db.session.commit()
-    flash(f"Store SCP node {node.name} deleted. Its transaction log and received files are kept.")
+    flash(_("Store SCP node %(name)s deleted. Its transaction log and received files are kept.", name=node.name))
     return redirect(url_for("dicomnet.nodes"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _, ngettext
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -22,7 +23,6 @@ from doseapp.exports.jobs import (KIND, QUEUE, export_folder, may_export_pid, pa
 from doseapp.exports import openskin as openskin_csv
 from doseapp.exports.run import MG_ONLY, TYPE_LABELS
 from doseapp.models import Job, Study, db
-from doseapp.display.timefmt import plural
 
 bp = Blueprint("exports", __name__, url_prefix="/exports")
 
@@ -79,10 +79,16 @@ def tables():
     return render_template("exports/_tables.html", **_tables_context())
 
 
+def _type_label(fmt: str) -> str:
+    """TYPE_LABELS[fmt] in the page's language (TYPE_LABELS itself stays English: job titles)."""
+    return {"csv": _("CSV export"), "csv-wide": _("CSV export (one row per study)"), "xlsx": _("XLSX export"),
+            "nhsbsp": _("NHSBSP CSV export")}.get(fmt, TYPE_LABELS[fmt])
+
+
 def _start(modality: str, fmt: str, name: bool, pat_id: bool):
     mod = SLUGS[modality]
     if fmt in MG_ONLY and mod != "MG":
-        flash(f"The {TYPE_LABELS[fmt]} is for mammography only.")
+        flash(_("The %(export)s is for mammography only.", export=_type_label(fmt)))
         return redirect(url_for("exports.index"))
     # The list's filter arguments, as the list page sends them (form fields or query string).
     given = {**request.args.to_dict(), **request.form.to_dict()}
@@ -90,7 +96,7 @@ def _start(modality: str, fmt: str, name: bool, pat_id: bool):
     args = {k: v for k, v in given.items() if k in allowed and v.strip()}
     q = filters.study_query(mod, args, current_user)
     if q.errors:
-        flash("Fix the filter first: " + ", ".join(q.errors))
+        flash(_("Fix the filter first: %(errors)s", errors=", ".join(q.errors)))
         return redirect(url_for("exports.index"))
     which = " with names and ID" if name and pat_id else " with names" if name else " with ID" if pat_id else ""
     title = f"{mod} {TYPE_LABELS[fmt]}{which}"
@@ -100,7 +106,7 @@ def _start(modality: str, fmt: str, name: bool, pat_id: bool):
                    modality=mod, parameters=parameters(mod, fmt, q.values, name=name, pat_id=pat_id,
                                                        bom=request.form.get("bom") == "1",
                                                        headings=i18n.export_headings_language(current_user)))
-    flash(f"{mod} {TYPE_LABELS[fmt]} started: it appears below when done.")
+    flash(_("%(modality)s %(export)s started: it appears below when done.", modality=mod, export=_type_label(fmt)))
     return redirect(url_for("exports.index"))
 
 
@@ -113,10 +119,10 @@ def start(modality: str, fmt: str):
 def start_pid(modality: str, fmt: str):
     """Exports with patient names and/or IDs (and date of birth): exporter (or admin) AND pid."""
     if not may_export_pid(current_user):
-        flash("Exports with patient identifiers need both the exporter and the pid roles.")
+        flash(_("Exports with patient identifiers need both the exporter and the pid roles."))
         return redirect(url_for("home.index"))
     if fmt == "nhsbsp":
-        flash("The NHSBSP export never includes patient identifiers.")
+        flash(_("The NHSBSP export never includes patient identifiers."))
         return redirect(url_for("exports.index"))
     name, pat_id = request.form.get("name") == "1", request.form.get("pat_id") == "1"
     if not (name or pat_id):
@@ -129,7 +135,7 @@ def abort_export(export_id: int):
     queues.cancel(_job(export_id))
     if request.headers.get("HX-Request"):
         return render_template("exports/_tables.html", **_tables_context())
-    flash("Export aborted: nothing will be kept from it.")
+    flash(_("Export aborted: nothing will be kept from it."))
     return redirect(url_for("exports.index"))
 
 
@@ -141,7 +147,7 @@ def download(export_id: int):
     if job.status != "finished" or path is None or not path.is_file() or path.parent != export_folder():
         abort(404)
     if not may_download(job):
-        abort(403, description="This export holds patient names or IDs: downloading it needs the pid role.")
+        abort(403, description=_("This export holds patient names or IDs: downloading it needs the pid role."))
     if has_identifiers(job):
         audit.record("export.download_identifiers", job.title,
                      {"export_id": job.id, "file": path.name, "owner": job.user.username if job.user else None})
@@ -186,5 +192,6 @@ def delete():
         db.session.delete(job)
         removed += 1
     db.session.commit()
-    flash(f"{plural(removed, 'export')} deleted." if removed else "Tick the exports to delete first.")
+    flash(ngettext("%(num)d export deleted.", "%(num)d exports deleted.", removed) if removed
+          else _("Tick the exports to delete first."))
     return redirect(url_for("exports.index"))

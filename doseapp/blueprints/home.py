@@ -7,6 +7,7 @@ import datetime as dt
 from urllib.parse import urlencode
 
 from flask import Blueprint, g, render_template, request, url_for
+from flask_babel import gettext as _, ngettext
 from flask_login import current_user
 from sqlalchemy import func, select
 
@@ -27,21 +28,24 @@ IMPORT_KIND = "import_file"
 def ago(when: dt.datetime | None, now: dt.datetime) -> str:
     """'3 days ago', '1 year, 4 months ago': calendar arithmetic on naive local times, so DST cannot shift it."""
     if when is None:
-        return "no date"
+        return _("no date")
     if when > now:
-        return "in the future"
+        return _("in the future")
     months = (now.year - when.year) * 12 + now.month - when.month - (now.day < when.day)
     if months >= 1:
         years, months = divmod(months, 12)
-        parts = [f"{years} year{'s' * (years != 1)}"] * bool(years) + [f"{months} month{'s' * (months != 1)}"] * bool(months)
-        return ", ".join(parts) + " ago"
+        in_years = ngettext("%(num)d year", "%(num)d years", years)
+        in_months = ngettext("%(num)d month", "%(num)d months", months)
+        if years and months:
+            return _("%(years)s, %(months)s ago", years=in_years, months=in_months)
+        return _("%(time)s ago", time=in_years if years else in_months)
     delta = now - when
     if delta.days >= 1:
-        return f"{delta.days} day{'s' * (delta.days != 1)} ago"
+        return ngettext("%(num)d day ago", "%(num)d days ago", delta.days)
     hours = delta.seconds // 3600
     if hours >= 1:
-        return f"{hours} hour{'s' * (hours != 1)} ago"
-    return f"{delta.seconds // 60} minutes ago"
+        return ngettext("%(num)d hour ago", "%(num)d hours ago", hours)
+    return ngettext("%(num)d minute ago", "%(num)d minutes ago", delta.seconds // 60)
 
 
 def clear_cache() -> None:

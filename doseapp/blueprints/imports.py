@@ -12,6 +12,7 @@ import secrets
 from pathlib import Path
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, session, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.utils import secure_filename
@@ -64,14 +65,14 @@ def index():
 def upload():
     file = request.files.get("csv_file")
     if file is None or not file.filename:
-        flash("Choose a CSV file to upload.")
+        flash(_("Choose a CSV file to upload."))
         return redirect(url_for("imports.index"))
     token = secrets.token_hex(8)
     path = _upload_folder() / f"{token}.csv"
     largest = current_app.config["MAX_UPLOAD_BYTES"]  # DOSEAPP_MAX_UPLOAD_MB
     data = file.stream.read(largest + 1)
     if len(data) > largest:
-        flash(f"The file is larger than {largest // (1024 * 1024)} MB; split it into smaller files.")
+        flash(_("The file is larger than %(mb)s MB; split it into smaller files.", mb=largest // (1024 * 1024)))
         return redirect(url_for("imports.index"))
     path.write_bytes(data)
     try:
@@ -80,7 +81,7 @@ def upload():
         check_file(path)
     except (SizeCsvError, OSError) as exc:
         path.unlink(missing_ok=True)
-        flash(f"That file cannot be used: {exc}")
+        flash(_("That file cannot be used: %(reason)s", reason=exc))
         return redirect(url_for("imports.index"))
     old = _pending()
     if old:
@@ -102,11 +103,11 @@ def map_columns():
     id_col, height_col, weight_col = form.get("id_col", ""), form.get("height_col", ""), form.get("weight_col", "")
     problems = []
     if id_col not in columns:
-        problems.append("Choose the column that identifies the study.")
+        problems.append(_("Choose the column that identifies the study."))
     if not height_col and not weight_col:
-        problems.append("Choose a height column, a weight column, or both.")
+        problems.append(_("Choose a height column, a weight column, or both."))
     if any(c and c not in columns for c in (height_col, weight_col)):
-        problems.append("Choose columns from the file.")
+        problems.append(_("Choose columns from the file."))
     if problems:
         for p in problems:
             flash(p)
@@ -140,16 +141,16 @@ def abort_import(size_import_id: int):
 def delete(size_import_id: int):
     job = _job(size_import_id)
     if job.active:
-        flash("Abort a running import before deleting it.")
+        flash(_("Abort a running import before deleting it."))
         return redirect(url_for("imports.index"))
     if request.form.get("confirm") != "yes":
-        flash("Tick \"Delete?\" beside the import to confirm.")
+        flash(_("Tick \"Delete?\" beside the import to confirm."))
         return redirect(url_for("imports.index"))
     if job.result_path:
         Path(job.result_path).unlink(missing_ok=True)
     db.session.delete(job)
     db.session.commit()
-    flash("Import record and its log deleted.")
+    flash(_("Import record and its log deleted."))
     return redirect(url_for("imports.index"))
 
 

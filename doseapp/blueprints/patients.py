@@ -11,6 +11,7 @@ import datetime as dt
 
 from bokeh.embed import components
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from doseapp import audit
@@ -42,7 +43,7 @@ def _anchor(study_id: str | None) -> tuple[Study | None, history.PatientKey | No
 def _search():
     term = (request.form.get("q") or "").strip()
     if not term:
-        flash("Type a patient ID or name to search for.")
+        flash(_("Type a patient ID or name to search for."))
         return redirect(url_for("patients.history_page"))
     found, more = history.find_patients(term)
     # The term itself is an identifier: the log says that a search happened and what it found.
@@ -97,11 +98,11 @@ def export(fmt: str):
     """The history as CSV or XLSX: identifiers in it, so an exporting role and pid (as the list exports)."""
     back = url_for("patients.history_page", study=request.form.get("study") or None)
     if not may_export_pid(current_user):
-        flash("Exporting a patient's history needs both the exporter and the pid roles.")
+        flash(_("Exporting a patient's history needs both the exporter and the pid roles."))
         return redirect(back)
     study, key = _anchor(request.form.get("study"))
     if key is None:
-        flash("Choose a patient first.")
+        flash(_("Choose a patient first."))
         return redirect(url_for("patients.history_page"))
     rows = history.studies(key)
     name = f"patient-dose-history-{dt.datetime.now():%Y%m%d-%H%M%S}.{fmt}"

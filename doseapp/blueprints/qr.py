@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -32,7 +33,8 @@ def _date(value: str | None, what: str) -> str | None:
     try:
         return dt.date.fromisoformat(value).strftime("%Y%m%d")
     except ValueError:
-        raise FormError(f"The {what} date {value!r} is not a date.")
+        raise FormError(_("The from date %(value)s is not a date.", value=repr(value)) if what == "from" else
+                        _("The until date %(value)s is not a date.", value=repr(value)))
 
 
 def _time(value: str | None) -> str | None:
@@ -45,7 +47,7 @@ def options_from_form(form, need_modality: bool = True) -> QueryOptions:
     sr_only = form.get("sr_only") == "on" and need_modality
     modalities = [m for m in MODALITY_CHOICES if form.get(f"mod_{m}") == "on"]
     if need_modality and not sr_only and not modalities:
-        raise FormError("Choose at least one modality (or SR-only studies).")
+        raise FormError(_("Choose at least one modality (or SR-only studies)."))
     options = QueryOptions(modalities=[] if sr_only else modalities,
                            date_from=_date(form.get("date_from"), "from"), date_until=_date(form.get("date_until"), "until"),
                            time_from=_time(form.get("time_from")), time_until=_time(form.get("time_until")),
@@ -55,7 +57,7 @@ def options_from_form(form, need_modality: bool = True) -> QueryOptions:
                            toshiba=form.get("toshiba") == "on", sr_only=sr_only,
                            remove_duplicates=form.get("remove_duplicates") == "on")
     if options.date_from and options.date_until and options.date_from > options.date_until:
-        raise FormError("The date range ends before it starts.")
+        raise FormError(_("The date range ends before it starts."))
     return options
 
 
@@ -93,7 +95,7 @@ def _criteria_from_form(form) -> Criteria | None:
         if (form.get("patient_id") or form.get("patient_name")) and not may_see_patients():
             abort(403)
         if form.get("patient_id") or form.get("patient_name") or form.get("accession_number"):
-            raise FormError("Patient and accession criteria are for a query at a level: choose the level.")
+            raise FormError(_("Patient and accession criteria are for a query at a level: choose the level."))
         return None
     try:
         criteria = Criteria.read(level, patient_id=form.get("patient_id"), patient_name=form.get("patient_name"),
@@ -126,12 +128,12 @@ def query_page():
             remote = db.session.get(DicomRemoteNode, int(form.get("remote_id") or 0))
             store = db.session.get(DicomStoreScp, int(form.get("store_id") or 0))
             if remote is None or store is None:
-                raise FormError("Choose the remote node to query and the Store node to retrieve to.")
+                raise FormError(_("Choose the remote node to query and the Store node to retrieve to."))
             if not remote.supports_find:
-                raise FormError(f"{remote.name} is set up without C-FIND: it cannot be queried.")
+                raise FormError(_("%(name)s is set up without C-FIND: it cannot be queried.", name=remote.name))
             method = form.get("method", "move")
             if method not in ("move", "get") or not (remote.supports_get if method == "get" else remote.supports_move):
-                raise FormError(f"{remote.name} is not set up for that way of retrieving.")
+                raise FormError(_("%(name)s is not set up for that way of retrieving.", name=remote.name))
             options = options_from_form(form, need_modality=criteria is None)
         except (FormError, ValueError) as exc:
             error = str(exc)
@@ -205,15 +207,15 @@ def query_retrieve(query_id: int):
     from doseapp.dicomnet.qr_jobs import start_retrieve
 
     query = _query_or_404(query_id)
-    _, retrieve_job = _jobs(query)
+    retrieve_job = _jobs(query)[1]
     selected = request.form.get("selected") is not None
     studies, series = _ticked(query) if selected else (None, None)
     if not query.complete or query.failed:
-        flash("The query has not completed: there is nothing to retrieve yet.")
+        flash(_("The query has not completed: there is nothing to retrieve yet."))
     elif retrieve_job is not None and retrieve_job.active:
-        flash("The retrieve is already running.")
+        flash(_("The retrieve is already running."))
     elif selected and not (studies or series):
-        flash("Tick the studies or series to retrieve first.")
+        flash(_("Tick the studies or series to retrieve first."))
     else:
         start_retrieve(query, query.retrieve_method or "move", user_id=current_user.id, studies=studies, series=series)
     return redirect(url_for("qr.query_detail", query_id=query.id))
@@ -229,14 +231,15 @@ def query_again(query_id: int):
     if criteria is not None and criteria.needs_pid and not may_see_patients():
         abort(403)
     if criteria is not None and criteria.removed:
-        flash(f"Query #{query.id} cannot run again: its {criteria.describe(True)}. Start a new query with them.")
+        flash(_("Query #%(id)s cannot run again: its %(criteria)s. Start a new query with them.", id=query.id,
+                criteria=criteria.describe(True)))
         return redirect(url_for("qr.query_detail", query_id=query.id))
     remote = db.session.get(DicomRemoteNode, query.remote_node_id) if query.remote_node_id else None
     if remote is None or not remote.enabled or not remote.supports_find:
-        flash("The remote node of this query no longer exists, is disabled or is set up without C-FIND.")
+        flash(_("The remote node of this query no longer exists, is disabled or is set up without C-FIND."))
         return redirect(url_for("qr.history"))
     again = run_again(query, current_user.id)
-    flash(f"Query #{query.id} is running again as query #{again.id}.")
+    flash(_("Query #%(id)s is running again as query #%(new)s.", id=query.id, new=again.id))
     return redirect(url_for("qr.query_detail", query_id=again.id))
 
 
@@ -246,7 +249,7 @@ def query_abort(query_id: int):
     for job in _jobs(query):
         if job is not None and job.active:
             queues.cancel(job)
-            flash(f"{job.title}: abort requested.")
+            flash(_("%(job)s: abort requested.", job=job.title))
     return redirect(url_for("qr.query_detail", query_id=query.id))
 
 

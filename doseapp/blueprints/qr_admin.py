@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from markupsafe import Markup
 from sqlalchemy import select
 
@@ -52,7 +53,7 @@ def _save_remote(remote: DicomRemoteNode, is_new: bool):
             db.session.add(remote)
         audit.record_change("qr.remote_save", remote.name, before, settings(remote))
         db.session.commit()
-        flash(f"Remote node {remote.name} saved.")
+        flash(_("Remote node %(name)s saved.", name=remote.name))
         return redirect(url_for("qradmin.remotes"))
     return render_template("qr/remote_form.html", remote=remote, error=None, models=QUERY_MODELS)
 
@@ -74,14 +75,14 @@ def remote_delete(remote_id: int):
                                    .where(DicomScheduledQuery.remote_node_id == remote.id)).all()
     if scheduled:  # a schedule silently vanishing with its node would be a surprise
         # Markup: the message links the page it names (the escaped names stay plain text).
-        flash(Markup("{} is used by scheduled queries ({}): delete or change those first on the "
-                     '<a href="{}">Scheduled queries</a> page.').format(remote.name, ", ".join(scheduled),
-                                                                       url_for("qradmin.schedules")))
+        flash(Markup(_('%(name)s is used by scheduled queries (%(queries)s): delete or change those first on the '
+                       '<a href="%(url)s">Scheduled queries</a> page.'))
+              % {"name": remote.name, "queries": ", ".join(scheduled), "url": url_for("qradmin.schedules")})
         return redirect(url_for("qradmin.remotes"))
     audit.record_change("qr.remote_delete", remote.name, settings(remote), {})
     db.session.delete(remote)  # its queries stay in the history, without their node
     db.session.commit()
-    flash(f"Remote node {remote.name} deleted.")
+    flash(_("Remote node %(name)s deleted.", name=remote.name))
     return redirect(url_for("qradmin.remotes"))
 
 
@@ -100,17 +101,17 @@ def _apply_schedule(row: DicomScheduledQuery) -> None:
     form = request.form
     row.name = (form.get("name") or "").strip()[:64]
     if not row.name:
-        raise FormError("The scheduled query needs a name.")
+        raise FormError(_("The scheduled query needs a name."))
     remote = db.session.get(DicomRemoteNode, int(form.get("remote_id") or 0))
     store = db.session.get(DicomStoreScp, int(form.get("store_id") or 0))
     if remote is None or store is None:
-        raise FormError("Choose the remote node to query and the Store node to retrieve to.")
+        raise FormError(_("Choose the remote node to query and the Store node to retrieve to."))
     method = form.get("method", "move")
     if method not in ("move", "get"):
-        raise FormError("Retrieve by C-MOVE or C-GET.")
+        raise FormError(_("Retrieve by C-MOVE or C-GET."))
     try:
-        row.interval_minutes = check_int(form.get("interval_minutes"), "The interval (minutes)", 5, 7 * 24 * 60)
-        row.days_back = check_int(form.get("days_back"), "Days back", 0, 365)
+        row.interval_minutes = check_int(form.get("interval_minutes"), _("The interval (minutes)"), 5, 7 * 24 * 60)
+        row.days_back = check_int(form.get("days_back"), _("Days back"), 0, 365)
     except NodeError as exc:
         raise FormError(str(exc))
     options = options_from_form(form)
@@ -142,7 +143,7 @@ def schedules():
         db.session.add(new)
         audit.record_change("qr.schedule_save", new.name, {}, settings(new))
         db.session.commit()
-        flash(f"Scheduled query {new.name} saved; the scheduler starts it within a minute.")
+        flash(_("Scheduled query %(name)s saved; the scheduler starts it within a minute.", name=new.name))
         return redirect(url_for("qradmin.schedules"))
     return _render_schedule("qr/schedules.html", new, schedules=rows)
 
@@ -159,7 +160,7 @@ def schedule_edit(schedule_id: int):
             return _render_schedule("qr/schedule_edit.html", _schedule_or_404(schedule_id), str(exc), 400)
         audit.record_change("qr.schedule_save", row.name, before, settings(row))
         db.session.commit()
-        flash(f"Scheduled query {row.name} saved.")
+        flash(_("Scheduled query %(name)s saved.", name=row.name))
         return redirect(url_for("qradmin.schedule_edit", schedule_id=row.id))
     return _render_schedule("qr/schedule_edit.html", row)
 
@@ -170,5 +171,5 @@ def schedule_delete(schedule_id: int):
     audit.record_change("qr.schedule_delete", row.name, settings(row), {})
     db.session.delete(row)  # its runs stay in the query history
     db.session.commit()
-    flash(f"Scheduled query {row.name} deleted.")
+    flash(_("Scheduled query %(name)s deleted.", name=row.name))
     return redirect(url_for("qradmin.schedules"))

@@ -8,7 +8,8 @@ import datetime as dt
 from pathlib import Path
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
-from markupsafe import Markup
+from flask_babel import gettext as _, ngettext
+from markupsafe import Markup, escape
 from flask_login import current_user
 from sqlalchemy import or_, select
 
@@ -17,7 +18,6 @@ from doseapp.ingest import quarantine
 from doseapp.models import Job, QuarantinedObject, db
 from doseapp.models.base import utcnow
 from doseapp.runtime import queues
-from doseapp.display.timefmt import plural
 
 bp = Blueprint("quarantine", __name__, url_prefix="/quarantine")
 
@@ -53,7 +53,7 @@ def download(quarantined_id: int):
 
 def _chosen() -> tuple[list[int], quarantine.Selection]:
     """The objects a form names: the ticked ones (pick), or with all=1 every one matching its filter."""
-    selection, _ = quarantine.Selection.parse(request.form)
+    selection = quarantine.Selection.parse(request.form)[0]
     if request.form.get("all") == "1":
         return quarantine.ids_of(selection), selection
     picked = tuple(int(v) for v in request.form.getlist("pick") if v.isdigit())
@@ -68,16 +68,22 @@ def _back(selection: quarantine.Selection):
 def retry():
     ids, selection = _chosen()
     if not ids:
-        flash("Tick the objects to retry first.")
+        flash(_("Tick the objects to retry first."))
     elif len(ids) == 1:
         result = quarantine.retry(db.session.get(QuarantinedObject, ids[0]))
-        flash(f"Object {ids[0]}: failed again, and stays: {result.reason}" if result.status == "failed"
-              else f"Object {ids[0]}: {result.status}" + (f" ({result.reason})" if result.reason else "")
-              + "; it has left the quarantine.")
+        if result.status == "failed":
+            flash(_("Object %(id)s: failed again, and stays: %(reason)s", id=ids[0], reason=result.reason))
+        elif result.reason:
+            flash(_("Object %(id)s: %(status)s (%(reason)s); it has left the quarantine.", id=ids[0],
+                    status=result.status, reason=result.reason))
+        else:
+            flash(_("Object %(id)s: %(status)s; it has left the quarantine.", id=ids[0], status=result.status))
     else:
         job = queues.enqueue(quarantine.KIND, title=f"Retry {len(ids)} quarantined objects", user_id=current_user.id,
                              parameters={"ids": ids})
-        flash(f"Retrying {plural(len(ids), 'object')} in the background (job {job.id}); its progress is below.")
+        flash(ngettext("Retrying %(num)d object in the background (job %(job)s); its progress is below.",
+                       "Retrying %(num)d objects in the background (job %(job)s); its progress is below.",
+                       len(ids), job=job.id))
     return _back(selection)
 
 
@@ -85,8 +91,10 @@ def retry():
 def delete():
     ids, selection = _chosen()
     if not ids:
-        flash("Tick the objects to delete first.")
+        flash(_("Tick the objects to delete first."))
     else:
-        flash(Markup('Deleted {} from the quarantine (recorded in the <a href="{}">audit log</a>).')
-              .format(plural(quarantine.delete(ids), "object"), url_for("config.audit_log")))
+        deleted = quarantine.delete(ids)
+        flash(Markup(ngettext('Deleted %(num)d object from the quarantine (recorded in the <a href="%(url)s">audit '
+                              'log</a>).', 'Deleted %(num)d objects from the quarantine (recorded in the '
+                              '<a href="%(url)s">audit log</a>).', deleted, url=escape(url_for("config.audit_log")))))
     return _back(selection)

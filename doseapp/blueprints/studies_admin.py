@@ -3,6 +3,7 @@ back to the list the admin came from."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from doseapp import audit
 from doseapp.models import Study, db
@@ -31,8 +32,7 @@ def delete(study_id: int):
         if request.form.get("confirm") != "yes":
             return redirect(back)
         eq = study.equipment
-        what = (f"the {study.modality} study of {day(study.study_date, 'unknown date')} from "
-                f"{eq.display_name if eq else 'an unknown system'}")
+        when = day(study.study_date, _("unknown date"))
         audit.record("study.delete", study.study_instance_uid,
                      {"study_id": study.id, "modality": study.modality,
                       "study_date": study.study_date, "display_name": eq.display_name if eq else None,
@@ -41,6 +41,9 @@ def delete(study_id: int):
                       "number_of_events": study.number_of_events})
         db.session.delete(study)
         db.session.commit()
-        flash(f"Deleted {what}.")
+        flash(_("Deleted the %(modality)s study of %(date)s from %(system)s.", modality=study.modality, date=when,
+                system=eq.display_name) if eq else
+              _("Deleted the %(modality)s study of %(date)s from an unknown system.", modality=study.modality,
+                date=when))
         return redirect(back)
     return render_template("config/study_delete.html", study=study, back=back)

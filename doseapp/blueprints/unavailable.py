@@ -7,6 +7,7 @@ import logging
 
 import redis
 from flask import Blueprint, render_template
+from flask_babel import gettext as _
 
 log = logging.getLogger(__name__)
 
@@ -19,8 +20,8 @@ RETRY_AFTER_SECONDS = 30
 @bp.app_errorhandler(redis.TimeoutError)
 def _queue_down(exc):
     log.warning("The job queue is not answering: %s", exc)
-    page = render_template("error.html", code=503, title="The job queue is not answering",
-                           message="Nothing was started: doseapp cannot reach its job queue (Redis) just now. "
-                                   "It is usually back within a minute; try again then. Nothing already "
-                                   "received or queued is lost.")
+    page = render_template("error.html", code=503, title=_("The job queue is not answering"),
+                           message=_("Nothing was started: doseapp cannot reach its job queue (Redis) just now. "
+                                     "It is usually back within a minute; try again then. Nothing already "
+                                     "received or queued is lost."))
     return page, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}

@@ -24,8 +24,9 @@ from bokeh.layouts import column
 from bokeh.models import BasicTicker, ColumnDataSource, CustomJS, HoverTool, NumeralTickFormatter, Select, TapTool
 from bokeh.plotting import figure
 from bokeh.transform import dodge
+from flask_babel import gettext as _
 
-from doseapp.charts.data import WEEKDAYS, ChartData, bin_args, drill_args
+from doseapp.charts.data import ChartData, bin_args, drill_args
 from doseapp.charts.palette import palette
 
 WIDTH, HEIGHT = 900, 420
@@ -96,12 +97,32 @@ class _Series:
         return Drawn(layout, len(self.labels), list(zip(self.labels, self.colours)) if self.own_legend else [], log)
 
 
+def _stat_word(stat: str) -> str:
+    """STAT_LABEL[stat] in the page's language ("" for another statistic)."""
+    return {"mean": _("Mean"), "median": _("Median")}.get(stat, "")
+
+
+def _value_label(chart) -> str:
+    """The chart's value_label in the page's language (abbreviations such as DLP stay as they are)."""
+    name = chart.value_label
+    return {"Number of events": _("Number of events"), "Peak skin dose": _("Peak skin dose"),
+            "Administered activity": _("Administered activity")}.get(name, name)
+
+
+def _x_label(chart) -> str:
+    """The chart's x_label in the page's language."""
+    name = chart.x_label
+    return {"Compressed thickness (mm)": _("Compressed thickness (mm)"), "Patient weight (kg)": _("Patient weight (kg)"),
+            "Water-equivalent diameter (mm)": _("Water-equivalent diameter (mm)")}.get(name, name)
+
+
 def _stat_label(stat: str, chart) -> str:
     """"Mean DLP", "Median number of events": the statistic before the value's name."""
-    name = chart.value_label
-    if name[:1].isupper() and name[1:2].islower():  # a word, not an abbreviation such as DLP or kVp
+    name = _value_label(chart)
+    # An English word, not an abbreviation such as DLP or kVp (a translation keeps its own case).
+    if name == chart.value_label and name[:1].isupper() and name[1:2].islower():
         name = name[0].lower() + name[1:]
-    return f"{STAT_LABEL[stat]} {name}"
+    return _("Mean %(value)s", value=name) if stat == "mean" else _("Median %(value)s", value=name)
 
 
 def count_axis(axis) -> None:
@@ -145,12 +166,12 @@ def _bar(data: ChartData, link, log: bool = False):
                                                         if (s == "mean" and opts.wants_mean) or (s == "median" and opts.wants_median)]
     series = [(s, st) for s in systems for st in stats]
     unit = f" ({chart.unit})" if chart.unit else ""
-    labels = [" · ".join(t for t in (system, STAT_LABEL.get(stat, "")) if t) or STAT_LABEL.get(stat, chart.value_label)
+    labels = [" · ".join(t for t in (system, _stat_word(stat)) if t) or _stat_word(stat) or _value_label(chart)
               or "all" for system, stat in series]
     # One series: no legend (it would only say "Mean", taking a fifth of the width); the axis says it.
     one = len(series) == 1 and stats[0] in STAT_LABEL
-    p = _figure(f"{chart.title} (n = {data.total})", x_range=cats or ["(no data)"],
-                y_axis_label=(_stat_label(stats[0], chart) if one else chart.value_label) + unit,
+    p = _figure(f"{chart.title} (n = {data.total})", x_range=cats or [_("(no data)")],
+                y_axis_label=(_stat_label(stats[0], chart) if one else _value_label(chart)) + unit,
                 y_axis_type="log" if log else "linear")
     width = 0.8 / max(len(series), 1)
     named = _Series(labels, legend=len(series) > 1)
@@ -173,10 +194,11 @@ def _bar(data: ChartData, link, log: bool = False):
         else:
             p.vbar(x=x, top=stat, bottom=bottom, width=width * 0.9, source=src, fill_color=colours[i], line_color=None,
                    hatch_pattern="/" if stat == "median" and len(stats) > 1 else None, **kw)
-    tips = [("Category", "@cat"), ("n", "@n")] + ([("System", "@sys")] if data.series else [])
-    tips += [(STAT_LABEL[s], f"@{s}{{0.00}}") for s in ("mean", "median") if s in stats]
+    tips = [(_("Category"), "@cat"), ("n", "@n")] + ([(_("System"), "@sys")] if data.series else [])
+    tips += [(_stat_word(s), f"@{s}{{0.00}}") for s in ("mean", "median") if s in stats]
     if "box" in stats:
-        tips += [("Median", "@median{0.00}"), ("Quartiles", "@q1{0.00} – @q3{0.00}"), ("Range", "@min{0.00} – @max{0.00}")]
+        tips += [(_("Median"), "@median{0.00}"), (_("Quartiles"), "@q1{0.00} – @q3{0.00}"),
+                 (_("Range"), "@min{0.00} – @max{0.00}")]
     p.add_tools(HoverTool(tooltips=tips))
     p.xaxis.major_label_orientation = pi / 3
     p.y_range.start = bottom
@@ -203,19 +225,23 @@ def _histogram(data: ChartData, link):
     first = choices[0]
     src = ColumnDataSource(dict(per_choice[first]))
     unit = f" ({chart.unit})" if chart.unit else ""
-    h = _figure(f"Histogram of {chart.value_label}", height=300, name="chart-part",
-                x_axis_label=f"{chart.value_label}{unit}",
-                y_axis_label="Frequency")
+    label = _value_label(chart)
+    h = _figure(_("Histogram of %(value)s", value=label), height=300, name="chart-part",
+                x_axis_label=f"{label}{unit}",
+                y_axis_label=_("Frequency"))
     h.quad(left="left", right="right", top="top", bottom=0, source=src, fill_color="#4c78a8", line_color="white")
-    h.add_tools(HoverTool(tooltips=[("Range", "@left{0.00} – @right{0.00}"), ("Frequency", "@top")]))
+    h.add_tools(HoverTool(tooltips=[(_("Range"), "@left{0.00} – @right{0.00}"), (_("Frequency"), "@top")]))
     h.y_range.start = 0
     count_axis(h.yaxis)
     if chart.counts:  # a histogram of numbers of events: whole numbers along the bottom too
         count_axis(h.xaxis)
-    pick = Select(title="Histogram of", value=first, options=choices, name="histogram-choice")
-    pick.js_on_change("value", CustomJS(args=dict(src=src, all=per_choice, fig=h, what=chart.value_label),
-                                        code="src.data = all[cb_obj.value]; fig.title.text = `Histogram of ${what}: ${cb_obj.value}`;"))
-    h.title.text = f"Histogram of {chart.value_label}: {first}"
+    pick = Select(title=_("Histogram of"), value=first, options=choices, name="histogram-choice")
+    # The title as the page's language words it, with {choice} for the menu's choice.
+    title = _("Histogram of %(value)s: %(choice)s", value=label, choice="{choice}")
+    pick.js_on_change("value", CustomJS(args=dict(src=src, all=per_choice, fig=h, title=title),
+                                        code="src.data = all[cb_obj.value]; "
+                                             "fig.title.text = title.replace('{choice}', cb_obj.value);"))
+    h.title.text = title.replace("{choice}", first)
     return [pick, h]
 
 
@@ -227,7 +253,8 @@ def _pie(data: ChartData, link):
     rows = data.rows
     if len(rows) > PIE_MAX:  # the smallest slices as one: past that, slices are too thin to see or tap
         rest = rows[PIE_MAX - 1:]
-        rows = rows[:PIE_MAX - 1] + [{"cat": f"Other ({len(rest)} categories)", "n": sum(r["n"] for r in rest),
+        rows = rows[:PIE_MAX - 1] + [{"cat": _("Other (%(count)s categories)", count=len(rest)),
+                                      "n": sum(r["n"] for r in rest),
                                       "percent": sum(r["percent"] for r in rest), "other": True}]
     total = sum(r["n"] for r in rows) or 1
     colours = palette(len(rows))[:len(rows)]
@@ -244,7 +271,7 @@ def _pie(data: ChartData, link):
     p = _figure(f"{chart.title} (n = {data.total})", match_aspect=True)
     p.wedge(x=0, y=0, radius=1, start_angle="start", end_angle="end", fill_color="colour", fill_alpha="alpha",
             line_color="white", line_alpha="alpha", source=src, name="slices")
-    p.add_tools(HoverTool(tooltips=[("Category", "@cat"), ("n", "@n"), ("%", "@percent{0.0}")]))
+    p.add_tools(HoverTool(tooltips=[(_("Category"), "@cat"), ("n", "@n"), ("%", "@percent{0.0}")]))
     p.axis.visible = False
     p.grid.grid_line_color = None
     return Drawn(p, len(rows), [(r["cat"], c) for r, c in zip(rows, colours)])
@@ -269,8 +296,8 @@ def _line(data: ChartData, link, log: bool = False):
                                 "url": [_url(link, drill_args(chart, r, data.options.case_insensitive)) for r in mine]})
         p.line(x="when", y="value", source=src, color=colour, **named.kw(i))
         p.scatter(x="when", y="value", source=src, color=colour, size=6, **named.kw(i))
-    p.add_tools(HoverTool(tooltips=[("Category", "@cat"), ("Period", "@period"), ("n", "@n"),
-                                    (STAT_LABEL[stat], "@value{0.00}")]))
+    p.add_tools(HoverTool(tooltips=[(_("Category"), "@cat"), (_("Period"), "@period"), ("n", "@n"),
+                                    (_stat_word(stat), "@value{0.00}")]))
     return named.drawn(p, p, log)
 
 
@@ -288,27 +315,32 @@ def _workload(data: ChartData, link):
         starts.append(start)
         start += 2 * pi * per_day[d] / total
         ends.append(start)
-    src = ColumnDataSource({"day": [WEEKDAYS[d] for d in days], "n": [per_day[d] for d in days], "start": starts,
+    weekdays = (_("Sunday"), _("Monday"), _("Tuesday"), _("Wednesday"), _("Thursday"), _("Friday"), _("Saturday"))
+    src = ColumnDataSource({"day": [weekdays[d] for d in days], "n": [per_day[d] for d in days], "start": starts,
                             "end": ends, "colour": palette(7)})
-    p = _figure(f"Studies per weekday (n = {data.total})", match_aspect=True)
+    p = _figure(_("Studies per weekday (n = %(count)s)", count=data.total), match_aspect=True)
     p.wedge(x=0, y=0, radius=1, start_angle="start", end_angle="end", fill_color="colour", line_color="white",
             legend_field="day", source=src)
-    p.add_tools(HoverTool(tooltips=[("Day", "@day"), ("Studies", "@n")]))
+    p.add_tools(HoverTool(tooltips=[(_("Day"), "@day"), (_("Studies"), "@n")]))
     p.axis.visible = False
     p.grid.grid_line_color = None
     _legend(p)
-    by_name = {WEEKDAYS[d]: {"hour": list(range(24)), "n": hours[d]} for d in range(7)}
-    busiest = WEEKDAYS[max(days, key=lambda d: per_day[d])]
+    by_name = {weekdays[d]: {"hour": list(range(24)), "n": hours[d]} for d in range(7)}
+    busiest = weekdays[max(days, key=lambda d: per_day[d])]
     hsrc = ColumnDataSource(dict(by_name[busiest]))
-    h = _figure(f"Studies per hour: {busiest}", height=300, name="chart-part", x_axis_label="Hour", y_axis_label="Studies")
+    title = _("Studies per hour: %(day)s", day="{day}")  # {day}: the weekday chosen
+    h = _figure(title.replace("{day}", busiest), height=300, name="chart-part", x_axis_label=_("Hour"),
+                y_axis_label=_("Studies"))
     h.vbar(x="hour", top="n", width=0.8, source=hsrc, fill_color="#4c78a8", line_color=None)
-    h.add_tools(HoverTool(tooltips=[("Hour", "@hour"), ("Studies", "@n")]))
+    h.add_tools(HoverTool(tooltips=[(_("Hour"), "@hour"), (_("Studies"), "@n")]))
     h.y_range.start = 0
     count_axis(h.yaxis)
     count_axis(h.xaxis)
-    pick = Select(title="Studies per hour of", value=busiest, options=[WEEKDAYS[d] for d in days], name="weekday-choice")
-    pick.js_on_change("value", CustomJS(args=dict(src=hsrc, all=by_name, fig=h),
-                                        code="src.data = all[cb_obj.value]; fig.title.text = `Studies per hour: ${cb_obj.value}`;"))
+    pick = Select(title=_("Studies per hour of"), value=busiest, options=[weekdays[d] for d in days],
+                  name="weekday-choice")
+    pick.js_on_change("value", CustomJS(args=dict(src=hsrc, all=by_name, fig=h, title=title),
+                                        code="src.data = all[cb_obj.value]; "
+                                             "fig.title.text = title.replace('{day}', cb_obj.value);"))
     # Tapping a weekday's slice shows its hours, as OpenREM's workload pie does.
     src.selected.js_on_change("indices", CustomJS(args=dict(src=src, pick=pick), code="""
 const i = src.selected.indices[0]; if (i !== undefined) { pick.value = src.data.day[i]; }"""))
@@ -319,15 +351,16 @@ def _scatter(data: ChartData, link, log: bool = False):
     chart = data.chart
     systems = data.series or [None]
     unit = f" ({chart.unit})" if chart.unit else ""
-    note = ", points binned" if data.gridded else ""
-    p = _figure(f"{chart.title} (n = {data.total}{note})", x_axis_label=chart.x_label,
-                y_axis_label=f"{chart.value_label}{unit}", y_axis_type="log" if log else "linear")
-    named = _Series([s or chart.value_label for s in systems], legend=bool(data.series))
+    title = (_("%(title)s (n = %(count)s, points binned)", title=chart.title, count=data.total) if data.gridded
+             else f"{chart.title} (n = {data.total})")
+    p = _figure(title, x_axis_label=_x_label(chart),
+                y_axis_label=f"{_value_label(chart)}{unit}", y_axis_type="log" if log else "linear")
+    named = _Series([s or _value_label(chart) for s in systems], legend=bool(data.series))
     for i, system in enumerate(systems):
         mine = [r for r in data.rows if r.get("sys") == system] if system else data.rows
         src = ColumnDataSource({"x": [r["x"] for r in mine], "y": _positive([r["val"] for r in mine], log),
                                 "n": [r["n"] for r in mine], "sys": [r.get("sys") or "" for r in mine]})
         p.scatter(x="x", y="y", source=src, color=named.colours[i], alpha=0.5, size=5, **named.kw(i))
-    tips = [(chart.x_label, "@x{0.0}"), (f"{chart.value_label}{unit}", "@y{0.00}"), ("Events", "@n")]
-    p.add_tools(HoverTool(tooltips=tips + ([("System", "@sys")] if data.series else [])))
+    tips = [(_x_label(chart), "@x{0.0}"), (f"{_value_label(chart)}{unit}", "@y{0.00}"), (_("Events"), "@n")]
+    p.add_tools(HoverTool(tooltips=tips + ([(_("System"), "@sys")] if data.series else [])))
     return named.drawn(p, p, log)

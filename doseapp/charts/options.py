@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from flask_babel import gettext as _
+
 from doseapp.charts.catalog import CHARTS
 
 AVERAGES = (("mean", "Mean"), ("median", "Median"), ("both", "Mean and median"), ("boxplot", "Box plot"))
@@ -101,7 +103,7 @@ def from_form(form) -> tuple[ChartOptions, dict[str, str]]:
             picked[name] = value
         else:
             picked[name] = value
-            errors[name] = f"Choose one of: {', '.join(t for _, t in allowed)}."
+            errors[name] = _("Choose one of: %(choices)s.", choices=", ".join(t for _c, t in allowed))
     bins, problem = parse_bins(form.get("bins"))
     if problem:
         errors["bins"] = problem
@@ -119,13 +121,17 @@ def parse_bins(text) -> tuple[int, str | None]:
     if text is None:
         return DEFAULTS.bins, None
     text = str(text).strip()
-    want = f"a whole number from {lo} to {hi}"
     try:
         bins = int(text)
     except ValueError:
-        return DEFAULTS.bins, f"Needs {want}; “{text}” is not one." if text else f"Needs {want}."
+        return DEFAULTS.bins, (_("Needs a whole number from %(low)s to %(high)s; “%(text)s” is not one.",
+                                 low=lo, high=hi, text=text) if text else
+                               _("Needs a whole number from %(low)s to %(high)s.", low=lo, high=hi))
     if not lo <= bins <= hi:
-        return bins, f"Needs {want}; {bins} is {'too many' if bins > hi else 'too few'}."
+        return bins, (_("Needs a whole number from %(low)s to %(high)s; %(bins)s is too many.",
+                        low=lo, high=hi, bins=bins) if bins > hi else
+                      _("Needs a whole number from %(low)s to %(high)s; %(bins)s is too few.",
+                        low=lo, high=hi, bins=bins))
     return bins, None
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import click
+from flask_babel import gettext as _
 
 from doseapp.cli.common import app_for_command, main
 
@@ -22,8 +23,10 @@ def test(address):
     from doseapp.notify import outbox
 
     with app_for_command().app_context():
-        msg = outbox.queue(address, "doseapp test e-mail",
-                           "This is a test e-mail from doseapp, sent with `doseapp email test`.\n", "test")
+        # The e-mail in the site's language (no request: gettext takes DOSEAPP_LANGUAGE); what the
+        # command prints stays English.
+        msg = outbox.queue(address, _("doseapp test e-mail"),
+                           _("This is a test e-mail from doseapp, sent with `doseapp email test`.") + "\n", "test")
         audit.record("email.test", address)
         db.session.commit()
         outbox.send_due(ids=[msg.id])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from flask_babel import gettext as _
 from pynetdicom import AE
 from pynetdicom.presentation import AllStoragePresentationContexts
 from pynetdicom.sop_class import Verification
@@ -62,8 +63,8 @@ def check_aetitle(value: str) -> str:
     """An AE title, ours or another system's, as DICOM allows it (stripped of outer spaces)."""
     value = (value or "").strip()
     if not AE_TITLE.match(value):
-        raise NodeError("An AE title is 1 to 16 characters (letters, digits, spaces and punctuation such as _ or -), "
-                        "with no backslash and not only spaces.")
+        raise NodeError(_("An AE title is 1 to 16 characters (letters, digits, spaces and punctuation such as _ or -), "
+                          "with no backslash and not only spaces."))
     return value
 
 
@@ -71,18 +72,19 @@ def check_port(value) -> int:
     try:
         port = int(value)
     except (TypeError, ValueError):
-        raise NodeError("The port must be a number.")
+        raise NodeError(_("The port must be a number."))
     if not 1 <= port <= 65535:
-        raise NodeError("The port must be between 1 and 65535.")
+        raise NodeError(_("The port must be between 1 and 65535."))
     return port
 
 
-def check_address(value: str, what: str = "bind address") -> str:
+def check_address(value: str, what: str | None = None) -> str:
     value = (value or "").strip()
     try:
         ipaddress.ip_address(value)
     except ValueError:
-        raise NodeError(f"The {what} {value!r} is not an IP address.")
+        raise NodeError(_("The %(what)s %(value)s is not an IP address.", what=what or _("bind address"),
+                          value=repr(value)))
     return value
 
 
@@ -93,7 +95,7 @@ def check_addresses(text: str | None) -> str | None:
         try:
             ipaddress.ip_network(item, strict=False)
         except ValueError:
-            raise NodeError(f"{item!r} in the allowed addresses is not an IP address or network.")
+            raise NodeError(_("%(item)s in the allowed addresses is not an IP address or network.", item=repr(item)))
     return "\n".join(items) or None
 
 
@@ -113,17 +115,17 @@ def check_int(value, what: str, low: int, high: int) -> int:
     try:
         number = int(value)
     except (TypeError, ValueError):
-        raise NodeError(f"{what} must be a whole number.")
+        raise NodeError(_("%(what)s must be a whole number.", what=what))
     if not low <= number <= high:
-        raise NodeError(f"{what} must be between {low} and {high}.")
+        raise NodeError(_("%(what)s must be between %(low)s and %(high)s.", what=what, low=low, high=high))
     return number
 
 
 def check_max_pdu(value) -> int:
     """A maximum PDU size in bytes: 0 (unlimited) or 4096 to 4 MiB."""
-    pdu = check_int(value, "The maximum PDU size", 0, 4194304)
+    pdu = check_int(value, _("The maximum PDU size"), 0, 4194304)
     if pdu and pdu < 4096:
-        raise NodeError("The maximum PDU size must be 0 (unlimited) or at least 4096 bytes.")
+        raise NodeError(_("The maximum PDU size must be 0 (unlimited) or at least 4096 bytes."))
     return pdu
 
 
@@ -134,20 +136,20 @@ def apply_settings(node: DicomStoreScp, form: dict) -> DicomStoreScp:
     if "name" in form:
         node.name = (get("name") or "").strip()[:64]
         if not node.name:
-            raise NodeError("The node needs a name.")
+            raise NodeError(_("The node needs a name."))
     if "aetitle" in form:
         node.aetitle = check_aetitle(get("aetitle"))
     if "port" in form:
         node.port = check_port(get("port"))
     if "bind_address" in form:
         node.bind_address = check_address(get("bind_address") or "0.0.0.0")
-    limits = {"max_associations": ("Maximum associations", 1, 100),
-              "acse_timeout": ("The ACSE timeout", 5, 300), "dimse_timeout": ("The DIMSE timeout", 5, 300),
-              "network_timeout": ("The network timeout", 5, 3600),
-              "request_timeout": ("The association request timeout", 1, 300),
-              "connections_per_address": ("Connections per address", 1, 100),
-              "retention_days": ("Retention days", 1, 3650),
-              "cleanup_full_percent": ("The 'full' threshold (%)", 10, 99)}
+    limits = {"max_associations": (_("Maximum associations"), 1, 100),
+              "acse_timeout": (_("The ACSE timeout"), 5, 300), "dimse_timeout": (_("The DIMSE timeout"), 5, 300),
+              "network_timeout": (_("The network timeout"), 5, 3600),
+              "request_timeout": (_("The association request timeout"), 1, 300),
+              "connections_per_address": (_("Connections per address"), 1, 100),
+              "retention_days": (_("Retention days"), 1, 3650),
+              "cleanup_full_percent": (_("The 'full' threshold (%)"), 10, 99)}
     for key, (what, low, high) in limits.items():
         if key in form:
             setattr(node, key, check_int(get(key), what, low, high))
@@ -155,29 +157,30 @@ def apply_settings(node: DicomStoreScp, form: dict) -> DicomStoreScp:
         node.max_pdu = check_max_pdu(get("max_pdu"))
     if "storage_limit_mb" in form:
         text = str(get("storage_limit_mb") or "").strip()
-        node.storage_limit_mb = check_int(text, "The storage limit (MB)", 1, 100_000_000) if text else None
+        node.storage_limit_mb = check_int(text, _("The storage limit (MB)"), 1, 100_000_000) if text else None
     if "max_object_mb" in form:
         text = str(get("max_object_mb") or "").strip()
-        node.max_object_mb = check_int(text, "The maximum object size (MB)", 1, 1_000_000) if text else None
+        node.max_object_mb = check_int(text, _("The maximum object size (MB)"), 1, 1_000_000) if text else None
     if "storage_structure" in form:
         if get("storage_structure") not in STORAGE_STRUCTURES:
-            raise NodeError(f"The storage structure must be one of {', '.join(STORAGE_STRUCTURES)}.")
+            raise NodeError(_("The storage structure must be one of %(choices)s.",
+                              choices=", ".join(STORAGE_STRUCTURES)))
         node.storage_structure = get("storage_structure")
     if "file_naming" in form:
         if get("file_naming") not in FILE_NAMINGS:
-            raise NodeError(f"The file naming must be one of {', '.join(FILE_NAMINGS)}.")
+            raise NodeError(_("The file naming must be one of %(choices)s.", choices=", ".join(FILE_NAMINGS)))
         node.file_naming = get("file_naming")
     if "allowed_addresses" in form:
         node.allowed_addresses = check_addresses(get("allowed_addresses"))
     if "sop_classes" in form:
         chosen = [u for u in form["sop_classes"] if u in ALL_STORAGE_CLASSES]
         if not chosen:
-            raise NodeError("Choose at least one SOP class to accept.")
+            raise NodeError(_("Choose at least one SOP class to accept."))
         node.sop_classes = None if set(chosen) == set(ALL_STORAGE_CLASSES) else chosen
     if "transfer_syntaxes" in form:
         chosen = [u for u in form["transfer_syntaxes"] if u in TRANSFER_SYNTAXES]
         if not chosen:
-            raise NodeError("Choose at least one transfer syntax to accept.")
+            raise NodeError(_("Choose at least one transfer syntax to accept."))
         node.transfer_syntaxes = None if set(chosen) == set(DEFAULT_TRANSFER_SYNTAXES) else chosen
     for flag in NODE_FLAGS:
         if flag in form:
@@ -192,11 +195,11 @@ def _check_unique(node: DicomStoreScp) -> None:
                                     if node.id else select(DicomStoreScp)).all()
     for other in others:
         if other.name == node.name:
-            raise NodeError(f"There is already a node called {node.name}.")
+            raise NodeError(_("There is already a node called %(name)s.", name=node.name))
         if other.aetitle == node.aetitle:
-            raise NodeError(f"Node {other.name} already uses the AE title {node.aetitle}.")
+            raise NodeError(_("Node %(name)s already uses the AE title %(ae)s.", name=other.name, ae=node.aetitle))
         if other.port == node.port and node.port is not None:
-            raise NodeError(f"Node {other.name} already uses port {node.port}.")
+            raise NodeError(_("Node %(name)s already uses port %(port)s.", name=other.name, port=node.port))
 
 
 def find_node(name_or_id: str) -> DicomStoreScp | None:

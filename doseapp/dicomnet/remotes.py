@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from doseapp.dicomnet.nodes import NodeError, check_aetitle, check_int, check_max_pdu, check_port
@@ -22,7 +23,7 @@ def apply_remote_settings(remote: DicomRemoteNode, form: dict) -> DicomRemoteNod
     if "name" in form:
         remote.name = (get("name") or "").strip()[:64]
         if not remote.name:
-            raise NodeError("The remote node needs a name.")
+            raise NodeError(_("The remote node needs a name."))
     if "aetitle" in form:
         remote.aetitle = check_aetitle(get("aetitle"))
     if "calling_aetitle" in form:
@@ -34,13 +35,14 @@ def apply_remote_settings(remote: DicomRemoteNode, form: dict) -> DicomRemoteNod
         if key in form:
             text = (get(key) or "").strip()
             if text and not HOSTNAME.match(text):
-                raise NodeError(f"{text!r} is not a valid {'IP address' if key == 'ip' else 'hostname'}.")
+                raise NodeError(_("%(text)s is not a valid IP address.", text=repr(text)) if key == "ip" else
+                                _("%(text)s is not a valid hostname.", text=repr(text)))
             setattr(remote, key, text or None)
     if not (remote.ip or remote.hostname):
-        raise NodeError("Give the remote node's IP address or hostname.")
-    for key, what, high in (("acse_timeout", "The association timeout", 600),
-                            ("dimse_timeout", "The DIMSE timeout", 3600),
-                            ("network_timeout", "The network timeout", 3600)):
+        raise NodeError(_("Give the remote node's IP address or hostname."))
+    for key, what, high in (("acse_timeout", _("The association timeout"), 600),
+                            ("dimse_timeout", _("The DIMSE timeout"), 3600),
+                            ("network_timeout", _("The network timeout"), 3600)):
         if key in form:
             setattr(remote, key, check_int(get(key), what, 5, high))
     for flag in REMOTE_FLAGS:
@@ -48,17 +50,17 @@ def apply_remote_settings(remote: DicomRemoteNode, form: dict) -> DicomRemoteNod
             setattr(remote, flag, bool(get(flag)))
     if "query_model" in form:
         if get("query_model") not in QUERY_MODELS:
-            raise NodeError("The query model must be Study Root or Patient Root.")
+            raise NodeError(_("The query model must be Study Root or Patient Root."))
         remote.query_model = get("query_model")
     if "max_pdu" in form:
         remote.max_pdu = check_max_pdu(get("max_pdu"))
     if not (remote.supports_move or remote.supports_get):
-        raise NodeError("The remote node must support C-MOVE or C-GET (or both) to retrieve from it.")
+        raise NodeError(_("The remote node must support C-MOVE or C-GET (or both) to retrieve from it."))
     with db.session.no_autoflush:
         clash = db.session.scalar(select(DicomRemoteNode).where(DicomRemoteNode.name == remote.name,
                                                                 DicomRemoteNode.id != (remote.id or 0)))
     if clash is not None:
-        raise NodeError(f"There is already a remote node called {remote.name}.")
+        raise NodeError(_("There is already a remote node called %(name)s.", name=remote.name))
     return remote
 
 

@@ -73,6 +73,12 @@ def select_locale() -> str:
             or request.accept_languages.best_match(list(LANGUAGES)) or SOURCE_LANGUAGE)
 
 
+def site_language() -> str:
+    """The site's default language (DOSEAPP_LANGUAGE, else English): what e-mails and other text with
+    no reader's request (the CLI) are written in."""
+    return current_app.config.get("LANGUAGE") or SOURCE_LANGUAGE
+
+
 def compile_catalogues(directory: Path = TRANSLATIONS_DIR, force: bool = False) -> list[Path]:
     """Compile every messages.po under `directory` whose .mo is missing or older (all when `force`).
     Returns the .mo files written."""

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Callable
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import and_, or_, select
 
 from doseapp.ingest import csv_text
@@ -104,7 +105,7 @@ def _read(path: Path, what: str) -> tuple[list[str], list[dict]]:
         if what == "rows":
             return columns, [dict(zip(columns, r)) for r in records if r]
         if what == "check":
-            for _ in records:
+            for _row in records:
                 pass
         return columns, []
     except csv_text.NotCsvError as exc:
@@ -114,14 +115,14 @@ def _read(path: Path, what: str) -> tuple[list[str], list[dict]]:
 def _columns(header: list[str] | None) -> list[str]:
     names = [h.strip() for h in header or ()]
     if not any(names):
-        raise SizeCsvError("the file has no header row (the first row must name the columns)")
+        raise SizeCsvError(_("the file has no header row (the first row must name the columns)"))
     if len(names) < 2:
-        raise SizeCsvError("its first row has one column only: a size CSV needs an identifier column and a "
-                           "height or weight column, separated by commas, semicolons or tabs")
+        raise SizeCsvError(_("its first row has one column only: a size CSV needs an identifier column and a "
+                             "height or weight column, separated by commas, semicolons or tabs"))
     longest = max(names, key=len)
     if len(longest) > MAX_NAME:
-        raise SizeCsvError(f"its first row holds a value of {len(longest)} characters, which is not a column "
-                           "name (the first row must name the columns)")
+        raise SizeCsvError(_("its first row holds a value of %(count)s characters, which is not a column "
+                             "name (the first row must name the columns)", count=len(longest)))
     return names
 
 

@@ -11,6 +11,7 @@ from collections import defaultdict
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+from flask_babel import force_locale, gettext as _, ngettext
 from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import selectinload
 
@@ -21,6 +22,12 @@ from doseapp.notify.labels import ALL_RULES, rule_label
 
 MODES = ("immediate", "digest", "off")
 MODALITY_NAMES = {"CT": "CT", "RF": "Fluoroscopy", "MG": "Mammography", "DX": "Radiography"}
+
+
+def modality_name(code: str | None) -> str:
+    """MODALITY_NAMES[code] in the current language."""
+    names = {"CT": "CT", "RF": _("Fluoroscopy"), "MG": _("Mammography"), "DX": _("Radiography")}
+    return names.get(code, code or "")
 # A digest tells of the alerts since the user's last digest; this much earlier is looked at again
 # (an alert committed just after the last digest's run), the ones already in a digest skipped.
 DIGEST_OVERLAP = dt.timedelta(days=1)
@@ -50,7 +57,7 @@ def recipients() -> list[tuple[User, dict[str, str]]]:
 # --- the message -----------------------------------------------------------------------------------
 
 def _number(value) -> str:
-    return "not recorded" if value is None else f"{value:.4g}"
+    return _("not recorded") if value is None else f"{value:.4g}"
 
 
 def study_link(study: Study | None) -> str:
@@ -68,33 +75,47 @@ def describe(alert: Alert) -> list[str]:
     study = alert.study
     unit = f" {alert.unit}" if alert.unit else ""
     equipment = study.equipment if study is not None else None
-    return [f"Rule: {rule_label(alert.rule_key)}",
-            f"Value: {_number(alert.value)}{unit} (threshold {_number(alert.threshold)}{unit})",
-            f"Modality: {MODALITY_NAMES.get(alert.modality, alert.modality)}",
-            f"System: {equipment.display_name if equipment is not None else 'not recorded'}",
-            f"Study date: {study.study_date.isoformat() if study is not None and study.study_date else 'not recorded'}",
-            f"Study: {study_link(study)}"]
+    return [_("Rule: %(rule)s", rule=rule_label(alert.rule_key)),
+            _("Value: %(value)s (threshold %(threshold)s)", value=f"{_number(alert.value)}{unit}",
+              threshold=f"{_number(alert.threshold)}{unit}"),
+            _("Modality: %(modality)s", modality=modality_name(alert.modality)),
+            _("System: %(system)s", system=equipment.display_name if equipment is not None else _("not recorded")),
+            _("Study date: %(date)s", date=study.study_date.isoformat() if study is not None and study.study_date
+              else _("not recorded")),
+            _("Study: %(link)s", link=study_link(study))]
 
 
 def render(alerts: list[Alert], kind: str) -> tuple[str, str]:
-    """(subject, body) of an immediate message or a digest about `alerts`."""
+    """(subject, body) of an immediate message or a digest about `alerts`, in the site's default
+    language (DOSEAPP_LANGUAGE): an e-mail has no reader's page to take a language from."""
+    from doseapp.display.i18n import site_language
+
+    with force_locale(site_language()):
+        return _render(alerts, kind)
+
+
+def _render(alerts: list[Alert], kind: str) -> tuple[str, str]:
+    n = len(alerts)
     if kind == "digest":
-        subject = f"doseapp daily digest: {len(alerts)} high-dose alert{'s' if len(alerts) != 1 else ''}"
-        intro = f"Alerts raised since your last digest ({len(alerts)}):"
-    elif len(alerts) == 1:
+        subject = ngettext("doseapp daily digest: %(num)d high-dose alert",
+                           "doseapp daily digest: %(num)d high-dose alerts", n)
+        intro = _("Alerts raised since your last digest (%(count)s):", count=n)
+    elif n == 1:
         a = alerts[0]
         unit = f" {a.unit}" if a.unit else ""
-        subject = (f"doseapp alert: {rule_label(a.rule_key)} {_number(a.value)}{unit} "
-                   f"(threshold {_number(a.threshold)}{unit}), {MODALITY_NAMES.get(a.modality, a.modality)}")
-        intro = "A high-dose alert was raised:"
+        subject = _("doseapp alert: %(rule)s %(value)s (threshold %(threshold)s), %(modality)s",
+                    rule=rule_label(a.rule_key), value=f"{_number(a.value)}{unit}",
+                    threshold=f"{_number(a.threshold)}{unit}", modality=modality_name(a.modality))
+        intro = _("A high-dose alert was raised:")
     else:
-        subject = f"doseapp: {len(alerts)} high-dose alerts ({', '.join(sorted({rule_label(a.rule_key) for a in alerts}))})"
-        intro = f"{len(alerts)} high-dose alerts were raised:"
+        subject = _("doseapp: %(count)s high-dose alerts (%(rules)s)", count=n,
+                    rules=", ".join(sorted({rule_label(a.rule_key) for a in alerts})))
+        intro = _("%(count)s high-dose alerts were raised:", count=n)
     blocks = ["\n".join(describe(a)) for a in alerts]
     base = current_app.config["BASE_URL"].rstrip("/")
     adapter = current_app.url_map.bind("localhost")
-    footer = ("Patient identifiers are never sent by e-mail: open the study in doseapp to see the patient.\n"
-              f"Your alert e-mail choices: {base}{adapter.build('account.alert_emails')}")
+    footer = "\n".join((_("Patient identifiers are never sent by e-mail: open the study in doseapp to see the patient."),
+                        _("Your alert e-mail choices: %(url)s", url=base + adapter.build("account.alert_emails"))))
     return subject, "\n\n".join([intro, *blocks, "-- ", footer]) + "\n"
 
 
@@ -246,23 +267,25 @@ def alert_email_status(alert_ids, now: dt.datetime | None = None) -> dict[int, s
     for alert_id, messages in by_alert.items():
         unsent = [m for m in messages if m[0] != "sent"]
         if not unsent:
-            out[alert_id] = "sent"
+            out[alert_id] = _("sent")
             continue
         status, attempts, error = max(unsent, key=lambda m: m[1])
-        tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
         if status == "failed":
-            text = f"failed, retrying ({tries}: {error})"
+            text = ngettext("failed, retrying (%(num)d attempt: %(error)s)",
+                            "failed, retrying (%(num)d attempts: %(error)s)", attempts, error=error)
         elif attempts:
-            text = f"not sent yet ({tries} failed: {error})"
+            text = ngettext("not sent yet (%(num)d attempt failed: %(error)s)",
+                            "not sent yet (%(num)d attempts failed: %(error)s)", attempts, error=error)
         elif error:
-            text = f"not sent yet ({error})"
+            text = _("not sent yet (%(error)s)", error=error)
         else:
-            text = "not sent yet"
+            text = _("not sent yet")
         if len(unsent) < len(messages):
-            text += f"; {len(messages) - len(unsent)} of {len(messages)} sent"
+            text = _("%(status)s; %(sent)s of %(count)s sent", status=text, sent=len(messages) - len(unsent),
+                     count=len(messages))
         out[alert_id] = text
     alerts = db.session.scalars(select(Alert).where(Alert.id.in_(alert_ids))).all() if alert_ids else []
     for alert_id, at in pending_digests(alerts, now).items():
-        words = f"in next digest ({when(at)})"
-        out[alert_id] = f"{out[alert_id]}; {words}" if alert_id in out else words
+        words = _("in next digest (%(time)s)", time=when(at))
+        out[alert_id] = _("%(status)s; %(digest)s", status=out[alert_id], digest=words) if alert_id in out else words
     return out

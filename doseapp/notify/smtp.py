@@ -8,6 +8,8 @@ import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage as MimeMessage
 
+from flask_babel import gettext as _
+
 SECURITY = {"none": "None (plain SMTP, port 25)", "starttls": "STARTTLS (port 587)", "tls": "TLS (SMTPS, port 465)"}
 DEFAULT_PORTS = {"none": 25, "starttls": 587, "tls": 465}
 TIMEOUT_SECONDS = 20
@@ -30,9 +32,9 @@ class SmtpConfig:
 
 def address_problem(address: str) -> str | None:
     """Why `address` is not one plain e-mail address (None when it is)."""
-    local, _, domain = address.rpartition("@")
+    local, _at, domain = address.rpartition("@")
     if not local or not domain or any(c in address for c in "\r\n<>,; \t\"") or len(address) > 254:
-        return "Give one e-mail address, such as name@hospital.example."
+        return _("Give one e-mail address, such as name@hospital.example.")
     return None
 
 

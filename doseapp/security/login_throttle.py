@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 
 from flask import current_app
+from flask_babel import ngettext
 from sqlalchemy import delete, select
 
 from doseapp import audit
@@ -64,8 +65,15 @@ def refusal(username: str, address: str) -> Refusal | None:
         if free is not None:
             seconds = max(1, math.ceil((free - now).total_seconds()))
             log.warning("login refused for %r from %s: too many failed logins %s", username, address, what)
-            return Refusal(f"Too many failed logins {what}. Try again in {math.ceil(seconds / 60)} "
-                           f"minute{'s' if seconds > 60 else ''}.", seconds)
+            minutes = math.ceil(seconds / 60)
+            if column is LoginAttempt.username:
+                said = ngettext("Too many failed logins for this user name. Try again in %(num)d minute.",
+                                "Too many failed logins for this user name. Try again in %(num)d minutes.", minutes)
+            else:
+                said = ngettext("Too many failed logins from this network address. Try again in %(num)d minute.",
+                                "Too many failed logins from this network address. Try again in %(num)d minutes.",
+                                minutes)
+            return Refusal(said, seconds)
     return None
 
 

@@ -23,6 +23,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
+from flask_babel import gettext as _
 from sqlalchemy import exists, func, or_, select, update
 
 from doseapp.models import CtEvent, StandardName, StandardNameRule, Study, XrayEvent, db
@@ -218,7 +219,7 @@ def _apply_studies(modality: str, rules: RuleSet) -> int:
     _run(update(Study).where(base, Study.standard_name_id.isnot(None)).values(standard_name_id=None))
     for f in study_fields(modality):
         col = study_column(f)
-        groups, _ = _groups(rules, f, _distinct(col, modality))
+        groups = _groups(rules, f, _distinct(col, modality))[0]
         for name_id, vals in groups.items():
             for chunk in _chunks(vals):
                 _run(update(Study).where(base, Study.standard_name_id.is_(None), col.in_(chunk))
@@ -277,17 +278,19 @@ def _clear_rf_events() -> int:
 def check_rule(modality: str, name: str, field_name: str, match: str, value: str) -> None:
     """Raise RuleError when the rule is malformed, or would give a value a second name."""
     if modality not in MODALITIES:
-        raise RuleError(f"Unknown modality {modality!r}: one of {', '.join(MODALITIES)}.")
+        raise RuleError(_("Unknown modality %(modality)s: one of %(choices)s.", modality=repr(modality),
+                          choices=", ".join(MODALITIES)))
     if not name or not name.strip():
-        raise RuleError("The standard name is empty.")
+        raise RuleError(_("The standard name is empty."))
     if len(name.strip()) > NAME_LENGTH:
-        raise RuleError(f"The standard name is longer than {NAME_LENGTH} characters.")
+        raise RuleError(_("The standard name is longer than %(count)s characters.", count=NAME_LENGTH))
     if field_name not in fields_for(modality):
-        raise RuleError(f"Unknown field {field_name!r} for {modality}: one of {', '.join(fields_for(modality))}.")
+        raise RuleError(_("Unknown field %(field)s for %(modality)s: one of %(choices)s.", field=repr(field_name),
+                          modality=modality, choices=", ".join(fields_for(modality))))
     if match not in RULE_MATCHES:
-        raise RuleError(f"Unknown match {match!r}: exact or pattern.")
+        raise RuleError(_("Unknown match %(match)s: exact or pattern.", match=repr(match)))
     if not value or "\x00" in value or "\x00" in name:
-        raise RuleError("The value is empty." if not value else "The value holds a NUL character.")
+        raise RuleError(_("The value is empty.") if not value else _("The value holds a NUL character."))
     same = db.session.execute(
         select(StandardNameRule, StandardName.name).join(StandardName)
         .where(StandardName.modality == modality, StandardNameRule.field == field_name,
@@ -295,9 +298,11 @@ def check_rule(modality: str, name: str, field_name: str, match: str, value: str
     for rule, other in same:
         if (rule.value == value) if match == "exact" else (rule.value.lower() == value.lower()):
             if other == name.strip():
-                raise RuleError(f"{FIELD_LABELS[field_name]} {match} {value!r} already maps to {other!r}.")
-            raise RuleError(f"{FIELD_LABELS[field_name]} {match} {value!r} already maps to {other!r} "
-                            f"({modality}); a value has one standard name. Delete that rule first.")
+                raise RuleError(_("%(field)s %(match)s %(value)s already maps to %(other)s.",
+                                  field=FIELD_LABELS[field_name], match=match, value=repr(value), other=repr(other)))
+            raise RuleError(_("%(field)s %(match)s %(value)s already maps to %(other)s (%(modality)s); a value has one "
+                              "standard name. Delete that rule first.", field=FIELD_LABELS[field_name], match=match,
+                              value=repr(value), other=repr(other), modality=modality))
 
 
 def add_rule(modality: str, name: str, field_name: str, match: str, value: str) -> StandardNameRule:
@@ -334,13 +339,14 @@ def rename(sn: StandardName, new_name: str) -> None:
 
     new_name = (new_name or "").strip()
     if not new_name or len(new_name) > NAME_LENGTH:
-        raise RuleError(f"A standard name is 1 to {NAME_LENGTH} characters.")
+        raise RuleError(_("A standard name is 1 to %(count)s characters.", count=NAME_LENGTH))
     if new_name == sn.name:
         return
     taken = db.session.scalar(select(StandardName.id).where(StandardName.modality == sn.modality,
                                                             StandardName.name == new_name))
     if taken:
-        raise RuleError(f"{sn.modality} already has a standard name {new_name!r}.")
+        raise RuleError(_("%(modality)s already has a standard name %(name)s.", modality=sn.modality,
+                          name=repr(new_name)))
     audit.record_change("standard_name.rename", f"{sn.modality} {sn.name}", {"name": sn.name}, {"name": new_name})
     sn.name = new_name
 

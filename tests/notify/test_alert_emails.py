@@ -6,6 +6,7 @@ import datetime as dt
 import email
 import email.policy
 
+from flask_babel import force_locale, gettext
 from sqlalchemy import select, update
 
 from doseapp.models import EmailMessage, User, db
@@ -145,6 +146,34 @@ def test_who_gets_what(app, rf_study, smtp_server):
     alerts_raised([alert.id], send_now=False)
     outbox.send_due()
     assert sorted(m.rcpt_tos[0] for m in smtp_server.messages) == ["all@hospital.example", "dap@hospital.example"]
+
+
+def test_alert_emails_are_in_the_site_language_without_patient_identifiers(app, rf_study, smtp_server):
+    """An e-mail has no reader's page: it is written in DOSEAPP_LANGUAGE (English when unset), even when
+    the alert is raised during a request of a user who reads another language."""
+    configure_smtp(smtp_server.port)
+    subscriber("physicist", "physicist@hospital.example", every="immediate")
+    alert = make_alert(rf_study)
+    app.config["LANGUAGE"] = "de"
+    try:
+        # A request whose page is French (as a French user's would be).
+        with app.test_request_context("/"), force_locale("fr"):
+            assert gettext("Not found") == "Introuvable"
+            alerts_raised([alert.id], send_now=False)
+        assert outbox.send_due() == {"sent": 1, "failed": 0, "waiting": 0}
+    finally:
+        app.config["LANGUAGE"] = ""
+    [received] = smtp_server.messages
+    text = email.message_from_bytes(received.original_content, policy=email.policy.default)
+    body = text.get_content()
+    assert text["Subject"].startswith("doseapp-Alarm: Fluoroscopy study total DAP")  # rule labels stay English
+    assert "(Schwelle 0.001 Gy·m²), Durchleuchtung" in text["Subject"]
+    assert "Ein Hochdosis-Alarm wurde ausgelöst:" in body and "Modalität: Durchleuchtung" in body
+    assert f"Studiendatum: {rf_study.study_date.isoformat()}" in body
+    assert f"Studie: http://127.0.0.1:8000/rf/{rf_study.id}" in body
+    assert "Patientenkennungen werden nie per E-Mail gesendet" in body and "Modality:" not in body
+    for identifier in _identifiers(rf_study):
+        assert identifier not in body and identifier not in str(text["Subject"]), identifier
 
 
 def test_several_alerts_at_once_make_one_message_per_user(app, rf_study, smtp_server):

@@ -192,3 +192,28 @@ def test_export_headings_are_english_unless_the_user_asks(loaded, tmp_path):
             assert job is not None and job.parameters["headings"] == "de"
     finally:
         post(admin, "/account/language", {"locale": "", "export_headings": "english"})
+
+
+def test_flash_messages_and_form_errors_follow_the_users_language(loaded):
+    """Messages made in the code (flash, form errors) are in the reader's language; English reads as before."""
+    client = client_for(loaded, "admin")
+    english = post(client, "/config/email/outbox/retry", {}, form_page="/config/email/outbox", follow_redirects=True)
+    assert "Nothing to retry: every e-mail has been sent." in english.get_data(as_text=True)
+    _set_language(loaded, "admin", "de")
+    try:
+        german = post(client, "/config/email/outbox/retry", {}, form_page="/config/email/outbox", follow_redirects=True)
+        html = german.get_data(as_text=True)
+        assert _lang(html) == "de" and "Nichts zu wiederholen: jede E-Mail wurde gesendet." in html
+        assert "Nothing to retry" not in html
+        # A form error on the same user's page, with its placeholder filled in.
+        resp = post(client, "/config/email", {"smtp_host": "", "smtp_port": "99999", "smtp_security": "starttls",
+                                              "smtp_sender": "", "alert_digest_hour": "7"})
+        assert resp.status_code == 400
+        assert "Der Port ist eine Zahl von 1 bis 65535 (oder leer für den üblichen)." in resp.get_data(as_text=True)
+    finally:
+        _set_language(loaded, "admin", None)
+    # Without a user, the browser's language: the login page's error.
+    anonymous = client_for(loaded, None)
+    resp = post(anonymous, "/login", {"username": "nobody-here", "password": "wrong-password"},
+                headers={"Accept-Language": "de"})
+    assert resp.status_code == 401 and "Falscher Benutzername oder falsches Passwort." in resp.get_data(as_text=True)
