@@ -29,7 +29,7 @@ translations/%/LC_MESSAGES/messages.mo: translations/%/LC_MESSAGES/messages.po $
 
 # Extract every marked text into messages.pot, bring each catalogue up to it, compile.
 translations: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output --no-wrap -k _l -k Chart:2 -k F:1 -k D:1 -k _mean:1 -k _dap:1 -k Filter:2 -o translations/messages.pot .
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output --no-wrap -k _l -k Chart:2 -k F:1 -k D:1 -k _mean:1 -k _dap:1 -k Filter:2 -k RuleSpec:2 -o translations/messages.pot .
 	$(BIN)/pybabel update --no-fuzzy-matching --no-wrap --ignore-obsolete -i translations/messages.pot -d translations
 	$(BIN)/pybabel compile --statistics -d translations
 

@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable
 
-from flask_babel import gettext as _
+from flask_babel import gettext as _, lazy_gettext as _l
 from sqlalchemy import and_, exists, func, or_, select
 
 from doseapp import roles
@@ -258,7 +258,7 @@ FILTERS: tuple[Filter, ...] = (
            clause=lambda v, m: _lookup_contains(Study.requested_procedure_code_meaning, v, m)),
     Filter("acquisition_protocol", "Acquisition protocol", "text", XRAY, clause=_protocol),
     Filter("standard_name", "Standard name", "text", clause=_standard_name),
-    Filter("age", "Age", "range", column=lambda m: Study.patient_age_years, unit="years"),
+    Filter("age", "Age", "range", column=lambda m: Study.patient_age_years, unit=_l("years")),
     Filter("hospital", "Hospital", "text", clause=lambda v, m: _equipment(Equipment.institution_name)(v)),
     Filter("manufacturer", "Make", "text", clause=lambda v, m: _equipment(Equipment.manufacturer)(v)),
     Filter("model", "Model", "text", clause=lambda v, m: _equipment(Equipment.model_name)(v)),

@@ -143,7 +143,7 @@ def test_messages_pot_is_up_to_date():
                      str(REPO), method_map, options_map, keywords={"_": None, "gettext": None, "_l": None,
                                                                  "ngettext": (1, 2), "lazy_gettext": None,
                                                                  "Chart": (2,), "F": (1,), "D": (1,), "_mean": (1,),
-                                                                 "_dap": (1,), "Filter": (2,)})}
+                                                                 "_dap": (1,), "Filter": (2,), "RuleSpec": (2,)})}
     pot = {m.id if isinstance(m.id, str) else m.id[0] for m in _catalogue(TRANSLATIONS_DIR / "messages.pot") if m.id}
     assert extracted - pot == set(), "marked but not in messages.pot: run make translations"
     assert pot - extracted == set(), "in messages.pot but no longer marked: run make translations"

@@ -31,6 +31,14 @@ class RuleSpec:
     def stored_unit(self) -> str:
         return "Gy·m²" if self.unit == "cGy·cm²" else self.unit
 
+    @property
+    def title(self) -> str:
+        """The label in the reader's language (messages.pot holds the labels: RuleSpec's second argument
+        is an extraction keyword); `label` stays English for the command line's JSON."""
+        from flask_babel import gettext
+
+        return gettext(self.label)
+
     def to_stored(self, display: float | None) -> float | None:
         return None if display is None else display / self.scale
 

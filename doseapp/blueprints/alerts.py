@@ -122,7 +122,7 @@ def rules():
                 changed_any = changed_any or bool(changed)
             except ValueError as exc:
                 db.session.rollback()
-                errors.append(_("%(rule)s: %(reason)s", rule=s.label, reason=exc))
+                errors.append(_("%(rule)s: %(reason)s", rule=s.title, reason=exc))
         for e in errors:
             flash(e)
         if changed_any:

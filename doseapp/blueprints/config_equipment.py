@@ -3,7 +3,7 @@ browses, edit for admins), re-sorting Dual systems, and the per-source review wi
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _, ngettext
+from flask_babel import gettext as _, lazy_gettext as _l, ngettext
 from flask_login import current_user
 from sqlalchemy import delete, func, select
 
@@ -14,16 +14,17 @@ from doseapp.config_modality import MODALITY_CHOICES, relabel, studies_to_resort
 from doseapp.models import Equipment, Study, db
 
 # The tables of the view page (seed §3.2.3's five, and nuclear medicine), with their jump-link anchors.
-TABLES = (("CT", "CT", "ct"), ("MG", "Mammography", "mg"), ("DX", "DX and CR", "dx"),
-          ("RF", "Fluoroscopy", "rf"), ("NM", "Nuclear medicine and PET", "nm"), (None, "Others", "other"))
-MODALITY_NAMES = {"CT": "CT", "MG": "mammography", "DX": "DX (including CR)", "RF": "fluoroscopy",
-                  "NM": "nuclear medicine and PET"}
+TABLES = (("CT", "CT", "ct"), ("MG", _l("Mammography"), "mg"), ("DX", _l("DX and CR"), "dx"),
+          ("RF", _l("Fluoroscopy"), "rf"), ("NM", _l("Nuclear medicine and PET"), "nm"), (None, _l("Others"), "other"))
+MODALITY_NAMES = {"CT": "CT", "MG": _l("mammography"), "DX": _l("DX (including CR)"), "RF": _l("fluoroscopy"),
+                  "NM": _l("nuclear medicine and PET")}
 REVIEW_PAGE_SIZE = 25
 # A system's skin dose maps (openSkin's safe list, seed §7): the form's value -> the stored decision.
-TRUST_CHOICES = (("", "Keep as it is"), ("vendor", "Follow the vendor geometry table"), ("trusted", "Trusted"),
-                 ("untrusted", "Not trusted"))
+TRUST_CHOICES = (("", _l("Keep as it is")), ("vendor", _l("Follow the vendor geometry table")), ("trusted", _l("Trusted")),
+                 ("untrusted", _l("Not trusted")))
 TRUST_VALUES = {"vendor": None, "trusted": True, "untrusted": False}
-TRUST_WORDS = {None: "vendor table", True: "trusted", False: "not trusted"}
+TRUST_WORDS = {None: "vendor table", True: "trusted", False: "not trusted"}  # as the audit log records them
+TRUST_SHOWN = {None: _l("vendor table"), True: _l("trusted"), False: _l("not trusted")}  # as the pages show them
 
 
 def _equipment_or_404(equipment_id: int) -> Equipment:
@@ -56,7 +57,7 @@ def _tables() -> list[dict]:
 
 @bp.route("/display-names")
 def display_names():
-    return render_template("config/display_names.html", tables=_tables(), trust_words=TRUST_WORDS,
+    return render_template("config/display_names.html", tables=_tables(), trust_words=TRUST_SHOWN,
                            editable=current_user.has_role("admin"))
 
 
@@ -83,7 +84,7 @@ def display_names_edit():
                 return redirect(url_for("jobs.status", job_id=job.id))
             return redirect(url_for("config.display_names"))
     return render_template("config/display_names_edit.html", chosen=chosen, choices=MODALITY_CHOICES,
-                           trust_choices=TRUST_CHOICES, trust_words=TRUST_WORDS,
+                           trust_choices=TRUST_CHOICES, trust_words=TRUST_SHOWN,
                            error=error), (400 if error else 200)
 
 

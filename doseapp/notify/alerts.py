@@ -15,19 +15,18 @@ from flask_babel import force_locale, gettext as _, ngettext
 from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import selectinload
 
+from doseapp.display.dashboard import MODALITY_NAMES, SLUGS
 from doseapp.models import Alert, AlertSubscription, EmailMessage, EmailMessageAlert, Study, SystemSettings, User, db
 from doseapp.models.base import utcnow
 from doseapp.notify import outbox
 from doseapp.notify.labels import ALL_RULES, rule_label
 
 MODES = ("immediate", "digest", "off")
-MODALITY_NAMES = {"CT": "CT", "RF": "Fluoroscopy", "MG": "Mammography", "DX": "Radiography"}
 
 
 def modality_name(code: str | None) -> str:
-    """MODALITY_NAMES[code] in the current language."""
-    names = {"CT": "CT", "RF": _("Fluoroscopy"), "MG": _("Mammography"), "DX": _("Radiography")}
-    return names.get(code, code or "")
+    """The modality's name in the current language (the home page's names), else its code."""
+    return str(MODALITY_NAMES.get(code, code or ""))
 # A digest tells of the alerts since the user's last digest; this much earlier is looked at again
 # (an alert committed just after the last digest's run), the ones already in a digest skipped.
 DIGEST_OVERLAP = dt.timedelta(days=1)
@@ -63,7 +62,7 @@ def _number(value) -> str:
 def study_link(study: Study | None) -> str:
     """The study page on DOSEAPP_BASE_URL (the home page for a modality without a list)."""
     base = current_app.config["BASE_URL"].rstrip("/")
-    slug = {"CT": "ct", "RF": "rf", "MG": "mg", "DX": "dx"}.get(study.modality if study else None)
+    slug = SLUGS.get(study.modality if study else None)
     adapter = current_app.url_map.bind("localhost")
     if slug is None:
         return base + adapter.build("home.index")

@@ -4,6 +4,7 @@ The rule catalogue (labels, units) belongs to the alerts package (doseapp.alerts
 place the e-mails read it from. A key the catalogue no longer knows is shown in words."""
 from __future__ import annotations
 
+from flask_babel import gettext
 from sqlalchemy import select
 
 from doseapp.models import AlertRule, db
@@ -19,8 +20,8 @@ def rule_labels() -> dict[str, str]:
 
 def rule_label(key: str) -> str:
     if key == ALL_RULES:
-        return "Every rule"
+        return gettext("Every rule")
     from doseapp.alerts.rules import BY_KEY
 
     rule = BY_KEY.get(key)
-    return rule.label if rule is not None else key.replace("_", " ")
+    return rule.title if rule is not None else key.replace("_", " ")

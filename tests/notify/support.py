@@ -127,8 +127,9 @@ def make_alert(study, rule_key: str = "rf_dap_study", threshold: float = 0.001, 
 
     if db.session.scalar(db.select(AlertRule).where(AlertRule.key == rule_key)) is None:
         db.session.add(AlertRule(key=rule_key, enabled=True, threshold=threshold))
-    alert = Alert(rule_key=rule_key, study_id=study.id, modality=study.modality, value=study.total_dap_gym2,
-                  threshold=threshold, unit="Gy·m²", state="new", **kw)
+    fields = dict(rule_key=rule_key, study_id=study.id, modality=study.modality, value=study.total_dap_gym2,
+                  threshold=threshold, unit="Gy·m²", state="new")
+    alert = Alert(**{**fields, **kw})
     db.session.add(alert)
     db.session.commit()
     return alert

@@ -166,7 +166,7 @@ def test_alert_emails_are_in_the_site_language_without_patient_identifiers(app, 
     [received] = smtp_server.messages
     text = email.message_from_bytes(received.original_content, policy=email.policy.default)
     body = text.get_content()
-    assert text["Subject"].startswith("doseapp-Alarm: Fluoroscopy study total DAP")  # rule labels stay English
+    assert text["Subject"].startswith("doseapp-Alarm: Durchleuchtung: Gesamt-DAP der Untersuchung")  # the rule label too
     assert "(Schwelle 0.001 Gy·m²), Durchleuchtung" in text["Subject"]
     assert "Ein Hochdosis-Alarm wurde ausgelöst:" in body and "Modalität: Durchleuchtung" in body
     assert f"Studiendatum: {rf_study.study_date.isoformat()}" in body
@@ -379,3 +379,22 @@ def test_the_alerts_list_shows_in_next_digest(app, rf_study):
     app.config["TEST_USER_IDS"] = {"viewer": db.session.scalar(select(User.id).where(User.username == "viewer"))}
     html = client_for(app, "viewer").get("/alerts").get_data(as_text=True)
     assert f'data-alert-id="{alert.id}">{expected}</td>' in html
+
+
+def test_an_nm_alert_links_to_its_nm_study_page_and_names_the_modality(app, smtp_server):
+    """The DRL rule raised on a nuclear medicine study: the e-mail's link is the NM study page (not the
+    home page) and the modality is named."""
+    from doseapp.ingest import import_file
+    from doseapp.models import Study
+    from tests.conftest import TESTDATA
+
+    configure_smtp(smtp_server.port)
+    subscriber("physicist", "physicist@hospital.example", every="immediate")
+    import_file(TESTDATA / "NM-RRDSR-Siemens.dcm")
+    nm = db.session.scalar(select(Study).where(Study.modality == "NM"))
+    alert = make_alert(nm, rule_key="drl_factor", threshold=2.0, value=2.63, unit="×")
+    alerts_raised([alert.id], send_now=False)
+    assert outbox.send_due() == {"sent": 1, "failed": 0, "waiting": 0}
+    [received] = smtp_server.messages
+    body = email.message_from_bytes(received.original_content, policy=email.policy.default).get_content()
+    assert f"Study: http://127.0.0.1:8000/nm/{nm.id}" in body and "Modality: Nuclear medicine" in body
