@@ -42,11 +42,7 @@ def test_no_template_text_is_left_unmarked():
 
 
 def test_the_checker_finds_and_wraps_unmarked_text(tmp_path):
-    sys.path.insert(0, str(REPO / "tools"))
-    try:
-        import i18n_check
-    finally:
-        sys.path.remove(str(REPO / "tools"))
+    i18n_check = _checker()
     page = tmp_path / "page.html"
     page.write_text('{% block title %}Studies{% endblock %}\n<h1 title="All studies">{{ n }} studies of {{ user.name }}</h1>\n'
                     "<p>{{ _('Marked') }} · {% trans %}Also marked{% endtrans %} <code>{{ value }}</code></p>\n"
@@ -62,14 +58,20 @@ def test_the_checker_finds_and_wraps_unmarked_text(tmp_path):
     assert "{% trans n=n, name=user.name %}{{ n }} studies of {{ name }}{% endtrans %}" in text
 
 
-def test_the_checker_finds_text_in_jinja_expressions(tmp_path):
-    """Labels passed to macros, conditional output and labels in {% set %} / {% for %} lists are text
-    people read; endpoints, comparisons, data keys, class names and upper-case codes are not."""
+def _checker():
+    """tools/i18n_check.py as a module."""
     sys.path.insert(0, str(REPO / "tools"))
     try:
         import i18n_check
     finally:
         sys.path.remove(str(REPO / "tools"))
+    return i18n_check
+
+
+def test_the_checker_finds_text_in_jinja_expressions(tmp_path):
+    """Labels passed to macros, conditional output and labels in {% set %} / {% for %} lists are text
+    people read; endpoints, comparisons, data keys, class names and upper-case codes are not."""
+    i18n_check = _checker()
     page = tmp_path / "page.html"
     page.write_text("{{ th('total', 'Total number of studies') }}{{ 'Yes' if x else 'No' }}{{ v or 'None' }}\n"
                     "{% for st, label in [('new', 'New'), ('all', 'All')] %}{{ label }}{% endfor %}\n"
@@ -97,11 +99,7 @@ def test_the_checker_finds_lower_case_words_that_reach_the_page(tmp_path):
     with 1 is reported as a whole (it wants ngettext). The same words are names, not
     text, in an href, a class, a value attribute, a comparison, a subscript, an endpoint's arguments or a
     macro parameter the macro only puts in a class."""
-    sys.path.insert(0, str(REPO / "tools"))
-    try:
-        import i18n_check
-    finally:
-        sys.path.remove(str(REPO / "tools"))
+    i18n_check = _checker()
     page = tmp_path / "page.html"
     page.write_text("{% macro cell(value, kind) %}<td class=\"{{ kind }}\">{{ value }}</td>{% endmacro %}\n"
                     "{{ 'yes' if x else 'no' }}{{ when or 'never' }}<span class=\"{{ 'active' if on }}\" "

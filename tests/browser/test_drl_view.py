@@ -27,6 +27,18 @@ return (window.Bokeh ? Bokeh.documents : []).map(d => d.get_model_by_name('drl-l
   .filter(m => m).map(m => m.location);"""
 
 
+def check_list_flags(driver, url: str, slug: str, low_id: int, high_id: int, shot) -> None:
+    """The study list at `url` marks the study above the flag factor (`high_id`) and not the one below
+    (`low_id`), and fits the window; a screenshot goes to `shot`."""
+    driver.get(url)
+    _settle(driver, slug)
+    marked = driver.execute_script(
+        "return Array.from(document.querySelectorAll('tr[data-study-id]'))"
+        ".map(r => [Number(r.dataset.studyId), !!r.querySelector('.drl-flag')])")
+    assert sorted(marked) == sorted([[low_id, False], [high_id, True]])
+    _save(driver, shot)
+    assert not driver.execute_script(LAYOUT_PROBLEMS_JS)
+
 @pytest.fixture(scope="module")
 def ct_site(_session_app, app_env, tmp_path_factory):
     studydata.load_testdata(_session_app, files=CT_FILES)
@@ -111,14 +123,8 @@ def test_map_two_descriptions_see_the_drl_line_and_the_flagged_study(ct_site, _s
             _save(driver, tmp_path / f"drl-{width}x{height}.png")
             assert not driver.execute_script(LAYOUT_PROBLEMS_JS)
 
-            driver.get(f"{base}/ct/?standard_name=CT+Chest")
-            _settle(driver, "ct")
-            marked = driver.execute_script(
-                "return Array.from(document.querySelectorAll('tr[data-study-id]'))"
-                ".map(r => [Number(r.dataset.studyId), !!r.querySelector('.drl-flag')])")
-            assert sorted(marked) == sorted([[low_id, False], [high_id, True]])
-            _save(driver, tmp_path / f"ct-list-drl-{width}x{height}.png")
-            assert not driver.execute_script(LAYOUT_PROBLEMS_JS)
+            check_list_flags(driver, f"{base}/ct/?standard_name=CT+Chest", "ct", low_id, high_id,
+                             tmp_path / f"ct-list-drl-{width}x{height}.png")
     finally:
         driver.quit()
         with _session_app.app_context():

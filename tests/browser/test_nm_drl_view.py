@@ -12,7 +12,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from tests.browser.test_drl_view import SIZES, SPANS_JS
+from tests.browser.test_drl_view import SIZES, SPANS_JS, check_list_flags
 from tests.browser.test_layout_fit import LAYOUT_PROBLEMS_JS, _save, _settle
 from tests.browser.test_ui import chromium, login, wait_for, web_server
 from tests.conftest import _empty_all_tables, run_cli
@@ -124,14 +124,8 @@ def test_map_two_fdg_studies_see_the_activity_drl_line_and_the_flag(nm_site, _se
             _save(driver, tmp_path / f"nm-drl-chart-{width}x{height}.png")
             assert not driver.execute_script(LAYOUT_PROBLEMS_JS)
 
-            driver.get(f"{base}/nm/?standard_name=PET+FDG")
-            _settle(driver, "nm")
-            marked = driver.execute_script(
-                "return Array.from(document.querySelectorAll('tr[data-study-id]'))"
-                ".map(r => [Number(r.dataset.studyId), !!r.querySelector('.drl-flag')])")
-            assert sorted(marked) == sorted([[low_id, False], [high_id, True]])
-            _save(driver, tmp_path / f"nm-list-drl-{width}x{height}.png")
-            assert not driver.execute_script(LAYOUT_PROBLEMS_JS)
+            check_list_flags(driver, f"{base}/nm/?standard_name=PET+FDG", "nm", low_id, high_id,
+                             tmp_path / f"nm-list-drl-{width}x{height}.png")
     finally:
         driver.quit()
         with _session_app.app_context():
