@@ -12,7 +12,9 @@ from bokeh.layouts import column
 from bokeh.models import ColumnDataSource, HoverTool, Span
 from bokeh.plotting import figure
 from flask import Blueprint, after_this_request, g, render_template, request, send_file
+from flask_babel import gettext as _, lazy_gettext as _l
 
+from doseapp.display.dashboard import MODALITY_NAMES as SHOWN_NAMES
 from doseapp.exports.xlsx_writer import XlsxOut
 from doseapp.models import SystemSettings, db
 from doseapp.security.headers import with_nonce
@@ -22,6 +24,14 @@ from doseapp.standards.drl import QUANTITIES, UNITS
 bp = Blueprint("drl", __name__)
 
 MODALITY_NAMES = {"CT": "CT", "RF": "Fluoroscopy", "DX": "Radiography", "MG": "Mammography", "NM": "Nuclear medicine"}
+# The quantity labels of doseapp.standards.drl.UNITS that are words (the others are the field's symbols,
+# CTDIvol, DLP, …), for the catalogue: pages show quantity_label(), the XLSX keeps English.
+_LABEL_WORDS = (_l("Dose at RP"), _l("Administered activity"), _l("Activity per kg"))
+
+
+def quantity_label(quantity: str) -> str:
+    """The quantity's label in the reader's language."""
+    return _(UNITS[quantity][3])
 
 
 @bp.app_template_global()
@@ -46,7 +56,7 @@ def study_drls(study) -> list[dict]:
         if level is None:
             continue
         factor = UNITS[quantity][2]
-        out.append({"label": UNITS[quantity][3], "unit": UNITS[quantity][1], "drl": level.value * factor,
+        out.append({"label": quantity_label(quantity), "unit": UNITS[quantity][1], "drl": level.value * factor,
                     "value": None if value is None else value * factor, "source": level.source,
                     "origin": "local" if level.is_local else "national", "group": level.group,
                     "ratio": None if value is None else value / level.value})
@@ -81,19 +91,20 @@ def _charts(rows: list[Row], quantity: str):
         src = ColumnDataSource({"system": systems, "median": [(r.median or 0) * factor for r in members],
                                 "p75": [(r.p75 or 0) * factor for r in members], "n": [r.n for r in members]})
         p = figure(x_range=systems, height=300, sizing_mode="stretch_width", tools="save,reset",
-                   title=f"{name} ({group}): median {UNITS[quantity][3]} per system", name="drl-chart")
+                   title=_("%(name)s (%(group)s): median %(quantity)s per system", name=name, group=group,
+                           quantity=quantity_label(quantity)), name="drl-chart")
         p.toolbar.logo = None
-        p.vbar(x="system", top="median", width=0.6, source=src, color="#4477aa", legend_label="Median")
+        p.vbar(x="system", top="median", width=0.6, source=src, color="#4477aa", legend_label=_("Median"))
         p.scatter(x="system", y="p75", source=src, size=10, marker="dash", color="#222222",
-                  legend_label="75th percentile")
+                  legend_label=_("75th percentile"))
         drl = next((r.drl for r in members if r.drl is not None), None)
         if drl is not None:
             p.add_layout(Span(location=drl.value * factor, dimension="width", line_color="#cc3311",
                               line_width=2, line_dash="dashed", name="drl-line"))
-            p.line([], [], color="#cc3311", line_dash="dashed", legend_label=f"DRL {drl.value * factor:.3g} {unit}")
-        p.add_tools(HoverTool(tooltips=[("System", "@system"), ("Median", "@median{0.[000]}"),
-                                        ("75th percentile", "@p75{0.[000]}"), ("Studies", "@n")]))
-        p.yaxis.axis_label = f"{UNITS[quantity][3]} ({unit})"
+            p.line([], [], color="#cc3311", line_dash="dashed", legend_label=_("DRL %(value)s %(unit)s", value=f"{drl.value * factor:.3g}", unit=unit))
+        p.add_tools(HoverTool(tooltips=[(_("System"), "@system"), (_("Median"), "@median{0.[000]}"),
+                                        (_("75th percentile"), "@p75{0.[000]}"), (_("Studies"), "@n")]))
+        p.yaxis.axis_label = f"{quantity_label(quantity)} ({unit})"
         p.y_range.start = 0
         # The axis reaches the DRL, so its line is drawn even when every median is far below it.
         top = max([(r.p75 or 0) * factor for r in members] + [(r.median or 0) * factor for r in members]
@@ -129,7 +140,8 @@ def page():
     args = {"modality": modality, "quantity": quantity, "date_from": period.date_from.isoformat(),
             "date_until": period.date_until.isoformat(), **({"standard_name": name} if name else {})}
     return render_template("drl/page.html", rows=rows, modality=modality, quantity=quantity, period=period,
-                           name=name, error=error, settings=settings, modalities=MODALITY_NAMES,
+                           name=name, error=error, settings=settings,
+                           modalities={m: SHOWN_NAMES.get(m, m) for m in MODALITY_NAMES}, quantity_label=quantity_label,
                            repeated=_repeated_systems(rows), quantities=QUANTITIES, units=UNITS, fmt=_fmt, script=script, div=div, args=args)
 
 

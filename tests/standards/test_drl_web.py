@@ -159,3 +159,16 @@ def test_study_page_shows_the_drl_and_ratio(client, data):
     assert "this study 1580" in html and "×2.00 the DRL" in html
     assert "CTDIvol DRL (mGy)" in html and "×1.00 the DRL" in html
     assert 'id="drl-ratio">×2.00' in html and "above DRL ×2.0" in html
+
+
+def test_page_and_chart_in_the_readers_language(client, data):
+    user = create_user("drl-deutsch", "password-123", ["viewer"])
+    user.locale = "de"
+    db.session.commit()
+    session_login(client, user)
+    html = client.get("/drl?modality=CT&quantity=dlp").get_data(as_text=True)
+    # The chart (Bokeh's JSON in the page): title, legend and tooltips in German; DLP stays DLP.
+    assert "CT Head (adult): Median DLP je System" in html
+    assert '"75. Perzentil"' in html and "DRW 790 mGy" in html  # the UK NDRL, head DLP 790 mGy·cm
+    html = client.get("/drl?modality=RF&quantity=dose_rp").get_data(as_text=True)
+    assert "Dosis am RP (mGy)</option>" in html and ">Durchleuchtung</option>" in html
