@@ -39,24 +39,38 @@ def check_list_flags(driver, url: str, slug: str, low_id: int, high_id: int, sho
     _save(driver, shot)
     assert not driver.execute_script(LAYOUT_PROBLEMS_JS)
 
-@pytest.fixture(scope="module")
-def ct_site(_session_app, app_env, tmp_path_factory):
-    studydata.load_testdata(_session_app, files=CT_FILES)
+
+def serve_testdata(app, app_env, tmp_path_factory, files):
+    """The test files imported and a web server on them (a module fixture's body); emptied after."""
+    studydata.load_testdata(app, files=files)
     with web_server(app_env, tmp_path_factory.mktemp("web")) as base:
         yield base
-    _empty_all_tables(_session_app)
+    _empty_all_tables(app)
+
+
+def studies_by_description(app, descriptions, value_column, modality: str | None = None) -> dict[str, tuple]:
+    """{description: (study id, standard name, value, DRL ratio)} of the studies with these descriptions."""
+    from doseapp.models import StandardName, Study, db
+
+    with app.app_context():
+        stmt = (select(Study.study_description, Study.id, StandardName.name, value_column, Study.drl_ratio)
+                .outerjoin(StandardName, StandardName.id == Study.standard_name_id)
+                .where(Study.study_description.in_(descriptions)))
+        if modality:
+            stmt = stmt.where(Study.modality == modality)
+        return {r[0]: tuple(r[1:]) for r in db.session.execute(stmt).all()}
+
+
+@pytest.fixture(scope="module")
+def ct_site(_session_app, app_env, tmp_path_factory):
+    yield from serve_testdata(_session_app, app_env, tmp_path_factory, CT_FILES)
 
 
 def _chest_studies(app) -> dict[str, tuple[int, str | None, float | None, float | None]]:
     """{description: (study id, standard name, DLP, DRL ratio)} of the two chest studies."""
-    from doseapp.models import StandardName, Study, db
+    from doseapp.models import Study
 
-    with app.app_context():
-        rows = db.session.execute(
-            select(Study.study_description, Study.id, StandardName.name, Study.total_dlp_mgycm, Study.drl_ratio)
-            .outerjoin(StandardName, StandardName.id == Study.standard_name_id)
-            .where(Study.study_description.in_(CHEST))).all()
-        return {r[0]: tuple(r[1:]) for r in rows}
+    return studies_by_description(app, CHEST, Study.total_dlp_mgycm)
 
 
 def test_map_two_descriptions_see_the_drl_line_and_the_flagged_study(ct_site, _session_app, app_env, tmp_path):

@@ -10,12 +10,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import select
 
-from tests.browser.test_drl_view import SIZES, SPANS_JS, check_list_flags
+from tests.browser.test_drl_view import SIZES, SPANS_JS, check_list_flags, serve_testdata, studies_by_description
 from tests.browser.test_layout_fit import LAYOUT_PROBLEMS_JS, _save, _settle
-from tests.browser.test_ui import chromium, login, wait_for, web_server
-from tests.conftest import _empty_all_tables, run_cli
+from tests.browser.test_ui import chromium, login, wait_for
+from tests.conftest import run_cli
 from tests.web import studydata
 
 NM_FILES = [p for p in studydata.FILES if p.name.startswith("NM-")]
@@ -30,22 +29,14 @@ CHART_HEIGHT_JS = "return document.querySelector('.drl-charts').getBoundingClien
 
 @pytest.fixture(scope="module")
 def nm_site(_session_app, app_env, tmp_path_factory):
-    studydata.load_testdata(_session_app, files=NM_FILES)
-    with web_server(app_env, tmp_path_factory.mktemp("web")) as base:
-        yield base
-    _empty_all_tables(_session_app)
+    yield from serve_testdata(_session_app, app_env, tmp_path_factory, NM_FILES)
 
 
 def _fdg_studies(app) -> dict[str, tuple[int, str | None, float | None, float | None]]:
     """{description: (study id, standard name, activity, DRL ratio)} of the two FDG studies (NM part)."""
-    from doseapp.models import StandardName, Study, db
+    from doseapp.models import Study
 
-    with app.app_context():
-        rows = db.session.execute(
-            select(Study.study_description, Study.id, StandardName.name, Study.nm_activity_mbq, Study.drl_ratio)
-            .outerjoin(StandardName, StandardName.id == Study.standard_name_id)
-            .where(Study.modality == "NM", Study.study_description.in_(FDG))).all()
-        return {r[0]: tuple(r[1:]) for r in rows}
+    return studies_by_description(app, FDG, Study.nm_activity_mbq, modality="NM")
 
 
 def test_map_two_fdg_studies_see_the_activity_drl_line_and_the_flag(nm_site, _session_app, app_env, tmp_path):
