@@ -40,6 +40,25 @@ def check_list_flags(driver, url: str, slug: str, low_id: int, high_id: int, sho
     assert not driver.execute_script(LAYOUT_PROBLEMS_JS)
 
 
+def assign_descriptions(driver, descriptions, name: str, shot, app_env) -> None:
+    """On the unmapped-values page: tick the study descriptions, assign them to `name` (screenshot to
+    `shot` before submitting), see it saved, and run the job the page queued that names the stored studies."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    for description in descriptions:
+        box = driver.find_element(By.CSS_SELECTOR, f"input[name=pick][value='study_description:{description}']")
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", box)
+        box.click()
+    form = driver.find_element(By.ID, "bulk-assign")
+    Select(form.find_element(By.NAME, "name_id")).select_by_visible_text(name)
+    _save(driver, shot)
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait_for(driver, lambda d: f"mapped to {name}" in d.page_source, "the mapping saved")
+    done = run_cli(["worker", "--burst"], app_env)
+    assert done.returncode == 0, done.stderr
+
+
 def serve_testdata(app, app_env, tmp_path_factory, files):
     """The test files imported and a web server on them (a module fixture's body); emptied after."""
     studydata.load_testdata(app, files=files)
@@ -97,19 +116,7 @@ def test_map_two_descriptions_see_the_drl_line_and_the_flagged_study(ct_site, _s
     try:
         login(driver, base, "adminviewer")
         driver.get(base + "/config/standard-names?modality=CT")
-        for description in CHEST:
-            box = driver.find_element(By.CSS_SELECTOR, f"input[name=pick][value='study_description:{description}']")
-            driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", box)
-            box.click()
-        form = driver.find_element(By.ID, "bulk-assign")
-        Select(form.find_element(By.NAME, "name_id")).select_by_visible_text("CT Chest")
-        _save(driver, tmp_path / "standard-names-ticked.png")
-        form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-        wait_for(driver, lambda d: "mapped to CT Chest" in d.page_source, "the mapping saved")
-
-        # The page queued the job that names the stored studies; a worker runs it.
-        done = run_cli(["worker", "--burst"], app_env)
-        assert done.returncode == 0, done.stderr
+        assign_descriptions(driver, CHEST, "CT Chest", tmp_path / "standard-names-ticked.png", app_env)
         after = _chest_studies(_session_app)
         assert {d: v[1] for d, v in after.items()} == {d: "CT Chest" for d in CHEST}
         # Each study's ratio is its highest quantity over its DRL: DLP / 100 (local) or mean CTDIvol / 8.5 (UK).

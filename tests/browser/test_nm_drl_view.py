@@ -11,10 +11,10 @@ import datetime as dt
 
 import pytest
 
-from tests.browser.test_drl_view import SIZES, SPANS_JS, check_list_flags, serve_testdata, studies_by_description
+from tests.browser.test_drl_view import (SIZES, SPANS_JS, assign_descriptions, check_list_flags, serve_testdata,
+                                         studies_by_description)
 from tests.browser.test_layout_fit import LAYOUT_PROBLEMS_JS, _save, _settle
 from tests.browser.test_ui import chromium, login, wait_for
-from tests.conftest import run_cli
 from tests.web import studydata
 
 NM_FILES = [p for p in studydata.FILES if p.name.startswith("NM-")]
@@ -62,18 +62,7 @@ def test_map_two_fdg_studies_see_the_activity_drl_line_and_the_flag(nm_site, _se
         login(driver, base, "adminviewer")
         driver.get(base + "/config/standard-names?modality=NM")
         assert driver.find_element(By.ID, "nm-names-note").is_displayed()
-        for description in FDG:
-            box = driver.find_element(By.CSS_SELECTOR, f"input[name=pick][value='study_description:{description}']")
-            driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", box)
-            box.click()
-        form = driver.find_element(By.ID, "bulk-assign")
-        Select(form.find_element(By.NAME, "name_id")).select_by_visible_text("PET FDG")
-        _save(driver, tmp_path / "nm-standard-names-ticked.png")
-        form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-        wait_for(driver, lambda d: "mapped to PET FDG" in d.page_source, "the mapping saved")
-
-        done = run_cli(["worker", "--burst"], app_env)
-        assert done.returncode == 0, done.stderr
+        assign_descriptions(driver, FDG, "PET FDG", tmp_path / "nm-standard-names-ticked.png", app_env)
         after = _fdg_studies(_session_app)
         assert {d: v[1] for d, v in after.items()} == {d: "PET FDG" for d in FDG}
         ratios = {d: v[3] for d, v in after.items()}
