@@ -3,8 +3,8 @@ worker, never in a page request), and for every study when a rule changes (`eval
 re-evaluation job and `doseapp alerts rule set`).
 
 Each rule is one set-based statement or one streamed pass: per-study thresholds are
-INSERT ... SELECT over the study table; cumulative rules read each patient's fluoroscopy studies in
-date order once and slide the period's window over them; Dose Check and mammography repeats read
+INSERT ... SELECT over the study table; cumulative rules read each patient's studies of the rule's
+modality (fluoroscopy, CT) in date order once and slide the period's window over them; Dose Check and mammography repeats read
 only the events that qualify. Every insert is ON CONFLICT DO NOTHING on UNIQUE(rule_key, study_id):
 an alert is raised once per rule and study, existing alerts (and their review state) are never
 touched, and an import racing the job cannot duplicate one.
@@ -101,7 +101,7 @@ def _per_study(rule, study_ids) -> list[int]:
     return list(db.session.scalars(stmt).all())
 
 
-# --- cumulative: one patient's fluoroscopy studies over the period ------------------------------
+# --- cumulative: one patient's studies of the rule's modality over the period ------------------------------
 
 def _when(date: dt.date, when: dt.datetime | None) -> dt.datetime:
     return when or dt.datetime.combine(date, dt.time())
@@ -111,7 +111,7 @@ def _windows(rule, rows, only_from: dt.datetime | None = None) -> list[dict]:
     """Alert rows for one patient's studies `rows` (id, modality, date, datetime, value; in date
     order): a study whose period (its date back `period_weeks`) holds two or more studies summing to
     the threshold or over gets the alert, with the contributing studies in its detail."""
-    period = dt.timedelta(weeks=rule.period_weeks or 12)
+    period = dt.timedelta(weeks=rule.period_weeks or BY_KEY[rule.key].default_weeks)
     window: deque = deque()
     total = 0.0
     out = []
@@ -128,9 +128,9 @@ def _windows(rule, rows, only_from: dt.datetime | None = None) -> list[dict]:
     return out
 
 
-def _cumulative_query(column, where):
+def _cumulative_query(modality, column, where):
     return select(Study.id, Study.modality, Study.study_date, Study.study_datetime, column).where(
-        Study.modality == "RF", Study.patient_id.isnot(None), Study.study_date.isnot(None), column.isnot(None),
+        Study.modality == modality, Study.patient_id.isnot(None), Study.study_date.isnot(None), column.isnot(None),
         *where)
 
 
@@ -139,11 +139,12 @@ def _cumulative(rule, study_ids) -> list[int]:
 
     if rule.threshold is None or cannot_work(rule.key):
         return []
-    column = getattr(Study, BY_KEY[rule.key].quantity)
+    spec = BY_KEY[rule.key]
+    column = getattr(Study, spec.quantity)
     order = (Study.study_datetime, Study.id)
     if study_ids is None:  # every patient: one streamed pass in patient, date order
         rows, current, patient = [], None, object()
-        stmt = _cumulative_query(column, []).add_columns(Study.patient_id).order_by(Study.patient_id, *order)
+        stmt = _cumulative_query(spec.modality, column, []).add_columns(Study.patient_id).order_by(Study.patient_id, *order)
         for r in db.session.execute(stmt.execution_options(yield_per=5000)):
             if r[5] != patient:
                 if current:
@@ -154,12 +155,12 @@ def _cumulative(rule, study_ids) -> list[int]:
             rows += _windows(rule, current)
         return _insert_rows(rows)
     rows = []
-    period = dt.timedelta(weeks=rule.period_weeks or 12)
+    period = dt.timedelta(weeks=rule.period_weeks or BY_KEY[rule.key].default_weeks)
     for study in db.session.scalars(select(Study).where(Study.id.in_(study_ids))):
-        if study.modality != "RF" or not study.patient_id or study.study_date is None:
+        if study.modality != spec.modality or not study.patient_id or study.study_date is None:
             continue
         # A study imported late may complete the period of this patient's later studies too.
-        near = db.session.execute(_cumulative_query(column, [
+        near = db.session.execute(_cumulative_query(spec.modality, column, [
             Study.patient_id == study.patient_id, Study.study_date >= study.study_date - 2 * period,
             Study.study_date <= study.study_date + period]).order_by(*order)).all()
         rows += _windows(rule, [tuple(r) for r in near], only_from=_when(study.study_date, study.study_datetime))
@@ -292,10 +293,10 @@ def _evaluate_one(study_id: int, keys=None) -> dict[str, list[int]]:
 
         cumulative = [r for r in cumulative if r.threshold is not None and not cannot_work(r.key)]
     if cumulative and study.patient_id and study.study_date is not None:
-        widest = dt.timedelta(weeks=max(r.period_weeks or 12 for r in cumulative))
+        widest = dt.timedelta(weeks=max(r.period_weeks or BY_KEY[r.key].default_weeks for r in cumulative))
         columns = [getattr(Study, BY_KEY[r.key].quantity) for r in cumulative]
         near = db.session.execute(select(Study.id, Study.modality, Study.study_date, Study.study_datetime, *columns)
-                                  .where(Study.modality == "RF", Study.patient_id == study.patient_id,
+                                  .where(Study.modality == study.modality, Study.patient_id == study.patient_id,
                                          Study.study_date.isnot(None), Study.study_date >= study.study_date - 2 * widest,
                                          Study.study_date <= study.study_date + widest)
                                   .order_by(Study.study_datetime, Study.id)).all()

@@ -2,7 +2,9 @@
 
 Thresholds are stored in the database in stored units (DAP Gy·m², dose Gy, factor, count) and shown
 and typed in display units (DAP cGy·cm² as the lists show it). Defaults follow OpenREM 1.0 where it
-has one (fluoroscopy total DAP 20000 cGy·cm², total dose at RP 2 Gy); every rule starts off.
+has one (fluoroscopy total DAP 20000 cGy·cm², total dose at RP 2 Gy). The CT and nuclear medicine
+thresholds have no default (no published figure fits every site): a rule without a threshold cannot be
+switched on. Every rule starts off.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ class RuleSpec:
     default: float | None  # default threshold, display units
     scale: float = 1.0    # display value = stored value * scale
     has_threshold: bool = True
+    default_weeks: int = 12  # the period a cumulative rule starts with
 
     @property
     def stored_unit(self) -> str:
@@ -60,10 +63,18 @@ RULES: tuple[RuleSpec, ...] = (
              "peak_skin_dose_gy", "Gy", CUMULATIVE, 2.0),
     RuleSpec("ct_dose_check", "CT Dose Check alert or notification recorded by the scanner", "CT",
              "dose_check", "events", EVENT, None, has_threshold=False),
-    RuleSpec("drl_factor", "Dose above a factor of the DRL for its standard name", None, "drl_ratio", "×",
-             PER_STUDY, 2.0),
+    RuleSpec("ct_dlp_study", "CT study total DLP", "CT", "total_dlp_mgycm", "mGy·cm", PER_STUDY, None),
+    RuleSpec("ct_dlp_cumulative", "CT total DLP of one patient over the period", "CT", "total_dlp_mgycm",
+             "mGy·cm", CUMULATIVE, None, default_weeks=52),
+    RuleSpec("ct_effective_dose_cumulative",
+             "CT effective dose estimates of one patient summed over the period (population estimates)", "CT",
+             "effective_dose_msv", "mSv", CUMULATIVE, None, default_weeks=260),
     RuleSpec("mg_repeat", "Mammography repeats (same view and laterality exposed again)", "MG", "repeats", "n",
              EVENT, 1.0),
+    RuleSpec("nm_activity_study", "Nuclear medicine study administered activity", "NM", "nm_activity_mbq", "MBq",
+             PER_STUDY, None),
+    RuleSpec("drl_factor", "Dose above a factor of the DRL for its standard name", None, "drl_ratio", "×",
+             PER_STUDY, 2.0),
 )
 BY_KEY = {r.key: r for r in RULES}
 
@@ -87,7 +98,8 @@ def rule_rows() -> dict:
     rows = {r.key: r for r in db.session.scalars(select(AlertRule)).all()}
     for s in RULES:
         if s.key not in rows:
-            row = AlertRule(key=s.key, enabled=False, threshold=s.to_stored(s.default), period_weeks=12)
+            row = AlertRule(key=s.key, enabled=False, threshold=s.to_stored(s.default),
+                           period_weeks=s.default_weeks)
             db.session.add(row)
             rows[s.key] = row
     db.session.flush()

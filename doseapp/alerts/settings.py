@@ -41,6 +41,9 @@ def set_rule(key: str, *, threshold: float | None = None, weeks: int | None = No
         row.period_weeks = weeks
     if enabled is not None:
         row.enabled = enabled
+    if row.enabled and s.has_threshold and row.threshold is None:
+        db.session.rollback()
+        raise ValueError(_("%(rule)s has no threshold: set one to switch it on", rule=key))
     after = snapshot(row)
     audit.record_change("alerts.rule", f"Alert rule {key}", before, after)
     db.session.commit()

@@ -217,3 +217,41 @@ def test_flash_messages_and_form_errors_follow_the_users_language(loaded):
     resp = post(anonymous, "/login", {"username": "nobody-here", "password": "wrong-password"},
                 headers={"Accept-Language": "de"})
     assert resp.status_code == 401 and "Falscher Benutzername oder falsches Passwort." in resp.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("code", sorted(set(LANGUAGES) - {SOURCE_LANGUAGE}))
+def test_sentences_with_a_link_are_one_message(loaded, code):
+    """A sentence holding a link is translated whole, link and all (word order is the language's): the
+    home page's system headings, the e-mail settings note and the scheduled-queries note."""
+    from babel.messages.pofile import read_po
+    from doseapp.display.i18n import TRANSLATIONS_DIR
+
+    with (TRANSLATIONS_DIR / code / "LC_MESSAGES" / "messages.po").open("rb") as handle:
+        catalogue = read_po(handle, locale=code)
+
+    def said(msgid: str, **values) -> str:
+        text = catalogue.get(msgid).string
+        assert text and text.count("<a href=") == msgid.count("<a href=")
+        return text % values
+
+    _set_language(loaded, "viewer", code)
+    _set_language(loaded, "admin", code)
+    try:
+        home = client_for(loaded, "viewer").get("/").get_data(as_text=True)
+        assert said('<a href="%(url)s">%(name)s</a> systems', url="/ct/", name="CT") in home
+        client = client_for(loaded, "admin")
+        email = client.get("/config/email").get_data(as_text=True)
+        note = said("Alert e-mails go through this SMTP server. Each user chooses which alerts they hear of, and "
+                    'whether at once or in a daily digest, on <a href="%(alerts_url)s">their alert e-mail page</a>. '
+                    "Messages never carry patient identifiers. A message the server does not take is kept and tried "
+                    "again (after 1, 5, 15 and 60 minutes, then every few hours): see the "
+                    '<a href="%(outbox_url)s">outbox</a>',
+                    alerts_url="/account/alert-emails", outbox_url="/config/email/outbox")
+        assert note in email
+        schedules = client.get("/qr/admin/scheduled").get_data(as_text=True)
+        assert said("The scheduler (<code>doseapp scheduler</code>, started by <code>doseapp run</code>) starts each "
+                    "enabled query when it is due, never while its previous run is still going. Each run appears in "
+                    'the <a href="%(url)s">query history</a>.', url="/qr/history") in schedules
+    finally:
+        _set_language(loaded, "admin", None)
+        _set_language(loaded, "viewer", None)
