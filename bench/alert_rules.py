@@ -6,7 +6,8 @@ runs it: Job row, progress per rule), in studies/s; then run again (nothing new:
     DOSEAPP_DATABASE_URL=sqlite:////tmp/bench/big.db .venv/bin/python bench/alert_rules.py
 
 `--make N` first adds N studies with bench/make_db.py. The synthetic studies get what the rules read
-and make_db leaves empty: fluoroscopy patient IDs (each patient about twenty studies over the eight years), a DRL ratio and
+and make_db leaves empty: fluoroscopy and CT patient IDs (each patient about twenty fluoroscopy or ten CT studies over the eight
+years), a DRL ratio and
 a peak skin dose; IDs are set to be stored. The database's existing alerts are deleted first (a
 benchmark database only). Thresholds are set so a few per cent of studies alert.
 """
@@ -26,7 +27,8 @@ from benchlib import database_url_from_env  # noqa: E402 (bench/ is the script's
 
 THRESHOLDS = {"rf_dap_study": 1500.0, "rf_rp_study": 0.5, "rf_psd_study": 0.35, "rf_dap_cumulative": 2500.0,
               "rf_rp_cumulative": 0.8, "rf_psd_cumulative": 0.6, "ct_dose_check": None, "drl_factor": 3.0,
-              "mg_repeat": 1.0}
+              "mg_repeat": 1.0, "ct_dlp_study": 1500.0, "ct_dlp_cumulative": 8000.0,
+              "ct_effective_dose_cumulative": 100.0, "nm_activity_study": 600.0}
 
 
 def prepare(db) -> None:
@@ -41,6 +43,10 @@ def prepare(db) -> None:
     patients = max(1, n_rf // 20)
     db.session.execute(text("UPDATE study SET patient_id = 'P' || CAST(id % :k AS VARCHAR(16)), "
                             "peak_skin_dose_gy = total_dose_rp_gy * 0.7 WHERE modality = 'RF'"), {"k": patients})
+    # CT patients: about ten studies each over the eight years (the CT cumulative rules).
+    n_ct = db.session.scalar(select(func.count()).where(Study.modality == "CT")) or 1
+    db.session.execute(text("UPDATE study SET patient_id = 'C' || CAST(id % :k AS VARCHAR(16)) WHERE modality = 'CT'"),
+                       {"k": max(1, n_ct // 10)})
     db.session.execute(text("UPDATE study SET drl_ratio = (id % 41) / 10.0"))
     db.session.execute(delete(Alert))
     s = SystemSettings.get()

@@ -13,6 +13,9 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Callable
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext, ngettext
+
 from doseapp.dicomnet import qr_filter
 from doseapp.dicomnet.qr_filter import QueryOptions, StudyRsp
 
@@ -22,7 +25,9 @@ LEVELS = {"PATIENT": "Patient", "STUDY": "Study", "SERIES": "Series", "IMAGE": "
 _BAD = re.compile(r"[\\\x00-\x1f]")
 LIMITS = {"patient_id": 64, "patient_name": 64, "accession_number": 16}
 COUNT_NOUNS = {"patients": "patient", "studies": "study", "series": "series", "images": "image"}
-WHAT = {"patient_id": "patient ID", "patient_name": "patient name", "accession_number": "accession number"}
+# In the reader's language where there is a request (lazy: read when shown), English elsewhere.
+WHAT = {"patient_id": lazy_gettext("patient ID"), "patient_name": lazy_gettext("patient name"),
+        "accession_number": lazy_gettext("accession number")}
 
 
 class CriteriaError(ValueError):
@@ -49,9 +54,10 @@ class Criteria:
         for key, limit in LIMITS.items():
             value = (terms.get(key) or "").strip()
             if _BAD.search(value):
-                raise CriteriaError(f"The {WHAT[key]} may not hold a backslash or control characters.")
+                raise CriteriaError(_("The %(what)s may not hold a backslash or control characters.", what=WHAT[key]))
             if len(value) > limit:
-                raise CriteriaError(f"The {WHAT[key]} is longer than DICOM allows ({limit} characters).")
+                raise CriteriaError(_("The %(what)s is longer than DICOM allows (%(limit)s characters).",
+                                      what=WHAT[key], limit=limit))
             values[key] = value
         return cls(level=level, **values)
 
@@ -73,17 +79,20 @@ class Criteria:
         """The criteria in words; patient criteria only named for someone who may see them."""
         parts = []
         if self.removed:
-            parts.append(" and ".join(WHAT[k] for k in self.removed)
-                         + " (not kept after the query ran: the privacy settings do not store "
-                         + ("it" if len(self.removed) == 1 else "them") + " in clear)")
+            names = [str(WHAT[k]) for k in self.removed]
+            what = names[0] if len(names) == 1 else _("%(first)s and %(second)s", first=names[0], second=names[1])
+            parts.append(ngettext("%(what)s (not kept after the query ran: the privacy settings do not store it "
+                                  "in clear)",
+                                  "%(what)s (not kept after the query ran: the privacy settings do not store them "
+                                  "in clear)", len(names), what=what))
         if self.patient_id or self.patient_name:
             if show_patient:
                 parts += [f"{WHAT[k]} {getattr(self, k)}" for k in ("patient_id", "patient_name") if getattr(self, k)]
             else:
-                parts.append("patient criteria (hidden: pid role only)")
+                parts.append(_("patient criteria (hidden: pid role only)"))
         if self.accession_number:
-            parts.append(f"accession number {self.accession_number}")
-        return ", ".join(parts) or "no patient or accession criteria"
+            parts.append(f"{WHAT['accession_number']} {self.accession_number}")
+        return ", ".join(parts) or _("no patient or accession criteria")
 
     @property
     def needs_pid(self) -> bool:

@@ -145,6 +145,16 @@ def test_patient_criteria_the_settings_do_not_keep_in_clear_are_dropped_once_the
 
     html = pid_client.get(f"/qr/queries/{query_id}").get_data(as_text=True)
     assert "patient ID and patient name (not kept after the query ran" in html
+    german = pid_client.get(f"/qr/queries/{query_id}", headers={"Accept-Language": "de"}).get_data(as_text=True)
+    assert ("Patienten-ID und Patientenname (nach der Abfrage nicht behalten: die Datenschutzeinstellungen "
+            "speichern sie nicht im Klartext), Zugangsnummer ACC-J*") in german
+    # A criterion DICOM cannot carry is refused with the reason, in the reader's language too.
+    remote, store = nodes
+    refused = pid_client.post("/qr/", headers={"Accept-Language": "fr"},
+                              data={"remote_id": remote.id, "store_id": store.id, "date_from": ISO_DAY,
+                                    "date_until": ISO_DAY, "level": "STUDY", "accession_number": "A\\B"})
+    assert "Le champ « numéro d&#39;accès » ne peut contenir ni barre oblique inverse ni caractère de contrôle." \
+        in refused.get_data(as_text=True)
     resp = pid_client.post(f"/qr/queries/{query_id}/again")
     assert resp.status_code == 302 and resp.location.endswith(f"/qr/queries/{query_id}")
     assert db.session.scalar(select(DicomQuery.id).order_by(DicomQuery.id.desc()).limit(1)) == query_id
@@ -187,6 +197,8 @@ def test_non_pid_user_sees_no_identifier_and_cannot_search_by_patient(nodes, pac
                 assert identifier not in html, (url, identifier)
     html = client.get(f"/qr/queries/{pid_query.id}").get_data(as_text=True)
     assert "patient criteria (hidden: pid role only)" in html and "ACC-J1" in html  # the study, not the patient
+    french = client.get(f"/qr/queries/{pid_query.id}", headers={"Accept-Language": "fr"}).get_data(as_text=True)
+    assert "critères patient (masqués : rôle pid uniquement)" in french
     assert f'value="{pid_query.studies[0].id}"' in html  # and it may still be ticked and retrieved
     assert client.post(f"/qr/queries/{pid_query.id}/again").status_code == 403
     # Nothing identifying went to the transaction log or the job titles either.
