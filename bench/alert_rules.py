@@ -27,8 +27,8 @@ from benchlib import database_url_from_env  # noqa: E402 (bench/ is the script's
 
 THRESHOLDS = {"rf_dap_study": 1500.0, "rf_rp_study": 0.5, "rf_psd_study": 0.35, "rf_dap_cumulative": 2500.0,
               "rf_rp_cumulative": 0.8, "rf_psd_cumulative": 0.6, "ct_dose_check": None, "drl_factor": 3.0,
-              "mg_repeat": 1.0, "ct_dlp_study": 1500.0, "ct_dlp_cumulative": 8000.0,
-              "ct_effective_dose_cumulative": 100.0, "nm_activity_study": 600.0}
+              "mg_repeat": 1.0, "ct_dlp_study": 9500.0, "ct_dlp_cumulative": 15000.0,
+              "ct_effective_dose_cumulative": 400.0, "nm_activity_study": 600.0}
 
 
 def prepare(db) -> None:

@@ -107,10 +107,11 @@ def _when(date: dt.date, when: dt.datetime | None) -> dt.datetime:
     return when or dt.datetime.combine(date, dt.time())
 
 
-def _windows(rule, rows, only_from: dt.datetime | None = None) -> list[dict]:
+def _windows(rule, rows, only_from: dt.datetime | None = None, skip: frozenset | set = frozenset()) -> list[dict]:
     """Alert rows for one patient's studies `rows` (id, modality, date, datetime, value; in date
     order): a study whose period (its date back `period_weeks`) holds two or more studies summing to
-    the threshold or over gets the alert, with the contributing studies in its detail."""
+    the threshold or over gets the alert, with the contributing studies in its detail. Studies in
+    `skip` (already alerted for this rule) get no row: the insert would do nothing with it."""
     period = dt.timedelta(weeks=rule.period_weeks or BY_KEY[rule.key].default_weeks)
     window: deque = deque()
     total = 0.0
@@ -121,7 +122,8 @@ def _windows(rule, rows, only_from: dt.datetime | None = None) -> list[dict]:
         total += value
         while window and window[0][2] < date - period:
             total -= window.popleft()[4]
-        if len(window) >= 2 and total >= rule.threshold and (only_from is None or _when(date, when) >= only_from):
+        if len(window) >= 2 and total >= rule.threshold and sid not in skip \
+                and (only_from is None or _when(date, when) >= only_from):
             detail = {"period_weeks": rule.period_weeks,
                       "studies": [{"id": w[0], "date": w[2].isoformat(), "value": w[4]} for w in window]}
             out.append(_row(rule, sid, modality, total, detail))
@@ -143,16 +145,19 @@ def _cumulative(rule, study_ids) -> list[int]:
     column = getattr(Study, spec.quantity)
     order = (Study.study_datetime, Study.id)
     if study_ids is None:  # every patient: one streamed pass in patient, date order
+        # A re-evaluation finds most alerts already raised: not building their rows (and detail) again
+        # keeps the pass's cost to the reading.
+        done = set(db.session.scalars(select(Alert.study_id).where(Alert.rule_key == rule.key)))
         rows, current, patient = [], None, object()
         stmt = _cumulative_query(spec.modality, column, []).add_columns(Study.patient_id).order_by(Study.patient_id, *order)
         for r in db.session.execute(stmt.execution_options(yield_per=5000)):
             if r[5] != patient:
                 if current:
-                    rows += _windows(rule, current)
+                    rows += _windows(rule, current, skip=done)
                 current, patient = [], r[5]
             current.append(tuple(r[:5]))
         if current:
-            rows += _windows(rule, current)
+            rows += _windows(rule, current, skip=done)
         return _insert_rows(rows)
     rows = []
     period = dt.timedelta(weeks=rule.period_weeks or BY_KEY[rule.key].default_weeks)

@@ -88,6 +88,8 @@ def history_page():
     return render_template("patients/history.html", state="history", kept=kept, study=study, key=key, rows=shown,
                            count=len(rows), names=names, page=page, pages=pages, period=period, period_problems=problems,
                            all_time=history.fluoro_totals(rows), in_period=history.fluoro_totals(rows, period),
+                           other_totals=[(m, history.dose_totals(rows, m), history.dose_totals(rows, m, period))
+                                         for m in ("CT", "NM")],
                            undated=sum(1 for r in rows if r.study_date is None), script=script, div=div,
                            slug=SLUG, modality_names=NAMES, may_export=may_export_pid(current_user),
                            max_weeks=history.MAX_WEEKS)

@@ -138,6 +138,7 @@ class Row:
     patient_name_hashed: bool = False
     activity_mbq: float | None = None  # NM: the administered activity (sum of the study's administrations)
     radiopharmaceutical: str | None = None  # NM: its radiopharmaceutical(s)
+    effective_dose_msv: float | None = None  # CT: the population estimate (DLP x coefficient); NM: as stated
 
 
 _COLUMNS = (Study.id, Study.modality, Study.study_date, Study.study_time, Study.study_datetime,
@@ -145,7 +146,7 @@ _COLUMNS = (Study.id, Study.modality, Study.study_date, Study.study_time, Study.
             Study.study_instance_uid, Study.not_patient_indicator, Study.total_dlp_mgycm, Study.total_dap_gym2,
             Study.total_dose_rp_gy, Study.peak_skin_dose_gy, Study.agd_both_mgy, Study.patient_id,
             Study.patient_id_hashed, Study.patient_name, Study.patient_name_hashed, Study.nm_activity_mbq,
-            Study.nm_radiopharmaceutical)
+            Study.nm_radiopharmaceutical, Study.effective_dose_msv, Study.nm_effective_dose_msv)
 
 
 def studies(key: PatientKey) -> list[Row]:
@@ -155,7 +156,8 @@ def studies(key: PatientKey) -> list[Row]:
     rows = []
     for r in db.session.execute(stmt):
         row = Row(*r[:16], patient_id=r[16], patient_id_hashed=bool(r[17]), patient_name=r[18],
-                  patient_name_hashed=bool(r[19]), activity_mbq=r[20], radiopharmaceutical=r[21])
+                  patient_name_hashed=bool(r[19]), activity_mbq=r[20], radiopharmaceutical=r[21],
+                  effective_dose_msv=r[23] if r[1] == "NM" else r[22])
         row.accession_hashed = bool(row.accession_hashed)
         rows.append(row)
     return rows
@@ -223,6 +225,35 @@ def fluoro_totals(rows: list[Row], period: Period | None = None) -> Totals:
     for r in rows:
         if r.modality == "RF" and (period is None or period.holds(r.study_date)):
             t.add(r)
+    return t
+
+
+@dataclass
+class DoseTotals:
+    """CT or NM totals over some studies: the summed dose (CT DLP mGy·cm, NM administered activity MBq) and
+    the summed effective doses of the studies that have one (CT: population estimates from DLP; NM: as
+    the report states), with how many studies had each."""
+    studies: int = 0
+    dose: float | None = None
+    dose_studies: int = 0
+    effective_msv: float | None = None
+    effective_studies: int = 0
+
+
+def dose_totals(rows: list[Row], modality: str, period: Period | None = None) -> DoseTotals:
+    """CT (total DLP) or NM (administered activity) totals over all the rows of `modality`, or over those
+    in `period`."""
+    t = DoseTotals()
+    for r in rows:
+        if r.modality != modality or (period is not None and not period.holds(r.study_date)):
+            continue
+        t.studies += 1
+        dose = r.dlp_mgycm if modality == "CT" else r.activity_mbq
+        if dose is not None:
+            t.dose, t.dose_studies = (t.dose or 0.0) + dose, t.dose_studies + 1
+        if r.effective_dose_msv is not None:
+            t.effective_msv = (t.effective_msv or 0.0) + r.effective_dose_msv
+            t.effective_studies += 1
     return t
 
 

@@ -22,7 +22,8 @@ PATIENT_ID, PATIENT_NAME = "HX-2026-0001", "Historia^Hanna"
 # Given the one patient ID. DX-Im-Date-Missing keeps its own name (PHYSICS^TABLE AEC), which OpenREM's
 # legacy not-patient patterns flag, and has no study date.
 SAME_PATIENT = ("RF-RDSR-Siemens-Zee.dcm", "RF-RDSR-Philips_Allura.dcm", "RF-RDSR-GE.dcm",
-                "CT-RDSR-GEPixelMed.dcm", "MG-RDSR-Hologic_2D.dcm", "DX-Im-Date-Missing.dcm", "NM-RRDSR-Siemens.dcm")
+                "CT-RDSR-GEPixelMed.dcm", "CT-RDSR-Siemens_Flash-TAP-SS.dcm", "MG-RDSR-Hologic_2D.dcm",
+                "DX-Im-Date-Missing.dcm", "NM-RRDSR-Siemens.dcm")
 OTHER_PATIENT = ("CT-RDSR-ToshibaPixelMed.dcm", "DX-Im-Carestream_DRX.dcm")
 USERS = {"pid": ["pid"], "pidexporter": ["pid", "exporter"], "viewer": ["viewer"], "exporter": ["exporter"]}
 
@@ -152,6 +153,27 @@ def test_cumulative_fluoroscopy_totals_are_the_sums_of_the_studies(loaded):
     assert period["dap"] == f"{ge.total_dap_gym2 * DAP_DISPLAY_PER_STORED:.2f}"
     assert period["rp"] == f"{ge.total_dose_rp_gy:.4f}"
     assert '<tr id="totals-period"><th>12 weeks, ' in html
+
+
+def test_cumulative_ct_and_nm_totals(loaded):
+    """CT: total DLP summed (GE 586.34 + Siemens TAP 724.52 mGy·cm) and the effective dose estimates summed
+    over the studies that have one (the TAP study's 10.695 mSv; the GE study has no description to give a
+    region); NM: the administered activity (394.0 MBq). The period (12 weeks to 31 March 2019) holds none."""
+    app, _ = loaded
+    html = client_for(app, "pid").get(f"/patients/history?study={_anchor(app)}&weeks=12&until=2019-03-31").get_data(as_text=True)
+    ct, nm = _cells(html, "ct-totals-all"), _cells(html, "nm-totals-all")
+    assert ct == {"dose": "1310.9", "effective": "10.70"}
+    assert nm["dose"] == "394.0"
+    assert re.search(r'<tr id="ct-totals-all"><th>All time</th><td class="num">2</td>', html)
+    assert "never this patient's dose; 1 of 2 studies have one." in html
+    assert _cells(html, "ct-totals-period") == {"dose": "—", "effective": "—"}
+    assert re.search(r'<tr id="nm-totals-period"><th>12 weeks, [^<]*</th><td class="num">0</td>', html)
+    from doseapp.models import Study
+
+    with app.app_context():
+        stated = db.session.scalar(select(Study.nm_effective_dose_msv).where(
+            Study.study_instance_uid == _uid("NM-RRDSR-Siemens.dcm")))
+    assert nm["effective"] == ("—" if stated is None else f"{stated:.2f}")
 
 
 def test_the_period_leaves_out_an_older_study(loaded):
