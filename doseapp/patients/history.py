@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from flask_babel import gettext as _
 from sqlalchemy import and_, func, or_, select
 
 from doseapp.security.privacy import keyed_hash
@@ -208,14 +209,14 @@ def period_from(weeks: str | None, until: str | None, today: dt.date | None = No
             if not 1 <= n <= MAX_WEEKS:
                 raise ValueError
         except ValueError:
-            problems.append(f"weeks (a whole number from 1 to {MAX_WEEKS})")
+            problems.append(_("weeks (a whole number from 1 to %(most)s)", most=MAX_WEEKS))
             n = DEFAULT_WEEKS
     end = today or dt.date.today()
     if until not in (None, ""):
         try:
             end = dt.date.fromisoformat(until)
         except ValueError:
-            problems.append("until (a date, yyyy-mm-dd)")
+            problems.append(_("until (a date, yyyy-mm-dd)"))
     return Period(n, end), problems
 
 

@@ -193,6 +193,9 @@ def test_the_period_leaves_out_an_older_study(loaded):
     bad = client.get(f"/patients/history?study={zee.id}&weeks=9999").get_data(as_text=True)
     main = re.search(r'<main id="content">(.*)</main>', bad, re.S).group(1)
     assert "Not understood, so the default was used: weeks" in main, main
+    german = client.get(f"/patients/history?study={zee.id}&weeks=9999&until=31.05.2016",
+                        headers={"Accept-Language": "de"}).get_data(as_text=True)
+    assert "Wochen (eine ganze Zahl von 1 bis 520), bis (ein Datum, jjjj-mm-tt)" in german
     assert 'name="weeks" min="1" max="520" value="12"' in main
 
 
