@@ -1,5 +1,5 @@
 """A patient's history as CSV or XLSX: one row per study, newest first (NM with its radiopharmaceutical
-and administered activity), with the running fluoroscopy totals. Small (one patient), so written in the request, in memory. It holds patient identifiers: the
+and administered activity; CT and NM with their effective dose), with the running fluoroscopy totals. Small (one patient), so written in the request, in memory. It holds patient identifiers: the
 route gives it only to users with an exporting role and pid, and audits each download."""
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ from doseapp.patients.history import Row, running_totals
 HEADERS = ("Patient ID", "Patient ID hashed", "Patient name", "Patient name hashed", "Study date", "Study time",
            "Modality", "System", "Study description", "Accession number", "Possible test data",
            "CT total DLP (mGy·cm)", "Total DAP (cGy·cm²)", "Total dose at RP (Gy)", "Peak skin dose (Gy)",
-           "MG AGD both breasts (mGy)", "NM radiopharmaceutical", "NM administered activity (MBq)", "Cumulative fluoroscopy DAP (cGy·cm²)", "Cumulative fluoroscopy dose at RP (Gy)",
-           "Study instance UID")
+           "MG AGD both breasts (mGy)", "NM radiopharmaceutical", "NM administered activity (MBq)",
+           "Effective dose (mSv; CT: population estimate, NM: as reported)",
+           "Cumulative fluoroscopy DAP (cGy·cm²)", "Cumulative fluoroscopy dose at RP (Gy)", "Study instance UID")
 KINDS = ("text", "text", "text", "text", "date", "time", "text", "text", "text", "text", "text",
-         "num", "num", "num", "num", "num", "text", "num", "num", "num", "text")
+         "num", "num", "num", "num", "num", "text", "num", "num", "num", "num", "text")
 
 
 def table(rows: list[Row]) -> list[tuple]:
@@ -33,8 +34,8 @@ def table(rows: list[Row]) -> list[tuple]:
                     r.study_date, r.study_time, r.modality, r.system, r.description,
                     r.accession_number, "Yes" if r.not_patient else "No", r.dlp_mgycm,
                     None if r.dap_gym2 is None else r.dap_gym2 * DAP_DISPLAY_PER_STORED, r.dose_rp_gy, r.psd_gy,
-                    r.agd_mgy, r.radiopharmaceutical, r.activity_mbq, None if dap_sum is None else dap_sum * DAP_DISPLAY_PER_STORED, rp_sum,
-                    r.study_instance_uid))
+                    r.agd_mgy, r.radiopharmaceutical, r.activity_mbq, r.effective_dose_msv,
+                    None if dap_sum is None else dap_sum * DAP_DISPLAY_PER_STORED, rp_sum, r.study_instance_uid))
     return out
 
 

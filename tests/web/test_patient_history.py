@@ -275,6 +275,8 @@ def test_export_csv_and_xlsx_read_back(loaded):
     assert re.fullmatch(r'attachment; filename="patient-dose-history-\d{8}-\d{6}\.csv"', resp.headers["Content-Disposition"])
     rows = list(csv.DictReader(io.StringIO(resp.data.decode("utf-8-sig"))))
     assert {r["Study instance UID"] for r in rows} == {s.study_instance_uid for s in mine.values()}
+    tap = next(r for r in rows if r["Study instance UID"] == _uid("CT-RDSR-Siemens_Flash-TAP-SS.dcm"))
+    assert float(tap["Effective dose (mSv; CT: population estimate, NM: as reported)"]) == pytest.approx(10.69515)
     assert rows[-1]["Study date"] == "" and rows[-1]["Possible test data"] == "Yes"
     for r in rows:
         s = next(x for x in mine.values() if x.study_instance_uid == r["Study instance UID"])
@@ -283,8 +285,14 @@ def test_export_csv_and_xlsx_read_back(loaded):
             assert r["Patient ID"] == PATIENT_ID and r["Patient ID hashed"] == "No"
         else:
             assert r["Patient ID"] == s.patient_id and r["Patient ID hashed"] == "Yes" and len(s.patient_id) == 64
+        effective = r["Effective dose (mSv; CT: population estimate, NM: as reported)"]
         if s.modality == "CT":
             assert float(r["CT total DLP (mGy·cm)"]) == pytest.approx(s.total_dlp_mgycm)
+            assert effective == ("" if s.effective_dose_msv is None else str(s.effective_dose_msv))
+        elif s.modality == "NM":
+            assert effective == ("" if s.nm_effective_dose_msv is None else str(s.nm_effective_dose_msv))
+        else:
+            assert effective == ""
         if s.modality == "RF":
             assert float(r["Total DAP (cGy·cm²)"]) == pytest.approx(s.total_dap_gym2 * DAP_DISPLAY_PER_STORED)
             assert float(r["Total dose at RP (Gy)"]) == pytest.approx(s.total_dose_rp_gy)
