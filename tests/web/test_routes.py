@@ -251,3 +251,9 @@ def test_instance_without_users_explains_how_to_create_the_first_admin(client):
     assert b"doseapp user create admin --role admin" in resp.data
     resp = client.get("/jobs/")
     assert b"There are no users yet" in resp.data
+    html = resp.get_data(as_text=True)
+    assert 'add other users on the <a href="/config/users">Users</a> page (Settings › Users)' in html
+    assert 'Then <a href="/login">log in</a>.' in html
+    german = client.get("/", headers={"Accept-Language": "de"}).get_data(as_text=True)
+    assert 'weitere Benutzer auf der Seite <a href="/config/users">Benutzer</a> anzulegen' in german
+    assert 'Dann <a href="/login">anmelden</a>.' in german
