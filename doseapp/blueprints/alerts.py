@@ -16,6 +16,7 @@ from doseapp.notify.alerts import alert_email_status
 from doseapp.models import Job, db
 from doseapp.models.alerts import Alert
 from doseapp.models.equipment import Equipment
+from doseapp.security.safe_urls import same_site_or
 
 bp = Blueprint("alerts", __name__)
 PER_PAGE = 50
@@ -98,8 +99,7 @@ def review_alert(alert_id: int):
     review.change_state(alert, state, request.form.get("comment"))
     flash(_("Alert %(id)s: reviewed.", id=alert_id) if state == "reviewed" else
           _("Alert %(id)s: reported to the regulator.", id=alert_id))
-    back = request.form.get("next") or ""
-    return redirect(back if back.startswith("/") and not back.startswith("//") else url_for("alerts.index"))
+    return redirect(same_site_or(request.form.get("next"), url_for("alerts.index")))
 
 
 @bp.route("/config/alerts", methods=["GET", "POST"])

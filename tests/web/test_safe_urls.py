@@ -142,3 +142,21 @@ def test_store_node_start_stop_redirect(app, client, attack):
     resp = post(client, f"/dicom/nodes/{node.id}/state", {"state": "stopped", "next": "/dicom/nodes"},
                 form_page="/dicom/nodes")
     assert resp.location == "/dicom/nodes"
+
+
+@pytest.mark.parametrize("attack", ROUTE_ATTACKS)
+def test_alert_review_redirect(app, client, attack):
+    """Acknowledging an alert goes back to the list it was sent from: only when that is a path of ours (its
+    check was once a startswith("/") that "/\\evil.example" passed)."""
+    from doseapp.alerts.settings import set_rule
+    from doseapp.models.alerts import Alert
+
+    set_rule("rf_dap_study", threshold=100, enabled=True)
+    imp("RF-RDSR-GE.dcm")  # 241 cGy·cm²: one alert
+    [alert] = db.session.scalars(db.select(Alert)).all()
+    login(client, "ada", ["admin"])
+    resp = post(client, f"/alerts/{alert.id}/review", {"state": "reviewed", "next": attack}, form_page="/alerts")
+    assert (resp.status_code, resp.location) == (302, "/alerts")
+    resp = post(client, f"/alerts/{alert.id}/review", {"state": "reported", "next": "/alerts?state=all&page=2"},
+                form_page="/alerts")
+    assert resp.location == "/alerts?state=all&page=2"
