@@ -116,7 +116,8 @@ def test_german_and_french_pages_read_and_fit(site, tmp_path, size):
             said = _catalogue(code)
             _choose_language(driver, base, code, headings="translated")
             assert said("Your language is saved.") in driver.find_element("css selector", ".flash").text
-            pages = {"home": "/", "ct-list": "/ct/", "ct-study": f"/ct/{facts['id']}", "language": "/account/language"}
+            pages = {"home": "/", "ct-list": "/ct/", "ct-study": f"/ct/{facts['id']}", "language": "/account/language",
+                     "alert-rules": "/config/alerts"}
             text = {}
             for name, path in pages.items():
                 driver.get(base + path)
@@ -136,6 +137,9 @@ def test_german_and_french_pages_read_and_fit(site, tmp_path, size):
             wanted = said("%(title)s: chart controls", title=said("DLP per acquisition protocol"))
             assert wanted in chart_labels, chart_labels
             assert said("Irradiation events") in text["ct-study"]
+            # The rules page, its long rule names in the language (German ones are long) and fitting the window.
+            assert said("CT study total DLP") in text["alert-rules"]
+            assert said("Nuclear medicine study administered activity") in text["alert-rules"]
             assert format_decimal(facts["dlp"], format="#,##0.00", locale=code) in text["ct-study"]
             assert format_date(facts["date"], format="medium", locale=code) in text["ct-study"]
             # The export: its heading row in the language, its numbers with a decimal point as ever.
