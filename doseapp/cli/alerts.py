@@ -73,12 +73,14 @@ def rule_list(as_json):
     if as_json:
         click.echo(json.dumps(out, ensure_ascii=False))
         return
+    width = max(len(r["rule"]) for r in out)
     for r in out:
-        thr = "-" if r["threshold"] is None else f"{r['threshold']:g} {r['unit']}"
+        thr = f"{r['threshold']:g} {r['unit']}" if r["threshold"] is not None else \
+            "no threshold set" if r["unit"] else "what the scanner recorded"
         period = f", {r['period_weeks']} weeks" if r["period_weeks"] else ""
-        click.echo(f"{r['rule']:<18} {'on ' if r['enabled'] else 'off'}  {thr}{period}  {r['label']}")
+        click.echo(f"{r['rule']:<{width}} {'on ' if r['enabled'] else 'off'}  {thr}{period}  {r['label']}")
         if r["cannot_work"] and r["enabled"]:
-            click.echo(f"{'':<18} cannot work: {r['cannot_work']}")
+            click.echo(f"{'':<{width}} cannot work: {r['cannot_work']}")
 
 
 @rule_group.command("set")

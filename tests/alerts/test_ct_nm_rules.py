@@ -120,6 +120,10 @@ def test_rules_page_refuses_a_rule_on_without_threshold(app, no_csrf):
 def test_command_line_refuses_on_without_threshold_then_evaluates_with_one(app, app_env):
     import_file(TAP)
     import_file(GE_CT)
+    listed = run_cli(["alerts", "rule", "list"], app_env).stdout.splitlines()
+    line = next(x for x in listed if x.startswith("ct_dlp_study "))
+    assert line.split()[:5] == ["ct_dlp_study", "off", "no", "threshold", "set"] and "CT study total DLP" in line
+    assert "what the scanner recorded" in next(x for x in listed if x.startswith("ct_dose_check "))
     done = run_cli(["alerts", "rule", "set", "ct_dlp_study", "--on"], app_env)
     assert done.returncode == 2 and "ct_dlp_study has no threshold: set one to switch it on" in done.stderr
     done = run_cli(["alerts", "rule", "set", "ct_dlp_study", "--threshold", "700", "--on"], app_env)
