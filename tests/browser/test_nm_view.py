@@ -32,10 +32,12 @@ def test_nm_list_chart_and_study(server, browser, tmp_path, width, height):
         assert "radionuclide=fluorine" in browser.current_url
         # the charts load after the list: the activity per study description is drawn by Bokeh
         # (the three shown by default: study description frequency, activity per description, activity vs weight)
-        # charts below the window load when scrolled to
-        browser.execute_script("window.scrollTo(0, document.body.scrollHeight)")
-        wait_for(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "figure.chart")) == 3
-                 and d.execute_script(COUNT_CANVASES) >= 3, "the NM charts drawn")
+        # charts below the window load when scrolled to; the page grows as each arrives, so keep going to
+        # the bottom as a reader would (one scroll made before the chart panels arrived reveals none of them)
+        def drawn(d):
+            d.execute_script("window.scrollTo(0, document.body.scrollHeight)")
+            return len(d.find_elements(By.CSS_SELECTOR, "figure.chart")) == 3 and d.execute_script(COUNT_CANVASES) >= 3
+        wait_for(browser, drawn, "the NM charts drawn")
         shown = browser.execute_script("return Array.from(document.querySelectorAll('figure.chart'),"
                                        " e => [e.dataset.chart, e.dataset.total])")
         assert sorted(shown) == [["activity_weight", "3"], ["study_activity", "3"], ["study_frequency", "3"]], shown
