@@ -103,6 +103,11 @@ def _per_study(rule, study_ids) -> list[int]:
 
 # --- cumulative: one patient's studies of the rule's modality over the period ------------------------------
 
+def _period(rule) -> dt.timedelta:
+    """A cumulative rule's period: its own, else the one its catalogue entry starts with."""
+    return dt.timedelta(weeks=rule.period_weeks or BY_KEY[rule.key].default_weeks)
+
+
 def _when(date: dt.date, when: dt.datetime | None) -> dt.datetime:
     return when or dt.datetime.combine(date, dt.time())
 
@@ -112,7 +117,7 @@ def _windows(rule, rows, only_from: dt.datetime | None = None, skip: frozenset |
     order): a study whose period (its date back `period_weeks`) holds two or more studies summing to
     the threshold or over gets the alert, with the contributing studies in its detail. Studies in
     `skip` (already alerted for this rule) get no row: the insert would do nothing with it."""
-    period = dt.timedelta(weeks=rule.period_weeks or BY_KEY[rule.key].default_weeks)
+    period = _period(rule)
     window: deque = deque()
     total = 0.0
     out = []
@@ -160,7 +165,7 @@ def _cumulative(rule, study_ids) -> list[int]:
             rows += _windows(rule, current, skip=done)
         return _insert_rows(rows)
     rows = []
-    period = dt.timedelta(weeks=rule.period_weeks or BY_KEY[rule.key].default_weeks)
+    period = _period(rule)
     for study in db.session.scalars(select(Study).where(Study.id.in_(study_ids))):
         if study.modality != spec.modality or not study.patient_id or study.study_date is None:
             continue
@@ -298,7 +303,7 @@ def _evaluate_one(study_id: int, keys=None) -> dict[str, list[int]]:
 
         cumulative = [r for r in cumulative if r.threshold is not None and not cannot_work(r.key)]
     if cumulative and study.patient_id and study.study_date is not None:
-        widest = dt.timedelta(weeks=max(r.period_weeks or BY_KEY[r.key].default_weeks for r in cumulative))
+        widest = max(_period(r) for r in cumulative)
         columns = [getattr(Study, BY_KEY[r.key].quantity) for r in cumulative]
         near = db.session.execute(select(Study.id, Study.modality, Study.study_date, Study.study_datetime, *columns)
                                   .where(Study.modality == study.modality, Study.patient_id == study.patient_id,
