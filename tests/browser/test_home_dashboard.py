@@ -11,7 +11,8 @@ from doseapp.users import create_user
 from tests.browser.test_ui import (browser, login, screenshot_on_failure,  # noqa: F401 (browser: a fixture)
                                    wait_for, web_server)
 from tests.web.studydata import PASSWORD
-from tests.web.test_home_dashboard import CT_TODAY, CT_WEEKS, _failures, _fill
+from tests.web.test_home_dashboard import (CT_TODAY, CT_WEEKS, _failures, _fill,  # noqa: F401 (_today: a fixture)
+                                          _today)
 
 
 def _list_count(driver) -> int:

@@ -6,18 +6,35 @@ from __future__ import annotations
 import datetime as dt
 import html as htmllib
 import re
+import time
 
+import pytest
 from sqlalchemy import delete, select
 
 from doseapp.display import study_counts
-from doseapp.display.timefmt import day
+from doseapp.display.timefmt import day, local_now
 from doseapp.models import Equipment, Job, QuarantinedObject, Study, db
 from doseapp.models.equipment import identity_hash
 from tests.web.config_helpers import imp, login, post
 
-TODAY = dt.date.today()
-MONDAY = TODAY - dt.timedelta(days=TODAY.weekday())
+# Today and this week's Monday as the app counts them, set when each test starts (not when the module
+# is imported: a suite started before midnight runs this file after it).
+TODAY: dt.date
+MONDAY: dt.date
 _uid = iter(range(1, 10**6))
+
+
+@pytest.fixture(autouse=True)
+def _today():
+    """Set TODAY and MONDAY from the app's clock. In the last half minute of a day, wait for the next
+    one first, so that the day cannot turn between making the studies and reading the page."""
+    global TODAY, MONDAY
+    now = local_now()
+    if now.time() >= dt.time(23, 59, 30):
+        time.sleep((dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(0, 0, 1), now.tzinfo)
+                    - now).total_seconds())
+    TODAY = local_now().date()
+    MONDAY = TODAY - dt.timedelta(days=TODAY.weekday())
 
 
 def _system(name: str, station: str) -> Equipment:
