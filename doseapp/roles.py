@@ -5,13 +5,15 @@ new page cannot be added without deciding who may see it.
 """
 from __future__ import annotations
 
+from doseapp.display.i18n import lazy_gettext as _l
+
 ROLES = {
-    "viewer": "Browse studies, summaries and charts.",
-    "exporter": "Browse, and export data to CSV and XLSX.",
-    "pid": "Search by patient name and ID, and include them in exports (with exporter), when stored.",
-    "importsize": "Import patient height and weight from CSV files.",
-    "importqr": "Query and retrieve from configured remote DICOM nodes.",
-    "admin": "Configure the system, users and DICOM nodes; delete studies. Does not include the other roles.",
+    "viewer": _l("Browse studies, summaries and charts."),
+    "exporter": _l("Browse, and export data to CSV and XLSX."),
+    "pid": _l("Search by patient name and ID, and include them in exports (with exporter), when stored."),
+    "importsize": _l("Import patient height and weight from CSV files."),
+    "importqr": _l("Query and retrieve from configured remote DICOM nodes."),
+    "admin": _l("Configure the system, users and DICOM nodes; delete studies. Does not include the other roles."),
 }
 
 PUBLIC = "public"   # anyone, logged in or not

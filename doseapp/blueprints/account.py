@@ -8,6 +8,7 @@ from flask_login import current_user
 from sqlalchemy import delete, select
 
 from doseapp import audit
+from doseapp.display.i18n import lazy_gettext as _l
 from doseapp.models import AlertSubscription, SystemSettings, User, db
 from doseapp.notify.alerts import MODES
 from doseapp.notify.labels import ALL_RULES, rule_label, rule_labels
@@ -15,7 +16,7 @@ from doseapp.notify.smtp import address_problem
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
-MODE_NAMES = {"off": "Off", "immediate": "Immediately", "digest": "Daily digest"}
+MODE_NAMES = {"off": _l("Off"), "immediate": _l("Immediately"), "digest": _l("Daily digest")}
 INHERIT = ""  # a rule's choice left to the "every rule" one
 
 

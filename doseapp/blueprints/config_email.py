@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from doseapp import audit
 from doseapp.blueprints.config import bp
+from doseapp.display.i18n import lazy_gettext as _l
 from doseapp.models import EmailMessage, SystemSettings, db
 from doseapp.notify import outbox
 from doseapp.display.i18n import site_language
@@ -17,7 +18,7 @@ from doseapp.notify.smtp import DEFAULT_PORTS, SECURITY, address_problem
 
 FIELDS = ("smtp_host", "smtp_port", "smtp_security", "smtp_username", "smtp_sender", "alert_digest_hour")
 OUTBOX_PAGE = 100
-OUTBOX_STATES = {"": "All", "queued": "Not sent yet", "failed": "Failed (retrying)", "sent": "Sent"}
+OUTBOX_STATES = {"": _l("All"), "queued": _l("Not sent yet"), "failed": _l("Failed (retrying)"), "sent": _l("Sent")}
 
 
 def _snapshot(s: SystemSettings) -> dict:

@@ -3,11 +3,12 @@ browses, edit for admins), re-sorting Dual systems, and the per-source review wi
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _, lazy_gettext as _l, ngettext
+from flask_babel import gettext as _, ngettext
 from flask_login import current_user
 from sqlalchemy import delete, func, select
 
 from doseapp import audit
+from doseapp.display.i18n import lazy_gettext as _l
 from doseapp.runtime import queues
 from doseapp.blueprints.config import bp
 from doseapp.config_modality import MODALITY_CHOICES, relabel, studies_to_resort

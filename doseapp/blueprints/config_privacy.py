@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from doseapp import audit
 from doseapp.blueprints.config import bp
+from doseapp.display.i18n import lazy_gettext as _l
 from doseapp.security import privacy
 from doseapp.models import NotPatientPattern, SystemSettings, db
 
@@ -17,16 +18,21 @@ FIELDS = {"id": "patient ID", "name": "patient name"}
 def _field(field: str) -> str:
     """FIELDS[field] in the page's language."""
     return {"id": _("patient ID"), "name": _("patient name")}.get(field, FIELDS.get(field, field))
+
+
+def _field_names() -> dict[str, str]:
+    """FIELDS in the page's language, for the pages (FIELDS itself stays English: audit text)."""
+    return {f: _field(f) for f in FIELDS}
 MAX_PATTERN = 255
 
 # The forms' fields, in the seed's words (seed §3.1 and §3.4).
 DELETE_FIELDS = (
-    ("del_no_match", "Delete objects that don't match any import functions?"),
-    ("del_rdsr", "Delete radiation dose structured reports after processing?"),
-    ("del_mg_im", "Delete mammography images after processing?"),
-    ("del_dx_im", "Delete radiography images after processing?"),
-    ("del_ct_phil", "Delete Philips CT dose info images after processing?"),
-    ("del_nm_im", "Delete nuclear medicine and PET images after processing?"),
+    ("del_no_match", _l("Delete objects that don't match any import functions?")),
+    ("del_rdsr", _l("Delete radiation dose structured reports after processing?")),
+    ("del_mg_im", _l("Delete mammography images after processing?")),
+    ("del_dx_im", _l("Delete radiography images after processing?")),
+    ("del_ct_phil", _l("Delete Philips CT dose info images after processing?")),
+    ("del_nm_im", _l("Delete nuclear medicine and PET images after processing?")),
 )
 PID_FIELDS = ("name_stored", "name_hashed", "id_stored", "id_hashed", "dob_stored", "accession_hashed")
 
@@ -55,7 +61,7 @@ def _check_pattern(field: str, text: str, exclude_id: int | None = None) -> str 
 @bp.route("/not-patient")
 def patterns():
     rows = db.session.scalars(select(NotPatientPattern).order_by(NotPatientPattern.pattern)).all()
-    return render_template("config/patterns.html", fields=FIELDS, legacy=privacy.LEGACY_PATTERNS,
+    return render_template("config/patterns.html", fields=_field_names(), legacy=privacy.LEGACY_PATTERNS,
                            by_field={f: [r for r in rows if r.field == f] for f in FIELDS})
 
 
@@ -73,7 +79,7 @@ def pattern_new():
             flash(_("Added the %(field)s pattern %(pattern)s.", field=_field(field), pattern=text))
             return redirect(url_for("config.patterns"))
     return render_template("config/pattern_edit.html", field=field if field in FIELDS else "id",
-                           fields=FIELDS, pattern=text, row=None, error=error), (400 if error else 200)
+                           fields=_field_names(), pattern=text, row=None, error=error), (400 if error else 200)
 
 
 @bp.route("/not-patient/<int:pattern_id>", methods=["GET", "POST"])
@@ -91,7 +97,7 @@ def pattern_edit(pattern_id: int):
             db.session.commit()
             flash(_("The %(field)s pattern is now %(pattern)s.", field=_field(row.field), pattern=text))
             return redirect(url_for("config.patterns"))
-    return render_template("config/pattern_edit.html", field=row.field, fields=FIELDS, pattern=text,
+    return render_template("config/pattern_edit.html", field=row.field, fields=_field_names(), pattern=text,
                            row=row, error=error), (400 if error else 200)
 
 
@@ -105,7 +111,7 @@ def pattern_delete(pattern_id: int):
         db.session.commit()
         flash(_("Deleted the %(field)s pattern %(pattern)s.", field=_field(row.field), pattern=row.pattern))
         return redirect(url_for("config.patterns"))
-    return render_template("config/pattern_delete.html", row=row, fields=FIELDS)
+    return render_template("config/pattern_delete.html", row=row, fields=_field_names())
 
 
 @bp.route("/not-patient/legacy", methods=["GET", "POST"])
@@ -117,7 +123,7 @@ def patterns_legacy():
         flash(ngettext("Added %(num)d pattern that reproduces OpenREM 0.7's test-patient check.",
                        "Added %(num)d patterns that reproduce OpenREM 0.7's test-patient check.", added))
         return redirect(url_for("config.patterns"))
-    return render_template("config/patterns_legacy.html", legacy=privacy.LEGACY_PATTERNS, fields=FIELDS)
+    return render_template("config/patterns_legacy.html", legacy=privacy.LEGACY_PATTERNS, fields=_field_names())
 
 
 @bp.route("/patient-id", methods=["GET", "POST"])

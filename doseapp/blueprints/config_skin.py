@@ -10,15 +10,16 @@ from sqlalchemy import func, select
 
 from doseapp import audit
 from doseapp.blueprints.config import bp
+from doseapp.display.i18n import lazy_gettext as _l
 from doseapp.models import Job, SkinDoseMap, Study, SystemSettings, db
 from doseapp.skin.jobs import BATCH_KIND, enqueue_batch
 from doseapp.skin.result import METHOD_VERSION
 
-FIELDS = (("enable_skin_dose_maps", "Enable skin dose maps",
-           "Calculate skin dose maps of fluoroscopy studies and show them on the study pages."),
-          ("calc_skin_dose_on_import", "Calculate skin dose maps on import",
-           "Calculate a study's map as soon as it is imported (and again when its patient size changes), "
-           "rather than when it is first looked at."))
+FIELDS = (("enable_skin_dose_maps", _l("Enable skin dose maps"),
+           _l("Calculate skin dose maps of fluoroscopy studies and show them on the study pages.")),
+          ("calc_skin_dose_on_import", _l("Calculate skin dose maps on import"),
+           _l("Calculate a study's map as soon as it is imported (and again when its patient size changes), "
+              "rather than when it is first looked at.")))
 RECENT_JOBS = 5
 
 

@@ -11,13 +11,14 @@ from sqlalchemy import select
 
 from doseapp import audit
 from doseapp.blueprints.config import bp
+from doseapp.display.dashboard import MODALITY_NAMES
 from doseapp.models import Job, StandardName, StandardNameRule, db
 from doseapp.models.study import MODALITIES
 from doseapp.exports import standard_names_csv as name_csv
 from doseapp.standards import names
 from doseapp.standards.name_jobs import KIND, after_rules_changed
 
-MODALITY_LABELS = {"CT": "CT", "RF": "Fluoroscopy", "DX": "Radiography", "MG": "Mammography", "NM": "Nuclear medicine"}
+MODALITY_LABELS = {m: MODALITY_NAMES[m] for m in ("CT", "RF", "DX", "MG", "NM")}  # in the page's language
 RECENT_JOBS = 5
 MAX_UPLOAD = 2 * 1024 * 1024
 

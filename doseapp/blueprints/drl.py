@@ -12,16 +12,19 @@ from bokeh.layouts import column
 from bokeh.models import ColumnDataSource, HoverTool, Span
 from bokeh.plotting import figure
 from flask import Blueprint, after_this_request, g, render_template, request, send_file
-from flask_babel import gettext as _, lazy_gettext as _l
+from flask_babel import gettext as _
+
 
 from doseapp.display.dashboard import MODALITY_NAMES as SHOWN_NAMES
+from doseapp.display.i18n import lazy_gettext as _l
 from doseapp.exports.xlsx_writer import XlsxOut
 from doseapp.models import SystemSettings, db
 from doseapp.security.headers import with_nonce
 from doseapp.standards.comparison import BadArgs, Period, Row, compare, default_period, read_args  # noqa: F401
-from doseapp.standards.drl import QUANTITIES, UNITS
+from doseapp.standards.drl import QUANTITIES, UNITS, shown_group
 
 bp = Blueprint("drl", __name__)
+bp.add_app_template_filter(shown_group, "patient_group")
 
 MODALITY_NAMES = {"CT": "CT", "RF": "Fluoroscopy", "DX": "Radiography", "MG": "Mammography", "NM": "Nuclear medicine"}
 # The quantity labels of doseapp.standards.drl.UNITS that are words (the others are the field's symbols,
@@ -91,7 +94,7 @@ def _charts(rows: list[Row], quantity: str):
         src = ColumnDataSource({"system": systems, "median": [(r.median or 0) * factor for r in members],
                                 "p75": [(r.p75 or 0) * factor for r in members], "n": [r.n for r in members]})
         p = figure(x_range=systems, height=300, sizing_mode="stretch_width", tools="save,reset",
-                   title=_("%(name)s (%(group)s): median %(quantity)s per system", name=name, group=group,
+                   title=_("%(name)s (%(group)s): median %(quantity)s per system", name=name, group=shown_group(group),
                            quantity=quantity_label(quantity)), name="drl-chart")
         p.toolbar.logo = None
         p.vbar(x="system", top="median", width=0.6, source=src, color="#4477aa", legend_label=_("Median"))

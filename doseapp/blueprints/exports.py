@@ -17,6 +17,7 @@ from sqlalchemy.orm import selectinload
 
 from doseapp import audit, filters
 from doseapp.display import i18n
+from doseapp.display.job_titles import export_label
 from doseapp.runtime import queues
 from doseapp.exports.jobs import (KIND, QUEUE, export_folder, may_export_pid, parameters,
                                   record_identifier_export)
@@ -81,8 +82,7 @@ def tables():
 
 def _type_label(fmt: str) -> str:
     """TYPE_LABELS[fmt] in the page's language (TYPE_LABELS itself stays English: job titles)."""
-    return {"csv": _("CSV export"), "csv-wide": _("CSV export (one row per study)"), "xlsx": _("XLSX export"),
-            "nhsbsp": _("NHSBSP CSV export")}.get(fmt, TYPE_LABELS[fmt])
+    return export_label(fmt, TYPE_LABELS[fmt])
 
 
 def _start(modality: str, fmt: str, name: bool, pat_id: bool):

@@ -9,12 +9,14 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from doseapp import listing
+from doseapp.display.i18n import lazy_gettext as _l
 from doseapp.ingest.quarantine import count as quarantined
 from doseapp.runtime import queues
 from doseapp.runtime.kinds import KIND_NAMES
 from doseapp.runtime.scheduler import PERIODIC
 from doseapp.models import Job, db
 from doseapp.models.jobs import JOB_STATUSES
+from doseapp.display.job_titles import job_title
 from doseapp.display.timefmt import local_today, utc_start_of
 
 bp = Blueprint("jobs", __name__, url_prefix="/jobs")
@@ -22,13 +24,16 @@ bp = Blueprint("jobs", __name__, url_prefix="/jobs")
 PAGE_SIZE = 50
 # The scheduler adds one of these every minute or few: shown only when asked for, or they bury the rest.
 PERIODIC_KINDS = tuple(kind for kind, _, _ in PERIODIC)
-STATE_WORDS = {"queued": "waiting", "started": "running", "finished": "finished", "failed": "failed",
-               "cancelled": "cancelled"}
+STATE_WORDS = {"queued": _l("waiting"), "started": _l("running"), "finished": _l("finished"), "failed": _l("failed"),
+               "cancelled": _l("cancelled")}
 
 
 @bp.app_template_filter("kind_name")
 def kind_name(kind: str) -> str:
     return KIND_NAMES.get(kind, kind.replace("_", " "))
+
+
+bp.add_app_template_filter(job_title, "job_title")
 
 
 @bp.app_template_filter("job_state")

@@ -12,6 +12,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from doseapp import roles
+from doseapp.display.i18n import lazy_gettext as _l
 from doseapp.runtime import queues
 from doseapp.dicomnet.qr_manual import LEVELS, Criteria, CriteriaError, by_patient
 from doseapp.dicomnet.qr_filter import MODALITY_CHOICES, MODALITY_LABELS, QueryOptions, terms
@@ -253,7 +254,7 @@ def query_abort(query_id: int):
     return redirect(url_for("qr.query_detail", query_id=query.id))
 
 
-HISTORY_STATUSES = {"running": "Running", "complete": "Complete", "failed": "Failed"}
+HISTORY_STATUSES = {"running": _l("Running"), "complete": _l("Complete"), "failed": _l("Failed")}
 
 
 def _history_filters(args) -> tuple[dict, list]:

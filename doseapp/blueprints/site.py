@@ -2,8 +2,6 @@
 counts, the product version in the footer, the favicon and the help page."""
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
-
 import functools
 import importlib.metadata
 
@@ -12,6 +10,7 @@ from flask_login import current_user
 
 from doseapp import __version__, roles
 from doseapp.display import dashboard
+from doseapp.display.i18n import lazy_gettext as _l
 
 bp = Blueprint("site", __name__)
 

@@ -5,8 +5,6 @@ ask for the same URL; an HTMX request gets only the list part, anything else the
 bookmarked or reloaded URL (or a browser without JavaScript) shows the same studies."""
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
-
 from urllib.parse import urlencode
 
 from flask import Blueprint, abort, current_app, render_template, request, url_for
@@ -17,6 +15,7 @@ from sqlalchemy.orm import selectinload
 from doseapp import filters, roles
 from doseapp.display import i18n
 from doseapp.display.event_tables import event_table
+from doseapp.display.i18n import lazy_gettext as _l
 from doseapp.display.materials import short_material
 from doseapp.models import Study, SystemSettings, db
 from doseapp.models.ct import CtEvent

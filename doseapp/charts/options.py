@@ -8,12 +8,14 @@ from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
 
-from doseapp.charts.catalog import CHARTS
 
-AVERAGES = (("mean", "Mean"), ("median", "Median"), ("both", "Mean and median"), ("boxplot", "Box plot"))
-SORTS = (("frequency", "Frequency"), ("value", "Value"), ("name", "Name"))
-DIRECTIONS = (("desc", "Descending"), ("asc", "Ascending"))
-PERIODS = (("day", "Days"), ("week", "Weeks"), ("month", "Months"), ("year", "Years"))
+from doseapp.charts.catalog import CHARTS
+from doseapp.display.i18n import lazy_gettext as _l
+
+AVERAGES = (("mean", _l("Mean")), ("median", _l("Median")), ("both", _l("Mean and median")), ("boxplot", _l("Box plot")))
+SORTS = (("frequency", _l("Frequency")), ("value", _l("Value")), ("name", _l("Name")))
+DIRECTIONS = (("desc", _l("Descending")), ("asc", _l("Ascending")))
+PERIODS = (("day", _l("Days")), ("week", _l("Weeks")), ("month", _l("Months")), ("year", _l("Years")))
 BINS_RANGE = (2, 40)
 
 
@@ -103,7 +105,7 @@ def from_form(form) -> tuple[ChartOptions, dict[str, str]]:
             picked[name] = value
         else:
             picked[name] = value
-            errors[name] = _("Choose one of: %(choices)s.", choices=", ".join(t for _c, t in allowed))
+            errors[name] = _("Choose one of: %(choices)s.", choices=", ".join(str(t) for _c, t in allowed))
     bins, problem = parse_bins(form.get("bins"))
     if problem:
         errors["bins"] = problem

@@ -12,13 +12,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
+
+from doseapp.display.i18n import lazy_gettext as _l
 from doseapp.extract.classify import ENHANCED_SR, RADIOPHARMACEUTICAL_DOSE_SR, SECONDARY_CAPTURE, XRAY_DOSE_SR
 
 # The query page's modality choices and the DICOM modalities each is queried for, in OpenREM's
 # order (a planar X-ray query is a DX query then a CR query, as the seed's log shows).
 MODALITY_CHOICES = {"CT": ("CT",), "MG": ("MG",), "FL": ("RF", "XA"), "DX": ("DX", "CR"), "NM": ("NM", "PT")}
-MODALITY_LABELS = {"CT": "CT", "MG": "Mammography", "FL": "Fluoroscopy", "DX": "Radiography", "NM": "Nuclear medicine",
-                   "SR": "SR only"}
+MODALITY_LABELS = {"CT": "CT", "MG": _l("Mammography"), "FL": _l("Fluoroscopy"), "DX": _l("Radiography"),
+                   "NM": _l("Nuclear medicine"), "SR": _l("SR only")}
 SR_ONLY = ("SR",)
 TOO_MANY_FOR_DOSE_INFO = 5  # a series with more images than this is not a Philips "Dose Info" series
 

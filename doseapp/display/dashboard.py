@@ -6,14 +6,13 @@ from study_counts (kept between requests, checked against the database on each);
 are read on every request: a rename shows at once."""
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
-
 import datetime as dt
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
 from doseapp.display import study_counts
+from doseapp.display.i18n import lazy_gettext as _l
 from doseapp.display.timefmt import local_today
 from doseapp.models import Equipment, Study, db
 from doseapp.models.study import MODALITIES

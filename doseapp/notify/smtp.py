@@ -10,7 +10,9 @@ from email.message import EmailMessage as MimeMessage
 
 from flask_babel import gettext as _
 
-SECURITY = {"none": "None (plain SMTP, port 25)", "starttls": "STARTTLS (port 587)", "tls": "TLS (SMTPS, port 465)"}
+from doseapp.display.i18n import lazy_gettext as _l
+
+SECURITY = {"none": _l("None (plain SMTP, port 25)"), "starttls": _l("STARTTLS (port 587)"), "tls": _l("TLS (SMTPS, port 465)")}
 DEFAULT_PORTS = {"none": 25, "starttls": 587, "tls": 465}
 TIMEOUT_SECONDS = 20
 

@@ -2,6 +2,8 @@
 importing the code that does the work (which itself enqueues jobs)."""
 from __future__ import annotations
 
+from doseapp.display.i18n import lazy_gettext as _l
+
 JOB_KINDS = {
     "export": "doseapp.exports.jobs:run_job",
     "size_import": "doseapp.ingest.size_csv:run_job",
@@ -25,26 +27,26 @@ JOB_KINDS = {
     "alerts_reevaluate": "doseapp.alerts.jobs:reevaluate_job",
 }
 
-# What the Jobs page calls each kind.
+# What the Jobs page calls each kind, in the page's language.
 KIND_NAMES = {
-    "import_file": "Import",
-    "toshiba_settle": "Toshiba CT dose screens",
-    "export": "Export",
-    "size_import": "Patient size import",
-    "qr_query": "Query",
-    "qr_retrieve": "Retrieve",
-    "quarantine_retry": "Quarantine retry",
-    "reprocess_dual": "Re-sort Dual systems",
-    "system_check": "System check",
-    "housekeeping": "Housekeeping",
-    "qr_schedule": "Scheduled queries check",
-    "scp_storage_cleanup": "Received objects cleanup",
-    "skin_map": "Skin dose map",
-    "skin_map_batch": "Skin dose maps",
-    "standard_names_apply": "Apply standard names",
-    "drl_refresh": "DRL ratios",
-    "ct_estimates": "CT SSDE and effective dose estimates",
-    "email_outbox": "Send e-mail",
-    "email_test": "Test e-mail",
-    "alerts_reevaluate": "Alert rules re-evaluation",
+    "import_file": _l("Import"),
+    "toshiba_settle": _l("Toshiba CT dose screens"),
+    "export": _l("Export"),
+    "size_import": _l("Patient size import"),
+    "qr_query": _l("Query"),
+    "qr_retrieve": _l("Retrieve"),
+    "quarantine_retry": _l("Quarantine retry"),
+    "reprocess_dual": _l("Re-sort Dual systems"),
+    "system_check": _l("System check"),
+    "housekeeping": _l("Housekeeping"),
+    "qr_schedule": _l("Scheduled queries check"),
+    "scp_storage_cleanup": _l("Received objects cleanup"),
+    "skin_map": _l("Skin dose map"),
+    "skin_map_batch": _l("Skin dose maps"),
+    "standard_names_apply": _l("Apply standard names"),
+    "drl_refresh": _l("DRL ratios"),
+    "ct_estimates": _l("CT SSDE and effective dose estimates"),
+    "email_outbox": _l("Send e-mail"),
+    "email_test": _l("Test e-mail"),
+    "alerts_reevaluate": _l("Alert rules re-evaluation"),
 }

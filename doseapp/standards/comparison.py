@@ -15,7 +15,8 @@ from sqlalchemy import and_, case, func, literal, or_, select
 
 from doseapp.database import dialect, percentile_cont, tune_postgresql
 from doseapp.models import Equipment, StandardName, Study, SystemSettings, db
-from doseapp.standards.drl import ADULT_AGE, MODALITIES, QUANTITIES, UNITS, Level, group_label, levels_by_name
+from doseapp.standards.drl import (ADULT_AGE, MODALITIES, NO_GROUP_LABEL, QUANTITIES, UNITS, Level, group_label,
+                                   levels_by_name)
 
 ADULT = (None, None, None, None)
 NO_GROUP = -1  # a child of a standard name with no DRL for children: compared with nothing
@@ -230,7 +231,7 @@ def compare(modality: str, quantity: str, *, standard_name: str | None = None, p
         drl = found.for_group(band, equipment_id) if found and band is not None else None
         out.append(Row(standard_name=name, standard_name_id=name_id,
                        system=systems.get(equipment_id, "(unknown system)"), equipment_id=equipment_id,
-                       patient_group=group_label(*band) if band is not None else "child, no DRL for the group",
+                       patient_group=group_label(*band) if band is not None else NO_GROUP_LABEL,
                        quantity=quantity, n=n, median=median, p75=p75, drl=drl,
                        min_sample=settings.drl_min_sample or 1))
     out.sort(key=lambda row: (row.standard_name.casefold(), row.patient_group != "adult", row.patient_group,

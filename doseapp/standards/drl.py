@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import csv
 import functools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from doseapp.models import Equipment, ReferenceLevel, StandardName, SystemSettings, db
@@ -26,6 +28,7 @@ DATA = Path(__file__).parent / "data" / "drl"  # one CSV per national set
 MODALITIES = ("CT", "RF", "DX", "MG", "NM")
 ADULT_AGE = 18.0
 LOCAL = "local"
+NO_GROUP_LABEL = "child, no DRL for the group"  # a comparison row of a child whose group has no DRL
 
 # quantity -> (stored unit, display unit, display = stored × factor, label)
 UNITS = {
@@ -123,6 +126,35 @@ def group_label(age_min=None, age_max=None, weight_min=None, weight_max=None) ->
         else:
             parts.append(f"{what} < {_num(hi)} {unit}")
     return ", ".join(parts) or "adult"
+
+
+def shown_group(label: str) -> str:
+    """A patient group label (group_label's English, kept as it is in the API, the CLI and the data) in the
+    page's language."""
+    if label == "adult":
+        return _("adult")
+    if label == NO_GROUP_LABEL:
+        return _("child, no DRL for the group")
+    parts = []
+    for part in label.split(", "):
+        match = re.fullmatch(r"(age|weight) (?:(?P<low>[\d.]+)–(?P<high>[\d.]+)|≥ (?P<min>[\d.]+)|< (?P<max>[\d.]+)) "
+                             r"(?P<unit>y|months|kg)", part)
+        if match is None:
+            return label
+        what = (part.split()[0], match["unit"])
+        low, high = match["low"] or match["min"], match["high"] or match["max"]
+        messages = {  # (between, from, below) per kind of band
+            ("age", "y"): (_("age %(low)s–%(high)s y", low=low, high=high), _("age ≥ %(low)s y", low=low),
+                           _("age < %(high)s y", high=high)),
+            ("age", "months"): (_("age %(low)s–%(high)s months", low=low, high=high), _("age ≥ %(low)s months", low=low),
+                                _("age < %(high)s months", high=high)),
+            ("weight", "kg"): (_("weight %(low)s–%(high)s kg", low=low, high=high), _("weight ≥ %(low)s kg", low=low),
+                               _("weight < %(high)s kg", high=high)),
+        }.get(what)
+        if messages is None:
+            return label
+        parts.append(messages[0] if match["low"] else messages[1] if match["min"] else messages[2])
+    return ", ".join(parts)
 
 
 def in_band(band: tuple, age: float | None, weight: float | None) -> bool:

@@ -26,6 +26,7 @@ from typing import Callable
 from flask_babel import gettext as _
 from sqlalchemy import exists, func, or_, select, update
 
+from doseapp.display.i18n import lazy_gettext as _l
 from doseapp.models import CtEvent, StandardName, StandardNameRule, Study, XrayEvent, db
 from doseapp.models.standards import RULE_MATCHES
 from doseapp.models.study import MODALITIES
@@ -33,9 +34,9 @@ from doseapp.models.study import MODALITIES
 STUDY_FIELDS = ("study_description", "requested_procedure", "procedure")
 NM_FIELDS = STUDY_FIELDS + ("radiopharmaceutical",)  # the NM study's radiopharmaceutical(s), last
 EVENT_MODALITIES = ("CT", "DX", "MG")
-FIELD_LABELS = {"study_description": "Study description", "requested_procedure": "Requested procedure",
-                "procedure": "Procedure", "acquisition_protocol": "Acquisition protocol",
-                "radiopharmaceutical": "Radiopharmaceutical"}
+FIELD_LABELS = {"study_description": _l("Study description"), "requested_procedure": _l("Requested procedure"),
+                "procedure": _l("Procedure"), "acquisition_protocol": _l("Acquisition protocol"),
+                "radiopharmaceutical": _l("Radiopharmaceutical")}
 NAME_LENGTH = 200
 CHUNK = 500  # values per IN list
 

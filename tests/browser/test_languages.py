@@ -117,7 +117,8 @@ def test_german_and_french_pages_read_and_fit(site, tmp_path, size):
             _choose_language(driver, base, code, headings="translated")
             assert said("Your language is saved.") in driver.find_element("css selector", ".flash").text
             pages = {"home": "/", "ct-list": "/ct/", "ct-study": f"/ct/{facts['id']}", "language": "/account/language",
-                     "alert-rules": "/config/alerts"}
+                     "alert-rules": "/config/alerts", "jobs": "/jobs/?periodic=1", "skin-maps": "/config/skin-maps",
+                     "drl-config": "/config/drl"}
             text = {}
             for name, path in pages.items():
                 driver.get(base + path)
@@ -140,6 +141,10 @@ def test_german_and_french_pages_read_and_fit(site, tmp_path, size):
             # The rules page, its long rule names in the language (German ones are long) and fitting the window.
             assert said("CT study total DLP") in text["alert-rules"]
             assert said("Nuclear medicine study administered activity") in text["alert-rules"]
+            # Labels kept in the code's tables: job kinds and states, settings, DRL patient groups.
+            assert said("Jobs") in text["jobs"] and said("waiting") in text["jobs"] and said("Housekeeping") in text["jobs"]
+            assert said("Enable skin dose maps") in text["skin-maps"] and "Enable skin dose maps" not in text["skin-maps"]
+            assert said("adult") in text["drl-config"] and said("age %(low)s–%(high)s y", low="1", high="6") in text["drl-config"]
             assert format_decimal(facts["dlp"], format="#,##0.00", locale=code) in text["ct-study"]
             assert format_date(facts["date"], format="medium", locale=code) in text["ct-study"]
             # The export: its heading row in the language, its numbers with a decimal point as ever.

@@ -168,7 +168,7 @@ def test_page_and_chart_in_the_readers_language(client, data):
     session_login(client, user)
     html = client.get("/drl?modality=CT&quantity=dlp").get_data(as_text=True)
     # The chart (Bokeh's JSON in the page): title, legend and tooltips in German; DLP stays DLP.
-    assert "CT Head (adult): Median DLP je System" in html
+    assert "CT Head (Erwachsene): Median DLP je System" in html
     assert '"75. Perzentil"' in html and "DRW 790 mGy" in html  # the UK NDRL, head DLP 790 mGy·cm
     html = client.get("/drl?modality=RF&quantity=dose_rp").get_data(as_text=True)
     assert "Dosis am RP (mGy)</option>" in html and ">Durchleuchtung</option>" in html

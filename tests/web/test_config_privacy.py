@@ -100,13 +100,13 @@ def test_dicom_delete_settings_saved_audited_and_applied(app, client, tmp_path):
                   "Delete Philips CT dose info images after processing?",
                   "Delete nuclear medicine and PET images after processing?"):
         assert words in page
-    assert '<td data-setting="del_rdsr">False</td>' in page
+    assert '<td data-setting="del_rdsr" data-value="no">No</td>' in page
     kept = tmp_path / "kept.dcm"
     shutil.copy(TESTDATA / "DX-RDSR-Canon_CXDI.dcm", kept)
     assert import_file(kept, source="cli").status == "imported" and kept.exists()
     post(client, "/config/dicom-delete", {"del_no_match": "on", "del_rdsr": "on"})
     page = client.get("/config/dicom-delete").get_data(as_text=True)
-    assert '<td data-setting="del_rdsr">True</td>' in page and '<td data-setting="del_mg_im">False</td>' in page
+    assert '<td data-setting="del_rdsr" data-value="yes">Yes</td>' in page and '<td data-setting="del_mg_im" data-value="no">No</td>' in page
     [entry] = audit_rows("settings.dicom_delete")
     assert entry.details == {"del_no_match": [False, True], "del_rdsr": [False, True]}
     gone = tmp_path / "gone.dcm"
