@@ -17,7 +17,7 @@ from doseapp.dicomnet.qr_jobs import new_query
 from doseapp.display.job_titles import job_title
 from doseapp.ingest.ct_estimates import enqueue_recompute
 from doseapp.models import DicomRemoteNode, Job, SystemSettings, User, db
-from doseapp.runtime import scheduler
+from doseapp.runtime import queues, scheduler
 from doseapp.runtime.queues import redis_connection
 from doseapp.skin.jobs import enqueue_skin_map
 from doseapp.standards.flags import enqueue_refresh
@@ -59,54 +59,60 @@ def _tick(app) -> list[str]:
 
 
 def test_jobs_made_by_the_code_read_in_german(app, client):
-    _german(client)
-    admin_id = db.session.scalar(select(User.id).where(User.username == "greta"))
-    made = {
-        enqueue_reevaluation(user_id=admin_id).id: "Alarmregeln neu bewerten",
-        enqueue_refresh(user_id=admin_id).id: "DRW-Verhältnis aller Untersuchungen aktualisieren",
-        enqueue_apply(user_id=admin_id).id: "Standardnamen anwenden",
-        enqueue_apply(user_id=admin_id, why="rule added").id: "Standardnamen anwenden (rule added)",
-        enqueue_recompute(user_id=admin_id).id: "CT-SSDE und Schätzwerte der effektiven Dosis",
-        enqueue_skin_map(41, user_id=admin_id).id: "Hautdosiskarte der Untersuchung 41",
-    }
-    # Through the pages: a system check, and a skin map recalculation (maps switched on first).
-    assert post(client, "/jobs/system-check", form_page="/jobs/").status_code == 302
-    SystemSettings.get().enable_skin_dose_maps = True
-    db.session.commit()
-    assert post(client, "/config/skin-maps/recalculate", {"scope": "stale"}, form_page="/config/skin-maps").status_code == 302
-    # A query of a PACS, and the scheduler's periodic housekeeping.
-    remote = DicomRemoteNode(name="PACS", aetitle="PACS", ip="127.0.0.1", port=11112)
-    db.session.add(remote)
-    db.session.commit()
-    query = new_query(remote.id, None, QueryOptions(), user_id=admin_id)
-    periodic = _tick(app)
-    assert "housekeeping" in periodic and "email_outbox" in periodic
-    for job in db.session.scalars(select(Job).where(Job.id.not_in(made))):
-        made[job.id] = {"system_check": "Systemprüfung: alle Tabellen zählen",
-                        "skin_map_batch": "Fehlende und veraltete Hautdosiskarten berechnen",
-                        "qr_query": f"Abfrage und Abruf #{query.id}",
-                        "housekeeping": "Periodisch: Aufräumen",
-                        "scp_storage_cleanup": "Periodisch: Aufräumen empfangener Objekte",
-                        "qr_schedule": "Periodisch: Prüfung geplanter Abfragen",
-                        "email_outbox": "Periodisch: E-Mail senden",
-                        "toshiba_settle": "Periodisch: Toshiba-CT-Dosisbildschirme"}.get(job.kind, job.kind)
-    english = {job.id: job.title for job in db.session.scalars(select(Job))}
-    assert english[query.job_id] == f"Query-retrieve #{query.id}"  # stored in English
+    """Jobs queued by the code, listed in German, and as stored for an English reader. Every job is
+    cancelled at the end, so none is left on the session's queues for a later test's worker to run."""
+    try:
+        _german(client)
+        admin_id = db.session.scalar(select(User.id).where(User.username == "greta"))
+        made = {
+            enqueue_reevaluation(user_id=admin_id).id: "Alarmregeln neu bewerten",
+            enqueue_refresh(user_id=admin_id).id: "DRW-Verhältnis aller Untersuchungen aktualisieren",
+            enqueue_apply(user_id=admin_id).id: "Standardnamen anwenden",
+            enqueue_apply(user_id=admin_id, why="rule added").id: "Standardnamen anwenden (rule added)",
+            enqueue_recompute(user_id=admin_id).id: "CT-SSDE und Schätzwerte der effektiven Dosis",
+            enqueue_skin_map(41, user_id=admin_id).id: "Hautdosiskarte der Untersuchung 41",
+        }
+        # Through the pages: a system check, and a skin map recalculation (maps switched on first).
+        assert post(client, "/jobs/system-check", form_page="/jobs/").status_code == 302
+        SystemSettings.get().enable_skin_dose_maps = True
+        db.session.commit()
+        assert post(client, "/config/skin-maps/recalculate", {"scope": "stale"}, form_page="/config/skin-maps").status_code == 302
+        # A query of a PACS, and the scheduler's periodic housekeeping.
+        remote = DicomRemoteNode(name="PACS", aetitle="PACS", ip="127.0.0.1", port=11112)
+        db.session.add(remote)
+        db.session.commit()
+        query = new_query(remote.id, None, QueryOptions(), user_id=admin_id)
+        periodic = _tick(app)
+        assert "housekeeping" in periodic and "email_outbox" in periodic
+        for job in db.session.scalars(select(Job).where(Job.id.not_in(made))):
+            made[job.id] = {"system_check": "Systemprüfung: alle Tabellen zählen",
+                            "skin_map_batch": "Fehlende und veraltete Hautdosiskarten berechnen",
+                            "qr_query": f"Abfrage und Abruf #{query.id}",
+                            "housekeeping": "Periodisch: Aufräumen",
+                            "scp_storage_cleanup": "Periodisch: Aufräumen empfangener Objekte",
+                            "qr_schedule": "Periodisch: Prüfung geplanter Abfragen",
+                            "email_outbox": "Periodisch: E-Mail senden",
+                            "toshiba_settle": "Periodisch: Toshiba-CT-Dosisbildschirme"}.get(job.kind, job.kind)
+        english = {job.id: job.title for job in db.session.scalars(select(Job))}
+        assert english[query.job_id] == f"Query-retrieve #{query.id}"  # stored in English
 
-    rows = _rows(client.get("/jobs/?periodic=1").get_data(as_text=True))
-    assert {i: title for i, (title, _, _) in rows.items()} == made
-    kinds = {kind for _, kind, _ in rows.values()}
-    assert {"Systemprüfung", "Hautdosiskarten", "Abfrage", "Aufräumen", "Neubewertung der Alarmregeln"} <= kinds
-    assert {state for _, _, state in rows.values()} == {"wartend"}
-    page = _text(client.get("/jobs/").get_data(as_text=True))
-    assert "wartend: " in page and "waiting" not in page and "Toshiba-CT-Dosisbildschirme" in page
-    # A job's own page, and the same job for an English reader: as stored.
-    assert f"Auftrag {query.job_id}: Abfrage und Abruf #{query.id}" in _text(
-        client.get(f"/jobs/{query.job_id}").get_data(as_text=True))
-    db.session.scalar(select(User).where(User.username == "greta")).locale = "en"
-    db.session.commit()
-    rows = _rows_en(client.get("/jobs/?periodic=1").get_data(as_text=True))
-    assert rows == english
+        rows = _rows(client.get("/jobs/?periodic=1").get_data(as_text=True))
+        assert {i: title for i, (title, _, _) in rows.items()} == made
+        kinds = {kind for _, kind, _ in rows.values()}
+        assert {"Systemprüfung", "Hautdosiskarten", "Abfrage", "Aufräumen", "Neubewertung der Alarmregeln"} <= kinds
+        assert {state for _, _, state in rows.values()} == {"wartend"}
+        page = _text(client.get("/jobs/").get_data(as_text=True))
+        assert "wartend: " in page and "waiting" not in page and "Toshiba-CT-Dosisbildschirme" in page
+        # A job's own page, and the same job for an English reader: as stored.
+        assert f"Auftrag {query.job_id}: Abfrage und Abruf #{query.id}" in _text(
+            client.get(f"/jobs/{query.job_id}").get_data(as_text=True))
+        db.session.scalar(select(User).where(User.username == "greta")).locale = "en"
+        db.session.commit()
+        rows = _rows_en(client.get("/jobs/?periodic=1").get_data(as_text=True))
+        assert rows == english
+    finally:
+        for job in db.session.scalars(select(Job)):
+            queues.cancel(job)
 
 
 def _rows_en(html: str) -> dict[int, str]:
