@@ -164,8 +164,11 @@ def test_changed_pages_at_two_window_sizes(server, watched, tmp_path, _session_a
         assert ":" in watched.find_element(By.ID, "not-patient").text  # the pattern, e.g. "id: *phy*"
         shoot(watched, tmp_path, "study-detail-admin", "#not-patient")
         watched.get(f"{server}/exports/")
-        row = watched.find_element(By.ID, f"export-{export_id}")
-        assert "for the pid role only" in row.text and not row.find_elements(By.CSS_SELECTOR, "a[href$='/download']")
+        # Read in one step: the tables are swapped every 2 s while any export is waiting or running.
+        text, downloads = watched.execute_script(
+            "const row = document.getElementById(arguments[0]);"
+            "return [row.innerText, row.querySelectorAll(\"a[href$='/download']\").length];", f"export-{export_id}")
+        assert "for the pid role only" in text and downloads == 0
         shoot(watched, tmp_path, "exports-admin-without-pid", f"#export-{export_id}")
         watched.get(f"{server}/config/audit?action=dicom")
         assert "SHOTSTORE" in watched.find_element(By.CSS_SELECTOR, "table.audit").text
