@@ -80,15 +80,12 @@ def tables():
     return render_template("exports/_tables.html", **_tables_context())
 
 
-def _type_label(fmt: str) -> str:
-    """TYPE_LABELS[fmt] in the page's language (TYPE_LABELS itself stays English: job titles)."""
-    return export_label(fmt, TYPE_LABELS[fmt])
 
 
 def _start(modality: str, fmt: str, name: bool, pat_id: bool):
     mod = SLUGS[modality]
     if fmt in MG_ONLY and mod != "MG":
-        flash(_("The %(export)s is for mammography only.", export=_type_label(fmt)))
+        flash(_("The %(export)s is for mammography only.", export=export_label(fmt)))
         return redirect(url_for("exports.index"))
     # The list's filter arguments, as the list page sends them (form fields or query string).
     given = {**request.args.to_dict(), **request.form.to_dict()}
@@ -106,7 +103,7 @@ def _start(modality: str, fmt: str, name: bool, pat_id: bool):
                    modality=mod, parameters=parameters(mod, fmt, q.values, name=name, pat_id=pat_id,
                                                        bom=request.form.get("bom") == "1",
                                                        headings=i18n.export_headings_language(current_user)))
-    flash(_("%(modality)s %(export)s started: it appears below when done.", modality=mod, export=_type_label(fmt)))
+    flash(_("%(modality)s %(export)s started: it appears below when done.", modality=mod, export=export_label(fmt)))
     return redirect(url_for("exports.index"))
 
 

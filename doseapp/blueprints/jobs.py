@@ -10,13 +10,13 @@ from sqlalchemy import func, select
 
 from doseapp import listing
 from doseapp.display.i18n import lazy_gettext as _l
+from doseapp.display.job_titles import job_title
 from doseapp.ingest.quarantine import count as quarantined
 from doseapp.runtime import queues
 from doseapp.runtime.kinds import KIND_NAMES
 from doseapp.runtime.scheduler import PERIODIC
 from doseapp.models import Job, db
 from doseapp.models.jobs import JOB_STATUSES
-from doseapp.display.job_titles import job_title
 from doseapp.display.timefmt import local_today, utc_start_of
 
 bp = Blueprint("jobs", __name__, url_prefix="/jobs")

@@ -14,20 +14,19 @@ from typing import Callable
 from flask_babel import get_locale, gettext as _, ngettext
 
 from doseapp.display.i18n import SOURCE_LANGUAGE
+from doseapp.exports.run import TYPE_LABELS
 from doseapp.runtime.kinds import KIND_NAMES
 
 
-def export_label(fmt: str, english: str) -> str:
-    """An export type's name (exports.run.TYPE_LABELS, English, `english`) in the page's language."""
+def export_label(fmt: str) -> str:
+    """An export type's name (exports.run.TYPE_LABELS, English) in the page's language."""
     return {"csv": _("CSV export"), "csv-wide": _("CSV export (one row per study)"), "xlsx": _("XLSX export"),
-            "nhsbsp": _("NHSBSP CSV export")}.get(fmt, english)
+            "nhsbsp": _("NHSBSP CSV export")}.get(fmt, TYPE_LABELS.get(fmt, fmt))
 
 
 def _export(m: re.Match) -> str:
-    from doseapp.exports.run import TYPE_LABELS
-
     fmt = next(key for key, label in TYPE_LABELS.items() if label == m["type"])
-    values = {"modality": m["modality"], "export": export_label(fmt, m["type"])}
+    values = {"modality": m["modality"], "export": export_label(fmt)}
     return {"": _("%(modality)s %(export)s", **values),
             " with names": _("%(modality)s %(export)s with names", **values),
             " with ID": _("%(modality)s %(export)s with ID", **values),
@@ -57,7 +56,7 @@ def _level(word: str) -> str:
 
 # Per kind, the shapes its titles take (the whole title must match) and what each becomes.
 Shape = tuple[re.Pattern, Callable[[re.Match], str]]
-_EXPORT_TYPES = "CSV export \\(one row per study\\)|CSV export|XLSX export|NHSBSP CSV export"
+_EXPORT_TYPES = "|".join(re.escape(label) for label in sorted(TYPE_LABELS.values(), key=len, reverse=True))
 SHAPES: dict[str, list[Shape]] = {
     "import_file": [(re.compile(r"Import received (?P<file>.+)"), lambda m: _("Import received %(file)s", file=m["file"])),
                     (re.compile(r"Import (?P<file>.+)"), lambda m: _("Import %(file)s", file=m["file"]))],
