@@ -90,6 +90,26 @@ def no_delay(assoc) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
+def park_reactor(assoc, timeout: float = 1.0) -> None:
+    """Stop an association's reactor thread for certain before a C-FIND, C-MOVE or C-GET request.
+
+    pynetdicom pauses that thread by clearing an event and waiting for a flag the thread sets just
+    before it waits on the event. A thread that has already passed the event, but not yet cleared the
+    flag, then takes the peer's first response off the queue as if it were a request ("Received
+    unexpected C-FIND service message"), and that answer is lost: a fast peer (Orthanc on this machine)
+    lost an image now and then. Here the event is cleared and the request waits until the thread is
+    blocked on it (the event's waiters), at most `timeout` seconds; pynetdicom sets the event again when
+    the operation ends."""
+    checkpoint = getattr(assoc, "_reactor_checkpoint", None)
+    waiters = getattr(getattr(checkpoint, "_cond", None), "_waiters", None)
+    if checkpoint is None or waiters is None:  # another pynetdicom: its own pause only
+        return
+    checkpoint.clear()
+    deadline = time.monotonic() + timeout
+    while not waiters and assoc.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.0002)
+
+
 def log_operation(remote: DicomRemoteNode, operation: str, status: str, started: float, **extra) -> DicomTransaction:
     """A transaction-log row for one outgoing operation (added to the session, not committed)."""
     row = DicomTransaction(direction="out", operation=operation, remote_node_id=remote.id, status=status,
@@ -185,6 +205,7 @@ class QrClient:
         identifier = self.prepare(identifier)
         started = time.perf_counter()
         answers, status = [], None
+        park_reactor(self.assoc)
         for st, ds in self.assoc.send_c_find(identifier, self.find_model):
             status = getattr(st, "Status", None)
             if status in PENDING and ds is not None:

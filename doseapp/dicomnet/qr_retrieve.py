@@ -17,7 +17,7 @@ from pydicom.dataset import Dataset
 from pynetdicom import build_role, evt
 
 from doseapp.dicomnet.nodes import DEFAULT_TRANSFER_SYNTAXES
-from doseapp.dicomnet.qr import MODELS, QrError, associate, log_operation, model, new_ae, no_delay
+from doseapp.dicomnet.qr import MODELS, QrError, associate, log_operation, model, new_ae, no_delay, park_reactor
 from doseapp.dicomnet.scp import Receiver
 from doseapp.extract.classify import ROUTES
 from doseapp.models import DicomQuery, DicomQueryStudy, DicomRemoteNode, DicomStoreScp, DicomTransaction, db
@@ -242,6 +242,7 @@ def _send(assoc, req: Request, method: str, move_aet: str, remote: DicomRemoteNo
     started = time.perf_counter()
     sop_class = model(remote, method)
     identifier = _identifier(req, sop_class == MODELS["patient"][method])
+    park_reactor(assoc)
     responses = (assoc.send_c_get(identifier, sop_class) if method == "get"
                  else assoc.send_c_move(identifier, move_aet, sop_class))
     final_status, final = None, None

@@ -293,3 +293,35 @@ def test_remote_without_c_find_is_not_offered_on_the_query_page(nodes, pacs, cli
     resp = client.post("/qr/", data={"remote_id": remote.id, "store_id": store.id, "level": "STUDY", "date_from": ISO_DAY})
     assert resp.status_code == 400 and "Test PACS is set up without C-FIND" in resp.get_data(as_text=True)
     assert db.session.scalar(select(db.func.count(DicomQuery.id))) == 0
+
+
+def test_every_c_find_finds_the_reactor_parked(nodes, pacs):
+    """pynetdicom's own pause can let its reactor thread take a C-FIND answer off the queue (an image
+    now and then missing from an image-level query). Before each request the reactor must be blocked on
+    its event: 200 C-FINDs in a row on one association to Orthanc, each with every answer."""
+    from pydicom.dataset import Dataset
+
+    from doseapp.dicomnet import qr as qr_module
+    from doseapp.dicomnet.qr import QrClient
+
+    remote, _ = nodes
+    parked = []
+    real = qr_module.park_reactor
+
+    def park_and_look(assoc, timeout=1.0):
+        real(assoc, timeout)
+        parked.append(len(assoc._reactor_checkpoint._cond._waiters) == 1 and not assoc._reactor_checkpoint.is_set())
+
+    study = next(ds for datasets in pacs.content.values() for ds in datasets if ds.StudyDate == QUERY_DAY)
+    expected = {str(ds.SeriesInstanceUID) for datasets in pacs.content.values() for ds in datasets
+                if ds.StudyInstanceUID == study.StudyInstanceUID}
+    qr_module.park_reactor = park_and_look
+    try:
+        with QrClient(remote) as client:
+            for _ in range(200):
+                ds = Dataset()
+                ds.QueryRetrieveLevel, ds.StudyInstanceUID, ds.SeriesInstanceUID = "SERIES", study.StudyInstanceUID, ""
+                assert {str(r.SeriesInstanceUID) for r in client.find(ds, "SERIES")} == expected
+    finally:
+        qr_module.park_reactor = real
+    assert len(parked) == 200 and all(parked)
