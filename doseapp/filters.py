@@ -24,7 +24,7 @@ from flask_babel import gettext as _
 from sqlalchemy import and_, exists, func, or_, select
 
 from doseapp import roles
-from doseapp.display.i18n import lazy_gettext as _l
+from doseapp.lazy_text import lazy_gettext as _l
 from doseapp.models import Study
 from doseapp.models.ct import CtEvent
 from doseapp.models.equipment import Equipment

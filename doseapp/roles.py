@@ -5,7 +5,7 @@ new page cannot be added without deciding who may see it.
 """
 from __future__ import annotations
 
-from doseapp.display.i18n import lazy_gettext as _l
+from doseapp.lazy_text import lazy_gettext as _l
 
 ROLES = {
     "viewer": _l("Browse studies, summaries and charts."),

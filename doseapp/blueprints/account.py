@@ -8,7 +8,7 @@ from flask_login import current_user
 from sqlalchemy import delete, select
 
 from doseapp import audit
-from doseapp.display.i18n import lazy_gettext as _l
+from doseapp.lazy_text import lazy_gettext as _l
 from doseapp.models import AlertSubscription, SystemSettings, User, db
 from doseapp.notify.alerts import MODES
 from doseapp.notify.labels import ALL_RULES, rule_label, rule_labels

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from doseapp import audit
 from doseapp.blueprints.config import bp
-from doseapp.display.i18n import lazy_gettext as _l
+from doseapp.lazy_text import lazy_gettext as _l
 from doseapp.models import EmailMessage, SystemSettings, db
 from doseapp.notify import outbox
 from doseapp.display.i18n import site_language

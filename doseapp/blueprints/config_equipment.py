@@ -8,7 +8,7 @@ from flask_login import current_user
 from sqlalchemy import delete, func, select
 
 from doseapp import audit
-from doseapp.display.i18n import lazy_gettext as _l
+from doseapp.lazy_text import lazy_gettext as _l
 from doseapp.runtime import queues
 from doseapp.blueprints.config import bp
 from doseapp.config_modality import MODALITY_CHOICES, relabel, studies_to_resort

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from doseapp import audit
 from doseapp.blueprints.config import bp
-from doseapp.display.i18n import lazy_gettext as _l
+from doseapp.lazy_text import lazy_gettext as _l
 from doseapp.security import privacy
 from doseapp.models import NotPatientPattern, SystemSettings, db
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from doseapp import audit
 from doseapp.blueprints.config import bp
-from doseapp.display.i18n import lazy_gettext as _l
+from doseapp.lazy_text import lazy_gettext as _l
 from doseapp.models import Job, SkinDoseMap, Study, SystemSettings, db
 from doseapp.skin.jobs import BATCH_KIND, enqueue_batch
 from doseapp.skin.result import METHOD_VERSION

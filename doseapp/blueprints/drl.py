@@ -16,8 +16,8 @@ from flask_babel import gettext as _
 
 
 from doseapp.display.dashboard import MODALITY_NAMES as SHOWN_NAMES
-from doseapp.display.i18n import lazy_gettext as _l
 from doseapp.exports.xlsx_writer import XlsxOut
+from doseapp.lazy_text import lazy_gettext as _l
 from doseapp.models import SystemSettings, db
 from doseapp.security.headers import with_nonce
 from doseapp.standards.comparison import BadArgs, Period, Row, compare, default_period, read_args  # noqa: F401

@@ -17,7 +17,7 @@ from sqlalchemy.orm import selectinload
 
 from doseapp import audit, filters
 from doseapp.display import i18n
-from doseapp.display.job_titles import export_label
+from doseapp.blueprints.job_titles import export_label
 from doseapp.runtime import queues
 from doseapp.exports.jobs import (KIND, QUEUE, export_folder, may_export_pid, parameters,
                                   record_identifier_export)

@@ -9,9 +9,9 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from doseapp import listing
-from doseapp.display.i18n import lazy_gettext as _l
-from doseapp.display.job_titles import job_title
+from doseapp.blueprints.job_titles import job_title
 from doseapp.ingest.quarantine import count as quarantined
+from doseapp.lazy_text import lazy_gettext as _l
 from doseapp.runtime import queues
 from doseapp.runtime.kinds import KIND_NAMES
 from doseapp.runtime.scheduler import PERIODIC

@@ -12,7 +12,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from doseapp import roles
-from doseapp.display.i18n import lazy_gettext as _l
+from doseapp.lazy_text import lazy_gettext as _l
 from doseapp.runtime import queues
 from doseapp.dicomnet.qr_manual import LEVELS, Criteria, CriteriaError, by_patient
 from doseapp.dicomnet.qr_filter import MODALITY_CHOICES, MODALITY_LABELS, QueryOptions, terms

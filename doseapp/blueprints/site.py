@@ -10,7 +10,7 @@ from flask_login import current_user
 
 from doseapp import __version__, roles
 from doseapp.display import dashboard
-from doseapp.display.i18n import lazy_gettext as _l
+from doseapp.lazy_text import lazy_gettext as _l
 
 bp = Blueprint("site", __name__)
 

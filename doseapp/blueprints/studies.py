@@ -15,8 +15,8 @@ from sqlalchemy.orm import selectinload
 from doseapp import filters, roles
 from doseapp.display import i18n
 from doseapp.display.event_tables import event_table
-from doseapp.display.i18n import lazy_gettext as _l
 from doseapp.display.materials import short_material
+from doseapp.lazy_text import lazy_gettext as _l
 from doseapp.models import Study, SystemSettings, db
 from doseapp.models.ct import CtEvent
 from doseapp.models.users import UserPreferences

@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 
 
 from doseapp.charts.catalog import CHARTS
-from doseapp.display.i18n import lazy_gettext as _l
+from doseapp.lazy_text import lazy_gettext as _l
 
 AVERAGES = (("mean", _l("Mean")), ("median", _l("Median")), ("both", _l("Mean and median")), ("boxplot", _l("Box plot")))
 SORTS = (("frequency", _l("Frequency")), ("value", _l("Value")), ("name", _l("Name")))

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 
-from doseapp.display.i18n import lazy_gettext as _l
 from doseapp.extract.classify import ENHANCED_SR, RADIOPHARMACEUTICAL_DOSE_SR, SECONDARY_CAPTURE, XRAY_DOSE_SR
+from doseapp.lazy_text import lazy_gettext as _l
 
 # The query page's modality choices and the DICOM modalities each is queried for, in OpenREM's
 # order (a planar X-ray query is a DX query then a CR query, as the seed's log shows).

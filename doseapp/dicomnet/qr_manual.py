@@ -18,7 +18,7 @@ from flask_babel import ngettext
 
 from doseapp.dicomnet import qr_filter
 from doseapp.dicomnet.qr_filter import QueryOptions, StudyRsp
-from doseapp.display.i18n import lazy_gettext
+from doseapp.lazy_text import lazy_gettext
 
 LEVELS = {"PATIENT": "Patient", "STUDY": "Study", "SERIES": "Series", "IMAGE": "Image"}
 # DICOM matching: * and ? are the wildcards; a backslash would make the value a list, and control

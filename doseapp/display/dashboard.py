@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from doseapp.display import study_counts
-from doseapp.display.i18n import lazy_gettext as _l
 from doseapp.display.timefmt import local_today
+from doseapp.lazy_text import lazy_gettext as _l
 from doseapp.models import Equipment, Study, db
 from doseapp.models.study import MODALITIES
 

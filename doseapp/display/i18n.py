@@ -17,10 +17,8 @@ import logging
 from pathlib import Path
 
 from flask import current_app, has_request_context, request
-from flask_babel import Babel, gettext
-from flask_babel.speaklater import LazyString
+from flask_babel import Babel
 from flask_login import current_user
-from markupsafe import Markup, escape
 
 log = logging.getLogger(__name__)
 
@@ -38,20 +36,6 @@ LANGUAGES = {
 }
 
 babel = Babel()
-
-
-class _LazyText(LazyString):
-    """flask_babel's lazy string, escaped in a page like any other text (flask_babel's own `__html__`
-    hands the translation to Jinja as markup, unescaped)."""
-
-    def __html__(self) -> Markup:
-        return escape(str(self))
-
-
-def lazy_gettext(string: str, **variables) -> LazyString:
-    """A message translated when it is shown, in the language of the page showing it (for text kept
-    in module-level tables: labels, choices, kinds)."""
-    return _LazyText(gettext, string, **variables)
 
 
 class LanguageError(ValueError):

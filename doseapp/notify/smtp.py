@@ -10,7 +10,7 @@ from email.message import EmailMessage as MimeMessage
 
 from flask_babel import gettext as _
 
-from doseapp.display.i18n import lazy_gettext as _l
+from doseapp.lazy_text import lazy_gettext as _l
 
 SECURITY = {"none": _l("None (plain SMTP, port 25)"), "starttls": _l("STARTTLS (port 587)"), "tls": _l("TLS (SMTPS, port 465)")}
 DEFAULT_PORTS = {"none": 25, "starttls": 587, "tls": 465}

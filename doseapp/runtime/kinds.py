@@ -2,7 +2,7 @@
 importing the code that does the work (which itself enqueues jobs)."""
 from __future__ import annotations
 
-from doseapp.display.i18n import lazy_gettext as _l
+from doseapp.lazy_text import lazy_gettext as _l
 
 JOB_KINDS = {
     "export": "doseapp.exports.jobs:run_job",

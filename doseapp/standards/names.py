@@ -26,7 +26,7 @@ from typing import Callable
 from flask_babel import gettext as _
 from sqlalchemy import exists, func, or_, select, update
 
-from doseapp.display.i18n import lazy_gettext as _l
+from doseapp.lazy_text import lazy_gettext as _l
 from doseapp.models import CtEvent, StandardName, StandardNameRule, Study, XrayEvent, db
 from doseapp.models.standards import RULE_MATCHES
 from doseapp.models.study import MODALITIES

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from doseapp.alerts.jobs import enqueue_reevaluation
 from doseapp.dicomnet.qr_filter import QueryOptions
 from doseapp.dicomnet.qr_jobs import new_query
-from doseapp.display.job_titles import job_title
+from doseapp.blueprints.job_titles import job_title
 from doseapp.ingest.ct_estimates import enqueue_recompute
 from doseapp.models import DicomRemoteNode, Job, SystemSettings, User, db
 from doseapp.runtime import queues, scheduler
