@@ -127,6 +127,17 @@ def test_policy_is_enforced_and_charts_htmx_and_handlers_still_work(server, watc
     set_options(_session_app, "adminviewer")
 
 
+def _replaced(element) -> bool:
+    """Whether `element` has left the page (the browser has loaded the next one)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    try:
+        element.is_enabled()
+        return False
+    except StaleElementReferenceException:
+        return True
+
+
 def test_changed_pages_at_two_window_sizes(server, watched, tmp_path, _session_app):  # noqa: F811
     """Pages changed for issue #14, for a person to look at: none may clip a table or hide a control."""
     from selenium.webdriver.common.by import By
@@ -176,12 +187,17 @@ def test_changed_pages_at_two_window_sizes(server, watched, tmp_path, _session_a
         shoot(watched, tmp_path, "audit-log")
         assert violations(watched) == []
         watched.delete_all_cookies()
-        for _ in range(6):
+        for attempt in range(6):
             watched.get(server + "/login")
             watched.find_element(By.NAME, "username").send_keys("no-such-user")
             watched.find_element(By.NAME, "password").send_keys("wrong-password")
-            watched.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
-        assert "Too many failed logins for this user name." in watched.find_element(By.CSS_SELECTOR, "p.error").text
+            form = watched.find_element(By.CSS_SELECTOR, "main form")
+            form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+            # The answer page, before the next attempt: leaving earlier would cancel this one's POST.
+            wait_for(watched, lambda d: _replaced(form) and d.find_elements(By.CSS_SELECTOR, "p.error"),
+                     f"the answer to failed login {attempt + 1}")
+        assert "Too many failed logins for this user name." in watched.execute_script(
+            "return document.querySelector('p.error').innerText")
         shoot(watched, tmp_path, "login-throttled")
     with _session_app.app_context():
         db.session.delete(db.session.get(Job, export_id))
