@@ -128,32 +128,39 @@ def group_label(age_min=None, age_max=None, weight_min=None, weight_max=None) ->
     return ", ".join(parts) or "adult"
 
 
+_BAND = re.compile(r"(?P<what>age|weight) (?:(?P<low>[\d.]+)–(?P<high>[\d.]+)|≥ (?P<min>[\d.]+)|< (?P<max>[\d.]+)) "
+                   r"(?P<unit>y|months|kg)")
+# One band of a group_label, in the page's language, per (what, unit, form); form: between, from or below.
+_BAND_WORDS = {
+    ("age", "y", "between"): lambda lo, hi: _("age %(low)s–%(high)s y", low=lo, high=hi),
+    ("age", "y", "from"): lambda lo, hi: _("age ≥ %(low)s y", low=lo),
+    ("age", "y", "below"): lambda lo, hi: _("age < %(high)s y", high=hi),
+    ("age", "months", "between"): lambda lo, hi: _("age %(low)s–%(high)s months", low=lo, high=hi),
+    ("age", "months", "from"): lambda lo, hi: _("age ≥ %(low)s months", low=lo),
+    ("age", "months", "below"): lambda lo, hi: _("age < %(high)s months", high=hi),
+    ("weight", "kg", "between"): lambda lo, hi: _("weight %(low)s–%(high)s kg", low=lo, high=hi),
+    ("weight", "kg", "from"): lambda lo, hi: _("weight ≥ %(low)s kg", low=lo),
+    ("weight", "kg", "below"): lambda lo, hi: _("weight < %(high)s kg", high=hi),
+}
+
+
 def shown_group(label: str) -> str:
     """A patient group label (group_label's English, kept as it is in the API, the CLI and the data) in the
-    page's language."""
+    page's language; a label of another shape as it is."""
     if label == "adult":
         return _("adult")
     if label == NO_GROUP_LABEL:
         return _("child, no DRL for the group")
     parts = []
     for part in label.split(", "):
-        match = re.fullmatch(r"(age|weight) (?:(?P<low>[\d.]+)–(?P<high>[\d.]+)|≥ (?P<min>[\d.]+)|< (?P<max>[\d.]+)) "
-                             r"(?P<unit>y|months|kg)", part)
+        match = _BAND.fullmatch(part)
         if match is None:
             return label
-        what = (part.split()[0], match["unit"])
-        low, high = match["low"] or match["min"], match["high"] or match["max"]
-        messages = {  # (between, from, below) per kind of band
-            ("age", "y"): (_("age %(low)s–%(high)s y", low=low, high=high), _("age ≥ %(low)s y", low=low),
-                           _("age < %(high)s y", high=high)),
-            ("age", "months"): (_("age %(low)s–%(high)s months", low=low, high=high), _("age ≥ %(low)s months", low=low),
-                                _("age < %(high)s months", high=high)),
-            ("weight", "kg"): (_("weight %(low)s–%(high)s kg", low=low, high=high), _("weight ≥ %(low)s kg", low=low),
-                               _("weight < %(high)s kg", high=high)),
-        }.get(what)
-        if messages is None:
+        form = "between" if match["low"] else "from" if match["min"] else "below"
+        words = _BAND_WORDS.get((match["what"], match["unit"], form))
+        if words is None:
             return label
-        parts.append(messages[0] if match["low"] else messages[1] if match["min"] else messages[2])
+        parts.append(words(match["low"] or match["min"], match["high"] or match["max"]))
     return ", ".join(parts)
 
 
