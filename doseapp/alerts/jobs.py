@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from doseapp.alerts.evaluate import alerts_raised_hook, evaluate
+from doseapp.display.timefmt import plural
 
 KIND, QUEUE = "alerts_reevaluate", "default"
 
@@ -30,7 +31,7 @@ def reevaluate_job(ctx) -> dict:
     ctx.progress(0, None, "Evaluating the alert rules over every study")
     result = reevaluate(ctx.parameters.get("keys"),
                         lambda done, total, key: ctx.progress(done, total, f"{done} of {total} rules ({key})"))
-    ctx.row.message = (f"{result['total_raised']} new alert(s) over {result['studies']} studies "
+    ctx.row.message = (f"{plural(result['total_raised'], 'new alert')} over {plural(result['studies'], 'study')} "
                        f"in {result['seconds']} s.")
     return result
 

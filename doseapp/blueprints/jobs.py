@@ -9,6 +9,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from doseapp import listing
+from doseapp.blueprints.job_messages import job_words
 from doseapp.blueprints.job_titles import job_title
 from doseapp.ingest.quarantine import count as quarantined
 from doseapp.lazy_text import lazy_gettext as _l
@@ -34,6 +35,7 @@ def kind_name(kind: str) -> str:
 
 
 bp.add_app_template_filter(job_title, "job_title")
+bp.add_app_template_filter(job_words, "job_words")
 
 
 @bp.app_template_filter("job_state")

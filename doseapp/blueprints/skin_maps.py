@@ -11,15 +11,18 @@ import json
 import redis
 from bokeh.embed import components
 from flask import Blueprint, abort, current_app, jsonify, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from doseapp import roles
 from doseapp.blueprints.studies import load_study
 from doseapp.models import SystemSettings, db
 from doseapp.skin import display, figure, store
+from doseapp.skin.result import SURFACES
 from doseapp.skin.jobs import enqueue_skin_map, waiting_map_job
 
 bp = Blueprint("skinmaps", __name__)
+bp.add_app_template_filter(display.event_reason, "skin_event_reason")
 
 # The skin dose map settings page (jobs/settings helper); the config index if it does not exist.
 SETTINGS_ENDPOINTS = ("config.skin_dose_map_settings", "config.skin_map_settings", "config.skin_maps")
@@ -77,14 +80,41 @@ def section(study_id: int):
     dose = store.dose_array(row)
     ph = display.phantom_of(row)
     fig = figure.build(dose, ph.surface if ph is not None else None, valid=ph.valid if ph is not None else None,
-                       cell_size_cm=row.cell_size_cm or 1.0)
+                       cell_size_cm=row.cell_size_cm or 1.0, words=figure_words(),
+                       surface_names={name: display.surface_words(name).capitalize() for name in SURFACES})
     script, div = components(fig)
     low, high = figure.default_window(dose)
     return render_template("studies/_skin_map.html", state="ok", study=study, row=row, script=script, div=div,
-                           lines=display.summary_lines(row), palettes=figure.PALETTES,
+                           lines=display.summary_lines(row), palettes=figure.PALETTES, palette_labels=palette_labels(),
+                           view_words=view_words(),
                            palettes_json=json.dumps({k: list(c) for k, (_, c) in figure.PALETTES.items()}), palette=figure.DEFAULT_PALETTE,
                            low=low, high=high, has_overlay=ph is not None,
                            json_url=url_for("skinmaps.data", study_id=study.id))
+
+
+def figure_words() -> dict[str, str]:
+    """The 2D figure's axis titles and hover labels (skin.figure.WORDS) in the page's language."""
+    return {"across": _("Round the body from the front, to the left (cm)"), "down": _("From the top of the head (cm)"),
+            "dose": _("Dose"), "from_head": _("From the head"), "round_body": _("Round the body")}
+
+
+def palette_labels() -> dict[str, str]:
+    """The colour schemes' names (skin.figure.PALETTES) in the page's language."""
+    return {"viridis": _("Viridis (colour-blind safe)"), "hot": _("Hot (black, red, yellow, white)"),
+            "grey": _("Greyscale (as openSkin)"), "turbo": _("Rainbow")}
+
+
+def view_words() -> dict[str, str]:
+    """What static/js/skinmap.js writes (on the 3D view, the full screen button, the saved PNGs'
+    colour line), in the page's language; the script keeps its English for any word missing."""
+    return {"L": _("L"), "Head": _("Head"), "Feet": _("Feet"), "Front": _("Front"),
+            "the front": _("Seen from the front"), "the back": _("Seen from the back"),
+            "the left": _("Seen from the left"), "the right": _("Seen from the right"),
+            "the head end": _("Seen from the head end"), "the feet end": _("Seen from the feet end"),
+            "Full screen": _("Full screen"), "Leave full screen": _("Leave full screen"),
+            "no3d": _("No 3D view: the phantom of this map cannot be rebuilt."),
+            "colours": _("Colours: %(palette)s, from %(low)s Gy to %(high)s Gy", palette="{palette}", low="{low}",
+                         high="{high}")}
 
 
 @bp.route("/rf/<int:study_id>/skin-map.json")

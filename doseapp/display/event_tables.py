@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from doseapp.display import i18n
+from doseapp.lazy_text import lazy_gettext as _l
+
 NUMERIC_KINDS = {"num", "dap", "ms_from_s", "mas", "ctdivol", "source", "ssde", "wed", "effective_dose"}
 
 
 @dataclass(frozen=True)
 class Column:
+    # header, group and title are lazy translations: text in the language of the page showing them.
     header: str
     kind: str  # how templates/studies/_events.html writes the cell: text, num, dap, mas, ...
     attr: str | None = None
@@ -45,93 +49,96 @@ class Column:
 
     @property
     def label(self) -> str:
-        """Plain words for the 'not recorded' line, within a sentence (kVp and DAP keep their case)."""
-        words = self.title or self.header
+        """Plain words for the 'not recorded' line, within a sentence (kVp and DAP keep their case; in
+        other languages the words as they are: German nouns keep their capital)."""
+        words = str(self.title or self.header)
+        if i18n.page_locale() is not None:
+            return words
         return words[0].lower() + words[1:] if words[1:2].islower() else words
 
 
-TIME = Column("Time", "time", "date_time_started")
-PROTOCOL = Column("Protocol", "text", "acquisition_protocol")
+TIME = Column(_l("Time"), "time", "date_time_started")
+PROTOCOL = Column(_l("Protocol"), "text", "acquisition_protocol")
 # The event's standard name, from its acquisition protocol (doseapp.standards.names).
-STANDARD_NAME = Column("Standard name", "standard_name", "standard_name_id", derived=True)
-KVP = Column("kVp", "num", "kvp", 0, "Exposure")
-MA = Column("mA", "num", "tube_current_ma", 1, "Exposure")
-DAP = Column("DAP (cGy·cm²)", "dap", "dap_gym2", 3, "Dose")
+STANDARD_NAME = Column(_l("Standard name"), "standard_name", "standard_name_id", derived=True)
+KVP = Column(_l("kVp"), "num", "kvp", 0, _l("Exposure"))
+MA = Column(_l("mA"), "num", "tube_current_ma", 1, _l("Exposure"))
+DAP = Column(_l("DAP (cGy·cm²)"), "dap", "dap_gym2", 3, _l("Dose"))
 
 RADIOGRAPHY = [
     TIME, PROTOCOL, STANDARD_NAME,
-    Column("Anatomy", "text", "anatomical_structure"),
-    Column("View", "view"),
-    Column("Patient position", "position"),
+    Column(_l("Anatomy"), "text", "anatomical_structure"),
+    Column(_l("View"), "view"),
+    Column(_l("Patient position"), "position"),
     KVP, MA,
-    Column("mAs", "mas", "exposure_uas", group="Exposure"),
-    Column("Time (ms)", "num", "exposure_time_ms", 1, "Exposure", "Exposure time (ms)"),
-    Column("Filter", "filters", "filters", group="Exposure"),
-    Column("EI", "num", "exposure_index", 0, "Detector", "Exposure index"),
-    Column("Target EI", "num", "target_exposure_index", 0, "Detector", "Target exposure index"),
-    Column("DI", "num", "deviation_index", 1, "Detector", "Deviation index"),
-    Column("SID (mm)", "num", "distance_source_to_detector_mm", 0, "Geometry",
-           "Source to image (detector) distance (mm)"),
-    Column("Grid", "text", "grid", group="Geometry"),
+    Column(_l("mAs"), "mas", "exposure_uas", group=_l("Exposure")),
+    Column(_l("Time (ms)"), "num", "exposure_time_ms", 1, _l("Exposure"), _l("Exposure time (ms)")),
+    Column(_l("Filters"), "filters", "filters", group=_l("Exposure")),
+    Column(_l("EI"), "num", "exposure_index", 0, _l("Detector"), _l("Exposure index")),
+    Column(_l("Target EI"), "num", "target_exposure_index", 0, _l("Detector"), _l("Target exposure index")),
+    Column(_l("DI"), "num", "deviation_index", 1, _l("Detector"), _l("Deviation index")),
+    Column(_l("SID (mm)"), "num", "distance_source_to_detector_mm", 0, _l("Geometry"),
+           _l("Source to image (detector) distance (mm)")),
+    Column(_l("Grid"), "text", "grid", group=_l("Geometry")),
     DAP,
-    Column("Entrance dose (mGy)", "num", "entrance_exposure_at_rp_mgy", 3, "Dose"),
+    Column(_l("Entrance dose (mGy)"), "num", "entrance_exposure_at_rp_mgy", 3, _l("Dose")),
 ]
 
 FLUOROSCOPY = [
     TIME,
-    Column("Type", "text", "event_type", always=True),
+    Column(_l("Type"), "text", "event_type", always=True),
     PROTOCOL,
-    Column("Plane", "text", "acquisition_plane", varies=True),
+    Column(_l("Plane"), "text", "acquisition_plane", varies=True),
     DAP,
-    Column("Dose at RP (Gy)", "num", "dose_rp_gy", 5, "Dose", "Dose at the reference point (Gy)"),
-    Column("Pulse rate (/s)", "num", "pulse_rate_per_s", 1, "Exposure"),
+    Column(_l("Dose at RP (Gy)"), "num", "dose_rp_gy", 5, _l("Dose"), _l("Dose at the reference point (Gy)")),
+    Column(_l("Pulse rate (/s)"), "num", "pulse_rate_per_s", 1, _l("Exposure")),
     KVP, MA,
-    Column("Pulse width (ms)", "num", "pulse_width_ms", 1, "Exposure"),
-    Column("Filters", "filters", "filters", group="Exposure"),
-    Column("Primary", "num", "positioner_primary_angle_deg", 0, "Angle (°)", "Primary angle (°)"),
-    Column("Secondary", "num", "positioner_secondary_angle_deg", 0, "Angle (°)", "Secondary angle (°)"),
+    Column(_l("Pulse width (ms)"), "num", "pulse_width_ms", 1, _l("Exposure")),
+    Column(_l("Filters"), "filters", "filters", group=_l("Exposure")),
+    Column(_l("Primary"), "num", "positioner_primary_angle_deg", 0, _l("Angle (°)"), _l("Primary angle (°)")),
+    Column(_l("Secondary"), "num", "positioner_secondary_angle_deg", 0, _l("Angle (°)"), _l("Secondary angle (°)")),
     # Duration: switch or pedal pressed; exposure time: beam on (see the hint above the table).
-    Column("Duration (ms)", "ms_from_s", "irradiation_duration_s", 0, "Timing"),
-    Column("Exposure time (ms)", "num", "exposure_time_ms", 1, "Timing"),
+    Column(_l("Duration (ms)"), "ms_from_s", "irradiation_duration_s", 0, _l("Timing")),
+    Column(_l("Exposure time (ms)"), "num", "exposure_time_ms", 1, _l("Timing")),
 ]
 
 MAMMOGRAPHY = [
     TIME,
-    Column("Type", "text", "event_type"),
+    Column(_l("Type"), "text", "event_type"),
     PROTOCOL, STANDARD_NAME,
-    Column("View", "view"),
-    Column("Thickness (mm)", "num", "compression_thickness_mm", 0, "Compression", "Compressed thickness (mm)"),
-    Column("Force (N)", "num", "compression_force_n", 0, "Compression", "Compression force (N)"),
-    Column("Target / filter", "target_filter", group="Exposure"),
+    Column(_l("View"), "view"),
+    Column(_l("Thickness (mm)"), "num", "compression_thickness_mm", 0, _l("Compression"), _l("Compressed thickness (mm)")),
+    Column(_l("Force (N)"), "num", "compression_force_n", 0, _l("Compression"), _l("Compression force (N)")),
+    Column(_l("Target / filter"), "target_filter", group=_l("Exposure")),
     KVP,
-    Column("mAs", "mas", "exposure_uas", group="Exposure"),
-    Column("Exposure control mode", "text", "exposure_control_mode", group="Exposure"),
-    Column("ESD (mGy)", "num", "entrance_exposure_at_rp_mgy", 2, "Dose", "Entrance surface dose (mGy)"),
-    Column("AGD (mGy)", "num", "agd_mgy", 2, "Dose", "Average glandular dose (mGy)"),
+    Column(_l("mAs"), "mas", "exposure_uas", group=_l("Exposure")),
+    Column(_l("Exposure control mode"), "text", "exposure_control_mode", group=_l("Exposure")),
+    Column(_l("ESD (mGy)"), "num", "entrance_exposure_at_rp_mgy", 2, _l("Dose"), _l("Entrance surface dose (mGy)")),
+    Column(_l("AGD (mGy)"), "num", "agd_mgy", 2, _l("Dose"), _l("Average glandular dose (mGy)")),
 ]
 
 CT = [
     TIME, PROTOCOL, STANDARD_NAME,
-    Column("Type", "text", "acquisition_type", always=True),
-    Column("CTDIvol (mGy)", "ctdivol", "ctdivol_mgy", 2, "Dose"),
-    Column("DLP (mGy·cm)", "num", "dlp_mgycm", 2, "Dose"),
+    Column(_l("Type"), "text", "acquisition_type", always=True),
+    Column(_l("CTDIvol (mGy)"), "ctdivol", "ctdivol_mgy", 2, _l("Dose")),
+    Column(_l("DLP (mGy·cm)"), "num", "dlp_mgycm", 2, _l("Dose")),
     # SSDE with its method (or why there is none) beside it, as IEC 62985 asks; see doseapp.standards.
-    Column("SSDE (mGy)", "ssde", "ssde_method", 2, "Dose", "Size-specific dose estimate (mGy)"),
-    Column("WED (cm)", "wed", "water_equivalent_diameter_mm", 1, "Dose", "Water-equivalent diameter (cm)"),
-    Column("E estimate (mSv)", "effective_dose", "effective_dose_region", 3, "Dose",
-           "Effective dose estimate (population, not this patient's dose) (mSv)"),
-    Column("Length (mm)", "num", "scanning_length_mm", 1, title="Scanning length (mm)"),
-    Column("kVp", "source", "kvp", 0, "Source (one line per tube)"),
-    Column("mA", "source", "tube_current_ma", 1, "Source (one line per tube)"),
-    Column("Max mA", "source", "max_tube_current_ma", 1, "Source (one line per tube)"),
-    Column("Rotation (s)", "source", "exposure_time_per_rotation_s", 3, "Source (one line per tube)",
-           "Exposure time per rotation (s)"),
-    Column("Pitch", "num", "pitch_factor", 3),
-    Column("Exposure time (s)", "num", "exposure_time_s", 2),
-    Column("Slice", "num", "nominal_single_collimation_mm", 2, "Collimation (mm)",
-           "Slice thickness: nominal single collimation (mm)"),
-    Column("Total", "num", "nominal_total_collimation_mm", 2, "Collimation (mm)", "Total collimation (mm)"),
-    Column("Modulation", "text", "xray_modulation_type", title="X-ray modulation type"),
+    Column(_l("SSDE (mGy)"), "ssde", "ssde_method", 2, _l("Dose"), _l("Size-specific dose estimate (mGy)")),
+    Column(_l("WED (cm)"), "wed", "water_equivalent_diameter_mm", 1, _l("Dose"), _l("Water-equivalent diameter (cm)")),
+    Column(_l("E estimate (mSv)"), "effective_dose", "effective_dose_region", 3, _l("Dose"),
+           _l("Effective dose estimate (population, not this patient's dose) (mSv)")),
+    Column(_l("Length (mm)"), "num", "scanning_length_mm", 1, title=_l("Scanning length (mm)")),
+    Column(_l("kVp"), "source", "kvp", 0, _l("Source (one line per tube)")),
+    Column(_l("mA"), "source", "tube_current_ma", 1, _l("Source (one line per tube)")),
+    Column(_l("Max mA"), "source", "max_tube_current_ma", 1, _l("Source (one line per tube)")),
+    Column(_l("Rotation (s)"), "source", "exposure_time_per_rotation_s", 3, _l("Source (one line per tube)"),
+           _l("Exposure time per rotation (s)")),
+    Column(_l("Pitch"), "num", "pitch_factor", 3),
+    Column(_l("Exposure time (s)"), "num", "exposure_time_s", 2),
+    Column(_l("Slice"), "num", "nominal_single_collimation_mm", 2, _l("Collimation (mm)"),
+           _l("Slice thickness: nominal single collimation (mm)")),
+    Column(_l("Total"), "num", "nominal_total_collimation_mm", 2, _l("Collimation (mm)"), _l("Total collimation (mm)")),
+    Column(_l("Modulation"), "text", "xray_modulation_type", title=_l("X-ray modulation type")),
 ]
 
 COLUMNS = {"DX": RADIOGRAPHY, "RF": FLUOROSCOPY, "MG": MAMMOGRAPHY, "CT": CT}

@@ -17,6 +17,7 @@ from sqlalchemy.orm import selectinload
 from doseapp.ingest.summary import summarise_ct_estimates
 from doseapp.models import CtEvent, Study, db
 from doseapp.standards import flags
+from doseapp.display.timefmt import plural
 
 KIND = "ct_estimates"
 QUEUE = "default"
@@ -31,7 +32,7 @@ class Outcome:
     with_estimate: int = 0
 
     def words(self) -> str:
-        return (f"{self.done} of {self.total} studies: {self.with_ssde} with an SSDE, "
+        return (f"{self.done} of {plural(self.total, 'study')}: {self.with_ssde} with an SSDE, "
                 f"{self.with_estimate} with an effective dose estimate")
 
     def as_dict(self) -> dict:

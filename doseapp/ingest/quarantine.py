@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from doseapp import audit, listing
 from doseapp.ingest.files import ImportResult, import_file
 from doseapp.models import QuarantinedObject, db
+from doseapp.display.timefmt import plural
 
 KIND = "quarantine_retry"  # the background job that retries many objects
 CHUNK = 500
@@ -156,14 +157,14 @@ def retry_all() -> list:
 def retry_job(ctx) -> dict:
     """The background job for retrying many objects (parameters: ids)."""
     ids = [int(i) for i in ctx.parameters.get("ids", [])]
-    ctx.progress(0, len(ids), f"Retrying {len(ids)} object(s)")
+    ctx.progress(0, len(ids), f"Retrying {plural(len(ids), 'object')}")
     results = retry_many(ids, lambda done, total: ctx.progress(done, total, f"Retried {done} of {total}"))
     tally: dict[str, int] = {}
     for r in results:
         tally[r.status] = tally.get(r.status, 0) + 1
     left = tally.get("failed", 0)
     ctx.row.message = (f"{len(results) - left} of {len(results)} left the quarantine"
-                       + (f"; {left} failed again and stay." if left else "."))
+                       + (f"; {left} failed again and {'stays' if left == 1 else 'stay'}." if left else "."))
     return {"outcomes": tally, "failed_ids": [r.quarantine_id for r in results if r.status == "failed"][:1000]}
 
 

@@ -113,11 +113,12 @@ def _label(piece: list[tuple[int, int]], text: str, rows: int, cols: int) -> dic
     return {"text": text, "x": x, "y": y, "align": align}
 
 
-def overlay(surface: np.ndarray, min_cells: int = 20) -> dict:
+def overlay(surface: np.ndarray, min_cells: int = 20, names: dict[str, str] | None = None) -> dict:
     """The region overlay of the unrolled phantom: the boundary lines between differently named cells
     (``xs``/``ys`` for a multi-line, in cell units: x = column, y = row) and one label per surface,
     on its largest piece (of at least ``min_cells`` cells), not on every strip at the neck or the
-    crown (``labels``: [{"text", "x", "y", "align"}])."""
+    crown (``labels``: [{"text", "x", "y", "align"}]). ``names``: a label per surface name (the page's
+    language); the surface's own name, capitalised, otherwise."""
     surface = np.asarray(surface)
     rows, cols = surface.shape
     xs: list[list[float]] = []
@@ -151,16 +152,24 @@ def overlay(surface: np.ndarray, min_cells: int = 20) -> dict:
     for name in SURFACES:
         pieces = _components(surface, name)
         if pieces and max(len(p) for p in pieces) >= min_cells:
-            labels.append(_label(max(pieces, key=len), name.capitalize(), rows, cols))
+            labels.append(_label(max(pieces, key=len), (names or {}).get(name, name.capitalize()), rows, cols))
     return {"xs": xs, "ys": ys, "labels": labels}
 
 
+# The words on the figure (pages pass them in the reader's language; these are the English).
+WORDS = {"across": "Round the body from the front, to the left (cm)", "down": "From the top of the head (cm)",
+         "dose": "Dose", "from_head": "From the head", "round_body": "Round the body"}
+
+
 def build(dose: np.ndarray, surface: np.ndarray | None = None, *, valid: np.ndarray | None = None,
-          cell_size_cm: float = 1.0, palette: str = DEFAULT_PALETTE, height: int = 480):
+          cell_size_cm: float = 1.0, palette: str = DEFAULT_PALETTE, height: int = 480,
+          words: dict[str, str] | None = None, surface_names: dict[str, str] | None = None):
     """The Bokeh figure of the unrolled map: head at the top, columns round the body as the array has
     them. One image (the dose in Gy, one pixel per cell; cells that are not skin, ``valid`` False,
     left empty), a colour bar, the hover (dose in Gy and mGy, the cell's place) and, hidden until the
-    page's toggle shows it, the region overlay."""
+    page's toggle shows it, the region overlay. ``words`` replaces any of WORDS; ``surface_names`` labels
+    the overlay's surfaces."""
+    words = {**WORDS, **(words or {})}
     dose = np.asarray(dose, dtype=float)
     low, high = default_window(dose)
     if valid is not None and not np.all(valid):
@@ -173,8 +182,7 @@ def build(dose: np.ndarray, surface: np.ndarray | None = None, *, valid: np.ndar
     plot_w = max(260, min(560, int((height - 90) * w / h) + 150))
     p = figure(name=PLOT_NAME, width=plot_w, height=height, x_range=Range1d(0, w), y_range=Range1d(h, 0),
                tools="", toolbar_location=None, match_aspect=True,
-               x_axis_label="Round the body from the front, to the left (cm)",
-               y_axis_label="From the top of the head (cm)")
+               x_axis_label=words["across"], y_axis_label=words["down"])
     source = ColumnDataSource({"image": [dose], "x": [0.0], "y": [0.0], "dw": [w], "dh": [h]})
     img = p.image(image="image", x="x", y="y", dw="dw", dh="dh", source=source, color_mapper=mapper,
                   name="skin-dose")
@@ -185,13 +193,13 @@ def build(dose: np.ndarray, surface: np.ndarray | None = None, *, valid: np.ndar
         "const v = Number(value); if (!isFinite(v)) return '—';"
         "return (v < 0.1 ? v.toFixed(4) : v.toFixed(3)) + ' Gy (' + (v * 1000).toFixed(1) + ' mGy)';"))
     place = CustomJSHover(code="return Math.floor(Number(value)) + ' cm';")
-    p.add_tools(HoverTool(renderers=[img], tooltips=[("Dose", "@image{custom}"), ("From the head", "$y{custom}"),
-                                                     ("Round the body", "$x{custom}")],
+    p.add_tools(HoverTool(renderers=[img], tooltips=[(words["dose"], "@image{custom}"), (words["from_head"], "$y{custom}"),
+                                                     (words["round_body"], "$x{custom}")],
                           formatters={"@image": dose_text, "$y": place, "$x": place}))
     p.add_layout(ColorBar(color_mapper=mapper, title="Gy", width=14, label_standoff=6, padding=4,
                           formatter=BasicTickFormatter(use_scientific=False)), "right")
     if surface is not None:
-        ov = overlay(surface if valid is None else np.where(valid, surface, ""))
+        ov = overlay(surface if valid is None else np.where(valid, surface, ""), names=surface_names)
         lines = p.multi_line(xs=[[x * cell_size_cm for x in s] for s in ov["xs"]],
                              ys=[[y * cell_size_cm for y in s] for s in ov["ys"]], line_color="white",
                              line_width=1.5, line_alpha=0.9, name=OVERLAY_NAME, visible=False)

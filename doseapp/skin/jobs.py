@@ -11,6 +11,7 @@ from sqlalchemy import delete, select, update
 
 from doseapp.models import SkinDoseMap, Study, SystemSettings, db
 from doseapp.skin import batch, store
+from doseapp.display.timefmt import plural
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +49,9 @@ def batch_job(ctx) -> dict:
     ctx.progress(0, None, "Choosing the studies")
     ids = batch.select_ids(p.get("scope", "all"), system=p.get("system"), since=since,
                            equipment_ids=p.get("equipment_ids"), study_ids=p.get("study_ids"))
-    ctx.progress(0, len(ids), f"0 of {len(ids)} studies")
-    outcome = batch.recompute(ids, lambda done, total, o: ctx.progress(done, total, f"{done} of {total} studies: {o.words()}"))
-    ctx.row.message = f"{outcome.total} studies: {outcome.words()}."
+    ctx.progress(0, len(ids), f"0 of {plural(len(ids), 'study')}")
+    outcome = batch.recompute(ids, lambda done, total, o: ctx.progress(done, total, f"{done} of {plural(total, 'study')}: {o.words()}"))
+    ctx.row.message = f"{plural(outcome.total, 'study')}: {outcome.words()}."
     if outcome.failed:
         first = outcome.errors[0]
         ctx.fail(f"{outcome.failed} of {outcome.total} studies failed (study {first['study_id']}: {first['error']}); "

@@ -13,6 +13,7 @@ from sqlalchemy import and_, case, select, update
 from doseapp.models import StandardName, Study, db
 from doseapp.standards.comparison import ADULT, band_condition, greatest, value_column
 from doseapp.standards.drl import QUANTITIES, applicable, levels_by_name
+from doseapp.display.timefmt import plural
 
 KIND = "drl_refresh"
 QUEUE = "default"
@@ -122,7 +123,8 @@ def refresh_job(ctx) -> dict:
     ctx.progress(0, None, "Working out which DRL applies to each study")
     n = refresh_all(lambda done, total: ctx.progress(done, total, f"{done} of {total} standard names"))
     flagged = db.session.scalar(select(db.func.count()).where(Study.drl_ratio.isnot(None)))
-    ctx.row.message = f"{n} standard names; {flagged} studies have a DRL."
+    ctx.row.message = (f"{plural(n, 'standard name')}; {plural(flagged, 'study')} "
+                       f"{'has' if flagged == 1 else 'have'} a DRL.")
     return {"standard_names": n, "studies_with_drl": flagged}
 
 

@@ -30,6 +30,7 @@ from doseapp.lazy_text import lazy_gettext as _l
 from doseapp.models import CtEvent, StandardName, StandardNameRule, Study, XrayEvent, db
 from doseapp.models.standards import RULE_MATCHES
 from doseapp.models.study import MODALITIES
+from doseapp.display.timefmt import plural
 
 STUDY_FIELDS = ("study_description", "requested_procedure", "procedure")
 NM_FIELDS = STUDY_FIELDS + ("radiopharmaceutical",)  # the NM study's radiopharmaceutical(s), last
@@ -243,7 +244,7 @@ class ApplyOutcome:
 
     def words(self) -> str:
         s, e = sum(self.studies.values()), sum(self.events.values())
-        return f"{s} studies and {e} events have a standard name"
+        return f"{plural(s, 'study')} and {plural(e, 'event')} have a standard name"
 
     def as_dict(self) -> dict:
         return {"studies": self.studies, "events": self.events}

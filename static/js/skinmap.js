@@ -169,13 +169,14 @@
     ctx.strokeStyle = "#ffb347"; ctx.beginPath(); ctx.moveTo(head[0], head[1]); ctx.lineTo(nose[0], nose[1]); ctx.stroke();
     ctx.fillStyle = "#e8edf2"; ctx.font = (11 * dpr) + "px system-ui, sans-serif"; ctx.textAlign = "center"; ctx.textBaseline = "middle";
     var lh = p([0.62, 0.18, 0]), hd = p([0, -1.15, 0]), ft = p([0, 1.25, 0]), fr = p([0, -0.6, 1.0]);
-    ctx.fillText("L", lh[0], lh[1]); ctx.fillText("Head", hd[0], hd[1]); ctx.fillText("Feet", ft[0], ft[1]);
-    if (R[8] > -0.2) { ctx.fillStyle = "#ffb347"; ctx.fillText("Front", fr[0], fr[1]); }  // hidden behind the head otherwise
+    var say = this.state.say;
+    ctx.fillText(say("L"), lh[0], lh[1]); ctx.fillText(say("Head"), hd[0], hd[1]); ctx.fillText(say("Feet"), ft[0], ft[1]);
+    if (R[8] > -0.2) { ctx.fillStyle = "#ffb347"; ctx.fillText(say("Front"), fr[0], fr[1]); }  // hidden behind the head otherwise
     // Which side of the patient faces the viewer, in words.
     var side = [[R[8], "the front"], [-R[8], "the back"], [R[6], "the left"], [-R[6], "the right"], [-R[7], "the head end"], [R[7], "the feet end"]]
       .sort(function (a, b) { return b[0] - a[0]; })[0][1];
     ctx.fillStyle = "#e8edf2"; ctx.textAlign = "left";
-    ctx.fillText("Seen from " + side, ox - 44 * dpr, oy - 58 * dpr);
+    ctx.fillText(say(side, "Seen from " + side), ox - 44 * dpr, oy - 58 * dpr);
     ctx.restore();
   };
   // The colour scale down the right edge, with the window's ends.
@@ -261,6 +262,9 @@
     var section = root.closest(".skin-map-section") || root;
     var state = {low: Number(root.dataset.low), high: Number(root.dataset.high), palette: root.dataset.palette,
                  palettes: JSON.parse(root.dataset.palettes), first: [Number(root.dataset.low), Number(root.dataset.high)]};
+    // The page's words for what this script writes (blueprints/skin_maps.view_words); English without them.
+    var words = root.dataset.words ? JSON.parse(root.dataset.words) : {};
+    state.say = function (key, english) { return words[key] || english || key; };
     var inputs = {low: root.querySelector(".skin-low"), high: root.querySelector(".skin-high"),
                   level: root.querySelector(".skin-level"), width: root.querySelector(".skin-width")};
     var viewer = null, data = null, lines = Array.from(root.querySelectorAll("#skin-map-text li"), function (li) { return li.textContent; });
@@ -316,7 +320,8 @@
 
     function windowText() {
       var sel = root.querySelector(".skin-palette"), name = sel.options[sel.selectedIndex] ? sel.options[sel.selectedIndex].text : state.palette;
-      return "Colours: " + name + ", from " + fmt(state.low) + " Gy to " + fmt(state.high) + " Gy";
+      return state.say("colours", "Colours: {palette}, from {low} Gy to {high} Gy")
+        .replace("{palette}", name).replace("{low}", fmt(state.low)).replace("{high}", fmt(state.high));
     }
     // Where a point of the map (x round the body, y from the head, in cm) is on the page.
     api.clientPoint = function (x, y) {
@@ -341,7 +346,7 @@
       var on = !section.classList.contains("skin-full");
       section.classList.toggle("skin-full", on);
       full.setAttribute("aria-pressed", on ? "true" : "false");
-      full.textContent = on ? "Leave full screen" : "Full screen";
+      full.textContent = on ? state.say("Leave full screen") : state.say("Full screen");
       if (on && section.requestFullscreen) section.requestFullscreen().catch(function () {});
       if (!on && document.fullscreenElement) document.exitFullscreen().catch(function () {});
       if (viewer) viewer.redraw();
@@ -356,7 +361,7 @@
       .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
       .then(function (d) {
         data = d;
-        if (!d.points) { canvas.replaceWith(Object.assign(document.createElement("p"), {className: "hint", textContent: "No 3D view: the phantom of this map cannot be rebuilt."})); return; }
+        if (!d.points) { canvas.replaceWith(Object.assign(document.createElement("p"), {className: "hint", textContent: state.say("no3d", "No 3D view: the phantom of this map cannot be rebuilt.")})); return; }
         viewer = new Viewer(canvas, d, state);
         root.dataset.ready3d = "1";
       })

@@ -33,6 +33,9 @@ def site(_session_app, app_env, tmp_path_factory):
         study = db.session.scalars(select(Study).where(Study.modality == "CT", Study.total_dlp_mgycm.isnot(None))
                                    .order_by(Study.number_of_events.desc(), Study.id).limit(1)).one()
         facts = {"id": study.id, "dlp": study.total_dlp_mgycm, "date": study.study_date}
+        # A fluoroscopy study with its widest event table (German headings are the longest).
+        facts["rf"] = db.session.scalars(select(Study.id).where(Study.modality == "RF", Study.number_of_events.between(2, 40))
+                                         .order_by(Study.number_of_events.desc(), Study.id).limit(1)).one()
         db.session.remove()
     folder = tmp_path_factory.mktemp("web")
     exports = Path(_session_app.config["INSTANCE"]) / "exports"
@@ -116,7 +119,7 @@ def test_german_and_french_pages_read_and_fit(site, tmp_path, size):
             said = _catalogue(code)
             _choose_language(driver, base, code, headings="translated")
             assert said("Your language is saved.") in driver.find_element("css selector", ".flash").text
-            pages = {"home": "/", "ct-list": "/ct/", "ct-study": f"/ct/{facts['id']}", "language": "/account/language",
+            pages = {"home": "/", "ct-list": "/ct/", "ct-study": f"/ct/{facts['id']}", "rf-study": f"/rf/{facts['rf']}", "language": "/account/language",
                      "alert-rules": "/config/alerts", "jobs": "/jobs/?periodic=1", "skin-maps": "/config/skin-maps",
                      "drl-config": "/config/drl"}
             text = {}
@@ -126,6 +129,9 @@ def test_german_and_french_pages_read_and_fit(site, tmp_path, size):
                 text[name] = driver.execute_script("return document.body.innerText")
                 problems = driver.execute_script(LAYOUT_PROBLEMS_JS)
                 _save(driver, tmp_path / f"{code}-{name}-{width}x{height}.png")
+                if name == "rf-study":  # and its event table, for a person to look at
+                    driver.execute_script("document.getElementById('events').scrollIntoView()")
+                    _save(driver, tmp_path / f"{code}-{name}-events-{width}x{height}.png")
                 for problem in problems:
                     found.setdefault(f"{code}: {problem}", []).append(path)
             # The top bar, the home page, the list (with a chart's title) and the study page say it in the language.
@@ -138,6 +144,7 @@ def test_german_and_french_pages_read_and_fit(site, tmp_path, size):
             wanted = said("%(title)s: chart controls", title=said("DLP per acquisition protocol"))
             assert wanted in chart_labels, chart_labels
             assert said("Irradiation events") in text["ct-study"]
+            assert said("Pulse rate (/s)") in text["rf-study"] and "Pulse rate" not in text["rf-study"]
             # The rules page, its long rule names in the language (German ones are long) and fitting the window.
             assert said("CT study total DLP") in text["alert-rules"]
             assert said("Nuclear medicine study administered activity") in text["alert-rules"]

@@ -301,3 +301,40 @@ def test_the_section_fits_the_window(site, tmp_path, size):
         wait_for(driver, lambda d: not d.execute_script("return document.getElementById('skin-map').classList.contains('skin-full')"), "back from full screen")
     finally:
         driver.quit()
+
+
+@pytest.mark.parametrize("size", [(1366, 768), (1920, 1080)], ids=["1366x768", "1920x1080"])
+def test_the_section_in_german_fits_the_window(site, _session_app, tmp_path, size):
+    """The map's text in German (longer lines than English) neither clips nor pushes the page sideways."""
+    from doseapp.models import User
+
+    base, ids, _ = site
+    with _session_app.app_context():
+        db.session.scalar(select(User).where(User.username == "viewer")).locale = "de"
+        db.session.commit()
+    driver = chromium(tmp_path / "profile", *size)
+    try:
+        login(driver, base, "viewer")
+        _open_map(driver, base, ids[ZEE])
+        text = driver.execute_script("return document.getElementById('skin-map-text').innerText")
+        assert text.startswith("Maximale Hautdosis") and "Ereignisse:" in text and "Zellen über 3 Gy" in text, text
+        # The colour schemes, the 2D figure's axis titles and the script's own words, in German too.
+        options = driver.execute_script(
+            "return Array.from(document.querySelectorAll('.skin-palette option'), o => o.text)")
+        assert "Viridis (farbenblind-tauglich)" in options and "Regenbogen" in options, options
+        axes = driver.execute_script(
+            "const doc = Bokeh.documents[0], p = doc.get_model_by_name(arguments[0]);"
+            "return [p.below[0].axis_label, p.left[0].axis_label];", "skin-map-2d")
+        assert axes == ["Um den Körper von vorne nach links (cm)", "Ab dem Scheitel (cm)"], axes
+        colours = driver.execute_script("return document.querySelector('.skin-map').skinMap.state.say('colours')")
+        assert colours == "Farben: {palette}, von {low} Gy bis {high} Gy", colours
+        problems = driver.execute_script(FIT_JS)
+        driver.execute_script("document.getElementById('skin-map').scrollIntoView()")
+        time.sleep(0.3)
+        _save(driver, tmp_path / f"skin-map-de-{size[0]}x{size[1]}.png")
+        assert problems == [], problems
+    finally:
+        driver.quit()
+        with _session_app.app_context():
+            db.session.scalar(select(User).where(User.username == "viewer")).locale = None
+            db.session.commit()

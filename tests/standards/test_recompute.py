@@ -98,7 +98,7 @@ def test_recompute_refreshes_the_drl_ratio_of_the_studies_it_touched(imp, tmp_pa
 
     done = run_cli(["ct-estimates", "recompute", "--since", multi_date.isoformat()], app_env)
     assert done.returncode == 0, done.stderr
-    assert "1 of 1 studies: 0 with an SSDE" in done.stdout
+    assert "1 of 1 study: 0 with an SSDE" in done.stdout
     db.session.expire_all()
     multi = db.session.get(Study, other.study["id"])
     assert multi.mean_ctdivol_mgy is not None and multi.mean_ssde_mgy is None  # no diameter: CTDIvol only

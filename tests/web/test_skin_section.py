@@ -255,3 +255,31 @@ def test_anonymous_is_sent_to_log_in_and_other_modalities_have_no_map(loaded):
     if other is not None:
         assert _get(loaded, "viewer", f"/rf/{other}/skin-map").status_code == 404
     assert _get(loaded, "viewer", "/rf/999999/skin-map.json").status_code == 404
+
+
+def test_the_section_in_german(loaded):
+    """A German reader: the map's text and the no-map reason in German, numbers with decimal commas; the
+    patient support's name (a product and where it was measured) as it is."""
+    row = _row(loaded, ZEE)
+    client = client_for(loaded, "viewer")
+    html = client.get(f"/rf/{_study_id(loaded, ZEE)}/skin-map", headers={"Accept-Language": "de"}).get_data(as_text=True)
+    text = re.search(r'<ul id="skin-map-text">(.*?)</ul>', html, re.S).group(1)
+    lines = [re.sub(r"<[^>]+>", "", li).strip().replace("&#39;", "'") for li in re.findall(r"<li>(.*?)</li>", text, re.S)]
+    psd = row.peak_skin_dose_gy
+    surface = {"anterior": "anterior", "posterior": "posterior", "left": "links", "right": "rechts"}[row.peak_surface]
+    dose = (f"{psd:.4f} Gy ({psd * 1000:.1f} mGy)" if psd < 0.1 else f"{psd:.2f} Gy").replace(".", ",")
+    assert lines[0] == f"Maximale Hautdosis {dose}, Fläche: {surface}"
+    body, support = row.phantom_description.split("; on the ")
+    h, w, d = re.fullmatch(r"whole body (\d+) cm, torso (\d+) × (\d+) cm \(stadium cross-sections\)", body).groups()
+    assert lines[1] == f"Phantom: ganzer Körper {h} cm, Rumpf {w} × {d} cm (stadionförmige Querschnitte); auf: {support}"
+    sources = {"extracted": "ausgelesen", "assumed": "angenommen"}
+    assert lines[2] == (f"Patientengröße {row.patient_height_m:.3f} m ({sources[row.height_source]}), "
+                        f"Gewicht {row.patient_mass_kg:.1f} kg ({sources[row.mass_source]})").replace(".", ",")
+    assert f"Ereignisse: {row.events_used} verwendet, {row.events_skipped} übersprungen" in lines
+    assert lines[-1] == (f"Zellen über 3 Gy: {row.cells_over_3gy}, über 5 Gy: {row.cells_over_5gy}, "
+                         f"über 10 Gy: {row.cells_over_10gy} (Zellen von {row.cell_size_cm:g} cm)")
+    ge = _row(loaded, GE)
+    html = client.get(f"/rf/{_study_id(loaded, GE)}/skin-map", headers={"Accept-Language": "de"}).get_data(as_text=True)
+    reason = re.search(r'<p id="skin-map-reason"><strong>(.*?)</strong></p>', html).group(1)
+    assert ge.reason == "no source-to-isocentre distance in 8 of 8 events"
+    assert reason == "Keine Hautdosiskarte: kein Abstand Fokus–Isozentrum bei 8 von 8 Ereignissen"

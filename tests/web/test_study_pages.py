@@ -3,6 +3,8 @@ exposure index, events in the order they were made (real reports that list them 
 short target/filter names with the full DICOM name on hover."""
 from __future__ import annotations
 
+import re
+
 import pydicom
 import pytest
 from sqlalchemy import select
@@ -65,7 +67,7 @@ def test_radiography_page_shows_the_canon_cxdi_exposure_factors(loaded):
         "mAs": "0.80 (800 µAs)", "Time (ms)": "5.0", "DAP (cGy·cm²)": "10.700"}
     assert 'title="Exposure time (ms)">Time (ms)</abbr>' in html
     # What it does not record is said once, in words, instead of a column of dashes.
-    assert ("Not recorded for any event of this study: view, patient position, filter, exposure index, "
+    assert ("Not recorded for any event of this study: view, patient position, filters, exposure index, "
             "target exposure index, deviation index, source to image (detector) distance (mm), grid, "
             "entrance dose (mGy).") in html
     assert "Summary by irradiation type" not in html and "Pulse rate" not in html
@@ -92,8 +94,8 @@ def test_radiography_page_shows_exposure_index_view_and_grid_of_ge_images(loaded
 def test_radiography_filters_and_distance_of_carestream_images(loaded):
     html = _page(loaded, "dx", CARESTREAM[0])
     table = read_table(html, "events")
-    assert table.column("Filter") == ["Al 1.00 mm", "Al 1.00 mm + Cu 0.20 mm"]  # mean of min and max
-    assert [r["Filter"].titles for r in table.rows] == [
+    assert table.column("Filters") == ["Al 1.00 mm", "Al 1.00 mm + Cu 0.20 mm"]  # mean of min and max
+    assert [r["Filters"].titles for r in table.rows] == [
         ["Aluminum or Aluminum compound"], ["Aluminum or Aluminum compound", "Copper or Copper compound"]]
     assert table.column("SID (mm)") == ["12", "12"]  # the header says 11.5 mm
     assert table.column("Grid") == ["Reciprocating grid, Focused grid"] * 2
@@ -195,3 +197,23 @@ def test_ct_events_without_times_in_the_reports_order(loaded):
     ("Aluminium", "Al"), ("Beryllium window", "Beryllium window"), (None, None)])
 def test_short_material_names(name, short):
     assert short_material(name) == short
+
+
+def test_event_tables_in_german(loaded):
+    """A German reader: the event table's headings, their groups and hover words, and the line naming
+    what no event records, in German (nouns keep their capital); the values as in English, with decimal
+    commas."""
+    client = client_for(loaded, "viewer")
+    html = client.get(f"/dx/{_study_id(loaded, CANON)}", headers={"Accept-Language": "de"}).get_data(as_text=True)
+    table = read_table(html, "events")
+    assert table.headings == ["Zeit", "Protokoll", "Anatomie", "kVp", "mA", "mAs", "Zeit (ms)", "DAP (cGy·cm²)"]
+    (row,) = table.rows
+    assert row["Zeit (ms)"].text == "5,0" and row["DAP (cGy·cm²)"].text == "10,700"
+    assert 'title="Expositionszeit (ms)">Zeit (ms)</abbr>' in html
+    assert ("Ansicht, Patientenlagerung, Filter, Expositionsindex, Ziel-Expositionsindex, Abweichungsindex, "
+            "Abstand Fokus–Bildempfänger (mm), Raster, Eintrittsdosis (mGy).") in html
+    rf = client.get(f"/rf/{_study_id(loaded, GE_RF)}", headers={"Accept-Language": "de"}).get_data(as_text=True)
+    groups = [g.strip() for g in re.findall(r'<th colspan="\d+" class="group">(.*?)</th>', rf)]
+    assert groups == ["Dosis", "Exposition", "Zeiten"], groups
+    assert read_table(rf, "events").headings[:3] == ["Zeit", "Typ", "Protokoll"]
+    assert '<abbr title="Dosis am Referenzpunkt (Gy)">Dosis am RP (Gy)</abbr>' in rf
