@@ -174,6 +174,7 @@ def test_labels_kept_in_code_read_in_german(app, client):
         "/account/alert-emails": ["Sofort", "Tägliche Zusammenfassung"],
         "/qr/history": ["Läuft", "Abgeschlossen", "Fehlgeschlagen"],
         "/config/standard-names": ["Untersuchungsbeschreibung", "Durchleuchtung", "Nuklearmedizin"],
+        "/config/standard-names?modality=RF": ["Noch keine Standardnamen für Durchleuchtung:"],
         "/qr/": ["Mammographie (MG)", "Nuklearmedizin (NM, PT)"],
     }
     english = [">False<", ">adult<", "age 1–6 y", "Patient id", "Weeks", "Browse studies", "Query and retrieve from", "Enable skin dose maps", "Delete objects that",
@@ -205,3 +206,9 @@ def test_patient_groups_in_german(app):
             "age 1–6 y, height 120 cm"]  # a shape it does not know: as it is
     with app.test_request_context():
         assert [shown_group(label) for label in labels] == labels
+
+
+def test_no_standard_names_yet_in_english_keeps_abbreviations(app, client):
+    login(client, "edna", ("admin",))
+    assert "No fluoroscopy standard names yet:" in client.get("/config/standard-names?modality=RF").get_data(as_text=True)
+    assert "No CT standard names yet:" in client.get("/config/standard-names?modality=CT").get_data(as_text=True)

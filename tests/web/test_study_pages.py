@@ -217,3 +217,22 @@ def test_event_tables_in_german(loaded):
     assert groups == ["Dosis", "Exposition", "Zeiten"], groups
     assert read_table(rf, "events").headings[:3] == ["Zeit", "Typ", "Protokoll"]
     assert '<abbr title="Dosis am Referenzpunkt (Gy)">Dosis am RP (Gy)</abbr>' in rf
+
+
+def test_unknown_age_and_size_are_a_dash_without_units(loaded):
+    """A study whose report gives no age, height or weight says '—', not '— years' or '— cm, — kg'."""
+    with loaded.app_context():
+        rows = db.session.execute(select(Study.id, Study.modality, Study.patient_age_years, Study.patient_height_m,
+                                         Study.patient_weight_kg, Study.patient_sex)).all()
+    unknown = [r for r in rows if r.patient_age_years is None and not r.patient_height_m and r.patient_weight_kg is None]
+    known = [r for r in rows if r.patient_age_years is not None]
+    assert unknown and known
+    client = client_for(loaded, "viewer")
+    for r in (unknown[0], known[0]):
+        html = client.get(f"/{r.modality.lower()}/{r.id}").get_data(as_text=True)
+        age = re.search(r"<th>Patient age</th><td>(.*?)</td>", html).group(1)
+        size = re.search(r"<th>Patient height and weight</th><td>(.*?)</td>", html).group(1)
+        if r is known[0]:
+            assert age.startswith(f"{r.patient_age_years:.1f} years"), age
+        else:
+            assert age == ("—" + (f", sex {r.patient_sex}" if r.patient_sex else "")) and size == "—", (age, size)
