@@ -155,8 +155,11 @@ def download(export_id: int):
 
 @bp.app_template_global()
 def openskin_layout() -> dict:
-    """What the study page says about the openSkin file: the copper-only warning and the columns."""
-    return {"warning": openskin_csv.COPPER_WARNING, "columns": [c.header for c in openskin_csv.OPENSKIN_EVENT]}
+    """What the study page says about the openSkin file: the copper-only warning and the columns, in the
+    page's language (the file itself has no header row; its warning is the English of COPPER_WARNING)."""
+    warning = _("Only copper filters are considered in this export - aluminium or other filters are not "
+                "considered. This is related to the way openSkin works.")
+    return {"warning": warning, "columns": [_(c.header) for c in openskin_csv.OPENSKIN_EVENT]}
 
 
 @bp.route("/openskin/<int:study_id>")

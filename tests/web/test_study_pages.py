@@ -217,6 +217,32 @@ def test_event_tables_in_german(loaded):
     assert groups == ["Dosis", "Exposition", "Zeiten"], groups
     assert read_table(rf, "events").headings[:3] == ["Zeit", "Typ", "Protokoll"]
     assert '<abbr title="Dosis am Referenzpunkt (Gy)">Dosis am RP (Gy)</abbr>' in rf
+    # DICOM code meanings shown as words (event type, plane) read in German; the English page keeps them.
+    types = read_table(rf, "events").column("Typ")
+    assert types and set(types) <= {"Durchleuchtung", "Stationäre Aufnahme", "Rotationsaufnahme", "Schrittaufnahme"}, types
+    summary = re.search(r'<table class="list" id="type-summary">(.*?)</table>', rf, re.S).group(1)
+    assert re.findall(r"<tr><td>([^<]*)</td>", summary) == ["Durchleuchtung"]
+    english = read_table(client.get(f"/rf/{_study_id(loaded, GE_RF)}").get_data(as_text=True), "events").column("Type")
+    assert set(english) <= {"Fluoroscopy", "Stationary Acquisition", "Rotational Acquisition", "Stepping Acquisition"}
+    assert len(english) == len(types)
+
+
+def test_openskin_section_words_in_german(loaded):
+    """The openSkin section's copper warning and column list follow the page (the file has no header row);
+    in English the warning is the one the export writes."""
+    from flask_babel import force_locale
+
+    from doseapp.blueprints.exports import openskin_layout
+    from doseapp.exports.openskin import COPPER_WARNING
+
+    with loaded.test_request_context():
+        english = openskin_layout()
+        with force_locale("de"):
+            german = openskin_layout()
+    assert english["warning"] == COPPER_WARNING
+    assert german["warning"].startswith("In diesem Export werden nur Kupferfilter berücksichtigt")
+    assert len(german["columns"]) == len(english["columns"]) and german["columns"] != english["columns"]
+    assert "Pulsrate (/s)" in german["columns"] and "Pulse rate (/s)" in english["columns"]
 
 
 def test_unknown_age_and_size_are_a_dash_without_units(loaded):
