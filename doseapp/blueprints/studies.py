@@ -16,6 +16,7 @@ from doseapp import filters, roles
 from doseapp.display import i18n
 from doseapp.display.event_tables import event_table
 from doseapp.display.materials import short_material
+from doseapp.display.estimate_words import estimate_words, ssde_words
 from doseapp.display.terms import term_words
 from doseapp.lazy_text import lazy_gettext as _l
 from doseapp.models import Study, SystemSettings, db
@@ -194,6 +195,8 @@ def num(value, digits: int = 2) -> str:
 
 bp.add_app_template_filter(short_material, "short_material")
 bp.add_app_template_filter(term_words, "term")
+bp.add_app_template_filter(ssde_words, "ssde_words")
+bp.add_app_template_filter(estimate_words, "estimate_words")
 
 
 @bp.app_template_filter("dap_cgycm2")
