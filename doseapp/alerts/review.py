@@ -9,12 +9,14 @@ from sqlalchemy import func, select
 
 from doseapp import audit
 from doseapp.alerts.rules import BY_KEY
+from doseapp.lazy_text import lazy_gettext as _l
 from doseapp.models import Study, db
 from doseapp.models.alerts import ALERT_STATES, Alert
 from doseapp.models.base import utcnow
 from doseapp.models.equipment import Equipment
 
-STATE_LABELS = {"new": "New", "reviewed": "Reviewed", "reported": "Reported to the regulator"}
+# In the language of the page showing them.
+STATE_LABELS = {"new": _l("New"), "reviewed": _l("Reviewed"), "reported": _l("Reported to the regulator")}
 
 
 class BadFilter(ValueError):

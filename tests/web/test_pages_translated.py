@@ -43,6 +43,17 @@ def loaded(_session_app):
         user = create_user("everyone", studydata.PASSWORD, list(ROLES))
         db.session.commit()
         _session_app.config["TEST_USER_IDS"]["everyone"] = user.id
+        # Alerts, raised by the real rule code (a CT DLP threshold every CT study passes), one reviewed: the
+        # alerts page and the study pages show their states.
+        from doseapp.alerts.evaluate import evaluate
+        from doseapp.alerts.settings import set_rule
+        from doseapp.models.alerts import Alert
+
+        set_rule("ct_dlp_study", threshold=1.0, enabled=True)
+        raised = evaluate(["ct_dlp_study"])["ct_dlp_study"]
+        assert len(raised) >= 2
+        db.session.get(Alert, raised[0]).state = "reviewed"
+        db.session.commit()
     yield _session_app
     _empty_all_tables(_session_app)
 
