@@ -214,7 +214,7 @@ class Filter:
     scale: float = 1.0
     event: bool = False
     needs: frozenset | None = None
-    choices: tuple = ()
+    choices: tuple = ()  # (value, label): labels are lazy translations
     unit: str = ""
 
     def params(self) -> tuple[str, ...]:
@@ -248,6 +248,12 @@ def _alert(v: str, _m):
     has = exists().where(Alert.study_id == Study.id)
     return has if v == "yes" else ~has if v == "no" else None
 
+
+# The choices of the yes/no filters: (value, label), labels in the page's language (kept out of the
+# Filter(...) calls, whose second argument is what the message extraction reads).
+ANY_YES = (("", _l("Any")), ("yes", _l("Yes")))
+YES_DEFAULT_NO = (("", _l("Yes (default)")), ("no", _l("No")))
+ANY_YES_NO = (("", _l("Any")), ("yes", _l("Yes")), ("no", _l("No")))
 
 FILTERS: tuple[Filter, ...] = (
     Filter("date", "Date", "date"),
@@ -288,10 +294,10 @@ FILTERS: tuple[Filter, ...] = (
            column=lambda m: XrayEvent.compression_thickness_mm, event=True, unit="mm"),
     Filter("exposure_control_mode", "Exposure control mode", "text", ("MG",),
            clause=_event_text("exposure_control_mode"), event=True),
-    Filter("drl", "Above DRL flag factor", "choice", clause=_above_drl, choices=(("", "Any"), ("yes", "Yes"))),
+    Filter("drl", "Above DRL flag factor", "choice", clause=_above_drl, choices=ANY_YES),
     Filter("test_data", "Include possible test data", "choice", clause=_test_data,
-           choices=(("", "Yes (default)"), ("no", "No"))),
-    Filter("alert", "High-dose alert", "choice", clause=_alert, choices=(("", "Any"), ("yes", "Yes"), ("no", "No"))),
+           choices=YES_DEFAULT_NO),
+    Filter("alert", "High-dose alert", "choice", clause=_alert, choices=ANY_YES_NO),
     Filter("patient_name", "Patient name", "text", needs=PID,
            clause=lambda v, m: _identifier(Study.patient_name, Study.patient_name_hashed)(v)),
     Filter("patient_id", "Patient ID", "text", needs=PID,

@@ -20,6 +20,14 @@ from doseapp.security.safe_urls import same_site_or
 
 bp = Blueprint("dicomnet", __name__)
 
+
+@bp.app_template_filter("node_state")
+def node_state(status: str | None) -> str:
+    """A Store SCP node's status (dicomnet.supervisor; monitor's "not started") in the page's language."""
+    return {"running": _("running"), "stopped": _("stopped"), "restarting": _("restarting"), "error": _("error"),
+            "not started": _("not started")}.get(status or "", status or "")
+
+
 PAGE_SIZE = 50
 # CONNECT: a connection refused, or closed for sending no association request, before any association.
 OPERATIONS = ("CONNECT", "ASSOCIATE", "C-ECHO", "C-STORE", "C-FIND", "C-MOVE", "C-GET")  # in, and out (query-retrieve)

@@ -235,6 +235,11 @@ def _shapes() -> list[Shape]:
         "Retrieve complete": lambda: _("Retrieve complete"),
         "Retrieve finished with failures": lambda: _("Retrieve finished with failures"),
         "Aborted by a user; nothing was stored.": lambda: _("Aborted by a user; nothing was stored."),
+        # a Store SCP node's status message (dicomnet.supervisor)
+        "Supervisor stopped.": lambda: _("Supervisor stopped."),
+        "Stopped by an administrator.": lambda: _("Stopped by an administrator."),
+        "Restarted by an administrator.": lambda: _("Restarted by an administrator."),
+        "Settings changed; restarting.": lambda: _("Settings changed; restarting."),
     }
     shapes: list[tuple[str, Callable[[re.Match], str]]] = [
         (re.escape(text), lambda m, build=build: build()) for text, build in fixed.items()]
@@ -356,6 +361,11 @@ def _shapes() -> list[Shape]:
         (r"(?P<remote>.+) did not accept the association\.",
          lambda m: _("%(remote)s did not accept the association.", remote=m["remote"])),
         (rf"Found (?P<counts>{N} \w+(?:, {N} \w+)*)", _found),
+        (r"Listening as (?P<ae>\S+) on port (?P<port>\d+)\.",
+         lambda m: _("Listening as %(aetitle)s on port %(port)s.", aetitle=m["ae"], port=m["port"])),
+        (r"Stopped unexpectedly \(exit status (?P<code>-?\d+)\); restarting in (?P<s>\d+) s\.",
+         lambda m: _("Stopped unexpectedly (exit status %(code)s); restarting in %(seconds)s s.", code=m["code"],
+                     seconds=m["s"])),
         (rf"(?P<kept>{N}) of {_noun_pattern('total', 'study')} selected(?:: (?P<modalities>.+))?", _selected),
     ]
     return [(re.compile(pattern), build) for pattern, build in shapes]

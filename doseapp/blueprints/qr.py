@@ -14,7 +14,7 @@ from sqlalchemy import select
 from doseapp import roles
 from doseapp.lazy_text import lazy_gettext as _l
 from doseapp.runtime import queues
-from doseapp.dicomnet.qr_manual import LEVELS, Criteria, CriteriaError, by_patient
+from doseapp.dicomnet.qr_manual import Criteria, CriteriaError, by_patient
 from doseapp.dicomnet.qr_filter import MODALITY_CHOICES, MODALITY_LABELS, QueryOptions, terms
 from doseapp.models import DicomQuery, DicomRemoteNode, DicomStoreScp, Job, User, db
 from doseapp.display.timefmt import local_today
@@ -22,6 +22,8 @@ from doseapp.display.timefmt import local_today
 bp = Blueprint("qr", __name__, url_prefix="/qr")
 
 HISTORY_SIZE = 100
+# The query levels (qr_manual.LEVELS, English in job titles) as pages name them.
+LEVEL_LABELS = {"PATIENT": _l("Patient"), "STUDY": _l("Study"), "SERIES": _l("Series"), "IMAGE": _l("Image")}
 
 
 class FormError(ValueError):
@@ -145,7 +147,7 @@ def query_page():
     values = form if request.method == "POST" else {"date_from": yesterday, "remove_duplicates": "on", "method": "move"}
     return render_template("qr/query.html", remotes=queryable, no_find=[r for r in remotes if not r.supports_find],
                            stores=stores, error=error, o=values, choices=MODALITY_CHOICES, labels=MODALITY_LABELS,
-                           levels=LEVELS, show_pid=may_see_patients()), (400 if error else 200)
+                           levels=LEVEL_LABELS, show_pid=may_see_patients()), (400 if error else 200)
 
 
 @bp.route("/echo")
@@ -175,7 +177,7 @@ def query_detail(query_id: int):
     query = _query_or_404(query_id)
     job, retrieve_job = _jobs(query)
     return render_template("qr/detail.html", query=query, job=job, retrieve_job=retrieve_job, labels=MODALITY_LABELS,
-                           criteria=Criteria.from_parameters(query.parameters), levels=LEVELS,
+                           criteria=Criteria.from_parameters(query.parameters), levels=LEVEL_LABELS,
                            show_pid=may_see_patients(), busy=_busy(query), patient_groups=by_patient(query))
 
 
@@ -294,7 +296,7 @@ def history():
     users = dict(db.session.execute(select(User.id, User.username).where(
         User.id.in_(select(Job.user_id).where(Job.kind == "qr_query")))).all())
     return render_template("qr/history.html", rows=rows, names=names, users=users, f=values,
-                           statuses=HISTORY_STATUSES, labels=MODALITY_LABELS, levels=LEVELS,
+                           statuses=HISTORY_STATUSES, labels=MODALITY_LABELS, levels=LEVEL_LABELS,
                            show_pid=may_see_patients(), criteria_words=_criteria_words, needs_pid=_needs_pid,
                            can_run_again=_can_run_again)
 

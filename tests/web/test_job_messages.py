@@ -95,6 +95,10 @@ CASES = [
     ("2 of 3 studies selected: CT 2", "2 von 3 Untersuchungen ausgewählt: CT 2"),
     ("3 of 3 studies selected: Mammography 2, Fluoroscopy 1",
      "3 von 3 Untersuchungen ausgewählt: Mammographie 2, Durchleuchtung 1"),
+    # a Store SCP node's status message (dicomnet.supervisor)
+    ("Listening as STOREONE on port 11112.", "Empfängt als STOREONE auf Port 11112."),
+    ("Stopped unexpectedly (exit status -9); restarting in 5 s.", "Unerwartet beendet (Exit-Status -9); Neustart in 5 s."),
+    ("Stopped by an administrator.", "Von einem Administrator gestoppt."),
     # no known shape: as stored
     ("C-FIND failed: status 0xA700 (Out of resources)", "C-FIND failed: status 0xA700 (Out of resources)"),
 ]

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from doseapp.display.i18n import TRANSLATIONS_DIR
 from doseapp.models import Study, db
-from tests.conftest import _empty_all_tables
+from tests.conftest import TESTDATA, _empty_all_tables
 from tests.web import studydata
 from tests.web.studydata import client_for
 
@@ -34,7 +34,7 @@ PAGES = ["/", "/ct/", "/rf/", "/dx/", "/mg/", "/nm/", "/jobs/", "/exports/", "/c
 
 
 @pytest.fixture(scope="module")
-def loaded(_session_app):
+def loaded(_session_app, tmp_path_factory):
     studydata.load_testdata(_session_app)
     with _session_app.app_context():  # one user with every role, to open every page
         from doseapp.roles import ROLES
@@ -54,6 +54,20 @@ def loaded(_session_app):
         assert len(raised) >= 2
         db.session.get(Alert, raised[0]).state = "reviewed"
         db.session.commit()
+        # A Store node never started, a remote, a finished query, and two objects in quarantine (a file that
+        # is not DICOM, and a dose report cut short), so those pages show rows too.
+        from doseapp.ingest import import_file
+        from doseapp.models import DicomQuery, DicomRemoteNode, DicomStoreScp
+
+        db.session.add_all([DicomStoreScp(name="Store one", aetitle="STOREONE", port=11197),
+                            DicomRemoteNode(name="PACS one", aetitle="PACS", port=104, ip="10.0.0.1"),
+                            DicomQuery(stage="Query complete", message="Found 1 patient, 2 studies", complete=True,
+                                       parameters={})])
+        db.session.commit()
+        folder = tmp_path_factory.mktemp("bad")
+        (folder / "not-dicom.dcm").write_bytes(b"not a DICOM file" * 20)
+        (folder / "cut.dcm").write_bytes((TESTDATA / "CT-RDSR-Siemens_Flash-TAP-SS.dcm").read_bytes()[:3000])
+        assert [import_file(folder / name).status for name in ("not-dicom.dcm", "cut.dcm")] == ["failed", "failed"]
     yield _session_app
     _empty_all_tables(_session_app)
 
