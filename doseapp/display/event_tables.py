@@ -50,9 +50,10 @@ class Column:
     @property
     def label(self) -> str:
         """Plain words for the 'not recorded' line, within a sentence (kVp and DAP keep their case; in
-        other languages the words as they are: German nouns keep their capital)."""
+        German the words as they are: its nouns keep their capital)."""
         words = str(self.title or self.header)
-        if i18n.page_locale() is not None:
+        locale = i18n.page_locale()
+        if locale is not None and locale.language == "de":
             return words
         return words[0].lower() + words[1:] if words[1:2].islower() else words
 

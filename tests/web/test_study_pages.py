@@ -216,6 +216,10 @@ def test_event_tables_in_german(loaded):
     groups = [g.strip() for g in re.findall(r'<th colspan="\d+" class="group">(.*?)</th>', rf)]
     assert groups == ["Dosis", "Exposition", "Zeiten"], groups
     assert read_table(rf, "events").headings[:3] == ["Zeit", "Typ", "Protokoll"]
+    # French writes them in lower case inside the sentence, as English does.
+    fr = client.get(f"/dx/{_study_id(loaded, CANON)}", headers={"Accept-Language": "fr"}).get_data(as_text=True)
+    line = re.search(r'<p class="hint" id="not-recorded">(.*?)</p>', fr, re.S).group(1)
+    assert ": incidence, position du patient, filtres, indice d&#39;exposition, " in line, line
     assert '<abbr title="Dosis am Referenzpunkt (Gy)">Dosis am RP (Gy)</abbr>' in rf
     # DICOM code meanings shown as words (event type, plane) read in German; the English page keeps them.
     types = read_table(rf, "events").column("Typ")
