@@ -303,7 +303,7 @@ def _shapes() -> list[Shape]:
         (r"Study (?P<id>\d+) is no longer there; nothing to do\.",
          lambda m: _("Study %(id)s is no longer there; nothing to do.", id=m["id"])),
         (r"Peak skin dose (?P<value>[0-9.e+-]+) Gy \((?P<surface>\w+)\)",
-         lambda m: _("Peak skin dose %(value)s Gy (%(surface)s)", value=_decimal(m["value"]),
+         lambda m: _("Peak skin dose %(value)s Gy (%(surface)s)", value=i18n.decimal_words(m["value"]),
                      surface=surface_words(m["surface"]))),
         (r"No map: (?P<reason>.+)", lambda m: _("No map: %(reason)s", reason=m["reason"])),
         (rf"(?P<done>{N}) of {_noun_pattern('total', 'study')}: {SKIN_OUTCOME}",
@@ -322,7 +322,7 @@ def _shapes() -> list[Shape]:
                      rule=m["key"])),
         (rf"{_noun_pattern('alerts', 'new alert')} over {_noun_pattern('studies', 'study')} in (?P<s>[0-9.]+) s\.",
          lambda m: _("%(alerts)s over %(studies)s in %(seconds)s s.", alerts=_noun("new alert", m["alerts"]),
-                     studies=_noun("study", m["studies"]), seconds=_decimal(m["s"]))),
+                     studies=_noun("study", m["studies"]), seconds=i18n.decimal_words(m["s"]))),
         # e-mail
         (rf"(?P<sent>{N}) e-mails? sent(?:; (?P<failed>{N}) not sent \(will be retried\))?"
          rf"(?:; (?P<waiting>{N}) waiting for an SMTP server to be configured)?(?:; (?P<digests>{N}) digests? queued)?\.",
@@ -369,16 +369,6 @@ def _shapes() -> list[Shape]:
         (rf"(?P<kept>{N}) of {_noun_pattern('total', 'study')} selected(?:: (?P<modalities>.+))?", _selected),
     ]
     return [(re.compile(pattern), build) for pattern, build in shapes]
-
-
-def _decimal(text: str) -> str:
-    """A decimal number from an English message, written as the page's language writes it."""
-    try:
-        value = float(text)
-    except ValueError:
-        return text
-    digits = len(text.partition(".")[2]) if "e" not in text.lower() else 6
-    return i18n.number(value, digits)
 
 
 _SHAPES: list[Shape] | None = None

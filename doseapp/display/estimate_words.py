@@ -15,15 +15,8 @@ from doseapp.display import i18n
 DECIMAL = r"\d+(?:\.\d+)?"
 
 
-def _decimal(text: str) -> str:
-    """An English decimal from the stored words, as the page's language writes it."""
-    if i18n.page_locale() is None:
-        return text
-    return i18n.number(float(text), len(text.partition(".")[2]))
-
-
 def _age(text: str) -> str:
-    return _("%(age)s y", age=_decimal(text))
+    return _("%(age)s y", age=i18n.decimal_words(text))
 
 
 def _who(text: str) -> str:
@@ -55,17 +48,17 @@ def _one_ssde(text: str) -> str:
     m = re.fullmatch(rf"TG-220 from reported water-equivalent diameter (?P<dw>{DECIMAL}) cm, (?P<p>16|32) cm phantom", text)
     if m:
         return _("TG-220 from reported water-equivalent diameter %(diameter)s cm, %(phantom)s cm phantom",
-                 diameter=_decimal(m["dw"]), phantom=m["p"])
+                 diameter=i18n.decimal_words(m["dw"]), phantom=m["p"])
     m = re.fullmatch(rf"no SSDE: water-equivalent diameter (?P<dw>{DECIMAL}) cm, but the CTDIvol phantom \(16 or 32 cm\) "
                      r"is not reported \((?P<sent>.*)\)", text)
     if m:
         return _("no SSDE: water-equivalent diameter %(diameter)s cm, but the CTDIvol phantom (16 or 32 cm) is not "
-                 "reported (%(sent)s)", diameter=_decimal(m["dw"]), sent=m["sent"])
+                 "reported (%(sent)s)", diameter=i18n.decimal_words(m["dw"]), sent=m["sent"])
     m = re.fullmatch(rf"no SSDE: water-equivalent diameter (?P<dw>{DECIMAL}) cm is outside the (?P<lo>\d+)–(?P<hi>\d+) cm "
                      r"of the TG-204 factors", text)
     if m:
         return _("no SSDE: water-equivalent diameter %(diameter)s cm is outside the %(low)s–%(high)s cm of the TG-204 "
-                 "factors", diameter=_decimal(m["dw"]), low=m["lo"], high=m["hi"])
+                 "factors", diameter=i18n.decimal_words(m["dw"]), low=m["lo"], high=m["hi"])
     m = re.fullmatch(r"no SSDE: the report gives no water-equivalent diameter and (?P<who>.+)", text)
     if m:
         return _("no SSDE: the report gives no water-equivalent diameter and %(why)s", why=_who(m["who"]))

@@ -133,6 +133,18 @@ def number(value: float, digits: int) -> str:
     return format_decimal(value, format=pattern, locale=page_locale())
 
 
+def decimal_words(text: str) -> str:
+    """A decimal as stored words write it in English ('24.3', '0.0123'), as the page's language writes it,
+    with as many decimals; unchanged in English, and when it is not a number."""
+    if page_locale() is None:
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return number(value, len(text.partition(".")[2]) if "e" not in text.lower() else 6)
+
+
 def count(value: int) -> str:
     """A whole count with the locale's grouping ('12 345' in French)."""
     from babel.numbers import format_decimal
